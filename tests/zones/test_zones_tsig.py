@@ -1,0 +1,71 @@
+"""zones.tsig: BIND key blocks, generated and read back, usable for signing with dnspython."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.tsig
+import dns.update
+import pytest
+
+from zones.errors import KeyFileError
+from zones.tsig import generate_key, load_keyring, parse_keyring
+
+
+@pytest.mark.parametrize("algorithm", ["hmac-sha256", "hmac-sha512"])
+def test_generated_key_round_trips_and_signs(tmp_path: Path, algorithm: str) -> None:
+    path = tmp_path / "update.key"
+    path.write_text(generate_key("engine-legal", algorithm))
+    keyring = load_keyring(path)
+    name = dns.name.from_text("engine-legal.")
+    key = keyring[name]
+    assert key.algorithm == dns.name.from_text(algorithm)
+    assert len(key.secret) == {"hmac-sha256": 32, "hmac-sha512": 64}[algorithm]
+    update = dns.update.UpdateMessage("legal.semantic.root.", keyring=keyring, keyname=name)
+    update.add("llm2._llm._tcp", 60, "SRV", "10 10 8113 llm1")
+    wire = update.to_wire()
+    parsed = dns.message.from_wire(wire, keyring=keyring)
+    assert parsed.had_tsig
+    other = parse_keyring(generate_key("engine-legal", algorithm))
+    with pytest.raises(dns.tsig.BadSignature):
+        dns.message.from_wire(wire, keyring=other)
+
+
+def test_two_keys_every_kind_of_comment_and_default_algorithm() -> None:
+    text = (
+        "# generated\n// by hand\n/* two keys */\n"
+        + generate_key("a")
+        + 'key b { secret "c2VjcmV0c2VjcmV0c2VjcmV0"; };\n'
+    )
+    keyring = parse_keyring(text)
+    assert sorted(str(n) for n in keyring) == ["a.", "b."]
+    assert keyring[dns.name.from_text("b.")].algorithm == dns.tsig.HMAC_SHA256
+
+
+def test_two_generated_keys_differ() -> None:
+    assert generate_key("k") != generate_key("k")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("nothing here", "no key"),
+        ('key "k" { algorithm hmac-sha256; };', "no secret"),
+        ('key "k" { algorithm hmac-foo; secret "YQ=="; };', "unsupported algorithm"),
+        ('key "k" { secret "not base64!"; };', "not base64"),
+    ],
+)
+def test_bad_key_files(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.key"
+    path.write_text(text)
+    with pytest.raises(KeyFileError) as info:
+        load_keyring(path)
+    assert needle in str(info.value) and str(path) in str(info.value)
+
+
+def test_unsupported_algorithm_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError):
+        generate_key("k", "hmac-md4")
+    with pytest.raises(KeyFileError):
+        load_keyring(tmp_path / "absent.key")

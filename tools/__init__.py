@@ -1,0 +1,1 @@
+"""semantic-dns: tools package."""

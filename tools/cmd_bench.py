@@ -1,0 +1,24 @@
+"""`semdns bench <what>`: benchmarks, one module each (`tools/bench_<what>.py`).
+
+Each bench module exposes `register(bench_subparsers)`. Benchmarks print medians and ratios
+against a reference measured in the same run; they never assert on time.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="run a benchmark and print its table")
+    bench_sub = parser.add_subparsers(dest="bench", required=True)
+    for name in BENCHES:
+        try:
+            module = importlib.import_module(f"tools.bench_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tools.bench_{name}":
+                raise
+            continue
+        module.register(bench_sub)

@@ -1,0 +1,56 @@
+"""The set of zones a server is authoritative for, and the holder that swaps it atomically.
+
+`ZoneCatalog` is an immutable snapshot: origin -> dnspython zone. `ZoneStore` holds the current
+snapshot; reload and UPDATE build a new snapshot and swap the reference in one assignment, so a
+request always sees one consistent catalog (read `store.current` once per request).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+import dns.name
+import dns.zone
+
+if TYPE_CHECKING:
+    from zones.loader import ZoneSource
+
+
+@dataclass(frozen=True)
+class ZoneCatalog:
+    """An immutable set of zones; `generation` rises with every swap (cache keys use it).
+
+    `sources` remembers the files each zone was loaded from (set by `zones.loader`), so that
+    `zones.reload` re-reads only what changed; zones built in memory have no source.
+    """
+
+    zones: Mapping[dns.name.Name, dns.zone.Zone]
+    generation: int = 0
+    sources: Mapping[dns.name.Name, "ZoneSource"] = field(default_factory=dict)
+
+    def find(self, qname: dns.name.Name) -> dns.zone.Zone | None:
+        """The deepest zone whose origin encloses `qname`, or None when no zone does."""
+        name = qname
+        while True:
+            zone = self.zones.get(name)
+            if zone is not None:
+                return zone
+            if name == dns.name.root or len(name) == 0:
+                return None
+            name = name.parent()
+
+    def replacing(self, updates: Mapping[dns.name.Name, dns.zone.Zone]) -> "ZoneCatalog":
+        """A new catalog with `updates` swapped in (other zones shared, not copied)."""
+        merged = dict(self.zones)
+        merged.update(updates)
+        return ZoneCatalog(zones=merged, generation=self.generation + 1, sources=self.sources)
+
+
+@dataclass
+class ZoneStore:
+    """The server's current catalog. Swap with `swap`; read `current` once per request."""
+
+    current: ZoneCatalog = field(default_factory=lambda: ZoneCatalog(zones={}))
+
+    def swap(self, catalog: ZoneCatalog) -> None:
+        self.current = catalog

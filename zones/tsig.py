@@ -1,0 +1,93 @@
+"""TSIG keys (RFC 8945) for signing DNS UPDATE: generation and BIND-style key files.
+
+`generate_key` writes the same block as BIND's `tsig-keygen`:
+
+    key "engine-legal" {
+            algorithm hmac-sha256;
+            secret "base64...";
+    };
+
+`load_keyring` reads one or more such blocks (comments `#`, `//` and `/* */` allowed) into a
+dnspython keyring `{dns.name.Name: dns.tsig.Key}`, ready for `dns.message.Message.use_tsig`,
+`dns.update.UpdateMessage(keyring=...)` or a server-side verifier.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from pathlib import Path
+
+import dns.exception
+import dns.name
+import dns.tsig
+import dns.tsigkeyring
+
+from zones.errors import KeyFileError
+
+# Secret sizes as tsig-keygen picks them: the digest size of the algorithm's hash.
+ALGORITHMS: dict[str, int] = {
+    "hmac-sha1": hashlib.sha1().digest_size,
+    "hmac-sha224": hashlib.sha224().digest_size,
+    "hmac-sha256": hashlib.sha256().digest_size,
+    "hmac-sha384": hashlib.sha384().digest_size,
+    "hmac-sha512": hashlib.sha512().digest_size,
+}
+
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.DOTALL)
+_KEY_BLOCK = re.compile(
+    r'key\s+(?:"(?P<qname>[^"]+)"|(?P<name>[^\s{]+))\s*\{(?P<body>[^}]*)\}\s*;?',
+    re.IGNORECASE,
+)
+_STATEMENT = re.compile(r'(?P<keyword>\w+)\s+(?:"(?P<qvalue>[^"]*)"|(?P<value>[^;\s]+))\s*;')
+
+
+def generate_key(name: str, algorithm: str = "hmac-sha256") -> str:
+    """A new random key as a BIND `key` block (what `tsig-keygen -a ALG NAME` prints)."""
+    algorithm = algorithm.lower()
+    if algorithm not in ALGORITHMS:
+        raise KeyFileError(f"unsupported TSIG algorithm {algorithm!r} (use one of {', '.join(ALGORITHMS)})")
+    try:
+        key_name = dns.name.from_text(name).to_text(omit_final_dot=True)
+    except dns.exception.DNSException as exc:
+        raise KeyFileError(f"bad key name {name!r}: {exc}") from None
+    secret = base64.b64encode(secrets.token_bytes(ALGORITHMS[algorithm])).decode("ascii")
+    return f'key "{key_name}" {{\n\talgorithm {algorithm};\n\tsecret "{secret}";\n}};\n'
+
+
+def parse_keyring(text: str, source: str = "<string>") -> dict[dns.name.Name, dns.tsig.Key]:
+    """The keys of BIND `key` blocks in `text`; `source` names the file in error messages."""
+    text = _COMMENTS.sub("", text)
+    textring: dict[str, tuple[str, str]] = {}
+    for block in _KEY_BLOCK.finditer(text):
+        name = block.group("qname") or block.group("name")
+        fields = {
+            m.group("keyword").lower(): m.group("qvalue") if m.group("qvalue") is not None else m.group("value")
+            for m in _STATEMENT.finditer(block.group("body"))
+        }
+        if "secret" not in fields:
+            raise KeyFileError(f"{source}: key {name!r} has no secret")
+        algorithm = fields.get("algorithm", "hmac-sha256").lower()
+        if algorithm not in ALGORITHMS:
+            raise KeyFileError(f"{source}: key {name!r}: unsupported algorithm {algorithm!r}")
+        try:
+            base64.b64decode(fields["secret"], validate=True)
+        except ValueError:
+            raise KeyFileError(f"{source}: key {name!r}: secret is not base64") from None
+        textring[name] = (algorithm, fields["secret"])
+    if not textring:
+        raise KeyFileError(f"{source}: no key \"name\" {{ algorithm ...; secret \"...\"; }}; block found")
+    try:
+        return dns.tsigkeyring.from_text(textring)
+    except dns.exception.DNSException as exc:
+        raise KeyFileError(f"{source}: {exc}") from None
+
+
+def load_keyring(path: str | Path) -> dict[dns.name.Name, dns.tsig.Key]:
+    """Read a key file (one or more BIND `key` blocks) into a dnspython keyring."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read key file: {exc.strerror or exc}") from None
+    return parse_keyring(text, str(path))
