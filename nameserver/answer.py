@@ -1,0 +1,65 @@
+"""The authority handler: turns an `authority.Lookup` into a reply message."""
+from __future__ import annotations
+
+import dns.flags
+import dns.opcode
+import dns.rcode
+
+from nameserver.authority import Authority, Kind, Lookup
+from nameserver.request import Next, Request, Response
+from zones.catalog import ZoneCatalog, ZoneStore
+
+RCODES = {
+    Kind.SUCCESS: dns.rcode.NOERROR,
+    Kind.NO_DATA: dns.rcode.NOERROR,
+    Kind.DELEGATION: dns.rcode.NOERROR,
+    Kind.NAME_ERROR: dns.rcode.NXDOMAIN,
+}
+
+
+class Authorities:
+    """The `Authority` of the store's current catalog, rebuilt (reusing indexes) when it changes."""
+
+    def __init__(self, store: ZoneStore) -> None:
+        self.store = store
+        self._catalog: ZoneCatalog | None = None
+        self._authority: Authority | None = None
+
+    def current(self) -> Authority:
+        catalog = self.store.current
+        authority = self._authority
+        if authority is None or catalog is not self._catalog:
+            authority = Authority(catalog, previous=authority)
+            self._catalog, self._authority = catalog, authority
+        return authority
+
+
+class AuthorityHandler:
+    """Answers QUERY from our zones; passes on names outside them (the chain's end REFUSES)."""
+
+    name = "authority"
+
+    def __init__(self, store: ZoneStore, authorities: Authorities | None = None) -> None:
+        self.authorities = authorities or Authorities(store)
+
+    def warm(self) -> None:
+        self.authorities.current()
+
+    async def serve(self, request: Request, next: Next) -> Response:
+        if request.opcode != dns.opcode.QUERY:
+            return await next(request)
+        result = self.authorities.current().lookup(request.qname, request.qtype, request.qclass)
+        if result.kind == Kind.REFUSED:
+            return await next(request)
+        return Response(message=to_message(request, result), cacheable=True)
+
+
+def to_message(request: Request, result: Lookup):
+    """The reply for a lookup: rcode, AA, and the three sections."""
+    reply = request.reply(RCODES[result.kind])
+    if result.authoritative:
+        reply.flags |= dns.flags.AA
+    reply.answer = list(result.answer)
+    reply.authority = list(result.authority)
+    reply.additional = list(result.additional)
+    return reply

@@ -1,0 +1,97 @@
+"""The handler chain: a short, fixed sequence of handlers, composed once (CoreDNS plugin style).
+
+A handler is any object with a `name` (one of `ORDER`) and
+`async def serve(self, request: Request, next: Next) -> Response`; it answers, or passes the request
+to `next`. The order lives here and only here, so a handler written later (UPDATE, semantic
+resolution, a recursive resolver) plugs in by name without touching the others:
+
+    chain = build_chain(store, config, extra=[SemanticHandler(...)])
+
+When no handler answers, the chain's end answers NOTIMP for an opcode nobody took and REFUSED for a
+query outside every zone.
+"""
+from __future__ import annotations
+
+from typing import Awaitable, Iterable, Protocol
+
+import dns.opcode
+import dns.rcode
+
+from nameserver.answer import Authorities, AuthorityHandler
+from nameserver.axfr import TransferHandler
+from nameserver.config import ServerConfig
+from nameserver.errors import ConfigError
+from nameserver.request import Next, Request, Response
+from zones.catalog import ZoneStore
+
+# The one place that fixes the order of the chain (first to last).
+ORDER: tuple[str, ...] = (
+    "cache",  # a resolver-style RRset cache (the wire cache sits in front of the chain, on bytes)
+    "transfer",  # AXFR / IXFR
+    "update",  # DNS UPDATE (RFC 2136)
+    "semantic",  # semantic resolution: <text>.q.<zone> -> CNAME down the hierarchy
+    "authority",  # RFC 1034 answers from our zones
+    "recursion",  # referral chasing / recursion for names outside our zones
+)
+
+
+class Handler(Protocol):
+    name: str
+
+    async def serve(self, request: Request, next: Next) -> Response: ...
+
+
+async def fallthrough(request: Request) -> Response:
+    """The end of the chain: nobody answered."""
+    rcode = dns.rcode.REFUSED if request.opcode == dns.opcode.QUERY else dns.rcode.NOTIMP
+    return Response(message=request.reply(rcode))
+
+
+class Chain:
+    """Handlers in `ORDER`, composed once into a single callable."""
+
+    def __init__(self, handlers: Iterable[Handler]) -> None:
+        ordered = sorted(handlers, key=_position)
+        names = [h.name for h in ordered]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"chain: two handlers share a slot: {names}")
+        self.handlers: tuple[Handler, ...] = tuple(ordered)
+        entry: Next = fallthrough
+        for handler in reversed(self.handlers):
+            entry = _bind(handler, entry)
+        self._entry = entry
+
+    async def serve(self, request: Request) -> Response:
+        return await self._entry(request)
+
+    def warm(self) -> None:
+        """Let handlers prepare for the current catalog (indexes, rendered transfers) up front."""
+        for handler in self.handlers:
+            warm = getattr(handler, "warm", None)
+            if warm is not None:
+                warm()
+
+    def get(self, name: str) -> Handler | None:
+        return next((h for h in self.handlers if h.name == name), None)
+
+
+def _position(handler: Handler) -> int:
+    try:
+        return ORDER.index(handler.name)
+    except ValueError:
+        raise ConfigError(f"chain: unknown handler slot {handler.name!r}; known: {ORDER}") from None
+
+
+def _bind(handler: Handler, after: Next) -> Next:
+    serve = handler.serve
+
+    def call(request: Request) -> Awaitable[Response]:
+        return serve(request, after)
+
+    return call
+
+
+def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:
+    """The standard chain (transfer, authority) plus `extra` handlers, each in its slot."""
+    authorities = Authorities(store)
+    return Chain([TransferHandler(store, config, authorities), AuthorityHandler(store, authorities), *extra])

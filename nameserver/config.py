@@ -1,0 +1,98 @@
+"""The server's configuration: one small frozen dataclass, parsed in one place.
+
+Every option has a default that works: `ServerConfig()` serves nothing on 127.0.0.1:5353.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from nameserver.errors import ConfigError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = tuple[str, int]
+
+DEFAULT_MAX_UDP = 1232
+LOOPBACK: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What `semdns serve` runs with (see `tools/cmd_serve.py` for the flags)."""
+
+    zones_dir: Path | None = None
+    listen: tuple[Address, ...] = (("127.0.0.1", 5353),)
+    max_udp: int = DEFAULT_MAX_UDP
+    wire_cache: bool = True
+    wire_cache_entries: int = 50_000
+    axfr_allow: tuple[IPNetwork, ...] = LOOPBACK
+    notify: tuple[Address, ...] = ()
+    notify_retries: int = 3
+    notify_timeout: float = 1.0
+    tcp_idle_timeout: float = 10.0
+    tcp_max_connections: int = 256
+    tcp_max_inflight: int = 64
+    pid_file: Path | None = None
+    uvloop: bool = True
+
+    def __post_init__(self) -> None:
+        if not 512 <= self.max_udp <= 65535:
+            raise ConfigError(f"max-udp {self.max_udp}: must be within 512..65535")
+        if not self.listen:
+            raise ConfigError("listen: at least one address is needed")
+
+    def axfr_allowed(self, host: str) -> bool:
+        """True when a transfer client at `host` is in the ACL."""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.axfr_allow)
+
+
+def parse_address(text: str, default_port: int = 53) -> Address:
+    """`ADDR:PORT`, `[V6]:PORT`, a bare IPv4/IPv6 address, or `:PORT` (IPv4 loopback)."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ConfigError(f"address {text!r}: missing ']'")
+        host, rest = text[1:close], text[close + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigError(f"address {text!r}: expected ':PORT' after ']'")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    host = host or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"address {text!r}: {host!r} is not an IP address") from None
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        raise ConfigError(f"address {text!r}: port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"address {text!r}: port {port} out of range")
+    return host, port
+
+
+def parse_network(text: str) -> IPNetwork:
+    """A CIDR (`127.0.0.1/32`) or a bare address (a host network)."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise ConfigError(f"network {text!r}: not an address or CIDR") from None
+
+
+def format_address(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

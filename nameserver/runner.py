@@ -1,0 +1,183 @@
+"""The runner: owns the listeners, loads and reloads the zones, sends NOTIFY, shuts down.
+
+    runner = ServerRunner(config)            # or ServerRunner(config, store=..., extra=[...])
+    await runner.start()                     # binds every --listen address (UDP and TCP)
+    print(runner.addresses)                  # the actual addresses (port 0 picks a free one)
+    await runner.reload()                    # what SIGHUP does
+    await runner.stop()
+
+`serve_forever()` installs SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) handlers and runs
+until stopped. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
+`load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+from typing import Iterable
+
+import dns.name
+
+from nameserver.chain import Chain, Handler, build_chain
+from nameserver.config import Address, ServerConfig, format_address
+from nameserver.errors import ZoneLoadError
+from nameserver.notify import send_notify
+from nameserver.server import DnsServer
+from nameserver.tcp import TcpLimits, TcpListener
+from nameserver.udp import UdpProtocol
+from zones.catalog import ZoneCatalog, ZoneStore
+from zones.loader import load_directory
+from zones.reload import reload as reload_directory
+
+log = logging.getLogger(__name__)
+BIND_ATTEMPTS = 20
+
+
+def load_zones(config: ServerConfig) -> ZoneCatalog:
+    """The catalog of `config.zones_dir`, or `ZoneLoadError` listing every error found."""
+    if config.zones_dir is None:
+        return ZoneCatalog(zones={})
+    if not config.zones_dir.is_dir():
+        raise ZoneLoadError(f"{config.zones_dir}: not a directory")
+    catalog, problems = load_directory(config.zones_dir)
+    errors = [str(p) for p in problems if p.is_error]
+    for problem in problems:
+        if not problem.is_error:
+            log.warning("%s", problem)
+    if errors:
+        raise ZoneLoadError("\n".join(errors))
+    return catalog
+
+
+class ServerRunner:
+    """One server: a zone store, a chain, and UDP+TCP listeners on every configured address."""
+
+    def __init__(
+        self, config: ServerConfig, store: ZoneStore | None = None, extra: Iterable[Handler] = ()
+    ) -> None:
+        self.config = config
+        self.store = store if store is not None else ZoneStore()
+        self.chain: Chain = build_chain(self.store, config, extra)
+        self.server = DnsServer(self.store, self.chain, config)
+        self.addresses: list[Address] = []
+        self._transports: list[asyncio.BaseTransport] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._tcp: list[TcpListener] = []
+        self._stopped = asyncio.Event()
+        self._background: set[asyncio.Task[object]] = set()
+        self._stop_task: asyncio.Task[None] | None = None
+
+    def load(self) -> None:
+        """Load `config.zones_dir` into the store (raises `ZoneLoadError`)."""
+        if self.config.zones_dir is not None:
+            self.store.swap(load_zones(self.config))
+
+    async def start(self) -> None:
+        if not self.store.current.zones:
+            self.load()
+        self.chain.warm()
+        for host, port in self.config.listen:
+            self.addresses.append(await self._listen(host, port))
+        log.info("listening on %s", " ".join(format_address(a) for a in self.addresses))
+
+    async def _listen(self, host: str, port: int) -> Address:
+        """Bind UDP then TCP on the same port (retrying when port 0 gave one TCP can't have)."""
+        loop = asyncio.get_running_loop()
+        limits = TcpLimits(
+            idle_timeout=self.config.tcp_idle_timeout,
+            max_connections=self.config.tcp_max_connections,
+            max_inflight=self.config.tcp_max_inflight,
+        )
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for _ in range(BIND_ATTEMPTS):
+            udp, _protocol = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self.server), local_addr=(host, port), family=family
+            )
+            actual = udp.get_extra_info("sockname")[1]
+            listener = TcpListener(self.server, limits)
+            try:
+                tcp = await loop.create_server(
+                    listener.protocol, host, actual, family=family, reuse_address=True, backlog=256
+                )
+            except OSError as exc:
+                udp.close()
+                if port == 0 and exc.errno == errno.EADDRINUSE:
+                    continue
+                raise
+            self._transports.append(udp)
+            self._servers.append(tcp)
+            self._tcp.append(listener)
+            return host, actual
+        raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")
+
+    async def reload(self) -> bool:
+        """Re-read changed zonefiles; swap the catalog; NOTIFY for serials that rose."""
+        if self.config.zones_dir is None:
+            return False
+        result = await asyncio.to_thread(reload_directory, self.config.zones_dir, self.store.current)
+        if not result.changed:
+            log.info("reload: nothing changed")
+            return False
+        self.store.swap(result.catalog)
+        self.chain.warm()
+        log.info("reload: catalog generation %d", result.catalog.generation)
+        for origin, old, new in result.serial_changes:
+            log.info("reload: %s serial %d -> %d", origin, old, new)
+            self.notify(origin)
+        return True
+
+    def notify(self, origin: dns.name.Name) -> None:
+        """NOTIFY every configured secondary about `origin`, in the background."""
+        for target in self.config.notify:
+            task = asyncio.get_running_loop().create_task(
+                send_notify(origin, target, self.config.notify_retries, self.config.notify_timeout)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        """Close the listeners and open connections; cancel background work."""
+        for server in self._servers:
+            server.close()
+        for listener in self._tcp:
+            listener.close_all()
+        for transport in self._transports:
+            transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        for task in list(self._background):
+            task.cancel()
+        self._servers.clear()
+        self._transports.clear()
+        self._tcp.clear()
+        self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT (or `stop()`); SIGHUP reloads the zones."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self._spawn_reload)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._spawn_stop)
+        try:
+            await self._stopped.wait()
+        finally:
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _spawn_reload(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._safe_reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _safe_reload(self) -> None:
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("reload failed; the previous zones keep serving")
+
+    def _spawn_stop(self) -> None:
+        if self._stop_task is None:
+            self._stop_task = asyncio.get_running_loop().create_task(self.stop())

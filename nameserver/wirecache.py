@@ -1,0 +1,91 @@
+"""A cache of rendered answers for the hot path, keyed on the query's bytes.
+
+The key is everything in the query except its ID and the case of its QNAME: the transport, the
+header flags and counts, the lower-cased QNAME, QTYPE/QCLASS, and the OPT record's bytes (UDP size,
+version, DO bit, options). So anything that shapes an answer (RD/CD/DO, EDNS presence and size, the
+transport's size limit) is in the key. A hit gets the query's ID, and the query's own QNAME bytes
+spliced back at offset 12 (names in the answer that equal the QNAME are compression pointers to it,
+so they take the client's case too).
+
+Only plain queries qualify (QR=0, opcode QUERY, one question, no answer/authority records, at most
+one additional record, no compression in the QNAME); anything else takes the full path. Entries
+belong to one zone catalog: `store` ignores answers computed from an older catalog and the cache
+empties itself when the catalog changes, so a reload never serves stale data.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+_TRANSPORT_TAGS = {"udp": b"u", "tcp": b"t"}
+
+
+def question_end(wire: bytes) -> int:
+    """Offset just past the QNAME of a query's first question, or -1 if it is not plain labels."""
+    size = len(wire)
+    offset = 12
+    while offset < size:
+        length = wire[offset]
+        if length == 0:
+            return offset + 1
+        if length > 63:
+            return -1
+        offset += length + 1
+    return -1
+
+
+def query_key(wire: bytes, transport: str) -> tuple[bytes, int] | None:
+    """(key, end of QNAME) for a plain query, else None."""
+    if len(wire) < 17:
+        return None
+    # QR=0, opcode=0 (QUERY): the top five bits of byte 2; QDCOUNT=1; ANCOUNT=NSCOUNT=0; ARCOUNT<=1
+    if wire[2] & 0xF8 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[10] or wire[11] > 1:
+        return None
+    end = question_end(wire)
+    if end < 0 or end - 12 > 255 or end + 4 > len(wire):
+        return None
+    return _TRANSPORT_TAGS[transport] + wire[2:12] + wire[12:end].lower() + wire[end:], end
+
+
+class WireCache:
+    """Rendered answers by `query_key`, bounded (oldest entries leave first)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[bytes, bytes] = {}
+        self._owner: Any = None
+        self.hits = 0
+        self.misses = 0
+
+    def lookup(self, wire: bytes, transport: str, catalog: Any) -> bytes | None:
+        """The cached answer for `wire`, patched with its ID and QNAME, or None."""
+        if catalog is not self._owner:
+            self._entries.clear()
+            self._owner = catalog
+        found = query_key(wire, transport)
+        if found is None:
+            return None
+        key, end = found
+        answer = self._entries.get(key)
+        if answer is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return wire[:2] + answer[2:12] + wire[12:end] + answer[end:]
+
+    def store(self, wire: bytes, transport: str, answer: bytes, catalog: Any) -> None:
+        """Keep `answer` (the reply to `wire`, computed from `catalog`) if it is current."""
+        if catalog is not self._owner:
+            return
+        found = query_key(wire, transport)
+        if found is None:
+            return
+        key, end = found
+        if answer[4:6] != b"\x00\x01" or answer[12:end].lower() != wire[12:end].lower():
+            return  # the reply does not echo the question where we will patch it
+        entries = self._entries
+        if len(entries) >= self.max_entries:
+            del entries[next(iter(entries))]
+        entries[key] = answer
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,1 @@
+"""Test helpers shared across rooms (`from helpers.server import running_server`)."""

@@ -1,0 +1,115 @@
+"""The wire cache stays correct: ID, QNAME case, flags and EDNS of every hit are the client's own.
+
+Unit tests drive `WireCache` directly; the integration test sends the same variety of queries to a
+server with the cache and to one without, and requires byte-identical replies.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Iterator
+
+import dns.flags
+import dns.message
+import dnslib
+import pytest
+
+from helpers.dnswire import tcp_exchange, udp_exchange
+from helpers.server import ServerHandle, running_server
+from helpers.testzones import write_test_zones
+from nameserver.wirecache import WireCache, query_key
+
+
+def test_key_ignores_id_and_case_but_not_flags_or_edns() -> None:
+    a = dns.message.make_query("www.sem.test.", "A")
+    b = dns.message.make_query("WwW.SeM.TeSt.", "A")
+    assert query_key(a.to_wire(), "udp")[0] == query_key(b.to_wire(), "udp")[0]
+    assert query_key(a.to_wire(), "udp")[0] != query_key(a.to_wire(), "tcp")[0]
+    variants = [dns.message.make_query("www.sem.test.", "A", use_edns=e, want_dnssec=d) for e, d in ((False, False), (0, False), (0, True))]
+    cd = dns.message.make_query("www.sem.test.", "A")
+    cd.flags |= dns.flags.CD
+    keys = {query_key(m.to_wire(), "udp")[0] for m in (a, *variants, cd)}
+    assert len(keys) == 4  # a == variants[0]
+    # QTYPE bytes that look like ASCII letters are not lower-cased into another type
+    assert query_key(dns.message.make_query("x.", 65).to_wire(), "udp")[0] != query_key(dns.message.make_query("x.", 97).to_wire(), "udp")[0]
+
+
+def test_non_plain_queries_have_no_key() -> None:
+    query = dns.message.make_query("www.sem.test.", "A")
+    wire = bytearray(query.to_wire())
+    assert query_key(bytes(wire[:15]), "udp") is None
+    update = bytearray(wire)
+    update[2] |= 0x28  # opcode UPDATE
+    assert query_key(bytes(update), "udp") is None
+    response = bytearray(wire)
+    response[2] |= 0x80
+    assert query_key(bytes(response), "udp") is None
+
+
+def test_hit_patches_id_and_case_and_catalog_change_empties() -> None:
+    cache = WireCache(max_entries=2)
+    catalog, other = object(), object()
+    query = dns.message.make_query("www.sem.test.", "A")
+    reply = dns.message.make_response(query)
+    assert cache.lookup(query.to_wire(), "udp", catalog) is None
+    cache.store(query.to_wire(), "udp", reply.to_wire(), catalog)
+    mixed = dns.message.make_query("wWw.SEM.test.", "A")
+    hit = cache.lookup(mixed.to_wire(), "udp", catalog)
+    parsed = dns.message.from_wire(hit)
+    assert parsed.id == mixed.id and parsed.question[0].name.to_text() == "wWw.SEM.test."
+    assert cache.lookup(mixed.to_wire(), "udp", other) is None and len(cache) == 0
+    cache.store(query.to_wire(), "udp", reply.to_wire(), catalog)  # computed from a stale catalog
+    assert len(cache) == 0
+
+
+def test_bounded_size() -> None:
+    cache = WireCache(max_entries=2)
+    catalog = object()
+    cache.lookup(b"", "udp", catalog)
+    for name in ("a.", "b.", "c."):
+        query = dns.message.make_query(name, "A")
+        cache.store(query.to_wire(), "udp", dns.message.make_response(query).to_wire(), catalog)
+    assert len(cache) == 2
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerHandle, ServerHandle]]:
+    zones = write_test_zones(tmp_path_factory.mktemp("zones"))
+    with running_server(zones) as cached, running_server(zones, ["--no-wire-cache"]) as plain:
+        yield cached, plain
+
+
+def variants() -> Iterator[dns.message.Message]:
+    names = ["www.sem.test.", "WwW.SeM.TeSt.", "LeGaL.SeM.TeSt.", "nope.SEM.test.", "host.SUB.sem.test.", "ALIAS.sem.test.", "big.sem.test."]
+    for name, rdtype, edns, rd, cd in itertools.product(names, ["A", "TXT"], [None, 512, 1232, 4096, "do"], [False, True], [False, True]):
+        if edns is None:
+            query = dns.message.make_query(name, rdtype, use_edns=False)
+        elif edns == "do":
+            query = dns.message.make_query(name, rdtype, want_dnssec=True)
+        else:
+            query = dns.message.make_query(name, rdtype, use_edns=0, payload=edns)
+        query.flags = (dns.flags.RD if rd else 0) | (dns.flags.CD if cd else 0)
+        yield query
+
+
+def test_cached_replies_equal_fresh_ones(servers: tuple[ServerHandle, ServerHandle]) -> None:
+    cached, plain = servers
+    count = 0
+    for query in variants():
+        wire = query.to_wire()
+        for exchange in (udp_exchange, tcp_exchange):
+            expected = exchange(plain.host, plain.port, wire)
+            for _ in range(2):  # the second time comes from the cache
+                assert exchange(cached.host, cached.port, wire) == expected, query.to_text()
+            count += 1
+        dnslib.DNSRecord.parse(expected)
+    assert count == 7 * 2 * 5 * 2 * 2 * 2
+
+
+def test_case_of_each_client_is_echoed(servers: tuple[ServerHandle, ServerHandle]) -> None:
+    cached, _plain = servers
+    for name in ("legal.sem.test.", "LeGaL.SeM.TeSt.", "LEGAL.SEM.TEST.", "legal.sem.test."):
+        query = dns.message.make_query(name, "TXT")
+        rec = dnslib.DNSRecord.parse(udp_exchange(cached.host, cached.port, query.to_wire()))
+        assert rec.header.id == query.id
+        assert str(rec.q.qname) == name and str(rec.rr[0].rname) == name

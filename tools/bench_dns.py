@@ -1,0 +1,316 @@
+"""`semdns bench dns`: UDP queries per second, latency percentiles and AXFR time, ours vs NSD.
+
+One run, same zones, same query file for every server:
+- our server pinned to core 0 (`taskset -c 0`), with the wire cache on and off; NSD (when
+  installed) pinned to the same core, `rrl-ratelimit: 0`, run in the foreground from a temp dir;
+- dnsperf pinned to core 1 drives a mix of answers, referrals and NXDOMAIN for `--seconds`
+  (throughput), then a rate-limited pass with per-query reports for the latency percentiles;
+- AXFR of a generated 10,000-record zone, timed with a raw TCP client and with `dig`, medians of
+  `--axfr-runs` runs.
+Prints a table and the ratios ours/NSD. Never asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Callable, ContextManager, Iterator, Sequence
+
+import dns.message
+
+BENCH_ZONE = "bench.test."
+AXFR_ZONE = "axfr.test."
+HOSTS = 1000
+AXFR_RECORDS = 10_000
+READY = re.compile(r"^ready: listening on (\S+)")
+
+
+@dataclass(frozen=True)
+class PerfResult:
+    qps: float
+    lost: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class Row:
+    server: str
+    perf: PerfResult | None
+    axfr_raw_ms: float | None
+    axfr_dig_ms: float | None
+
+
+def register(bench_subparsers: argparse._SubParsersAction) -> None:
+    parser = bench_subparsers.add_parser("dns", help="UDP qps, latency and AXFR time: ours vs NSD")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each throughput run")
+    parser.add_argument("--latency-qps", type=int, default=5000, help="rate of the latency pass")
+    parser.add_argument("--axfr-runs", type=int, default=7, help="AXFR repetitions (median)")
+    parser.add_argument("--clients", type=int, default=4, help="dnsperf -c")
+    parser.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
+    parser.add_argument("--no-nsd", action="store_true", help="skip NSD even when installed")
+    parser.set_defaults(func=run)
+
+
+# -- data ------------------------------------------------------------------------------------
+def bench_zone() -> str:
+    lines = [
+        f"$ORIGIN {BENCH_ZONE}",
+        "$TTL 3600",
+        "@ SOA ns1 hostmaster ( 2026112301 3600 900 1209600 300 )",
+        "@ NS ns1",
+        "ns1 A 127.0.0.1",
+        "sub NS ns1.sub",
+        "ns1.sub A 127.0.0.2",
+        "www CNAME host0",
+    ]
+    lines += [f"host{i} A 10.0.{i // 256}.{i % 256}" for i in range(HOSTS)]
+    return "\n".join(lines) + "\n"
+
+
+def axfr_zone() -> str:
+    lines = [
+        f"$ORIGIN {AXFR_ZONE}",
+        "$TTL 3600",
+        "@ SOA ns1 hostmaster ( 2026112301 3600 900 1209600 300 )",
+        "@ NS ns1",
+        "ns1 A 127.0.0.1",
+    ]
+    lines += [f"r{i} A 10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(AXFR_RECORDS - 3)]
+    return "\n".join(lines) + "\n"
+
+
+def query_file(path: Path) -> None:
+    """60% answers, 20% referrals, 20% NXDOMAIN, interleaved."""
+    lines = []
+    for i in range(HOSTS):
+        lines.append(f"host{i}.{BENCH_ZONE} A")
+        lines.append(f"host{(i * 7) % HOSTS}.{BENCH_ZONE} A")
+        lines.append(f"www.{BENCH_ZONE} A" if i % 2 else f"host{(i * 13) % HOSTS}.{BENCH_ZONE} A")
+        lines.append(f"h{i}.sub.{BENCH_ZONE} A")
+        lines.append(f"nx{i}.{BENCH_ZONE} A")
+    path.write_text("\n".join(lines) + "\n")
+
+
+# -- servers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free port")
+
+
+def pin(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def wait_answering(port: int, timeout: float = 30.0) -> None:
+    query = dns.message.make_query(BENCH_ZONE, "SOA").to_wire()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.2)
+            try:
+                sock.sendto(query, ("127.0.0.1", port))
+                sock.recv(4096)
+                return
+            except OSError:
+                time.sleep(0.1)
+    raise RuntimeError(f"no server answering on 127.0.0.1:{port}")
+
+
+@contextmanager
+def process(argv: Sequence[str], log: Path) -> Iterator[subprocess.Popen]:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def ours(zones: Path, port: int, log: Path, wire_cache: bool) -> Callable[[], ContextManager[subprocess.Popen]]:
+    argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}"]
+    if not wire_cache:
+        argv.append("--no-wire-cache")
+    return lambda: process(argv, log)
+
+
+def nsd_conf(work: Path, zones: Path, port: int) -> Path:
+    conf = work / "nsd.conf"
+    zone_blocks = "".join(
+        f"zone:\n  name: {z.rstrip('.')}\n  zonefile: {zones / (z + 'zone')}\n  provide-xfr: 127.0.0.1 NOKEY\n"
+        for z in (BENCH_ZONE, AXFR_ZONE)
+    )
+    conf.write_text(
+        "server:\n"
+        f"  ip-address: 127.0.0.1\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n"
+        f"  zonesdir: \"{work}\"\n  pidfile: \"{work}/nsd.pid\"\n  database: \"\"\n"
+        f"  zonelistfile: \"{work}/zone.list\"\n  xfrdfile: \"{work}/xfrd.state\"\n  xfrdir: \"{work}\"\n"
+        f"  logfile: \"{work}/nsd.log\"\n  server-count: 1\n  rrl-ratelimit: 0\n  verbosity: 0\n"
+        "  hide-version: yes\n  tcp-count: 100\n"
+        "remote-control:\n  control-enable: no\n" + zone_blocks
+    )
+    return conf
+
+
+# -- measurements ----------------------------------------------------------------------------
+def dnsperf_throughput(port: int, queries: Path, args: argparse.Namespace) -> tuple[float, float]:
+    out = subprocess.run(
+        [*pin(1), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", str(args.seconds),
+         "-c", str(args.clients), "-q", str(args.outstanding), "-t", "2"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    qps = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+\d+ \(([\d.]+)%\)", out)
+    if qps is None:
+        raise RuntimeError(f"dnsperf gave no figures:\n{out}")
+    return float(qps[1]), float(lost[1]) if lost else 0.0
+
+
+def dnsperf_latencies(port: int, queries: Path, args: argparse.Namespace) -> list[float]:
+    out = subprocess.run(
+        [*pin(1), "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", "2",
+         "-Q", str(args.latency_qps), "-v", "-t", "2"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    return [float(m[1]) * 1000 for m in re.finditer(r"^> \S+ \S+ \S+ ([\d.]+)$", out, re.M)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def measure_perf(port: int, queries: Path, args: argparse.Namespace) -> PerfResult:
+    dnsperf_throughput(port, queries, argparse.Namespace(**{**vars(args), "seconds": 1.0}))  # warm up
+    qps, lost = dnsperf_throughput(port, queries, args)
+    lat = dnsperf_latencies(port, queries, args)
+    return PerfResult(qps, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99))
+
+
+def axfr_raw(port: int, zone: str, expected: int) -> float:
+    """Milliseconds from connect to the last record (counted from the headers' ANCOUNT)."""
+    query = dns.message.make_query(zone, "AXFR").to_wire()
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(struct.pack("!H", len(query)) + query)
+        buffer = bytearray()
+        records = 0
+        while records < expected:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError(f"AXFR stopped after {records} records")
+            buffer += chunk
+            while len(buffer) >= 2:
+                (size,) = struct.unpack_from("!H", buffer)
+                if len(buffer) < 2 + size:
+                    break
+                records += struct.unpack_from("!H", buffer, 2 + 6)[0]
+                del buffer[: 2 + size]
+    return (time.perf_counter() - start) * 1000
+
+
+def axfr_dig(port: int, zone: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "AXFR", zone], stdout=subprocess.DEVNULL, check=False)
+    return (time.perf_counter() - start) * 1000
+
+
+def measure_axfr(port: int, runs: int) -> tuple[float, float]:
+    expected = AXFR_RECORDS + 1  # the SOA comes twice
+    axfr_raw(port, AXFR_ZONE, expected)  # warm up
+    raw = statistics.median(axfr_raw(port, AXFR_ZONE, expected) for _ in range(runs))
+    dug = statistics.median(axfr_dig(port, AXFR_ZONE) for _ in range(runs))
+    return raw, dug
+
+
+# -- the run ---------------------------------------------------------------------------------
+def run(args: argparse.Namespace) -> int:
+    if not shutil.which("dnsperf"):
+        print("semdns bench dns: dnsperf is not installed", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="semdns-bench-dns-"))
+    zones = work / "zones"
+    zones.mkdir()
+    (zones / f"{BENCH_ZONE}zone").write_text(bench_zone())
+    (zones / f"{AXFR_ZONE}zone").write_text(axfr_zone())
+    queries = work / "queries.txt"
+    query_file(queries)
+    rows: list[Row] = []
+    contenders: list[tuple[str, Callable[[int], Callable]]] = [
+        ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True)),
+        ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False)),
+    ]
+    nsd = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
+    if nsd and not args.no_nsd:
+        def start_nsd(port: int) -> Callable:
+            conf = nsd_conf(work, zones, port)
+            return lambda: process([*pin(0), nsd, "-d", "-c", str(conf)], work / "nsd.out")
+        contenders.append(("nsd", start_nsd))
+    for name, factory in contenders:
+        port = free_port()
+        print(f"bench dns: {name} on 127.0.0.1:{port} ...", file=sys.stderr, flush=True)
+        with factory(port)() as proc:
+            wait_answering(port)
+            perf = measure_perf(port, queries, args)
+            raw, dug = measure_axfr(port, args.axfr_runs) if "no wire cache" not in name else (None, None)
+            if proc.poll() is not None:
+                print(f"bench dns: {name} exited early (code {proc.returncode})", file=sys.stderr)
+        rows.append(Row(name, perf, raw, dug))
+    print_table(rows, args)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def print_table(rows: list[Row], args: argparse.Namespace) -> None:
+    def fmt(value: float | None, spec: str) -> str:
+        width = int(spec.split(".")[0])
+        return "-".rjust(width) if value is None else format(value, spec)
+
+    print(f"query mix: 60% answers (incl. a CNAME), 20% referrals, 20% NXDOMAIN; {args.seconds:g} s per run; "
+          f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
+          f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
+    header = f"{'server':<24}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        p = row.perf
+        print(f"{row.server:<24}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
+              f"{fmt(p and p.p90_ms, '8.3f')}{fmt(p and p.p99_ms, '8.3f')}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
+    by_name = {r.server: r for r in rows}
+    reference = by_name.get("nsd")
+    cached, plain = by_name.get("semdns (wire cache)"), by_name.get("semdns (no wire cache)")
+    if reference and reference.perf and cached and cached.perf:
+        print(f"ours/NSD UDP qps (wire cache): {cached.perf.qps / reference.perf.qps:.0%} (target >= 60%)")
+    if plain and plain.perf:
+        print(f"no wire cache: {plain.perf.qps:.0f} qps (target >= 8000)")
+    if reference and cached and reference.axfr_raw_ms and cached.axfr_raw_ms:
+        print(f"AXFR time ours/NSD: raw {cached.axfr_raw_ms / reference.axfr_raw_ms:.2f}x, "
+              f"dig {cached.axfr_dig_ms / reference.axfr_dig_ms:.2f}x (target <= 2x)")
