@@ -182,7 +182,7 @@ stub-zone:
 
 
 @contextmanager
-def running_unbound(stub_zone: str = "semantic.root.", stub_addr: Address = (HOST, 53)) -> Iterator[PeerHandle]:
+def running_unbound(stub_zone: str = "semantic.root.", *, stub_addr: Address) -> Iterator[PeerHandle]:
     """Unbound as a recursive resolver whose stub zone `stub_zone` is served at `stub_addr`."""
     workdir = Path(tempfile.mkdtemp(prefix="semdns-unbound-"))
     port = free_port(HOST)
