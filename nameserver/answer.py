@@ -6,7 +6,7 @@ import dns.opcode
 import dns.rcode
 
 from nameserver.authority import Authority, Kind, Lookup
-from nameserver.request import Next, Request, Response
+from nameserver.request import Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 
 RCODES = {
@@ -38,6 +38,7 @@ class AuthorityHandler:
     """Answers QUERY from our zones; passes on names outside them (the chain's end REFUSES)."""
 
     name = "authority"
+    inline = True  # never waits
 
     def __init__(self, store: ZoneStore, authorities: Authorities | None = None) -> None:
         self.authorities = authorities or Authorities(store)
@@ -51,15 +52,10 @@ class AuthorityHandler:
         result = self.authorities.current().lookup(request.qname, request.qtype, request.qclass)
         if result.kind == Kind.REFUSED:
             return await next(request)
-        return Response(message=to_message(request, result), cacheable=True)
+        return Response(reply=to_reply(result), cacheable=True)
 
 
-def to_message(request: Request, result: Lookup):
+def to_reply(result: Lookup) -> Reply:
     """The reply for a lookup: rcode, AA, and the three sections."""
-    reply = request.reply(RCODES[result.kind])
-    if result.authoritative:
-        reply.flags |= dns.flags.AA
-    reply.answer = list(result.answer)
-    reply.authority = list(result.authority)
-    reply.additional = list(result.additional)
-    return reply
+    flags = dns.flags.AA if result.authoritative else 0
+    return Reply(RCODES[result.kind], flags, result.answer, result.authority, result.additional)

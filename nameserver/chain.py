@@ -7,11 +7,18 @@ resolution, a recursive resolver) plugs in by name without touching the others:
 
     chain = build_chain(store, config, extra=[SemanticHandler(...)])
 
+The server runs the chain inline, without a task, until a handler awaits something that is not
+ready (then the rest of the query runs as a task). A handler that may need a running task before
+its first real suspension (`asyncio.timeout`, `TaskGroup`, `asyncio.current_task()`) gets one
+unless it declares `inline = True` ("my serve needs no task until it waits on something"): the
+chain first yields once so that the rest runs inside a task. The built-in handlers are inline.
+
 When no handler answers, the chain's end answers NOTIMP for an opcode nobody took and REFUSED for a
 query outside every zone.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Iterable, Protocol
 
 import dns.opcode
@@ -84,11 +91,18 @@ def _position(handler: Handler) -> int:
 
 def _bind(handler: Handler, after: Next) -> Next:
     serve = handler.serve
+    if getattr(handler, "inline", False) or isinstance(handler, TransferHandler):  # transfers never wait
+        def call(request: Request) -> Awaitable[Response]:
+            return serve(request, after)
 
-    def call(request: Request) -> Awaitable[Response]:
-        return serve(request, after)
+        return call
 
-    return call
+    async def in_task(request: Request) -> Response:
+        if asyncio.current_task() is None:
+            await asyncio.sleep(0)  # suspend: the server carries on in a task
+        return await serve(request, after)
+
+    return in_task
 
 
 def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:

@@ -44,6 +44,29 @@ def negotiate(query: dns.message.Message, transport: str, max_udp: int) -> Negot
     return Negotiation(present=present, version=max(query.edns, 0), do=do, max_size=max_size)
 
 
+_NEGOTIATIONS: dict[tuple[str, bool, int, int, int], Negotiation] = {}
+
+
+def negotiate_plain(present: bool, payload: int, ttl: int, transport: str, max_udp: int) -> Negotiation:
+    """`negotiate` for a query read from the wire: OPT present, its class (the UDP size) and TTL
+    (extended RCODE, version, flags). Outcomes are shared (there are few of them)."""
+    key = (transport, present, payload, ttl & 0x00FF8000, max_udp)
+    known = _NEGOTIATIONS.get(key)
+    if known is not None:
+        return known
+    if transport != "udp":
+        max_size = MAX_TCP
+    elif present:
+        max_size = max(MIN_UDP, min(payload, max_udp))
+    else:
+        max_size = MIN_UDP
+    version = (ttl >> 16) & 0xFF if present else 0
+    negotiation = Negotiation(present=present, version=version, do=present and bool(ttl & dns.flags.DO), max_size=max_size)
+    if len(_NEGOTIATIONS) < 4096:
+        _NEGOTIATIONS[key] = negotiation
+    return negotiation
+
+
 def apply(reply: dns.message.Message, negotiation: Negotiation, max_udp: int) -> None:
     """Give `reply` the OPT record the negotiation calls for, keeping its RCODE and options."""
     rcode = reply.rcode()

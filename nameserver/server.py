@@ -1,14 +1,18 @@
 """The server core, with no I/O: bytes and a client address in, the bytes to send back out.
 
-    wire -> wire cache hit? -> parse (errors.parse_query) -> EDNS negotiation -> chain
-         -> render (EDNS applied, TC when too big for UDP) -> wire cache
+    wire -> wire cache hit? -> read (errors.scan_plain, else errors.parse_query) -> EDNS
+         -> chain -> render (EDNS applied, TC when too big for UDP) -> wire cache
 
-The transports (`udp.py`, `tcp.py`) only move bytes: they call `cached()` synchronously first (no
-task, no parsing on a hit) and `handle()` on a miss.
+The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()`, which answers a wire
+cache hit at once and runs the chain inline (no task per query) for as long as it does not
+suspend: it returns the replies, or an awaitable for the rest when a handler had to wait.
+Replies given as a `Reply` (the authority handler's) are rendered from pre-rendered RRsets
+(`nameserver/render.py`); replies given as a `dns.message.Message` by dnspython.
 """
 from __future__ import annotations
 
 import logging
+from typing import Any, Awaitable, Coroutine, Generator
 
 import dns.exception
 import dns.flags
@@ -18,12 +22,14 @@ import dns.rcode
 from nameserver import edns
 from nameserver.chain import Chain
 from nameserver.config import Address, ServerConfig
-from nameserver.errors import Rejected, parse_query
+from nameserver.errors import Rejected, parse_query, scan_plain
+from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
 from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore
 
 log = logging.getLogger(__name__)
+Replies = tuple[bytes, ...]
 
 
 class DnsServer:
@@ -34,6 +40,7 @@ class DnsServer:
         self.chain = chain
         self.config = config
         self.wirecache = WireCache(config.wire_cache_entries) if config.wire_cache else None
+        self.pieces = PieceCache()
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
@@ -42,16 +49,34 @@ class DnsServer:
             return None
         return cache.lookup(wire, transport, self.store.current)
 
-    async def handle(self, wire: bytes, client: Address, transport: Transport) -> tuple[bytes, ...]:
+    def respond(self, wire: bytes, client: Address, transport: Transport) -> Replies | Awaitable[Replies]:
+        """The replies, when they could be computed without waiting; else an awaitable for them."""
+        hit = self.cached(wire, transport)
+        if hit is not None:
+            return (hit,)
+        coro = self.handle(wire, client, transport)
+        try:
+            pending = coro.send(None)
+        except StopIteration as done:
+            return done.value
+        return _Resumed(coro, pending)
+
+    async def handle(self, wire: bytes, client: Address, transport: Transport) -> Replies:
         """The messages to send back (none: drop the packet)."""
         catalog = self.store.current
-        try:
-            query = parse_query(wire)
-        except Rejected as rejected:
-            log.debug("%s %s: %s", transport, client[0], rejected.reason)
-            return (rejected.reply,) if rejected.reply is not None else ()
-        negotiation = edns.negotiate(query, transport, self.config.max_udp)
-        request = Request(message=query, wire=wire, client=client, transport=transport, edns=negotiation)
+        max_udp = self.config.max_udp
+        plain = scan_plain(wire)
+        if plain is not None:
+            negotiation = edns.negotiate_plain(plain.edns, plain.payload, plain.ttl, transport, max_udp)
+            request = Request.plain(wire, client, transport, negotiation, plain.qname, plain.qtype, plain.qclass, plain.flags)
+        else:
+            try:
+                query = parse_query(wire)
+            except Rejected as rejected:
+                log.debug("%s %s: %s", transport, client[0], rejected.reason)
+                return (rejected.reply,) if rejected.reply is not None else ()
+            negotiation = edns.negotiate(query, transport, max_udp)
+            request = Request.of(query, wire, client, transport, negotiation)
         if negotiation.bad_version:
             return (self.render(request.reply(dns.rcode.BADVERS), negotiation),)
         try:
@@ -61,11 +86,18 @@ class DnsServer:
             response = Response(message=request.reply(dns.rcode.SERVFAIL))
         if response.wires:
             return response.wires
-        if response.message is None:
-            return ()
-        answer = self.render(response.message, negotiation)
+        reply = response.reply
+        if reply is not None and response.message is None and plain is not None and 0 <= reply.rcode <= 15:
+            pieces = self.pieces
+            pieces.belong_to(catalog)
+            answer = render_reply(wire, plain.qname_end, plain.flags, reply, negotiation, max_udp, pieces)
+        else:
+            message = response.materialize(request)
+            if message is None:
+                return ()
+            answer = self.render(message, negotiation)
         if response.cacheable and self.wirecache is not None:
-            self.wirecache.store(wire, transport, answer, catalog)
+            self.wirecache.store(wire, transport, answer, catalog, response.expires)
         return (answer,)
 
     def render(self, reply: dns.message.Message, negotiation: edns.Negotiation) -> bytes:
@@ -83,3 +115,29 @@ class DnsServer:
             reply.additional = []
             reply.flags |= dns.flags.TC
             return reply.to_wire(max_size=negotiation.max_size, want_shuffle=False)
+
+
+class _Resumed:
+    """Awaitable continuation of a coroutine that suspended after being started by hand."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Replies], pending: Any) -> None:
+        self._coro = coro
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Replies]:
+        coro, pending = self._coro, self._pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # cancellation and the like go to the coroutine
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as done:
+                    return done.value

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import struct
 from dataclasses import dataclass
+from typing import Awaitable
 
-from nameserver.server import DnsServer
+from nameserver.server import DnsServer, Replies
 
 log = logging.getLogger(__name__)
 LENGTH = struct.Struct("!H")
@@ -95,19 +96,19 @@ class TcpConnection(asyncio.Protocol):
 
     # -- the work ----------------------------------------------------------------------------
     def _dispatch(self, message: bytes) -> None:
-        hit = self.server.cached(message, "tcp")
-        if hit is not None:
-            self._send((hit,))
+        replies = self.server.respond(message, self.peer, "tcp")
+        if type(replies) is tuple:
+            self._send(replies)  # type: ignore[arg-type]
             return
-        task = asyncio.get_running_loop().create_task(self._answer(message))
+        task = asyncio.get_running_loop().create_task(self._answer(replies))  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         if len(self._tasks) >= self.listener.limits.max_inflight and self.transport is not None:
             self.transport.pause_reading()
             self._paused = True
 
-    async def _answer(self, message: bytes) -> None:
-        self._send(await self.server.handle(message, self.peer, "tcp"))
+    async def _answer(self, pending: Awaitable[Replies]) -> None:
+        self._send(await pending)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

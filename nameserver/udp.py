@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable
 
-from nameserver.server import DnsServer
+from nameserver.server import DnsServer, Replies
 
 log = logging.getLogger(__name__)
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    """Wire-cache hits are answered inline; misses run as tasks (kept until they finish)."""
+    """Queries answered without waiting are answered inline; the others finish as tasks (kept
+    until they are done)."""
 
     def __init__(self, server: DnsServer) -> None:
         self.server = server
@@ -21,16 +23,18 @@ class UdpProtocol(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        hit = self.server.cached(data, "udp")
-        if hit is not None:
-            self.transport.sendto(hit, addr)  # type: ignore[union-attr]
+        replies = self.server.respond(data, (addr[0], addr[1]), "udp")
+        if type(replies) is tuple:
+            transport = self.transport
+            for reply in replies:
+                transport.sendto(reply, addr)  # type: ignore[union-attr]
             return
-        task = asyncio.get_running_loop().create_task(self._answer(data, addr))
+        task = asyncio.get_running_loop().create_task(self._finish(replies, addr))  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, data: bytes, addr: tuple) -> None:
-        replies = await self.server.handle(data, (addr[0], addr[1]), "udp")
+    async def _finish(self, pending: Awaitable[Replies], addr: tuple) -> None:
+        replies = await pending
         transport = self.transport
         if transport is None or transport.is_closing():
             return

@@ -10,11 +10,14 @@ so they take the client's case too).
 Only plain queries qualify (QR=0, opcode QUERY, one question, no answer/authority records, at most
 one additional record, no compression in the QNAME); anything else takes the full path. Entries
 belong to one zone catalog: `store` ignores answers computed from an older catalog and the cache
-empties itself when the catalog changes, so a reload never serves stale data.
+empties itself when the catalog changes, so a reload never serves stale data. An entry stored with
+an expiry (a `time.monotonic()` instant, e.g. the end of the second in which a recursive answer's
+TTLs hold) is served only before it and dropped when met after it.
 """
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Callable
 
 _TRANSPORT_TAGS = {"udp": b"u", "tcp": b"t"}
 
@@ -49,9 +52,10 @@ def query_key(wire: bytes, transport: str) -> tuple[bytes, int] | None:
 class WireCache:
     """Rendered answers by `query_key`, bounded (oldest entries leave first)."""
 
-    def __init__(self, max_entries: int = 50_000) -> None:
+    def __init__(self, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
-        self._entries: dict[bytes, bytes] = {}
+        self.clock = clock
+        self._entries: dict[bytes, tuple[bytes, float | None]] = {}
         self._owner: Any = None
         self.hits = 0
         self.misses = 0
@@ -65,16 +69,22 @@ class WireCache:
         if found is None:
             return None
         key, end = found
-        answer = self._entries.get(key)
-        if answer is None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        answer, expires = entry
+        if expires is not None and self.clock() >= expires:
+            del self._entries[key]
             self.misses += 1
             return None
         self.hits += 1
         return wire[:2] + answer[2:12] + wire[12:end] + answer[end:]
 
-    def store(self, wire: bytes, transport: str, answer: bytes, catalog: Any) -> None:
-        """Keep `answer` (the reply to `wire`, computed from `catalog`) if it is current."""
-        if catalog is not self._owner:
+    def store(self, wire: bytes, transport: str, answer: bytes, catalog: Any, expires: float | None = None) -> None:
+        """Keep `answer` (the reply to `wire`, computed from `catalog`) if it is current, until
+        `expires` (a `time.monotonic()` instant; None: as long as the catalog)."""
+        if catalog is not self._owner or (expires is not None and self.clock() >= expires):
             return
         found = query_key(wire, transport)
         if found is None:
@@ -85,7 +95,7 @@ class WireCache:
         entries = self._entries
         if len(entries) >= self.max_entries:
             del entries[next(iter(entries))]
-        entries[key] = answer
+        entries[key] = (answer, expires)
 
     def __len__(self) -> int:
         return len(self._entries)

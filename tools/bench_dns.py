@@ -7,7 +7,9 @@ One run, same zones, same query file for every server:
   (throughput), then a rate-limited pass with per-query reports for the latency percentiles;
 - AXFR of a generated 10,000-record zone, timed with a raw TCP client and with `dig`, medians of
   `--axfr-runs` runs.
-Prints a table and the ratios ours/NSD. Never asserts on time.
+Prints a table and the ratios ours/NSD. With `--baseline DIR` (another checkout of the project, e.g.
+the last commit) its server runs too, without the wire cache, for a before/after in the same run.
+Never asserts on time.
 """
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clients", type=int, default=4, help="dnsperf -c")
     parser.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
     parser.add_argument("--no-nsd", action="store_true", help="skip NSD even when installed")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also run the server of this checkout (no wire cache), for a before/after")
     parser.set_defaults(func=run)
 
 
@@ -140,9 +144,9 @@ def wait_answering(port: int, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def process(argv: Sequence[str], log: Path) -> Iterator[subprocess.Popen]:
+def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
     with open(log, "wb") as out:
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
     try:
         yield proc
     finally:
@@ -155,11 +159,14 @@ def process(argv: Sequence[str], log: Path) -> Iterator[subprocess.Popen]:
                 proc.wait()
 
 
-def ours(zones: Path, port: int, log: Path, wire_cache: bool) -> Callable[[], ContextManager[subprocess.Popen]]:
+def ours(
+    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None
+) -> Callable[[], ContextManager[subprocess.Popen]]:
+    """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given."""
     argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}"]
     if not wire_cache:
         argv.append("--no-wire-cache")
-    return lambda: process(argv, log)
+    return lambda: process(argv, log, cwd=tree)
 
 
 def nsd_conf(work: Path, zones: Path, port: int) -> Path:
@@ -268,6 +275,9 @@ def run(args: argparse.Namespace) -> int:
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False)),
     ]
+    if args.baseline is not None:
+        tree = args.baseline.resolve()
+        contenders.append(("baseline (no wire cache)", lambda port: ours(zones, port, work / "base.log", False, tree)))
     nsd = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
     if nsd and not args.no_nsd:
         def start_nsd(port: int) -> Callable:
@@ -280,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         with factory(port)() as proc:
             wait_answering(port)
             perf = measure_perf(port, queries, args)
-            raw, dug = measure_axfr(port, args.axfr_runs) if "no wire cache" not in name else (None, None)
+            raw, dug = measure_axfr(port, args.axfr_runs) if name in ("semdns (wire cache)", "nsd") else (None, None)
             if proc.poll() is not None:
                 print(f"bench dns: {name} exited early (code {proc.returncode})", file=sys.stderr)
         rows.append(Row(name, perf, raw, dug))
@@ -297,12 +307,12 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     print(f"query mix: 60% answers (incl. a CNAME), 20% referrals, 20% NXDOMAIN; {args.seconds:g} s per run; "
           f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
           f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
-    header = f"{'server':<24}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    header = f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
     print(header)
     print("-" * len(header))
     for row in rows:
         p = row.perf
-        print(f"{row.server:<24}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
+        print(f"{row.server:<26}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
               f"{fmt(p and p.p90_ms, '8.3f')}{fmt(p and p.p99_ms, '8.3f')}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
     by_name = {r.server: r for r in rows}
     reference = by_name.get("nsd")
@@ -311,6 +321,9 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         print(f"ours/NSD UDP qps (wire cache): {cached.perf.qps / reference.perf.qps:.0%} (target >= 60%)")
     if plain and plain.perf:
         print(f"no wire cache: {plain.perf.qps:.0f} qps (target >= 8000)")
+    base = by_name.get("baseline (no wire cache)")
+    if base and base.perf and plain and plain.perf:
+        print(f"no wire cache, this tree / baseline: {plain.perf.qps / base.perf.qps:.2f}x")
     if reference and cached and reference.axfr_raw_ms and cached.axfr_raw_ms:
         print(f"AXFR time ours/NSD: raw {cached.axfr_raw_ms / reference.axfr_raw_ms:.2f}x, "
               f"dig {cached.axfr_dig_ms / reference.axfr_dig_ms:.2f}x (target <= 2x)")

@@ -15,14 +15,17 @@ from pathlib import Path
 
 from nameserver.config import DEFAULT_MAX_UDP, LOOPBACK, ServerConfig, format_address, parse_address, parse_network
 from nameserver.errors import NameserverError, ZoneLoadError
+from nameserver.resolver.handler import add_arguments as add_recursive_arguments
+from nameserver.resolver.handler import handler_from_args as recursion_handler_from_args
 from nameserver.runner import ServerRunner
+from zones.catalog import ZoneStore
 
 log = logging.getLogger("semdns.serve")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("serve", help="run the authoritative nameserver")
-    parser.add_argument("--zones", type=Path, required=True, help="directory of *.zone files")
+    parser.add_argument("--zones", type=Path, help="directory of *.zone files (optional with --recursive)")
     parser.add_argument(
         "--listen", action="append", default=[], metavar="ADDR:PORT",
         help="address to listen on, UDP and TCP (repeatable; [::1]:PORT for IPv6; default 127.0.0.1:5353)",
@@ -41,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tcp-idle-timeout", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--tcp-max-connections", type=int, default=256, help="default 256")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
+    parser.add_argument(
+        "--encoder", choices=("int8", "fp32"), default="int8",
+        help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
+    )
+    parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
+    add_recursive_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,10 +69,27 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def build_handlers(args: argparse.Namespace, store: ZoneStore) -> list:
+    """The optional chain handlers these flags ask for (their order is fixed by `nameserver.chain`)."""
+    handlers: list = []
+    if args.zones is not None and not args.no_semantic:
+        from nameserver.semantic import SemanticHandler
+        from zones.embedder import load_embedder
+
+        handlers.append(SemanticHandler(store, load_embedder(args.encoder)))
+    if args.recursive:
+        handlers.append(recursion_handler_from_args(args))
+    return handlers
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.zones is None and not args.recursive:
+        print("semdns serve: give --zones DIR (authoritative) and/or --recursive --root-hints FILE", file=sys.stderr)
+        return 2
     try:
         config = config_from_args(args)
-        runner = ServerRunner(config)
+        store = ZoneStore()
+        runner = ServerRunner(config, store=store, extra=build_handlers(args, store))
         runner.load()
     except ZoneLoadError as exc:
         print(f"semdns serve: refusing to start, the zones have errors:\n{exc}", file=sys.stderr)

@@ -113,3 +113,19 @@ def test_case_of_each_client_is_echoed(servers: tuple[ServerHandle, ServerHandle
         rec = dnslib.DNSRecord.parse(udp_exchange(cached.host, cached.port, query.to_wire()))
         assert rec.header.id == query.id
         assert str(rec.q.qname) == name and str(rec.rr[0].rname) == name
+
+
+def test_entries_with_an_expiry_are_served_only_before_it() -> None:
+    now = [10.0]
+    cache = WireCache(clock=lambda: now[0])
+    catalog = object()
+    cache.lookup(b"", "udp", catalog)
+    query = dns.message.make_query("www.sem.test.", "A")
+    reply = dns.message.make_response(query).to_wire()
+    cache.store(query.to_wire(), "udp", reply, catalog, expires=10.0)  # already over: not kept
+    assert len(cache) == 0
+    cache.store(query.to_wire(), "udp", reply, catalog, expires=11.0)
+    now[0] = 10.99
+    assert cache.lookup(query.to_wire(), "udp", catalog) is not None
+    now[0] = 11.0
+    assert cache.lookup(query.to_wire(), "udp", catalog) is None and len(cache) == 0

@@ -1,0 +1,78 @@
+"""Context compression with a domain's pattern library.
+
+The payload is one zstd frame (RFC 8878) that describes itself: the frame header names the
+dictionary id (0 = none) and the content size, and an XXH64 checksum ends the frame, so a
+receiver knows which library it needs and detects a damaged body.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+import zstandard
+
+from codec.errors import CorruptPayload, UnknownDictionary
+from codec.library import PatternLibrary
+
+DEFAULT_LEVEL = 19
+MAX_OUTPUT = 16 * 1024 * 1024
+
+
+@lru_cache(maxsize=32)
+def _compression_dict(library: PatternLibrary, level: int) -> zstandard.ZstdCompressionDict:
+    cdict = zstandard.ZstdCompressionDict(library.data, dict_type=zstandard.DICT_TYPE_FULLDICT)
+    cdict.precompute_compress(level=level)
+    return cdict
+
+
+@lru_cache(maxsize=32)
+def _decompression_dict(library: PatternLibrary) -> zstandard.ZstdCompressionDict:
+    return zstandard.ZstdCompressionDict(library.data, dict_type=zstandard.DICT_TYPE_FULLDICT)
+
+
+def compress(data: bytes, library: PatternLibrary | None, level: int = DEFAULT_LEVEL) -> bytes:
+    """One zstd frame of `data`, with the library's dictionary when given."""
+    options = {"level": level, "write_checksum": True, "write_content_size": True}
+    if library is None:
+        return zstandard.ZstdCompressor(**options).compress(data)
+    return zstandard.ZstdCompressor(dict_data=_compression_dict(library, level), **options).compress(data)
+
+
+def payload_dict_id(payload: bytes) -> int:
+    """The dictionary id a payload needs (0: none). Raises CorruptPayload."""
+    try:
+        return zstandard.get_frame_parameters(payload).dict_id
+    except zstandard.ZstdError as exc:
+        raise CorruptPayload(f"not a zstd frame: {exc}") from None
+
+
+def decompress(
+    payload: bytes, libraries_by_id: Mapping[int, PatternLibrary], max_output: int = MAX_OUTPUT
+) -> bytes:
+    """The original bytes of `payload`. Raises UnknownDictionary(id) or CorruptPayload."""
+    try:
+        params = zstandard.get_frame_parameters(payload)
+    except zstandard.ZstdError as exc:
+        raise CorruptPayload(f"not a zstd frame: {exc}") from None
+    if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+        raise CorruptPayload("the zstd frame does not declare its content size")
+    if params.content_size > max_output:
+        raise CorruptPayload(f"the frame declares {params.content_size} octets, more than {max_output}")
+    options = {}
+    if params.dict_id:
+        library = libraries_by_id.get(params.dict_id)
+        if library is None:
+            raise UnknownDictionary(params.dict_id)
+        options["dict_data"] = _decompression_dict(library)
+    stream = zstandard.ZstdDecompressor(**options).decompressobj()
+    try:
+        out = stream.decompress(payload)
+    except zstandard.ZstdError as exc:
+        raise CorruptPayload(f"damaged zstd frame: {exc}") from None
+    if not stream.eof:
+        raise CorruptPayload("the zstd frame is cut short")
+    if stream.unused_data:
+        raise CorruptPayload(f"{len(stream.unused_data)} octets of garbage after the zstd frame")
+    if len(out) != params.content_size:
+        raise CorruptPayload(f"decoded {len(out)} octets, the frame declares {params.content_size}")
+    return out

@@ -1,0 +1,161 @@
+"""The EDNS form of a semantic query (ARCHITECTURE §2): text and embedding options, hashed names.
+
+Pure functions over option payloads (the bytes after OPTION-CODE and OPTION-LENGTH); the
+nameserver and the SDK wrap them in dnspython `GenericOption`s.
+
+TEXT_OPTION (65001)
+    ``flags:u8 | payload``. Flag bit 0 (0x01): the payload is a zstd frame (with its content size)
+    of the UTF-8 text, set when that is shorter; every other bit must be 0 (`UnknownFlag`). The
+    text is sent exactly as typed (at most 65000 octets of UTF-8); servers normalise it.
+
+EMBEDDING_OPTION (65002)
+    ``model:u16 | dim:u16 | scale:f32 | int8[dim]`` in network byte order: the query's sentence
+    embedding quantised to int8 (value = int8 * scale). ``model`` is `model_tag(name)`, the first
+    two octets of sha256 of the encoder's name: a server running another encoder ignores it.
+
+Hashed name
+    ``h-<32 base32 letters>.q.<zone>.``: the first 160 bits of sha256 over the UTF-8 of the
+    normalised text, base32 (RFC 4648) in lowercase, so caches key on the text.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+import numpy as np
+import zstandard
+
+from codec.errors import BadEncoding, EmptyText, Truncated, UnknownFlag
+from codec.qname import Form, is_hashed_label, normalize
+
+__all__ = [
+    "EMBEDDING_OPTION",
+    "TEXT_OPTION",
+    "Embedding",
+    "decode_embedding_option",
+    "decode_text_option",
+    "encode_embedding_option",
+    "encode_text_option",
+    "hashed_qname",
+    "is_hashed_label",
+    "model_tag",
+    "text_hash_label",
+]
+
+TEXT_OPTION = 65001
+EMBEDDING_OPTION = 65002
+FLAG_ZSTD = 0x01
+MAX_TEXT_OCTETS = 65000
+_EMBED_HEADER = struct.Struct("!HHf")
+_ZSTD_LEVEL = 9
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A decoded embedding option: the encoder's tag and the dequantised float32 vector."""
+
+    model: int
+    vector: np.ndarray
+
+
+def text_hash_label(text: str) -> str:
+    """`h-<base32(sha256(normalize(text))[:20])>`: the label standing for a text."""
+    digest = hashlib.sha256(normalize(text).encode("utf-8")).digest()[:20]
+    return "h-" + base64.b32encode(digest).decode("ascii").lower()
+
+
+def hashed_qname(text: str, zone: str, form: Form = "q") -> str:
+    """The QNAME of the EDNS form: `h-<hash>.<form>.<zone>.` (absolute, lowercase)."""
+    if not normalize(text):
+        raise EmptyText("the question is empty after normalisation")
+    try:
+        return dns.name.from_text(f"{text_hash_label(text)}.{form}", dns.name.from_text(zone)).to_text().lower()
+    except dns.exception.DNSException as exc:
+        raise BadEncoding(f"zone {zone!r} is not a domain name: {exc}") from None
+
+
+def encode_text_option(text: str) -> bytes:
+    """The TEXT_OPTION payload for `text` (zstd-compressed when that is shorter)."""
+    if not normalize(text):
+        raise EmptyText("the question is empty after normalisation")
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
+    if len(raw) > MAX_TEXT_OCTETS:
+        raise BadEncoding(f"the question has {len(raw)} octets of UTF-8, more than {MAX_TEXT_OCTETS}")
+    packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True).compress(raw)
+    if len(packed) < len(raw):
+        return bytes([FLAG_ZSTD]) + packed
+    return b"\x00" + raw
+
+
+def decode_text_option(payload: bytes) -> str:
+    """The text of a TEXT_OPTION payload. Raises Truncated, UnknownFlag, BadEncoding, EmptyText."""
+    if not payload:
+        raise Truncated("text option: empty, expected a flags octet")
+    flags, body = payload[0], payload[1:]
+    if flags & ~FLAG_ZSTD:
+        raise UnknownFlag(f"text option: unknown flag bits 0x{flags & ~FLAG_ZSTD:02x}")
+    if flags & FLAG_ZSTD:
+        body = _unzstd(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadEncoding(f"text option: invalid UTF-8 at octet {exc.start}: {exc.reason}") from None
+    if not normalize(text):
+        raise EmptyText("text option: the question is empty after normalisation")
+    return text
+
+
+def _unzstd(body: bytes) -> bytes:
+    try:
+        params = zstandard.get_frame_parameters(body)
+    except zstandard.ZstdError as exc:
+        raise Truncated(f"text option: the zstd frame header is unreadable: {exc}") from None
+    if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+        raise BadEncoding("text option: the zstd frame must declare its content size")
+    if params.content_size > MAX_TEXT_OCTETS:
+        raise BadEncoding(f"text option: {params.content_size} octets declared, more than {MAX_TEXT_OCTETS}")
+    if params.dict_id:
+        raise BadEncoding(f"text option: the zstd frame needs dictionary {params.dict_id}; none is used here")
+    try:
+        return zstandard.ZstdDecompressor().decompress(body)
+    except zstandard.ZstdError as exc:
+        raise Truncated(f"text option: the zstd frame is damaged or cut short: {exc}") from None
+
+
+def model_tag(model_name: str) -> int:
+    """The 16-bit tag naming an encoder in EMBEDDING_OPTION."""
+    return int.from_bytes(hashlib.sha256(model_name.encode("utf-8")).digest()[:2], "big")
+
+
+def encode_embedding_option(vector: np.ndarray | list[float], model: int) -> bytes:
+    """The EMBEDDING_OPTION payload: int8 quantisation with one float32 scale."""
+    vec = np.asarray(vector, dtype=np.float32).ravel()
+    if not 0 < vec.size <= 0xFFFF or not np.all(np.isfinite(vec)):
+        raise BadEncoding(f"embedding: need 1..65535 finite values, got {vec.size}")
+    if not 0 <= model <= 0xFFFF:
+        raise BadEncoding(f"embedding: model tag {model} does not fit 16 bits")
+    peak = float(np.max(np.abs(vec)))
+    scale = peak / 127.0 if peak > 0 else 0.0
+    quant = np.zeros(vec.size, dtype=np.int8) if scale == 0 else np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
+    return _EMBED_HEADER.pack(model, vec.size, scale) + quant.tobytes()
+
+
+def decode_embedding_option(payload: bytes) -> Embedding:
+    """Decode an EMBEDDING_OPTION payload. Raises Truncated or BadEncoding."""
+    if len(payload) < _EMBED_HEADER.size:
+        raise Truncated(f"embedding option: {len(payload)} octets, the header alone needs {_EMBED_HEADER.size}")
+    model, dim, scale = _EMBED_HEADER.unpack_from(payload)
+    body = payload[_EMBED_HEADER.size :]
+    if len(body) != dim:
+        raise Truncated(f"embedding option: declares {dim} values, carries {len(body)}")
+    if dim == 0 or not np.isfinite(scale) or scale < 0:
+        raise BadEncoding(f"embedding option: bad dimension {dim} or scale {scale}")
+    vector = np.frombuffer(body, dtype=np.int8).astype(np.float32) * np.float32(scale)
+    return Embedding(model=model, vector=vector)

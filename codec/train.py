@@ -1,0 +1,117 @@
+"""Training a domain's pattern library (a zstd dictionary of at most 64 KiB) from its documents.
+
+Content selection ("document-frequency cover"): like zstd's COVER, the dictionary is built from
+segments of the corpus chosen greedily by the value of the d-mers (8-octet substrings) they
+contain, each d-mer counted once. Unlike zstd's fastCover, which counts every occurrence, a
+d-mer is worth the number of *other documents* that contain it (document frequency - 1): what
+many documents share is what unseen documents will share, while a phrase repeated inside one
+long document is not (d-mers of a single document get a small weight, so they only fill the
+budget that shared ones leave). The best segment ends up last (nearest, cheapest offsets). libzstd then
+adds the entropy tables for the level `codec.compress` uses (`codec.zdict`).
+
+Training is deterministic: the same corpus gives the same bytes, sha256 and dictionary id.
+"""
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from codec.compress import DEFAULT_LEVEL
+from codec.errors import TrainingError
+from codec.library import PatternLibrary
+from codec.zdict import finalize_dictionary
+
+DEFAULT_SIZE = 64 * 1024
+MIN_CORPUS = 8
+DMER = 8
+SEGMENT = 256
+STRIDE = 32
+SINGLETON_WEIGHT = 0.05  # d-mers of one document only fill what shared ones leave
+HEADER_RESERVE = 2048  # room for the magic, id and entropy tables libzstd prepends
+_FNV_PRIME = np.uint64(1099511628211)
+
+
+def train_library(
+    documents: Sequence[bytes],
+    size: int = DEFAULT_SIZE,
+    level: int = DEFAULT_LEVEL,
+    progress: Callable[[int], object] | None = None,
+) -> PatternLibrary:
+    """Train a library from `documents`. `progress(n)` is told of every n octets chosen."""
+    samples = [doc for doc in documents if doc]
+    if len(samples) < MIN_CORPUS:
+        raise TrainingError(f"need at least {MIN_CORPUS} non-empty documents, got {len(samples)}")
+    if not 4096 <= size <= DEFAULT_SIZE:
+        raise TrainingError(f"dictionary size {size} outside 4096..{DEFAULT_SIZE} octets")
+    content = select_content(samples, size - HEADER_RESERVE, progress)
+    if len(content) < 1024:
+        raise TrainingError(f"the {len(samples)} documents share too little to train on ({len(content)} octets)")
+    return PatternLibrary.from_dictionary(finalize_dictionary(content, samples, size, level))
+
+
+def _dmer_ids(documents: Sequence[bytes]) -> list[np.ndarray]:
+    """Per document, a small integer id for the d-mer starting at each position."""
+    hashes = []
+    for doc in documents:
+        octets = np.frombuffer(doc, dtype=np.uint8)
+        if len(octets) < DMER:
+            hashes.append(np.zeros(0, dtype=np.uint64))
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(octets, DMER).astype(np.uint64)
+        value = np.zeros(len(windows), dtype=np.uint64)
+        for column in range(DMER):
+            value = (value * _FNV_PRIME) ^ windows[:, column]
+        hashes.append(value)
+    _, inverse = np.unique(np.concatenate(hashes), return_inverse=True)
+    bounds = np.cumsum([0] + [len(h) for h in hashes])
+    return [inverse[bounds[i] : bounds[i + 1]] for i in range(len(hashes))]
+
+
+def _starts(length: int, span: int) -> list[int]:
+    """Segment starts every STRIDE positions, plus the last full segment (documents' tails count)."""
+    starts = list(range(0, max(1, length - span + 1), STRIDE))
+    if length > span and starts[-1] != length - span:
+        starts.append(length - span)
+    return starts
+
+
+def select_content(
+    documents: Sequence[bytes], budget: int, progress: Callable[[int], object] | None = None
+) -> bytes:
+    """Up to about `budget` octets of corpus segments, most valuable last (see module doc)."""
+    ids = _dmer_ids(documents)
+    vocabulary = int(max((a.max() for a in ids if len(a)), default=-1)) + 1
+    frequency = np.zeros(vocabulary)
+    for doc_ids in ids:
+        frequency[np.unique(doc_ids)] += 1
+    weight = np.where(frequency >= 2, frequency - 1.0, SINGLETON_WEIGHT)
+    span = SEGMENT - DMER + 1
+    candidates = [
+        (doc, start, np.unique(doc_ids[start : start + span]))
+        for doc, doc_ids in enumerate(ids)
+        for start in _starts(len(doc_ids), span)
+    ]
+    heap = [(-float(weight[u].sum()), index) for index, (_, _, u) in enumerate(candidates)]
+    heapq.heapify(heap)
+    chosen: list[bytes] = []
+    total = 0
+    while heap and total < budget:
+        _, index = heapq.heappop(heap)
+        doc, start, unique = candidates[index]
+        score = float(weight[unique].sum())
+        if heap and score < -heap[0][0] - 1e-9:  # stale: its d-mers were taken meanwhile
+            if score > 0:
+                heapq.heappush(heap, (-score, index))
+            continue
+        if score <= 0:
+            break
+        useful = np.nonzero(weight[ids[doc][start : start + span]])[0]
+        weight[unique] = 0.0
+        piece = documents[doc][start + int(useful[0]) : start + int(useful[-1]) + DMER]
+        chosen.append(piece)
+        total += len(piece)
+        if progress is not None:
+            progress(len(piece))
+    return b"".join(reversed(chosen))[-budget:]

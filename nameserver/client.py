@@ -1,0 +1,222 @@
+"""The semantic-dns client SDK: a stub resolver for semantic questions, and an engine caller.
+
+Example::
+
+    from nameserver.client import Client
+
+    client = Client(servers=["127.0.0.10:53"])        # default: the system resolver's servers
+    route = client.resolve("is a verbal contract binding?")
+    print(route.path)      # ('semantic.root.', 'legal.semantic.root.', 'contract.legal.semantic.root.')
+    print(route.engines[0].base_url, route.stage, route.confidence, route.ttl)
+    answer = client.ask("is a verbal contract binding?", context="We agreed by phone.")
+    print(answer.text, answer.engine.target)
+
+    # asyncio
+    async with AsyncClient(servers=["127.0.0.10:53"]) as client:
+        answer = await client.ask("is a verbal contract binding?")
+
+`resolve(text) -> Route` asks the server for SRV of the question (the QNAME form, or the EDNS form
+when the text is too long for a name), follows what the answer lacks (engine TXT attributes,
+target addresses) and the `explain` TXT (stage, confidence). Engines come ordered per RFC 2782
+(priority, then weighted random; pass `rng=random.Random(seed)` for repeatable order).
+`ask(text, context=None)` resolves, then POSTs an OpenAI chat completion to each engine in turn
+until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
+the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
+`degrade=False` to get `ServerFailure` instead). Errors: `NoRoute`, `ServerFailure`, `ResolveTimeout`, `EngineError` (all
+`SdkError`), each saying what to do. `compressor` is the hook for context compression (issue 6).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import urllib.error
+import urllib.request
+from typing import Any, Sequence
+
+import aiohttp
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.resolver
+
+from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
+from nameserver.sdk_errors import EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
+from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
+
+__all__ = [
+    "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "NoRoute",
+    "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
+]
+
+Server = tuple[str, int]
+
+
+def parse_servers(servers: Sequence[str | Server] | None) -> list[Server]:
+    """`["127.0.0.1:5353", ("::1", 53), "10.0.0.1"]`; None: the system resolver (/etc/resolv.conf)."""
+    if servers is None:
+        try:
+            system = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration as exc:
+            raise SdkError(f"no servers given and no system resolver configured ({exc}); pass servers=[...]") from exc
+        return [(str(ns), int(system.port)) for ns in system.nameservers]
+    parsed: list[Server] = []
+    for server in servers:
+        if isinstance(server, tuple):
+            parsed.append((server[0], int(server[1])))
+            continue
+        text = server.strip()
+        if text.startswith("["):
+            host, _, port = text[1:].partition("]:")
+            parsed.append((host, int(port or 53)))
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+            parsed.append((host, int(port)))
+        else:
+            parsed.append((text, 53))
+    if not parsed:
+        raise SdkError("servers: the list is empty; pass at least one 'ADDR:PORT'")
+    return parsed
+
+
+class _Base:
+    def __init__(
+        self,
+        servers: Sequence[str | Server] | None = None,
+        *,
+        zone: str = DEFAULT_ZONE,
+        timeout: float = 2.0,
+        http_timeout: float = 60.0,
+        explain: bool = True,
+        degrade: bool = True,
+        rng: random.Random | None = None,
+        compressor: ContextCompressor | None = None,
+    ) -> None:
+        self.servers = parse_servers(servers)
+        self.zone = zone
+        self.timeout = timeout
+        self.http_timeout = http_timeout
+        self.explain = explain
+        self.degrade = degrade
+        self.rng = rng or random.Random()
+        self.compressor = compressor
+
+    def _timeout_error(self, query: dns.message.Message, failures: list[str]) -> ResolveTimeout:
+        where = ", ".join(f"{h}:{p}" for h, p in self.servers)
+        return ResolveTimeout(
+            f"no answer for {query.question[0].name} from {where} within {self.timeout:g} s "
+            f"({'; '.join(failures)}); is the server running? pass servers=['ADDR:PORT'] or raise timeout="
+        )
+
+
+class Client(_Base):
+    """Blocking client (dnspython sync queries, urllib for HTTP)."""
+
+    def resolve(self, text: str, zone: str | None = None) -> Route:
+        steps = resolve_steps(text, zone or self.zone, rng=self.rng, explain=self.explain, degrade=self.degrade)
+        try:
+            query = next(steps)
+            while True:
+                query = steps.send(self._exchange(query))
+        except StopIteration as stop:
+            return stop.value
+
+    def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
+        route = self.resolve(text, zone)
+        steps = ask_steps(text, route, context, self.compressor)
+        try:
+            post = next(steps)
+            while True:
+                post = steps.send(self._post(post))
+        except StopIteration as stop:
+            return stop.value
+
+    def _exchange(self, query: dns.message.Message) -> dns.message.Message:
+        failures: list[str] = []
+        for host, port in self.servers:
+            try:
+                reply = dns.query.udp(query, host, self.timeout, port, ignore_unexpected=True)
+                if reply.flags & dns.flags.TC:
+                    reply = dns.query.tcp(query, host, self.timeout, port)
+                return reply
+            except dns.exception.Timeout:
+                failures.append(f"{host}:{port} timed out")
+            except (OSError, dns.exception.DNSException) as exc:
+                failures.append(f"{host}:{port} {exc}")
+        raise self._timeout_error(query, failures)
+
+    def _post(self, post: HttpPost) -> HttpResult:
+        request = urllib.request.Request(
+            post.url, data=json.dumps(post.body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.http_timeout) as response:
+                return HttpResult(response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            return HttpResult(exc.code, exc.read())
+        except (urllib.error.URLError, OSError, socket.timeout) as exc:
+            return HttpResult(None, error=str(getattr(exc, "reason", exc)))
+
+
+class AsyncClient(_Base):
+    """asyncio client (dnspython async queries, aiohttp). Use `async with`, or call `close()`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def resolve(self, text: str, zone: str | None = None) -> Route:
+        steps = resolve_steps(text, zone or self.zone, rng=self.rng, explain=self.explain, degrade=self.degrade)
+        try:
+            query = next(steps)
+            while True:
+                query = steps.send(await self._exchange(query))
+        except StopIteration as stop:
+            return stop.value
+
+    async def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
+        route = await self.resolve(text, zone)
+        steps = ask_steps(text, route, context, self.compressor)
+        try:
+            post = next(steps)
+            while True:
+                post = steps.send(await self._post(post))
+        except StopIteration as stop:
+            return stop.value
+
+    async def _exchange(self, query: dns.message.Message) -> dns.message.Message:
+        failures: list[str] = []
+        for host, port in self.servers:
+            try:
+                reply = await dns.asyncquery.udp(query, host, self.timeout, port, ignore_unexpected=True)
+                if reply.flags & dns.flags.TC:
+                    reply = await dns.asyncquery.tcp(query, host, self.timeout, port)
+                return reply
+            except dns.exception.Timeout:
+                failures.append(f"{host}:{port} timed out")
+            except (OSError, dns.exception.DNSException) as exc:
+                failures.append(f"{host}:{port} {exc}")
+        raise self._timeout_error(query, failures)
+
+    async def _post(self, post: HttpPost) -> HttpResult:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.http_timeout))
+        try:
+            async with self._session.post(post.url, json=dict(post.body)) as response:
+                return HttpResult(response.status, await response.read())
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return HttpResult(None, error=str(exc) or type(exc).__name__)

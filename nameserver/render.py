@@ -1,0 +1,190 @@
+"""Fast rendering of a `Reply` from pre-rendered RRsets, byte for byte what dnspython would send.
+
+dnspython renders a reply in tens of microseconds, mostly in per-name objects. Here every RRset is
+cut once into pieces (`Pieces`): its owner as a list of (lower-cased suffix, label) pairs, and per
+record the fixed bytes (type, class, TTL, and the RDATA with its length when the RDATA holds no
+compressible name) or the RDATA split around the names dnspython compresses (it tells us which:
+we render each RDATA once with a spy as the compression table). Assembling a reply then replays
+dnspython's compression (RFC 1035 §4.1.4) over those pieces with a dict keyed by lower-cased wire
+suffixes: the same pointers, the same case, the same truncation rule (TC=1 and the question only
+when the whole reply and its OPT record exceed the negotiated size).
+
+`PieceCache` keeps the pieces of RRsets by identity (holding them, so an id is never reused while
+its entry lives), bounded, and emptied when the zone catalog changes.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any, Union
+
+import dns.name
+import dns.rrset
+
+from nameserver.edns import Negotiation
+from nameserver.request import Reply
+
+NameParts = tuple[tuple[bytes, bytes], ...]  # (lower-cased wire of the suffix, length octet + label)
+RdataParts = tuple[Union[bytes, NameParts], ...]
+Record = Union[bytes, tuple[bytes, RdataParts]]  # fixed tail, or (type/class/TTL, RDATA pieces)
+Pieces = tuple[NameParts, tuple[Record, ...]]
+HEADER = struct.Struct("!2sHHHHH")
+RR_FIXED = struct.Struct("!HHI")
+OPT = struct.Struct("!BHHIH")
+QR, TC, DO = 0x8000, 0x0200, 0x8000
+MAX_POINTER = 0x3FFF
+
+
+def name_parts(name: dns.name.Name) -> NameParts:
+    """The suffixes of an absolute name, longest first, without the root."""
+    labels = name.labels
+    wire = name.to_wire()
+    parts = []
+    offset = 0
+    for label in labels[:-1]:
+        parts.append((wire[offset:].lower(), wire[offset : offset + len(label) + 1]))
+        offset += len(label) + 1
+    return tuple(parts)
+
+
+def wire_name_parts(wire: bytes, start: int, end: int) -> NameParts:
+    """`name_parts` of an uncompressed name at wire[start:end] (end just past its root label)."""
+    parts = []
+    offset = start
+    while offset < end - 1:
+        size = wire[offset] + 1
+        parts.append((wire[offset:end].lower(), wire[offset : offset + size]))
+        offset += size
+    return tuple(parts)
+
+
+class _Spy(dict):
+    """A compression table that never compresses and notes where each name was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[int, dns.name.Name]] = []
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.marks.append((value, key))
+
+
+def rdata_parts(rdata: Any) -> RdataParts:
+    """The RDATA as literal bytes and the names dnspython compresses in it."""
+    out = io.BytesIO()
+    spy = _Spy()
+    rdata.to_wire(out, spy, None)
+    data = out.getvalue()
+    parts: list[bytes | NameParts] = []
+    last = 0
+    for position, name in spy.marks:
+        if position < last:
+            continue  # a suffix of the name just taken
+        parts.append(data[last:position])
+        parts.append(name_parts(name))
+        last = position + len(name.to_wire())
+    parts.append(data[last:])
+    return tuple(p for p in parts if p != b"")
+
+
+def rrset_pieces(rrset: dns.rrset.RRset) -> Pieces:
+    """An RRset cut into pieces (records in the RRset's order, as `want_shuffle=False` renders)."""
+    fixed = RR_FIXED.pack(rrset.rdtype, rrset.rdclass, rrset.ttl)
+    records: list[Record] = []
+    if len(rrset) == 0:
+        records.append(RR_FIXED.pack(rrset.rdtype, rrset.rdclass, 0) + b"\x00\x00")
+    for rdata in rrset:
+        parts = rdata_parts(rdata)
+        if all(type(p) is bytes for p in parts):
+            body = b"".join(parts)  # type: ignore[arg-type]
+            records.append(fixed + len(body).to_bytes(2, "big") + body)
+        else:
+            records.append((fixed, parts))
+    return name_parts(rrset.name), tuple(records)
+
+
+class PieceCache:
+    """Pieces of RRsets by identity, for one zone catalog at a time, at most `max_entries`."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[int, tuple[dns.rrset.RRset, Pieces]] = {}
+        self._owner: Any = None
+
+    def pieces(self, rrset: dns.rrset.RRset) -> Pieces:
+        entry = self._entries.get(id(rrset))
+        if entry is not None and entry[0] is rrset:
+            return entry[1]
+        pieces = rrset_pieces(rrset)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[id(rrset)] = (rrset, pieces)
+        return pieces
+
+    def belong_to(self, catalog: Any) -> None:
+        """Forget everything when the catalog changes (its RRsets are gone)."""
+        if catalog is not self._owner:
+            self._entries.clear()
+            self._owner = catalog
+
+
+def _put_name(out: bytearray, table: dict[bytes, int], parts: NameParts) -> None:
+    for key, label in parts:
+        position = table.get(key)
+        if position is not None:
+            out += (0xC000 | position).to_bytes(2, "big")
+            return
+        here = len(out)
+        if here <= MAX_POINTER:
+            table[key] = here
+        out += label
+    out.append(0)
+
+
+def _put_rrsets(out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset.RRset, ...], cache: PieceCache) -> int:
+    count = 0
+    for rrset in rrsets:
+        owner, records = cache.pieces(rrset)
+        for record in records:
+            _put_name(out, table, owner)
+            if type(record) is bytes:
+                out += record
+            else:
+                fixed, parts = record  # type: ignore[misc]
+                out += fixed
+                at = len(out)
+                out += b"\x00\x00"
+                for part in parts:
+                    if type(part) is bytes:
+                        out += part
+                    else:
+                        _put_name(out, table, part)  # type: ignore[arg-type]
+                out[at : at + 2] = (len(out) - at - 2).to_bytes(2, "big")
+            count += 1
+    return count
+
+
+def render_reply(
+    wire: bytes, qname_end: int, query_flags: int, reply: Reply, negotiation: Negotiation, max_udp: int,
+    cache: PieceCache,
+) -> bytes:
+    """The reply to the plain query `wire` (its QNAME ends at `qname_end`), as dnspython renders
+    `reply.to_message(request)` after `edns.apply` with `to_wire(max_size=..., want_shuffle=False)`."""
+    flags = QR | (query_flags & 0x7910) | reply.flags | reply.rcode  # opcode, RD, CD
+    question = wire[12 : qname_end + 4]
+    opt = OPT.pack(0, 41, max_udp, DO if negotiation.do else 0, 0) if negotiation.present else b""
+    out = bytearray(12)
+    out += question
+    table = {key: 12 + len(question) - 4 - len(key) for key, _label in wire_name_parts(wire, 12, qname_end)}
+    answers = _put_rrsets(out, table, reply.answer, cache)
+    authorities = _put_rrsets(out, table, reply.authority, cache)
+    additionals = _put_rrsets(out, table, reply.additional, cache)
+    extra = 1 if opt else 0
+    if len(out) + len(opt) > negotiation.max_size:
+        return HEADER.pack(wire[:2], flags | TC, 1, 0, 0, extra) + question + opt
+    out[:12] = HEADER.pack(wire[:2], flags, 1, answers, authorities, additionals + extra)
+    out += opt
+    return bytes(out)

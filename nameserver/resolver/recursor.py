@@ -1,0 +1,126 @@
+"""The recursive resolver: drives `Iteration` over a transport and answers stub clients.
+
+`Recursor.resolve(qname, rdtype, options)` runs one iterative resolution under a total deadline;
+`Recursor.respond(query)` turns a stub's query message into the response message (RD copied, RA
+set, AA clear, an Extended DNS Error on failure). Concurrent resolutions share the cache and do not
+block one another: a server that stops answering costs its own queries their timeouts, nobody else.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+from nameserver.resolver.hints import Hints
+from nameserver.resolver.iterator import EDE, Iteration, Resolution, ResolverConfig
+from nameserver.resolver.routecache import RouteCache
+from nameserver.resolver.transport import DnsTransport, Transport
+from nameserver.rrcache import RRsetCache
+
+
+class Recursor:
+    """Iterative resolution from `hints`, with a shared RRset cache."""
+
+    def __init__(
+        self,
+        hints: Hints,
+        *,
+        config: ResolverConfig | None = None,
+        cache: RRsetCache | None = None,
+        transport: Transport | None = None,
+        routes: RouteCache | None = None,
+    ) -> None:
+        self.hints = hints
+        self.routes = routes
+        self.semantic_hits = 0
+        self.config = config or ResolverConfig()
+        self.cache = cache if cache is not None else RRsetCache()
+        self.transport = transport or DnsTransport(self.config.query_timeout)
+
+    async def resolve(
+        self,
+        qname: dns.name.Name,
+        rdtype: int,
+        options: tuple[dns.edns.Option, ...] = (),
+        *,
+        transport: Transport | None = None,
+    ) -> Resolution:
+        """Resolve (qname, rdtype); never raises for DNS faults (they come back as SERVFAIL + EDE).
+
+        With a route cache, a semantic question close to a cached one is answered by a
+        synthesised CNAME to the cached route, and only the route is resolved.
+        """
+        question = self.routes.question(qname, rdtype, options) if self.routes is not None else None
+        if question is not None:
+            assert self.routes is not None
+            extra = self.routes.option_for(question, options)
+            if extra is not None:
+                options = (*options, extra)
+            shortcut = self.routes.shortcut(qname, question)
+            if shortcut is not None:
+                result = await self._iterate(shortcut.route, rdtype, options, transport)
+                if result.rcode == dns.rcode.NOERROR and result.answer:
+                    self.semantic_hits += 1
+                    return replace(result, answer=(shortcut.cname, *result.answer))
+        result = await self._iterate(qname, rdtype, options, transport)
+        if question is not None and result.rcode == dns.rcode.NOERROR and result.queries:
+            assert self.routes is not None
+            self.routes.learn(question, result)
+        return result
+
+    async def _iterate(
+        self, qname: dns.name.Name, rdtype: int, options: tuple[dns.edns.Option, ...], transport: Transport | None
+    ) -> Resolution:
+        transport = transport or self.transport
+        iteration = Iteration(self.cache, self.hints, self.config, options)
+        steps = iteration.run(qname, rdtype)
+        try:
+            async with asyncio.timeout(self.config.total_timeout):
+                action = next(steps)
+                while True:
+                    event = await transport.exchange(action)
+                    action = steps.send(event)
+        except StopIteration as stop:
+            return stop.value
+        except TimeoutError:
+            steps.close()
+            text = f"resolving {qname} took longer than {self.config.total_timeout:g} s"
+            return Resolution(
+                dns.rcode.SERVFAIL, ede=dns.edns.EDEOption(EDE.NO_REACHABLE_AUTHORITY, text),
+                queries=iteration.queries,
+            )
+
+    async def respond(self, query: dns.message.Message) -> dns.message.Message:
+        """The full response to a stub client's query (EDNS options forwarded, EDE on failure)."""
+        response = dns.message.make_response(query)
+        response.flags = dns.flags.QR | dns.flags.RA | (query.flags & (dns.flags.RD | dns.flags.CD))
+        if query.opcode() != dns.opcode.QUERY:
+            response.set_rcode(dns.rcode.NOTIMP)
+            return response
+        if len(query.question) != 1 or query.question[0].rdclass != dns.rdataclass.IN:
+            response.set_rcode(dns.rcode.FORMERR if len(query.question) != 1 else dns.rcode.REFUSED)
+            return response
+        question = query.question[0]
+        result = await self.resolve(question.name, question.rdtype, tuple(query.options))
+        fill(response, result, query.edns >= 0)
+        return response
+
+
+def fill(response: dns.message.Message, result: Resolution, edns: bool) -> None:
+    """Copy a `Resolution` into `response` (options and EDE only when the client speaks EDNS)."""
+    response.answer = list(result.answer)
+    response.authority = list(result.authority)
+    response.additional = list(result.additional)
+    response.set_rcode(result.rcode)
+    if edns:
+        options = [*result.options, *([result.ede] if result.ede is not None else [])]
+        response.use_edns(0, 0, 1232, options=options)
+        response.set_rcode(result.rcode)

@@ -1,0 +1,158 @@
+"""The SDK's shared sans-IO plans: `resolve_steps` and `ask_steps` are generators.
+
+They *yield* what to do next — a DNS query message, or an `HttpPost` — and are *sent* the result —
+the reply message, or an `HttpResult`; they *return* the `Route` or the `Answer`. The sync and
+asyncio clients (`nameserver/client.py`) only move bytes, so both behave identically.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Generator, Mapping, Protocol
+
+import dns.message
+import dns.rdatatype
+
+from nameserver.sdk_errors import EngineError, NoRoute, ServerFailure
+from nameserver.sdk_route import (
+    DEFAULT_ZONE,
+    ENGINES,
+    Engine,
+    Route,
+    additional_addresses,
+    check_reply,
+    engines_name,
+    explain_hops,
+    explain_query,
+    find,
+    make_query,
+    question_query,
+    route_from,
+    srv_targets_missing,
+    txt_attributes,
+)
+
+
+class ContextCompressor(Protocol):
+    """Hook for issue 6 (`codec/compress.py`): turn a context into request-body fields.
+
+    Return the JSON fields to merge into the chat request (for example
+    ``{"messages": [...], "context_codec": "zstd-dict", ...}``), using the route's domain to pick
+    its pattern library (`_codec.<domain>`).
+    """
+
+    def __call__(self, context: str, route: Route) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class HttpPost:
+    url: str
+    body: Mapping[str, Any]
+    engine: Engine
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int | None  # None: no HTTP response at all (connection refused, timeout)
+    body: bytes = b""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An engine's reply to a question, with the route it took and the engine that answered."""
+
+    text: str
+    route: Route
+    engine: Engine
+    failures: tuple[str, ...] = field(default=())  # engines tried before, and why they failed
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+DnsSteps = Generator[dns.message.Message, dns.message.Message, Route]
+
+
+def resolve_steps(
+    text: str, zone: str = DEFAULT_ZONE, *, rng: random.Random, explain: bool = True, degrade: bool = True
+) -> DnsSteps:
+    """Plan: SRV for the question; TXT attributes of the engines; A of targets lacking glue; explain.
+
+    With `degrade`, a server failure on the question (e.g. a domain's servers are down) falls back
+    to the general engine of the zone asked (`_llm._tcp.<zone>`), with stage "degraded".
+    """
+    query = question_query(text, zone)
+    reply = yield query
+    try:
+        check_reply(reply, f"route of {text[:60]!r}", "the server")
+    except ServerFailure as failure:
+        if not degrade:
+            raise
+        general = make_query(f"{ENGINES}.{zone}", dns.rdatatype.SRV)
+        reply = yield general
+        check_reply(reply, f"general engine of {zone} (after: {failure})", "the server")
+        query, explain = general, False
+        hops: list[dict[str, str]] = [{"stage": "degraded", "reason": str(failure)}]
+    else:
+        hops = []
+    owner = engines_name(reply)
+    if owner is None:
+        raise NoRoute(
+            f"no engines for {text[:60]!r} under {zone}: the answer has no SRV records; "
+            "check the zone name or ask the apex"
+        )
+    txt_rrset = find(reply.answer, owner, dns.rdatatype.TXT)
+    if txt_rrset is None:
+        txt_reply = yield make_query(owner, dns.rdatatype.TXT)
+        txt_rrset = find(txt_reply.answer, owner, dns.rdatatype.TXT)
+    addresses = additional_addresses(reply)
+    for target in srv_targets_missing(reply):
+        a_reply = yield make_query(target, dns.rdatatype.A)
+        a = find(a_reply.answer, target, dns.rdatatype.A)
+        if a is not None:
+            addresses[target.to_text()] = tuple(rd.address for rd in a)
+    if explain:
+        explained = yield explain_query(query)
+        if explained.rcode() == 0:
+            hops = explain_hops(explained)
+    return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops)
+
+
+def chat_body(text: str, context: str | None, route: Route, engine: Engine,
+              compressor: ContextCompressor | None) -> dict[str, Any]:
+    """An OpenAI chat-completions request body; the context goes through `compressor` if given."""
+    messages: list[dict[str, str]] = [{"role": "user", "content": text}]
+    body: dict[str, Any] = {"model": engine.model or "default", "messages": messages}
+    if context:
+        if compressor is not None:
+            body.update(compressor(context, route))
+        else:
+            messages.insert(0, {"role": "system", "content": context})
+    return body
+
+
+def ask_steps(
+    text: str, route: Route, context: str | None = None, compressor: ContextCompressor | None = None
+) -> Generator[HttpPost, HttpResult, Answer]:
+    """Plan: POST to each engine in RFC 2782 order until one answers."""
+    failures: list[str] = []
+    for engine in route.engines:
+        url = f"{engine.base_url}/chat/completions"
+        result = yield HttpPost(url, chat_body(text, context, route, engine, compressor), engine)
+        if result.status is None:
+            failures.append(f"{url}: {result.error}")
+            continue
+        if result.status != 200:
+            failures.append(f"{url}: HTTP {result.status} {result.body[:120]!r}")
+            continue
+        try:
+            payload = json.loads(result.body)
+            content = payload["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            failures.append(f"{url}: not an OpenAI chat completion ({type(exc).__name__}: {exc})")
+            continue
+        return Answer(str(content), route, engine, tuple(failures), payload)
+    raise EngineError(
+        f"every engine of {route.domain} failed: {'; '.join(failures) or 'the route lists none'}; "
+        "check that they run (`semdns engine ...`) or retry later"
+    )

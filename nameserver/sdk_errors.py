@@ -1,0 +1,22 @@
+"""The client SDK's exceptions: one root, `SdkError`; each message says what happened and what to do."""
+from __future__ import annotations
+
+
+class SdkError(Exception):
+    """Root of every error the client SDK raises."""
+
+
+class NoRoute(SdkError):
+    """The hierarchy has no route for the question (NXDOMAIN / NODATA / no engines listed)."""
+
+
+class ServerFailure(SdkError):
+    """The DNS server answered with an error (SERVFAIL, REFUSED ...), often with an EDE text."""
+
+
+class ResolveTimeout(SdkError):
+    """No DNS server answered in time."""
+
+
+class EngineError(SdkError):
+    """Every engine of the route failed (connection refused, HTTP error, malformed reply)."""

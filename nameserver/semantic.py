@@ -1,0 +1,353 @@
+"""Semantic resolution (ARCHITECTURE §2-3): `<text>.q.<node>` -> a CNAME chain down the hierarchy.
+
+The chain handler in the `semantic` slot. For a QNAME whose leftmost `q` or `explain` label sits
+under a node this server hosts, it decodes the text (`codec`), classifies it with the node's
+compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), and answers:
+
+- `q` form, QTYPE SRV, TXT or CNAME: `CNAME <same text labels>.q.<child>.` with the TTL of the
+  deciding zone's `route-ttl`; where this server hosts the child too, the chain continues in the
+  same response, down to `CNAME _llm._tcp.<last node>.` and that name's SRV (targets' A/AAAA in
+  the additional section) or TXT records. A node where no child fits, or a leaf without routing
+  profiles, answers `CNAME _llm._tcp.<node>.` (its general engine). A CNAME query gets only the
+  first CNAME. When the text labels do not fit a name under a deeper child, the chain switches
+  to the hashed form `h-<hash>.q.<child>.` (fine where this server continues the chain; a
+  delegated child's server then needs the EDNS text option). Where the child is delegated to another server, the chain stops at the CNAME into
+  the child's `q` namespace and the resolver follows it (meeting the referral).
+- `explain` form, QTYPE TXT: one TXT record per routing step, every string `key=value`:
+  `hop=<n>` `node=<name>` `stage=keyword|embed|deep|none` `confidence=<0..1>`
+  `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
+  (every child, best first: cross-domain questions show all their candidates).
+- any other QTYPE (A, AAAA, NS, ...) under `q`/`explain`, and `q.<node>` itself: NOERROR with no
+  data (these names are empty non-terminals for QNAME minimisation, RFC 9156; never NXDOMAIN,
+  never a CNAME that would route on half a question).
+
+The EDNS form: `h-<hash>.q.<node>` with the text in EDNS option 65001 (`codec.edns_text`); an
+embedding in option 65002 from the same encoder (model tag of `EMBEDDING_MODEL`) skips the
+encoder. Classification runs inline when keywords decide every step; otherwise in a worker thread
+whose embeddings go through `EmbedBatcher` (one onnxruntime run for concurrent questions).
+
+Bad input (each answer is authoritative, with the zone's SOA in the authority section where it
+is negative, and an Extended DNS Error, RFC 8914, saying why):
+
+| input                                              | RCODE      | EDE                |
+|----------------------------------------------------|------------|--------------------|
+| label > 63 or name > 255 octets (cannot be parsed) | FORMERR    | (none: rejected before the chain) |
+| text labels the codec cannot decode (bad escape)   | NXDOMAIN   | 24 Invalid Data    |
+| hashed name without the text option (SRV/TXT)      | FORMERR    | 24 Invalid Data    |
+| text option: invalid UTF-8, unknown flag, damaged  | FORMERR    | 24 Invalid Data    |
+| text option: empty after normalisation             | FORMERR    | 24 Invalid Data    |
+| text option does not match the `h-<hash>` label     | FORMERR    | 24 Invalid Data    |
+| text of only punctuation/symbols (no letter/digit) | NOERROR, CNAME to the node's general engine | 0 Other |
+| `q` under a node with neither profiles nor engine  | NXDOMAIN   | 21 Not Supported   |
+| embedding option from another encoder or damaged   | ignored (the text is embedded here)   | none |
+Text too long for a QNAME is the EDNS form's job (the codec raises before a name is built).
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Sequence
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+import numpy as np
+
+from codec import CodecError, SemanticName, TextTooLong, parse_semantic_name
+from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_option, decode_text_option, \
+    hashed_qname, model_tag, text_hash_label
+from nameserver.batcher import EmbedBatcher
+from nameserver.edns import add_ede
+from nameserver.request import Next, Request, Response
+from zones.catalog import ZoneCatalog, ZoneStore
+from zones.classifier import Classifier
+from zones.descend import Hop, descend, hosting_zone
+from zones.profile import RouteSettings, find_route_nodes
+from zones.routing_index import Encoder, IndexCache
+
+ROUTE_QTYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.CNAME})
+EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})
+FORM_LABELS = (b"q", b"explain")
+LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
+
+
+class _NeedsEncoder(Exception):
+    """Raised by the inline path's encoder: this question needs the model (go to the pool)."""
+
+
+class _NoEncoder:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise _NeedsEncoder
+
+
+class _BatchedEncoder:
+    def __init__(self, batcher: EmbedBatcher) -> None:
+        self.batcher = batcher
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.batcher.embed_threadsafe(texts)
+
+
+class _Refusal(Exception):
+    """A defined error answer: RCODE plus EDE."""
+
+    def __init__(self, rcode: dns.rcode.Rcode, ede: dns.edns.EDECode, text: str) -> None:
+        super().__init__(text)
+        self.rcode, self.ede, self.text = rcode, ede, text
+
+
+def _form_index(qname: dns.name.Name) -> int | None:
+    for i, label in enumerate(qname.labels):
+        if label.lower() in FORM_LABELS:
+            return i
+    return None
+
+
+def _option(message: dns.message.Message, code: int) -> bytes | None:
+    for option in message.options:
+        if option.otype == code:
+            return getattr(option, "data", None)
+    return None
+
+
+class SemanticHandler:
+    """The `semantic` slot of the chain (see the module docstring)."""
+
+    name = "semantic"
+
+    def __init__(self, store: ZoneStore, encoder: Encoder, workers: int = 4) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.indexes = IndexCache(encoder)
+        self._inline = Classifier(_NoEncoder())
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="route")
+        self._batcher: EmbedBatcher | None = None
+        self._pooled: Classifier | None = None
+        self._model_tag = model_tag(EMBEDDING_MODEL)
+
+    def warm(self) -> None:
+        """Compile every route node's index for the current catalog (the runner calls this at
+        start and after each reload; exemplar vectors are memoised, so only changes cost)."""
+        for zone in self.store.current.zones.values():
+            for node in find_route_nodes(zone):
+                self.indexes.get(zone, node)
+
+    async def serve(self, request: Request, next: Next) -> Response:
+        if request.opcode != dns.opcode.QUERY or request.qclass != dns.rdataclass.IN:
+            return await next(request)
+        qname = request.qname
+        at = _form_index(qname)
+        if at is None:
+            return await next(request)
+        node = dns.name.Name(qname.labels[at + 1:])
+        catalog = self.store.current
+        zone = hosting_zone(catalog, node)
+        if zone is None:
+            return await next(request)  # not ours, or beyond a cut: authority refers or refuses
+        try:
+            return await self._answer(request, catalog, zone, node, at)
+        except _Refusal as refusal:
+            reply = self._negative(request, zone, refusal.rcode)
+            add_ede(reply, refusal.ede, refusal.text)
+            return Response(message=reply, cacheable=True)
+
+    async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
+                      node: dns.name.Name, at: int) -> Response:
+        index = self.indexes.get(zone, node)
+        engine = LLM_SERVICE.concatenate(node)
+        if index is None and zone.get_node(engine) is None:
+            raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.NOT_SUPPORTED,
+                           f"{node} has no routing profiles and no engine")
+        if at == 0:
+            return Response(message=self._negative(request, zone, dns.rcode.NOERROR), cacheable=True)
+        try:
+            parsed = parse_semantic_name(request.qname)
+        except CodecError as exc:
+            raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.INVALID_DATA, f"undecodable question: {exc}")
+        allowed = ROUTE_QTYPES if parsed.form == "q" else EXPLAIN_QTYPES
+        if request.qtype not in allowed:
+            return Response(message=self._negative(request, zone, dns.rcode.NOERROR), cacheable=True)
+        text = self._text(request, parsed)
+        if index is None:
+            hops: tuple[Hop, ...] = ()
+        elif not any(ch.isalnum() for ch in text):
+            hops = ()
+        else:
+            hops = await self._route(catalog, text, node, self._embedding(request))
+        reply = request.reply()
+        reply.flags |= dns.flags.AA
+        if parsed.form == "explain":
+            reply.answer = [self._explain(request.qname, node, hops)]
+        else:
+            reply.answer, reply.additional = self._chain(request, catalog, parsed, text, node, hops)
+        if index is not None and not hops:
+            add_ede(reply, dns.edns.EDECode.OTHER, "the question has no words: general engine")
+        return Response(message=reply, cacheable=True)
+
+    def _text(self, request: Request, parsed: SemanticName) -> str:
+        if not parsed.hashed:
+            return parsed.text or ""
+        payload = _option(request.message, TEXT_OPTION)
+        if payload is None:
+            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA,
+                           f"hashed name needs the text in EDNS option {TEXT_OPTION}")
+        try:
+            text = decode_text_option(payload)
+        except CodecError as exc:
+            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA, str(exc))
+        if text_hash_label(text) != parsed.text_hash:
+            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA,
+                           "the text option does not match the hashed name")
+        return text
+
+    def _embedding(self, request: Request) -> np.ndarray | None:
+        payload = _option(request.message, EMBEDDING_OPTION)
+        if payload is None:
+            return None
+        try:
+            embedding = decode_embedding_option(payload)
+        except CodecError:
+            return None
+        if embedding.model != self._model_tag or not np.any(embedding.vector):
+            return None
+        return embedding.vector
+
+    async def _route(self, catalog: ZoneCatalog, text: str, node: dns.name.Name,
+                     vector: np.ndarray | None) -> tuple[Hop, ...]:
+        """Inline while no model is needed (keywords, or a vector from the client); else embed
+        the question once through the batcher and retry inline; only the deep stage (which
+        embeds sentences) runs in a worker thread."""
+        try:
+            return descend(catalog, self.indexes, self._inline, text, node, vector)
+        except _NeedsEncoder:
+            pass
+        batcher, pooled = self._batching()
+        if vector is None:
+            vector = (await batcher.embed([text]))[0]
+            try:
+                return descend(catalog, self.indexes, self._inline, text, node, vector)
+            except _NeedsEncoder:
+                pass
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, descend, catalog, self.indexes, pooled, text, node, vector)
+
+    def _batching(self) -> tuple[EmbedBatcher, Classifier]:
+        """The batcher of the running loop (made on first use: it needs the loop)."""
+        loop = asyncio.get_running_loop()
+        if self._batcher is None or self._pooled is None or self._batcher.loop is not loop:
+            self._batcher = EmbedBatcher(self.encoder)
+            self._pooled = Classifier(_BatchedEncoder(self._batcher))
+        return self._batcher, self._pooled
+
+    def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
+               node: dns.name.Name, hops: tuple[Hop, ...]) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+        answer: list[dns.rrset.RRset] = []
+        owner = request.qname
+        ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
+        end: dns.name.Name | None = node  # where the chain reaches an engine, if it does here
+        for hop in hops:
+            ttl = hop.route_ttl
+            child = hop.decision.child
+            if child is None:
+                end = hop.node
+                break
+            target = _rebase(parsed, text, child)
+            answer.append(_cname(owner, target, ttl))
+            owner = target
+            end = child if hosting_zone(catalog, child) is not None else None
+        if end is not None:
+            target = LLM_SERVICE.concatenate(end)
+            answer.append(_cname(owner, target, ttl))
+            owner = target
+        if request.qtype == dns.rdatatype.CNAME:
+            return answer[:1], []
+        if end is None:
+            return answer, []
+        return answer + self._rrsets(catalog, owner, request.qtype), self._addresses(catalog, owner, request.qtype)
+
+    @staticmethod
+    def _rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
+        zone = hosting_zone(catalog, name)
+        rrset = zone.get_rrset(name, qtype) if zone is not None else None
+        return [rrset] if rrset is not None else []
+
+    def _addresses(self, catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
+        if qtype != dns.rdatatype.SRV:
+            return []
+        found = []
+        for rrset in self._rrsets(catalog, name, qtype):
+            for rdata in rrset:
+                for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                    found.extend(self._rrsets(catalog, rdata.target, rdtype))
+        return found
+
+    @staticmethod
+    def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...]) -> dns.rrset.RRset:
+        ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
+        rdatas = []
+        steps = hops or (None,)
+        for number, hop in enumerate(steps, start=1):
+            if hop is None:
+                fields = [f"hop={number}", f"node={node}", "stage=none", "confidence=0", "choice=general"]
+            else:
+                d = hop.decision
+                fields = [f"hop={number}", f"node={hop.node}", f"stage={d.stage}", f"confidence={d.confidence:.4f}",
+                          f"choice={d.child if d.child is not None else 'general'}"]
+                if d.runner_up is not None:
+                    fields.append(f"runner-up={d.runner_up[0]}:{d.runner_up[1]:.4f}")
+                fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
+            rdatas.append(" ".join(_quote(f) for f in fields))
+        return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
+
+    @staticmethod
+    def _negative(request: Request, zone: dns.zone.Zone, rcode: dns.rcode.Rcode) -> dns.message.Message:
+        reply = request.reply(rcode)
+        if rcode == dns.rcode.FORMERR:
+            return reply
+        reply.flags |= dns.flags.AA
+        soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA)
+        if soa is not None:
+            negative = dns.rrset.RRset(soa.name, soa.rdclass, soa.rdtype)
+            negative.update(soa)
+            negative.ttl = min(soa.ttl, soa[0].minimum)
+            reply.authority = [negative]
+        return reply
+
+
+def _rebase(parsed: SemanticName, text: str, child: dns.name.Name) -> dns.name.Name:
+    """The same text labels under `child`; the hashed form when they no longer fit a name there
+    (a deeper zone leaves less room: the chain goes on here, another server needs the option)."""
+    try:
+        return dns.name.from_text(parsed.rebase(child.to_text()))
+    except TextTooLong:
+        return dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form))
+
+
+def _cname(owner: dns.name.Name, target: dns.name.Name, ttl: int) -> dns.rrset.RRset:
+    return dns.rrset.from_text(owner, ttl, dns.rdataclass.IN, dns.rdatatype.CNAME, target.to_text())
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _chunks(prefix: str, items: list[str], limit: int = 255) -> list[str]:
+    """`prefix` + comma-joined items, split into character-strings of at most `limit` octets."""
+    out, current = [], prefix
+    for item in items:
+        candidate = current + ("," if current != prefix else "") + item
+        if len(candidate.encode()) > limit and current != prefix:
+            out.append(current)
+            candidate = prefix + item
+        current = candidate
+    out.append(current)
+    return out

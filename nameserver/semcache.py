@@ -1,0 +1,208 @@
+"""The semantic cache: a new question close enough to a cached one reuses its *route*.
+
+A route is where the CNAME chain of a question asked at `zone` ended (e.g. the engines at
+`_llm._tcp.contract.legal.semantic.root.`), with the TTL of that chain. Only routes are kept, never
+answer texts nor question texts: a shared resolver must not leak one client's prompt to another.
+
+A hit needs both
+- cosine similarity of the embeddings >= the zone's threshold (per zone, with a default), and
+- the `Guard`: the two questions agree on negation, on the numbers they mention and on their named
+  entities. Embeddings of "is a verbal contract binding" and "is a verbal contract *not* binding",
+  or "tax on 10000" and "tax on 90000", sit close together but must not share a route blindly.
+  Only these derived features of a question are stored, not its text.
+
+Pure: numpy vectors in (the embedder belongs to `zones/`), an injectable clock.
+
+    cache = SemanticCache(thresholds={dns.name.from_text("semantic.root."): 0.9})
+    cache.put(zone, "is a verbal contract binding", vector, route, ttl=300)
+    hit = cache.lookup(zone, "is an oral contract binding", other_vector)   # -> SemanticHit | None
+"""
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import dns.name
+import numpy as np
+
+Clock = Callable[[], float]
+
+NEGATIONS = frozenset(
+    "not no never without none nor neither cannot can't don't doesn't didn't isn't aren't wasn't "
+    "weren't won't wouldn't shouldn't couldn't mustn't hasn't haven't hadn't nobody nothing nowhere "
+    "avoid except unless".split()
+)
+_WORD = re.compile(r"[\w'’]+", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SENTENCE = re.compile(r"[.?!;:]\s+")
+#: capitalised words that start questions or are too common to be names
+_NOT_ENTITIES = frozenset(
+    "i a an the is are was were what why how when where who which whom whose can could should would "
+    "will do does did my your our their his her its if in on at for to of and or but".split()
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the guard compares: derived from a question, not its text."""
+
+    negated: bool
+    numbers: frozenset[str]
+    entities: frozenset[str]
+
+
+def features(text: str) -> Features:
+    """Negation (an odd count of negation words), the numbers, capitalised words inside sentences."""
+    text = unicodedata.normalize("NFKC", text).replace("’", "'")
+    words = _WORD.findall(text)
+    negations = sum(w.lower() in NEGATIONS or w.lower().endswith("n't") for w in words)
+    numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
+    entities = frozenset(
+        w.lower()
+        for sentence in _SENTENCE.split(text)
+        for i, w in enumerate(_WORD.findall(sentence))
+        if i > 0 and w[:1].isupper() and w.lower() not in _NOT_ENTITIES and w.lower() not in NEGATIONS
+    )
+    return Features(negated=negations % 2 == 1, numbers=numbers, entities=entities)
+
+
+def guard_allows(a: Features, b: Features) -> bool:
+    """True when two close questions may share a route."""
+    return a == b
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    route: dns.name.Name
+    ttl: int  # remaining seconds
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SemanticStats:
+    hits: int
+    misses: int
+    guarded: int  # lookups where a close enough neighbour was refused by the guard
+    size: int
+
+
+@dataclass
+class _Entry:
+    vector: np.ndarray
+    features: Features
+    route: dns.name.Name
+    expires: float
+
+
+class SemanticCache:
+    """Per-zone nearest-neighbour cache of routes with TTLs; over `max_entries`, the least
+    recently used entry of the largest zone goes first."""
+
+    def __init__(
+        self,
+        thresholds: Mapping[dns.name.Name, float] | None = None,
+        *,
+        default_threshold: float = 0.9,
+        max_entries: int = 10_000,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._thresholds = dict(thresholds or {})
+        self._default = default_threshold
+        self._max = max_entries
+        self._clock = clock
+        self._zones: dict[dns.name.Name, OrderedDict[int, _Entry]] = {}
+        self._matrix: dict[dns.name.Name, tuple[np.ndarray, list[int]]] = {}
+        self._next_id = 0
+        self._size = 0
+        self._hits = self._misses = self._guarded = 0
+
+    def threshold(self, zone: dns.name.Name) -> float:
+        return self._thresholds.get(zone, self._default)
+
+    def set_threshold(self, zone: dns.name.Name, value: float) -> None:
+        self._thresholds[zone] = value
+
+    def put(self, zone: dns.name.Name, text: str, vector: np.ndarray, route: dns.name.Name, ttl: int) -> None:
+        """Remember that `text` asked at `zone` was routed to `route` for `ttl` seconds."""
+        if ttl <= 0:
+            return
+        unit = _unit(vector)
+        entries = self._zones.setdefault(zone, OrderedDict())
+        entries[self._next_id] = _Entry(unit, features(text), route, self._clock() + ttl)
+        self._next_id += 1
+        self._size += 1
+        self._matrix.pop(zone, None)
+        while self._size > self._max:
+            self._evict_one()
+
+    def lookup(self, zone: dns.name.Name, text: str, vector: np.ndarray) -> SemanticHit | None:
+        """The route of the closest cached question that passes threshold and guard, or None."""
+        entries = self._zones.get(zone)
+        if not entries:
+            self._misses += 1
+            return None
+        self._expire(zone)
+        matrix, ids = self._matrix_of(zone)
+        if not ids:
+            self._misses += 1
+            return None
+        scores = matrix @ _unit(vector)
+        order = np.argsort(-scores)
+        wanted = features(text)
+        threshold = self.threshold(zone)
+        refused = False
+        for index in order:
+            score = float(scores[index])
+            if score < threshold:
+                break
+            entry = entries[ids[index]]
+            if not guard_allows(wanted, entry.features):
+                refused = True
+                continue
+            entries.move_to_end(ids[index])
+            self._hits += 1
+            return SemanticHit(entry.route, int(entry.expires - self._clock()), score)
+        self._guarded += refused
+        self._misses += 1
+        return None
+
+    @property
+    def stats(self) -> SemanticStats:
+        return SemanticStats(self._hits, self._misses, self._guarded, self._size)
+
+    def _matrix_of(self, zone: dns.name.Name) -> tuple[np.ndarray, list[int]]:
+        cached = self._matrix.get(zone)
+        if cached is None:
+            entries = self._zones[zone]
+            ids = list(entries)
+            matrix = np.stack([entries[i].vector for i in ids]) if ids else np.zeros((0, 1), np.float32)
+            cached = self._matrix[zone] = (matrix, ids)
+        return cached
+
+    def _expire(self, zone: dns.name.Name) -> None:
+        now = self._clock()
+        entries = self._zones[zone]
+        dead = [i for i, e in entries.items() if int(e.expires - now) <= 0]
+        for i in dead:
+            del entries[i]
+        if dead:
+            self._size -= len(dead)
+            self._matrix.pop(zone, None)
+
+    def _evict_one(self) -> None:
+        zone = max(self._zones, key=lambda z: len(self._zones[z]))
+        self._zones[zone].popitem(last=False)
+        self._size -= 1
+        self._matrix.pop(zone, None)
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vec = np.asarray(vector, dtype=np.float32).ravel()
+    norm = float(np.linalg.norm(vec))
+    if norm == 0.0:
+        raise ValueError("semantic cache: an all-zero embedding has no direction")
+    return vec / norm

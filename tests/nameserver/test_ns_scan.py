@@ -1,0 +1,55 @@
+"""`scan_plain` reads exactly what `dns.message.from_wire` reads, and leaves every other shape to it."""
+from __future__ import annotations
+
+import dns.edns
+import dns.flags
+import dns.message
+import pytest
+
+from nameserver.errors import scan_plain
+
+
+@pytest.mark.parametrize("name", ["www.sem.test.", "WwW.SeM.TeSt.", ".", "a-b_c.x\\.y.test."])
+@pytest.mark.parametrize("edns", [False, 0, 1, "do", 512, 65535])
+@pytest.mark.parametrize("flags", [0, dns.flags.RD | dns.flags.CD | dns.flags.AD])
+@pytest.mark.parametrize("rdtype", ["A", "TXT", "TYPE65280"])
+def test_scan_equals_full_parse(name: str, edns, flags: int, rdtype: str) -> None:
+    if edns == "do":
+        query = dns.message.make_query(name, rdtype, want_dnssec=True, payload=4096)
+    elif isinstance(edns, int) and edns > 1:
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=edns)
+    else:
+        query = dns.message.make_query(name, rdtype, use_edns=edns)
+    query.flags = dns.flags.Flag(flags)
+    wire = query.to_wire()
+    plain, full = scan_plain(wire), dns.message.from_wire(wire)
+    assert plain is not None
+    question = full.question[0]
+    assert (plain.query_id, plain.flags, plain.qtype, plain.qclass) == (full.id, full.flags, question.rdtype, question.rdclass)
+    assert plain.qname == question.name and plain.qname.labels == question.name.labels  # the client's case
+    assert plain.edns == (full.edns >= 0)
+    if plain.edns:
+        assert plain.payload == full.payload and (plain.ttl >> 16) & 0xFF == full.edns
+        assert plain.ttl & 0xFFFF == full.ednsflags & 0xFFFF
+    assert wire[plain.qname_end - 1] == 0 and plain.qname_end + 4 <= len(wire)
+
+
+def _shapes() -> list[bytes]:
+    base = dns.message.make_query("www.sem.test.", "A").to_wire()
+    opt = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65001, b"x")]).to_wire()
+    compressed = base[:12] + b"\x03www\xc0\x0c" + base[-4:]  # a pointer in the QNAME
+    two = bytearray(base)
+    two[5] = 2
+    update = bytearray(base)
+    update[2] |= 0x28
+    response = bytearray(base)
+    response[2] |= 0x80
+    answer_count = bytearray(base)
+    answer_count[7] = 1
+    return [base + b"junk", base[:-1], opt, compressed, bytes(two), bytes(update), bytes(response),
+            bytes(answer_count), base[:14], b"\x00" * 11]
+
+
+@pytest.mark.parametrize("wire", _shapes())
+def test_other_shapes_are_left_to_the_full_parse(wire: bytes) -> None:
+    assert scan_plain(wire) is None

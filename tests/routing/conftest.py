@@ -1,0 +1,38 @@
+"""Shared fixtures of the routing tests: the real encoder and the shipped zones, loaded once."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.name
+import pytest
+
+from zones.catalog import ZoneCatalog
+from zones.classifier import Classifier
+from zones.embedder import Embedder, load_embedder
+from zones.loader import load_directory
+from zones.routing_index import IndexCache
+
+ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
+APEX = dns.name.from_text("semantic.root.")
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Embedder:
+    return load_embedder("fp32")
+
+
+@pytest.fixture(scope="session")
+def shipped() -> ZoneCatalog:
+    catalog, problems = load_directory(ZONEFILES)
+    assert not [p for p in problems if p.is_error]
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def indexes(encoder: Embedder) -> IndexCache:
+    return IndexCache(encoder)
+
+
+@pytest.fixture(scope="session")
+def classifier(encoder: Embedder) -> Classifier:
+    return Classifier(encoder)

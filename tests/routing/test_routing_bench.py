@@ -1,0 +1,55 @@
+"""`semdns bench route`: the report, in-process and over UDP, on questions written for the test."""
+from __future__ import annotations
+
+import json
+
+import dns.name
+
+from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
+
+from conftest import APEX
+from test_routing_classifier import QUESTIONS
+from test_routing_semantic import server, handler  # noqa: F401  (fixtures)
+
+
+def write_queries(tmp_path) -> list:
+    path = tmp_path / "queries.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "domain": d, "extra": 1}) + "\n"
+                            for d, texts in QUESTIONS.items() for t in texts[:1]))
+    return load_queries(path)
+
+
+def test_path_stage_is_the_slowest_step() -> None:
+    assert path_stage(["keyword", "keyword"]) == "keyword"
+    assert path_stage(["keyword", "embed"]) == "embed"
+    assert path_stage(["deep", "keyword"]) == "deep"
+    assert path_stage([]) == "none"
+
+
+def test_report_tables() -> None:
+    outcomes = [Outcome("legal", "legal", "keyword", 0.4), Outcome("legal", "finance", "embed", 5.0),
+                Outcome("code", "code", "embed", 4.0)]
+    text = report("t", outcomes)
+    assert "accuracy (top level): 0.6667" in text
+    assert "legal 0.500" in text and "code 1.000" in text
+    assert text.count("\n") > 8 and "keyword" in text and "p99" in text
+
+
+def test_in_process_and_baseline(tmp_path, shipped, indexes, classifier, encoder) -> None:
+    queries = write_queries(tmp_path)
+    outcomes = run_in_process(queries, shipped, APEX, indexes, classifier)
+    assert [o.predicted for o in outcomes] == [q.domain for q in queries]
+    assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)
+    baseline = run_baseline(queries, indexes.get(shipped.zones[APEX], APEX), encoder)
+    assert len(baseline) == len(queries) and all(o.stage == "embed" for o in baseline)
+
+
+async def test_over_udp(tmp_path, server) -> None:  # noqa: F811
+    import asyncio
+
+    queries = write_queries(tmp_path)
+    loop = asyncio.get_running_loop()
+    outcomes = await loop.run_in_executor(None, run_wire, queries, server[0], server[1],
+                                          dns.name.from_text("semantic.root."))
+    assert [o.predicted for o in outcomes] == [q.domain for q in queries]
+    assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)

@@ -1,0 +1,50 @@
+"""The ONNX export of all-MiniLM-L6-v2 agrees with sentence-transformers; the batch API."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zones.embedder import DIMENSION, ensure_onnx, min_cosine, model_dir, onnx_path, _reference_vectors
+
+SENTENCES = [
+    "Can my neighbour's tree roots damaging my driveway be their liability?",
+    "how many mg of melatonin is too much for a teenager",
+    "Segmentation fault (core dumped) after calling free() twice",
+    "A satellite orbits at 400 km; what is its period?",
+    "Write a villanelle about a lighthouse keeper's last night.",
+    "Should I move my emergency fund into treasury bills?",
+    "x",
+]
+
+
+@pytest.mark.slow
+def test_onnx_matches_sentence_transformers(encoder) -> None:
+    reference = _reference_vectors(model_dir(), SENTENCES)
+    got = encoder.embed(SENTENCES)
+    assert got.shape == (len(SENTENCES), DIMENSION)
+    assert min_cosine(got, reference) > 0.999
+
+
+@pytest.mark.slow
+def test_int8_variant_stays_close(encoder) -> None:
+    from zones.embedder import Embedder
+
+    int8 = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json")
+    assert onnx_path(variant="int8").is_file()
+    assert min_cosine(int8.embed(SENTENCES), encoder.embed(SENTENCES)) > 0.95
+
+
+def test_batch_is_unit_length_and_padding_free(encoder) -> None:
+    batch = encoder.embed(SENTENCES)
+    assert batch.dtype == np.float32
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    alone = encoder.embed([SENTENCES[-1]])[0]
+    assert float(alone @ batch[-1]) > 0.9999  # padding in the batch changes nothing
+    assert encoder.embed([]).shape == (0, DIMENSION)
+
+
+def test_cache_file_is_keyed_by_weights(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path))
+    path = onnx_path()
+    assert path.parent == tmp_path
+    assert path.name.startswith("minilm-") and len(path.stem) == len("minilm-") + 16

@@ -1,0 +1,150 @@
+"""The staged classifier (ARCHITECTURE §4): keywords, then embeddings, then a deep stage.
+
+1. `keyword`: the compiled matcher; decides alone when its confidence reaches `th.keyword`.
+2. `embed`: one sentence vector (given, e.g. from the EDNS embedding option, or computed) scored
+   against each child as 0.4 * mean of the 3 nearest exemplars + 0.4 * centroid cosine + 0.2 *
+   description cosine, plus keyword evidence (0.15 * the child's share). A softmax over the
+   children (temperature 0.05) gives the confidence; decides when it reaches the child's
+   `th.embed` and the score margin over the runner-up reaches `th.margin`.
+3. `deep`: what stays ambiguous is re-read sentence by sentence (each sentence embedded and
+   scored like the whole; long, chatty questions often carry their topic in one sentence), the
+   distributions averaged with the whole-text one and stronger keyword evidence. When even that
+   finds no child similar enough (best exemplar cosine under `NO_FIT_SIMILARITY` and no keyword),
+   the decision is `child=None`: the parent's general engine answers.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+import dns.name
+import numpy as np
+
+from zones.keywords import KeywordResult
+from zones.routing_index import Encoder, RoutingIndex
+
+KNN = 3
+WEIGHTS = (0.4, 0.4, 0.2)  # knn, centroid, description
+KEYWORD_BONUS = 0.15
+DEEP_KEYWORD_BONUS = 0.3
+TEMPERATURE = 0.05
+NO_FIT_SIMILARITY = 0.12
+MAX_SENTENCES = 6  # the deep stage reads at most this many sentences
+SENTENCE_MEMO = 512
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+Candidate = tuple[dns.name.Name, float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a question goes: `child` (None: this node's general engine) and how that was decided."""
+
+    child: dns.name.Name | None
+    stage: str  # "keyword" | "embed" | "deep" | "none"
+    confidence: float
+    runner_up: Candidate | None
+    candidates: tuple[Candidate, ...]  # every child with its score, best first
+
+
+def _keyword_shares(index: RoutingIndex, result: KeywordResult) -> np.ndarray:
+    shares = np.array([result.scores.get(i, 0.0) for i in range(len(index.children))])
+    total = shares.sum()
+    return shares / total if total else shares
+
+
+def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
+    """(m, k) child scores for m unit vectors."""
+    sims = vectors @ index.exemplars.T  # (m, n)
+    k = len(index.children)
+    knn = np.zeros((len(vectors), k))
+    for i in range(k):
+        mine = sims[:, index.owners == i]
+        if mine.shape[1]:
+            top = np.sort(mine, axis=1)[:, -min(KNN, mine.shape[1]):]
+            knn[:, i] = top.mean(axis=1)
+    w_knn, w_cent, w_desc = WEIGHTS
+    return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    z = (scores - scores.max(axis=-1, keepdims=True)) / TEMPERATURE
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _decision(index: RoutingIndex, probs: np.ndarray, stage: str, child: int | None) -> Decision:
+    order = np.argsort(-probs, kind="stable")
+    candidates = tuple((index.children[i], round(float(probs[i]), 4)) for i in order)
+    chosen = index.children[child] if child is not None else None
+    confidence = float(probs[child]) if child is not None else float(probs[order[0]])
+    runner_up = next((c for c in candidates if c[0] != chosen), None)
+    return Decision(chosen, stage, round(confidence, 4), runner_up, candidates)
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in (part.strip() for part in _SENTENCE.split(text)) if len(s) > 2]
+
+
+class Classifier:
+    """Classify texts against compiled indexes; the encoder is used only when a stage needs it."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self._sentences: dict[str, np.ndarray] = {}  # sentence vectors, reused down the hierarchy
+
+    def _embed_sentences(self, parts: list[str]) -> np.ndarray:
+        found = {part: self._sentences.get(part) for part in parts}
+        missing = [part for part, vector in found.items() if vector is None]
+        if missing:
+            fresh = dict(zip(missing, self.encoder.embed(missing)))
+            found.update(fresh)
+            if len(self._sentences) + len(fresh) > SENTENCE_MEMO:
+                self._sentences = {}
+            self._sentences.update(fresh)
+        return np.stack([found[part] for part in parts])
+
+    def classify(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None) -> Decision:
+        """Decide among the children of `index` (a given `embedding` skips the encoder)."""
+        return self.classify_with_vector(index, text, embedding)[0]
+
+    def classify_with_vector(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None
+                             ) -> tuple[Decision, np.ndarray | None]:
+        """The decision and the sentence vector used (None when keywords decided without one),
+        so that a walk down the hierarchy embeds a question at most once."""
+        if not index.children:
+            return Decision(None, "none", 0.0, None, ()), embedding
+        keywords = index.matcher.match(text)
+        shares = _keyword_shares(index, keywords)
+        top = keywords.top
+        if top is not None and keywords.confidence >= index.settings.keyword_threshold:
+            return _decision(index, shares, "keyword", int(top[0])), embedding
+        vector = self._vector(text, embedding)
+        scores = _similarity_scores(index, vector[None, :])[0]
+        probs = _softmax(scores + KEYWORD_BONUS * shares)
+        order = np.argsort(-probs, kind="stable")
+        best = int(order[0])
+        margin = float(scores[best] - scores[order[1]]) if len(order) > 1 else 1.0
+        if probs[best] >= index.embed_threshold(best) and margin >= index.settings.margin_threshold:
+            return _decision(index, probs, "embed", best), vector
+        return self._deep(index, text, vector, scores, shares), vector
+
+    def _vector(self, text: str, embedding: np.ndarray | None) -> np.ndarray:
+        if embedding is not None:
+            vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+            norm = np.linalg.norm(vector)
+            return vector / norm if norm else vector
+        return self.encoder.embed([text])[0]
+
+    def _deep(self, index: RoutingIndex, text: str, vector: np.ndarray, scores: np.ndarray,
+              shares: np.ndarray) -> Decision:
+        parts = sentences(text)[:MAX_SENTENCES]
+        distributions = [_softmax(scores)]
+        if len(parts) > 1:
+            part_scores = _similarity_scores(index, self._embed_sentences(parts))
+            distributions.extend(_softmax(part_scores))
+        probs = np.mean(distributions, axis=0) + DEEP_KEYWORD_BONUS * shares
+        probs = probs / probs.sum()
+        best = int(np.argmax(probs))
+        if float((index.exemplars @ vector).max(initial=-1.0)) < NO_FIT_SIMILARITY and not shares.any():
+            return _decision(index, probs, "deep", None)
+        return _decision(index, probs, "deep", best)

@@ -1,0 +1,62 @@
+"""Walking a question down the hosted hierarchy: classify at a node, step into the chosen child
+while this catalog hosts it (no zone cut to another server), until a leaf or "no child fits".
+
+Pure and synchronous: the nameserver's semantic handler and the in-process benchmark share it.
+The sentence vector is computed at most once and reused at every level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdatatype
+import dns.zone
+import numpy as np
+
+from zones.catalog import ZoneCatalog
+from zones.classifier import Classifier, Decision
+from zones.routing_index import IndexCache
+
+MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One classification on the way down: at `node`, `decision` was taken."""
+
+    node: dns.name.Name
+    decision: Decision
+    route_ttl: int  # the TTL the node's zone gives its routing answers
+
+
+def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
+    """The zone that holds `name`'s own data here, or None when `name` lies beyond a zone cut
+    (delegated to a server this catalog does not host) or outside every zone."""
+    zone = catalog.find(name)
+    if zone is None:
+        return None
+    cursor = name
+    while cursor != zone.origin:
+        ns = zone.get_rdataset(cursor, dns.rdatatype.NS)
+        if ns is not None:
+            return None
+        cursor = cursor.parent()
+    return zone
+
+
+def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
+            node: dns.name.Name, embedding: np.ndarray | None = None) -> tuple[Hop, ...]:
+    """Every decision from `node` down; empty when `node` has no routing profiles here."""
+    hops: list[Hop] = []
+    vector = embedding
+    while len(hops) < MAX_DEPTH:
+        zone = hosting_zone(catalog, node)
+        index = indexes.get(zone, node) if zone is not None else None
+        if index is None:
+            break
+        decision, vector = classifier.classify_with_vector(index, text, vector)
+        hops.append(Hop(node, decision, index.settings.route_ttl))
+        if decision.child is None:
+            break
+        node = decision.child
+    return tuple(hops)

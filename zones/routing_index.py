@@ -1,0 +1,139 @@
+"""The compiled routing index of one route node, and the cache that recompiles it on zone change.
+
+`compile_index(table, encoder)` turns a `RouteTable` (parsed profiles) into what the classifier
+needs at query time: the keyword matcher, the exemplar vectors with their owners, per-child
+centroids and description vectors, and the thresholds. `IndexCache.get(zone, node)` returns the
+index of a node, compiling it when the zone object or its SOA serial changed; exemplar vectors
+are memoised by text, so a reload that only touches a few exemplars embeds only those.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import dns.name
+import dns.rdatatype
+import dns.zone
+import numpy as np
+
+from zones.keywords import KeywordMatcher
+from zones.profile import RouteSettings, RouteTable, RoutingProfile, parse_profiles
+
+
+class Encoder(Protocol):
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingIndex:
+    """Everything the classifier needs for one node; immutable once built."""
+
+    node: dns.name.Name
+    settings: RouteSettings
+    children: tuple[dns.name.Name, ...]
+    profiles: tuple[RoutingProfile, ...]
+    matcher: KeywordMatcher
+    exemplars: np.ndarray  # (n, d) unit vectors
+    owners: np.ndarray  # (n,) index into children
+    centroids: np.ndarray  # (k, d) unit vectors
+    descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
+
+    def embed_threshold(self, child: int) -> float:
+        override = self.profiles[child].embed_threshold
+        return self.settings.embed_threshold if override is None else override
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms == 0.0, 1.0, norms)
+
+
+class _Memo:
+    """Text -> vector memo in front of an encoder (shared by all compiles of one cache)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            for text, vector in zip(missing, self.encoder.embed(missing)):
+                self._vectors[text] = vector
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._vectors[t] for t in texts])
+
+
+def compile_index(table: RouteTable, encoder: Encoder) -> RoutingIndex:
+    """Build the index of one node from its parsed profiles."""
+    profiles = table.profiles
+    children = tuple(p.child for p in profiles)
+    matcher = KeywordMatcher({i: p.keywords for i, p in enumerate(profiles)})
+    texts: list[str] = []
+    owners: list[int] = []
+    for i, profile in enumerate(profiles):
+        texts.extend(profile.exemplars)
+        owners.extend([i] * len(profile.exemplars))
+    descriptions = [p.description for p in profiles]
+    vectors = encoder.embed(texts + [d for d in descriptions if d]) if (texts or any(descriptions)) else None
+    dim = vectors.shape[1] if vectors is not None else 0
+    exemplars = vectors[: len(texts)] if vectors is not None else np.zeros((0, dim), dtype=np.float32)
+    desc_rows = iter(vectors[len(texts):] if vectors is not None else [])
+    desc = np.stack([next(desc_rows) if d else np.zeros(dim, dtype=np.float32) for d in descriptions]) \
+        if profiles else np.zeros((0, dim), dtype=np.float32)
+    owner_array = np.asarray(owners, dtype=np.int64)
+    centroids = np.zeros((len(profiles), dim), dtype=np.float32)
+    for i in range(len(profiles)):
+        mine = exemplars[owner_array == i]
+        if len(mine):
+            centroids[i] = mine.mean(axis=0)
+    return RoutingIndex(
+        node=table.node,
+        settings=table.settings,
+        children=children,
+        profiles=profiles,
+        matcher=matcher,
+        exemplars=_unit(exemplars.astype(np.float32)),
+        owners=owner_array,
+        centroids=_unit(centroids),
+        descriptions=_unit(desc.astype(np.float32)),
+    )
+
+
+def zone_serial(zone: dns.zone.Zone) -> int | None:
+    soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
+    return soa[0].serial if soa else None
+
+
+class IndexCache:
+    """Compiled indexes keyed by (zone origin, node); stale when the zone object or serial changes."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self._memo = _Memo(encoder)
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[dns.name.Name, dns.name.Name], tuple[weakref.ref, int | None, RoutingIndex]] = {}
+        self.compiles = 0
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._memo.encoder
+
+    def get(self, zone: dns.zone.Zone, node: dns.name.Name) -> RoutingIndex | None:
+        """The index of `node` in `zone`, or None when the node has no child profiles."""
+        key = (zone.origin, node)
+        serial = zone_serial(zone)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0]() is zone and entry[1] == serial:
+            return entry[2]
+        with self._lock:
+            table = parse_profiles(zone, node)
+            if not table.profiles:
+                self._entries.pop(key, None)
+                return None
+            index = compile_index(table, self._memo)
+            self._entries[key] = (weakref.ref(zone), serial, index)
+            self.compiles += 1
+            return index
