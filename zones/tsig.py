@@ -35,7 +35,8 @@ ALGORITHMS: dict[str, int] = {
     "hmac-sha512": hashlib.sha512().digest_size,
 }
 
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.DOTALL)
+# A quoted string (kept: base64 secrets may contain "//") or a comment (dropped).
+_COMMENTS = re.compile(r'(?P<quoted>"[^"]*")|/\*.*?\*/|//[^\n]*|#[^\n]*', re.DOTALL)
 _KEY_BLOCK = re.compile(
     r'key\s+(?:"(?P<qname>[^"]+)"|(?P<name>[^\s{]+))\s*\{(?P<body>[^}]*)\}\s*;?',
     re.IGNORECASE,
@@ -58,7 +59,7 @@ def generate_key(name: str, algorithm: str = "hmac-sha256") -> str:
 
 def parse_keyring(text: str, source: str = "<string>") -> dict[dns.name.Name, dns.tsig.Key]:
     """The keys of BIND `key` blocks in `text`; `source` names the file in error messages."""
-    text = _COMMENTS.sub("", text)
+    text = _COMMENTS.sub(lambda m: m.group("quoted") or "", text)
     textring: dict[str, tuple[str, str]] = {}
     for block in _KEY_BLOCK.finditer(text):
         name = block.group("qname") or block.group("name")

@@ -69,3 +69,14 @@ def test_unsupported_algorithm_and_missing_file(tmp_path: Path) -> None:
         generate_key("k", "hmac-md4")
     with pytest.raises(KeyFileError):
         load_keyring(tmp_path / "absent.key")
+
+
+
+def test_secret_containing_comment_markers_is_kept() -> None:
+    # Base64 secrets can contain "//" (random keys do, now and then); only real comments go.
+    text = (
+        '// engines of legal\nkey "k1" { algorithm hmac-sha256; # the usual\n'
+        '  /* inline */ secret "AAAA////AAAA"; };\n'
+    )
+    key = parse_keyring(text)[dns.name.from_text("k1")]
+    assert key.secret == b"\x00\x00\x00\xff\xff\xff\x00\x00\x00"
