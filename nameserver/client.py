@@ -23,7 +23,15 @@ target addresses) and the `explain` TXT (stage, confidence). Engines come ordere
 until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
 `degrade=False` to get `ServerFailure` instead). Errors: `NoRoute`, `ServerFailure`, `ResolveTimeout`, `EngineError` (all
-`SdkError`), each saying what to do. `compressor` is the hook for context compression (issue 6).
+`SdkError`), each saying what to do.
+
+Context compression (issue 6): by default `ask(text, context=...)` fetches the route's domain
+pattern library by DNS over TCP (`_codec.<domain>`, or the nearest ancestor's), verifies it,
+caches it by dictionary id, and sends the context as a zstd frame with that dictionary
+(`semdns_context`); `answer.context` tells the dictionary id and the ratio. A library fault falls
+back to no dictionary (logged warning); an engine that does not know the dictionary is asked once
+more with the context as plain text. `compress_context=False` sends plain text; `compressor=` replaces
+the hook.
 """
 from __future__ import annotations
 
@@ -43,12 +51,14 @@ import dns.message
 import dns.query
 import dns.resolver
 
+from codec.library import PatternLibrary
+from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
 from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
 from nameserver.sdk_errors import EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
 from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
 
 __all__ = [
-    "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "NoRoute",
+    "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "LibraryCompressor", "NoRoute",
     "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
 ]
 
@@ -94,6 +104,7 @@ class _Base:
         degrade: bool = True,
         rng: random.Random | None = None,
         compressor: ContextCompressor | None = None,
+        compress_context: bool = True,
     ) -> None:
         self.servers = parse_servers(servers)
         self.zone = zone
@@ -102,7 +113,16 @@ class _Base:
         self.explain = explain
         self.degrade = degrade
         self.rng = rng or random.Random()
+        self.libraries = LibraryCache()
+        if compressor is None and compress_context:
+            compressor = LibraryCompressor(self.libraries)
         self.compressor = compressor
+
+    def _library_cache(self, context: str | None, route: Route) -> LibraryCache | None:
+        """The cache to load the route's library into before asking (None: no library needed)."""
+        if context and route.engines and isinstance(self.compressor, LibraryCompressor):
+            return self.compressor.cache
+        return None
 
     def _timeout_error(self, query: dns.message.Message, failures: list[str]) -> ResolveTimeout:
         where = ", ".join(f"{h}:{p}" for h, p in self.servers)
@@ -124,8 +144,16 @@ class Client(_Base):
         except StopIteration as stop:
             return stop.value
 
+    def library(self, domain: str) -> PatternLibrary | None:
+        """`domain`'s pattern library (or its nearest ancestor's), fetched by DNS over TCP, verified
+        and cached; None when there is none or it is faulty (a warning is logged)."""
+        return load_library(self.libraries, domain, self._exchange_tcp)
+
     def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
         route = self.resolve(text, zone)
+        cache = self._library_cache(context, route)
+        if cache is not None:
+            load_library(cache, route.domain, self._exchange_tcp)
         steps = ask_steps(text, route, context, self.compressor)
         try:
             post = next(steps)
@@ -147,6 +175,15 @@ class Client(_Base):
             except (OSError, dns.exception.DNSException) as exc:
                 failures.append(f"{host}:{port} {exc}")
         raise self._timeout_error(query, failures)
+
+    def _exchange_tcp(self, query: dns.message.Message) -> dns.message.Message:
+        failures: list[str] = []
+        for host, port in self.servers:
+            try:
+                return dns.query.tcp(query, host, self.timeout, port)
+            except (OSError, EOFError, dns.exception.DNSException) as exc:  # EOFError: server closed
+                failures.append(f"{host}:{port} {exc or type(exc).__name__}")
+        raise LibraryFault(f"TXT {query.question[0].name} over TCP: {'; '.join(failures)}")
 
     def _post(self, post: HttpPost) -> HttpResult:
         request = urllib.request.Request(
@@ -188,8 +225,15 @@ class AsyncClient(_Base):
         except StopIteration as stop:
             return stop.value
 
+    async def library(self, domain: str) -> PatternLibrary | None:
+        """`Client.library` for asyncio."""
+        return await load_library_async(self.libraries, domain, self._exchange_tcp)
+
     async def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
         route = await self.resolve(text, zone)
+        cache = self._library_cache(context, route)
+        if cache is not None:
+            await load_library_async(cache, route.domain, self._exchange_tcp)
         steps = ask_steps(text, route, context, self.compressor)
         try:
             post = next(steps)
@@ -211,6 +255,15 @@ class AsyncClient(_Base):
             except (OSError, dns.exception.DNSException) as exc:
                 failures.append(f"{host}:{port} {exc}")
         raise self._timeout_error(query, failures)
+
+    async def _exchange_tcp(self, query: dns.message.Message) -> dns.message.Message:
+        failures: list[str] = []
+        for host, port in self.servers:
+            try:
+                return await dns.asyncquery.tcp(query, host, self.timeout, port)
+            except (OSError, EOFError, dns.exception.DNSException) as exc:  # EOFError: server closed
+                failures.append(f"{host}:{port} {exc or type(exc).__name__}")
+        raise LibraryFault(f"TXT {query.question[0].name} over TCP: {'; '.join(failures)}")
 
     async def _post(self, post: HttpPost) -> HttpResult:
         if self._session is None:

@@ -7,6 +7,7 @@ asyncio clients (`nameserver/client.py`) only move bytes, so both behave identic
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any, Generator, Mapping, Protocol
@@ -14,6 +15,7 @@ from typing import Any, Generator, Mapping, Protocol
 import dns.message
 import dns.rdatatype
 
+from nameserver.sdk_codec import ContextStats, context_stats, is_unknown_dictionary
 from nameserver.sdk_errors import EngineError, NoRoute, ServerFailure
 from nameserver.sdk_route import (
     DEFAULT_ZONE,
@@ -33,13 +35,15 @@ from nameserver.sdk_route import (
     txt_attributes,
 )
 
+log = logging.getLogger(__name__)
+
 
 class ContextCompressor(Protocol):
     """Hook for issue 6 (`codec/compress.py`): turn a context into request-body fields.
 
-    Return the JSON fields to merge into the chat request (for example
-    ``{"messages": [...], "context_codec": "zstd-dict", ...}``), using the route's domain to pick
-    its pattern library (`_codec.<domain>`).
+    Return the JSON fields to merge into the chat request, using the route's domain to pick its
+    pattern library (`_codec.<domain>`); the default, `sdk_codec.LibraryCompressor`, returns
+    ``{"semdns_context": {"dict_id": N, "encoding": "zstd+base64", "data": "..."}}``.
     """
 
     def __call__(self, context: str, route: Route) -> Mapping[str, Any]: ...
@@ -68,6 +72,7 @@ class Answer:
     engine: Engine
     failures: tuple[str, ...] = field(default=())  # engines tried before, and why they failed
     raw: Mapping[str, Any] = field(default_factory=dict)
+    context: ContextStats | None = None  # how the context travelled (dict id, ratio), if one was sent
 
 
 DnsSteps = Generator[dns.message.Message, dns.message.Message, Route]
@@ -134,11 +139,21 @@ def chat_body(text: str, context: str | None, route: Route, engine: Engine,
 def ask_steps(
     text: str, route: Route, context: str | None = None, compressor: ContextCompressor | None = None
 ) -> Generator[HttpPost, HttpResult, Answer]:
-    """Plan: POST to each engine in RFC 2782 order until one answers."""
+    """Plan: POST to each engine in RFC 2782 order until one answers.
+
+    An engine answering 4xx "unknown_dictionary" to a compressed context is asked once more,
+    with the context as a plain system message.
+    """
     failures: list[str] = []
     for engine in route.engines:
         url = f"{engine.base_url}/chat/completions"
-        result = yield HttpPost(url, chat_body(text, context, route, engine, compressor), engine)
+        body = chat_body(text, context, route, engine, compressor)
+        result = yield HttpPost(url, body, engine)
+        if compressor is not None and is_unknown_dictionary(result.status, result.body):
+            failures.append(f"{url}: HTTP {result.status} unknown_dictionary; retried with plain context")
+            log.warning("engine %s lacks the dictionary of the context; retrying with plain context", url)
+            body = chat_body(text, context, route, engine, None)
+            result = yield HttpPost(url, body, engine)
         if result.status is None:
             failures.append(f"{url}: {result.error}")
             continue
@@ -151,7 +166,7 @@ def ask_steps(
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             failures.append(f"{url}: not an OpenAI chat completion ({type(exc).__name__}: {exc})")
             continue
-        return Answer(str(content), route, engine, tuple(failures), payload)
+        return Answer(str(content), route, engine, tuple(failures), payload, context_stats(context, body))
     raise EngineError(
         f"every engine of {route.domain} failed: {'; '.join(failures) or 'the route lists none'}; "
         "check that they run (`semdns engine ...`) or retry later"

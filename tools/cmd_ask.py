@@ -2,17 +2,21 @@
 
     semdns ask "is a verbal contract binding?" --server 127.0.0.10:5300
     semdns ask "..." --route-only          # print the route (path, stage, engines) and stop
-    semdns ask "..." --context notes.txt   # send a context file with the question
+    semdns ask "..." --context notes.txt   # send a context file with the question, compressed with
+                                           # the domain's pattern library (--no-compress: plain text)
+    semdns ask "..." --context notes.txt --verbose   # also print the dictionary id and the ratio
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from nameserver.client import Client, SdkError
+from nameserver.sdk_codec import ContextStats
 from nameserver.sdk_route import DEFAULT_ZONE, Route
 
 
@@ -22,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--server", action="append", default=[], metavar="ADDR:PORT",
                         help="DNS server to ask (repeatable, tried in order; default: /etc/resolv.conf)")
     parser.add_argument("--zone", default=DEFAULT_ZONE, help=f"zone to ask under (default {DEFAULT_ZONE})")
-    parser.add_argument("--context", type=Path, metavar="FILE", help="send this file's text as context")
+    parser.add_argument("--context", type=Path, metavar="FILE",
+                        help="send this file's text as context (zstd with the domain's pattern library)")
+    parser.add_argument("--no-compress", action="store_true", help="send the context as plain text")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="print how the context travelled (dictionary id, ratio) and library warnings")
     parser.add_argument("--route-only", action="store_true", help="print the route, do not call an engine")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per DNS query (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -42,14 +50,26 @@ def describe(route: Route) -> str:
     return "\n".join(lines)
 
 
+def describe_context(stats: ContextStats) -> str:
+    how = {"zstd-dict": f"zstd with dictionary {stats.dict_id}", "zstd": "zstd without dictionary (dict_id 0)",
+           "plain": "plain text"}[stats.mode]
+    return f"{how}: {stats.original} -> {stats.sent} octets (ratio {stats.ratio:.2f})"
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        context = args.context.read_text(encoding="utf-8") if args.context else None
+    try:  # bytes, decoded as they are: no newline translation, the context travels exactly
+        context = args.context.read_bytes().decode("utf-8") if args.context else None
     except OSError as exc:
         print(f"semdns ask: cannot read --context {args.context}: {exc.strerror}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"semdns ask: --context {args.context} is not UTF-8: {exc}", file=sys.stderr)
+        return 2
     try:
-        client = Client(args.server or None, zone=args.zone, timeout=args.timeout)
+        if args.verbose:
+            logging.basicConfig(level=logging.WARNING, format="semdns ask: %(message)s")
+        client = Client(args.server or None, zone=args.zone, timeout=args.timeout,
+                        compress_context=not args.no_compress)
         if args.route_only:
             route = client.resolve(args.text)
             print(json.dumps(asdict(route), indent=2, default=str) if args.json else describe(route))
@@ -60,10 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps({"route": asdict(answer.route), "engine": answer.engine.base_url,
-                          "failures": answer.failures, "answer": answer.text}, indent=2, default=str))
+                          "failures": answer.failures, "answer": answer.text,
+                          "context": answer.context.to_json() if answer.context else None},
+                         indent=2, default=str))
     else:
         print(describe(answer.route))
         for failure in answer.failures:
             print(f"failover:   {failure}")
+        if args.verbose and answer.context is not None:
+            print(f"context:    {describe_context(answer.context)}")
         print(f"answered by {answer.engine.base_url}:\n\n{answer.text}")
     return 0

@@ -50,7 +50,8 @@ async def test_ask_route_only_prints_the_route(capsys) -> None:
     servers = hierarchy(root=explains)
     async with running(list(servers.values())) as port, recursive_server(port) as (host, rport):
         args = argparse.Namespace(text="breach", server=[f"{host}:{rport}"], zone="semantic.root.",
-                                  context=None, route_only=True, timeout=1.0, json=False)
+                                  context=None, route_only=True, timeout=1.0, json=False,
+                                  no_compress=False, verbose=False)
         code = await asyncio.to_thread(cmd_ask.run, args)
         missing = argparse.Namespace(**{**vars(args), "text": "unknown thing"})
         failed = await asyncio.to_thread(cmd_ask.run, missing)
