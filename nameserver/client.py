@@ -149,12 +149,14 @@ class Client(_Base):
         and cached; None when there is none or it is faulty (a warning is logged)."""
         return load_library(self.libraries, domain, self._exchange_tcp)
 
-    def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
+    def ask(
+        self, text: str, context: str | None = None, zone: str | None = None, max_tokens: int | None = None
+    ) -> Answer:
         route = self.resolve(text, zone)
         cache = self._library_cache(context, route)
         if cache is not None:
             load_library(cache, route.domain, self._exchange_tcp)
-        steps = ask_steps(text, route, context, self.compressor)
+        steps = ask_steps(text, route, context, self.compressor, max_tokens)
         try:
             post = next(steps)
             while True:
@@ -229,12 +231,14 @@ class AsyncClient(_Base):
         """`Client.library` for asyncio."""
         return await load_library_async(self.libraries, domain, self._exchange_tcp)
 
-    async def ask(self, text: str, context: str | None = None, zone: str | None = None) -> Answer:
+    async def ask(
+        self, text: str, context: str | None = None, zone: str | None = None, max_tokens: int | None = None
+    ) -> Answer:
         route = await self.resolve(text, zone)
         cache = self._library_cache(context, route)
         if cache is not None:
             await load_library_async(cache, route.domain, self._exchange_tcp)
-        steps = ask_steps(text, route, context, self.compressor)
+        steps = ask_steps(text, route, context, self.compressor, max_tokens)
         try:
             post = next(steps)
             while True:

@@ -124,10 +124,12 @@ def resolve_steps(
 
 
 def chat_body(text: str, context: str | None, route: Route, engine: Engine,
-              compressor: ContextCompressor | None) -> dict[str, Any]:
+              compressor: ContextCompressor | None, max_tokens: int | None = None) -> dict[str, Any]:
     """An OpenAI chat-completions request body; the context goes through `compressor` if given."""
     messages: list[dict[str, str]] = [{"role": "user", "content": text}]
     body: dict[str, Any] = {"model": engine.model or "default", "messages": messages}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
     if context:
         if compressor is not None:
             body.update(compressor(context, route))
@@ -137,7 +139,8 @@ def chat_body(text: str, context: str | None, route: Route, engine: Engine,
 
 
 def ask_steps(
-    text: str, route: Route, context: str | None = None, compressor: ContextCompressor | None = None
+    text: str, route: Route, context: str | None = None, compressor: ContextCompressor | None = None,
+    max_tokens: int | None = None,
 ) -> Generator[HttpPost, HttpResult, Answer]:
     """Plan: POST to each engine in RFC 2782 order until one answers.
 
@@ -147,12 +150,12 @@ def ask_steps(
     failures: list[str] = []
     for engine in route.engines:
         url = f"{engine.base_url}/chat/completions"
-        body = chat_body(text, context, route, engine, compressor)
+        body = chat_body(text, context, route, engine, compressor, max_tokens)
         result = yield HttpPost(url, body, engine)
         if compressor is not None and is_unknown_dictionary(result.status, result.body):
             failures.append(f"{url}: HTTP {result.status} unknown_dictionary; retried with plain context")
             log.warning("engine %s lacks the dictionary of the context; retrying with plain context", url)
-            body = chat_body(text, context, route, engine, None)
+            body = chat_body(text, context, route, engine, None, max_tokens)
             result = yield HttpPost(url, body, engine)
         if result.status is None:
             failures.append(f"{url}: {result.error}")

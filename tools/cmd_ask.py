@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--route-only", action="store_true", help="print the route, do not call an engine")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per DNS query (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                        help="longest answer to generate (default: the engine's)")
     parser.set_defaults(func=run)
 
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             route = client.resolve(args.text)
             print(json.dumps(asdict(route), indent=2, default=str) if args.json else describe(route))
             return 0
-        answer = client.ask(args.text, context=context)
+        answer = client.ask(args.text, context=context, max_tokens=getattr(args, "max_tokens", None))
     except SdkError as exc:
         print(f"semdns ask: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
