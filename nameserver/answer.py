@@ -10,11 +10,12 @@ from nameserver.request import Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 
 RCODES = {
-    Kind.SUCCESS: dns.rcode.NOERROR,
-    Kind.NO_DATA: dns.rcode.NOERROR,
-    Kind.DELEGATION: dns.rcode.NOERROR,
-    Kind.NAME_ERROR: dns.rcode.NXDOMAIN,
+    Kind.SUCCESS: int(dns.rcode.NOERROR),
+    Kind.NO_DATA: int(dns.rcode.NOERROR),
+    Kind.DELEGATION: int(dns.rcode.NOERROR),
+    Kind.NAME_ERROR: int(dns.rcode.NXDOMAIN),
 }
+AA = int(dns.flags.AA)
 
 
 class Authorities:
@@ -49,7 +50,7 @@ class AuthorityHandler:
     async def serve(self, request: Request, next: Next) -> Response:
         if request.opcode != dns.opcode.QUERY:
             return await next(request)
-        result = self.authorities.current().lookup(request.qname, request.qtype, request.qclass)
+        result = self.authorities.current().lookup(lambda: request.qname, request.qtype, request.qclass, request.qkey)
         if result.kind == Kind.REFUSED:
             return await next(request)
         return Response(reply=to_reply(result), cacheable=True)
@@ -57,5 +58,5 @@ class AuthorityHandler:
 
 def to_reply(result: Lookup) -> Reply:
     """The reply for a lookup: rcode, AA, and the three sections."""
-    flags = dns.flags.AA if result.authoritative else 0
+    flags = AA if result.authoritative else 0
     return Reply(RCODES[result.kind], flags, result.answer, result.authority, result.additional)

@@ -15,7 +15,6 @@ from typing import NamedTuple
 import dns.exception
 import dns.flags
 import dns.message
-import dns.name
 import dns.opcode
 import dns.rcode
 
@@ -62,7 +61,6 @@ class Plain(NamedTuple):
 
     query_id: int
     flags: int
-    qname: dns.name.Name
     qname_end: int  # offset just past the QNAME's root label
     qtype: int
     qclass: int
@@ -75,12 +73,12 @@ def scan_plain(wire: bytes) -> Plain | None:
     """The common shape (QUERY, one question, uncompressed QNAME, at most an option-less OPT, nothing
     after it) read without dnspython's parser; None for anything else (then call `parse_query`).
 
-    Gives what `dns.message.from_wire` gives (the tests compare them).
+    Gives what `dns.message.from_wire` gives (the tests compare them); the QNAME itself is left in
+    the wire (`Request.qname` parses it when asked).
     """
     size = len(wire)
     if size < 17 or wire[2] & 0xF8 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[10] or wire[11] > 1:
         return None
-    labels = []
     offset = 12
     while True:
         if offset >= size:
@@ -90,27 +88,21 @@ def scan_plain(wire: bytes) -> Plain | None:
             break
         if length > 63:
             return None
-        labels.append(wire[offset + 1 : offset + 1 + length])
         offset += length + 1
     qname_end = offset + 1
     if qname_end - 12 > 255 or qname_end + 4 > size:
-        return None
-    labels.append(b"")
-    try:
-        qname = dns.name.Name(labels)
-    except dns.exception.DNSException:
         return None
     query_id, flags = HEADER_START.unpack_from(wire)
     qtype, qclass = QUESTION.unpack_from(wire, qname_end)
     end = qname_end + 4
     if not wire[11]:
-        return Plain(query_id, flags, qname, qname_end, qtype, qclass, False, 0, 0) if end == size else None
+        return Plain(query_id, flags, qname_end, qtype, qclass, False, 0, 0) if end == size else None
     if size != end + EMPTY_OPT.size:
         return None
     owner, opt_type, payload, ttl, rdlen = EMPTY_OPT.unpack_from(wire, end)
     if owner or opt_type != 41 or rdlen:
         return None
-    return Plain(query_id, flags, qname, qname_end, qtype, qclass, True, payload, ttl)
+    return Plain(query_id, flags, qname_end, qtype, qclass, True, payload, ttl)
 
 
 def parse_query(wire: bytes) -> dns.message.Message:
@@ -126,7 +118,7 @@ def parse_query(wire: bytes) -> dns.message.Message:
     if qdcount != 1 and opcode == dns.opcode.QUERY:
         raise Rejected(f"qdcount {qdcount}", error_reply(query_id, flags, dns.rcode.FORMERR))
     try:
-        message = dns.message.from_wire(wire)
+        message = dns.message.from_wire(wire, keyring=False)
     except (dns.exception.DNSException, ValueError, struct.error) as exc:
         raise Rejected(f"unparsable: {exc}", error_reply(query_id, flags, dns.rcode.FORMERR)) from exc
     if len(message.question) != 1:

@@ -9,8 +9,7 @@ or with a full `dns.message.Message` as before.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Awaitable, Callable, Literal
+from typing import Any, Awaitable, Callable, Generic, Literal, TypeVar
 
 import dns.flags
 import dns.message
@@ -25,6 +24,24 @@ from nameserver.config import Address
 from nameserver.edns import Negotiation
 
 Transport = Literal["udp", "tcp"]
+T = TypeVar("T")
+
+
+class cached_property(Generic[T]):
+    """`functools.cached_property` without its lock (the server is one thread): computed on first
+    use and kept in the instance's `__dict__`, where later reads find it directly."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = self.compute(instance)
+        instance.__dict__[self.name] = value
+        return value
 _OPCODES = {int(o): o for o in dns.opcode.Opcode}
 _RDTYPES = {int(t): t for t in dns.rdatatype.RdataType}
 _RDCLASSES = {int(c): c for c in dns.rdataclass.RdataClass}
@@ -34,8 +51,8 @@ _RDCLASSES = {int(c): c for c in dns.rdataclass.RdataClass}
 class Request:
     """One query, as the chain sees it.
 
-    `wire` is the raw query; `flags` its header flags; `qname` (in the client's case), `qtype` and
-    `qclass` its question; `edns` the outcome of EDNS negotiation (`edns.max_size` is how big the
+    `wire` is the raw query; `flags` its header flags; `qname` (in the client's case, a property
+    built on first use), `qtype` and `qclass` its question; `edns` the outcome of EDNS negotiation (`edns.max_size` is how big the
     answer may be on this transport). `message` is the parsed query, built on first use.
     """
 
@@ -43,10 +60,10 @@ class Request:
     client: Address
     transport: Transport
     edns: Negotiation
-    qname: dns.name.Name
     qtype: dns.rdatatype.RdataType
     qclass: dns.rdataclass.RdataClass
     flags: int
+    qname_end: int = -1  # offset just past an uncompressed QNAME in `wire` (-1: not known)
 
     @classmethod
     def of(
@@ -54,29 +71,54 @@ class Request:
     ) -> "Request":
         """A request for an already parsed query (it must have one question)."""
         question = message.question[0]
-        request = cls(wire, client, transport, edns, question.name, question.rdtype, question.rdclass, int(message.flags))
+        request = cls(wire, client, transport, edns, question.rdtype, question.rdclass, int(message.flags))
         request.__dict__["message"] = message
+        request.__dict__["qname"] = question.name
         return request
 
     @classmethod
     def plain(
         cls, wire: bytes, client: Address, transport: Transport, edns: Negotiation,
-        qname: dns.name.Name, qtype: int, qclass: int, flags: int,
+        qtype: int, qclass: int, flags: int, qname_end: int,
     ) -> "Request":
-        """A request read from the wire by `errors.scan_plain` (no dnspython parse)."""
+        """A request read from the wire by `errors.scan_plain` (no dnspython parse); its QNAME
+        ends at `qname_end`."""
         rdtype = _RDTYPES.get(qtype)
         rdclass = _RDCLASSES.get(qclass)
-        return cls(
-            wire, client, transport, edns, qname,
+        request = cls(
+            wire, client, transport, edns,
             dns.rdatatype.RdataType.make(qtype) if rdtype is None else rdtype,
             dns.rdataclass.RdataClass.make(qclass) if rdclass is None else rdclass,
-            flags,
+            flags, qname_end,
         )
+        request.__dict__["qkey"] = wire[12:qname_end].lower()
+        return request
 
     @cached_property
     def message(self) -> dns.message.Message:
         """The parsed query (parsed on first use; its question keeps the client's case)."""
-        return dns.message.from_wire(self.wire)
+        return dns.message.from_wire(self.wire, keyring=False)
+
+    @cached_property
+    def qname(self) -> dns.name.Name:
+        """The QNAME, in the client's case (built on first use)."""
+        end = self.qname_end
+        if end < 0:
+            return self.message.question[0].name
+        wire = self.wire
+        labels = []
+        offset = 12
+        while offset < end - 1:
+            length = wire[offset]
+            labels.append(wire[offset + 1 : offset + 1 + length])
+            offset += length + 1
+        labels.append(b"")
+        return dns.name.Name(labels)
+
+    @cached_property
+    def qkey(self) -> bytes:
+        """The QNAME as lower-cased wire bytes (`authority.name_key`)."""
+        return self.qname.to_wire().lower()  # type: ignore[union-attr]
 
     @property
     def opcode(self) -> dns.opcode.Opcode:
@@ -134,7 +176,9 @@ class Response:
     `materialize`) or `wires` (messages already rendered, e.g. an AXFR stream; sent as they are).
     `cacheable` lets the wire cache keep the rendered answer: set it only when the answer depends
     on nothing but the query's bytes (minus ID and QNAME case) and the current zone catalog, until
-    `expires` (a `time.monotonic()` instant; None: for as long as the catalog lasts).
+    `expires` (a `time.monotonic()` instant; None: for as long as the catalog lasts). With
+    `ttl_epoch` (the whole second of `time.monotonic()` at which the answer's TTLs were computed,
+    by a cache that counts in whole seconds) the wire cache lowers every TTL by the seconds since.
     """
 
     message: dns.message.Message | None = None
@@ -142,6 +186,7 @@ class Response:
     cacheable: bool = False
     reply: Reply | None = None
     expires: float | None = None
+    ttl_epoch: int | None = None
 
     def materialize(self, request: Request) -> dns.message.Message | None:
         """The reply as a message (`message`, or `reply` built into one)."""

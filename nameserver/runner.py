@@ -17,7 +17,7 @@ import errno
 import logging
 import signal
 import socket
-from typing import Iterable
+from typing import Callable, Iterable
 
 import dns.name
 
@@ -68,6 +68,7 @@ class ServerRunner:
         self._tcp: list[TcpListener] = []
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Task[object]] = set()
+        self.after_reload: list[Callable[[], object]] = []
         self._stop_task: asyncio.Task[None] | None = None
 
     def load(self) -> None:
@@ -122,8 +123,10 @@ class ServerRunner:
             log.info("reload: nothing changed")
             return False
         self.store.swap(result.catalog)
+        for hook in self.after_reload:
+            hook()
         self.chain.warm()
-        log.info("reload: catalog generation %d", result.catalog.generation)
+        log.info("reload: catalog generation %d", self.store.current.generation)
         for origin, old, new in result.serial_changes:
             log.info("reload: %s serial %d -> %d", origin, old, new)
             self.notify(origin)

@@ -68,7 +68,8 @@ class DnsServer:
         plain = scan_plain(wire)
         if plain is not None:
             negotiation = edns.negotiate_plain(plain.edns, plain.payload, plain.ttl, transport, max_udp)
-            request = Request.plain(wire, client, transport, negotiation, plain.qname, plain.qtype, plain.qclass, plain.flags)
+            request = Request.plain(wire, client, transport, negotiation, plain.qtype, plain.qclass, plain.flags,
+                                    plain.qname_end)
         else:
             try:
                 query = parse_query(wire)
@@ -97,7 +98,7 @@ class DnsServer:
                 return ()
             answer = self.render(message, negotiation)
         if response.cacheable and self.wirecache is not None:
-            self.wirecache.store(wire, transport, answer, catalog, response.expires)
+            self.wirecache.store(wire, transport, answer, catalog, response.expires, response.ttl_epoch)
         return (answer,)
 
     def render(self, reply: dns.message.Message, negotiation: edns.Negotiation) -> bytes:

@@ -10,9 +10,12 @@ so they take the client's case too).
 Only plain queries qualify (QR=0, opcode QUERY, one question, no answer/authority records, at most
 one additional record, no compression in the QNAME); anything else takes the full path. Entries
 belong to one zone catalog: `store` ignores answers computed from an older catalog and the cache
-empties itself when the catalog changes, so a reload never serves stale data. An entry stored with
-an expiry (a `time.monotonic()` instant, e.g. the end of the second in which a recursive answer's
-TTLs hold) is served only before it and dropped when met after it.
+empties itself when the catalog changes, so a reload never serves stale data.
+
+An entry stored with an expiry (a `time.monotonic()` instant) is served only before it and dropped
+when met after it. An entry stored with a TTL epoch (the whole second, on the same clock, at which
+its TTLs were computed, for answers from a cache that counts in whole seconds) has every TTL
+lowered by the whole seconds elapsed since, on each hit: the countdown a fresh answer would show.
 """
 from __future__ import annotations
 
@@ -36,6 +39,36 @@ def question_end(wire: bytes) -> int:
     return -1
 
 
+def ttl_offsets(answer: bytes) -> tuple[int, ...] | None:
+    """Offsets of the TTL fields of every record but OPT in a rendered message (None: unreadable)."""
+    found: list[int] = []
+    try:
+        questions = int.from_bytes(answer[4:6], "big")
+        records = sum(int.from_bytes(answer[i : i + 2], "big") for i in (6, 8, 10))
+        offset = 12
+        for index in range(questions + records):
+            while True:  # the owner: labels, then the root label or a pointer
+                length = answer[offset]
+                if length == 0:
+                    offset += 1
+                    break
+                if length >= 0xC0:
+                    offset += 2
+                    break
+                offset += length + 1
+            if index < questions:
+                offset += 4  # a question: type, class
+                continue
+            rdtype = int.from_bytes(answer[offset : offset + 2], "big")
+            rdlength = int.from_bytes(answer[offset + 8 : offset + 10], "big")
+            if rdtype != 41:
+                found.append(offset + 4)
+            offset += 10 + rdlength
+    except IndexError:
+        return None
+    return tuple(found) if offset == len(answer) else None
+
+
 def query_key(wire: bytes, transport: str) -> tuple[bytes, int] | None:
     """(key, end of QNAME) for a plain query, else None."""
     if len(wire) < 17:
@@ -55,7 +88,7 @@ class WireCache:
     def __init__(self, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: dict[bytes, tuple[bytes, float | None]] = {}
+        self._entries: dict[bytes, tuple[bytes, float | None, int | None, tuple[int, ...]]] = {}
         self._owner: Any = None
         self.hits = 0
         self.misses = 0
@@ -73,19 +106,34 @@ class WireCache:
         if entry is None:
             self.misses += 1
             return None
-        answer, expires = entry
-        if expires is not None and self.clock() >= expires:
-            del self._entries[key]
-            self.misses += 1
-            return None
+        answer, expires, epoch, ttls = entry
+        if expires is not None:
+            now = self.clock()
+            if now >= expires:
+                del self._entries[key]
+                self.misses += 1
+                return None
+            if epoch is not None and int(now) > epoch:
+                answer = _count_down(answer, ttls, int(now) - epoch)
         self.hits += 1
         return wire[:2] + answer[2:12] + wire[12:end] + answer[end:]
 
-    def store(self, wire: bytes, transport: str, answer: bytes, catalog: Any, expires: float | None = None) -> None:
+    def store(
+        self, wire: bytes, transport: str, answer: bytes, catalog: Any,
+        expires: float | None = None, ttl_epoch: int | None = None,
+    ) -> None:
         """Keep `answer` (the reply to `wire`, computed from `catalog`) if it is current, until
-        `expires` (a `time.monotonic()` instant; None: as long as the catalog)."""
+        `expires` (a clock instant; None: as long as the catalog), its TTLs counting down from
+        `ttl_epoch` (a whole second on the clock; None: they stay as they are). An entry with an
+        epoch needs an expiry no later than when its first TTL reaches zero."""
         if catalog is not self._owner or (expires is not None and self.clock() >= expires):
             return
+        ttls: tuple[int, ...] = ()
+        if ttl_epoch is not None:
+            found = ttl_offsets(answer)
+            if found is None or expires is None:
+                return
+            ttls = found
         found = query_key(wire, transport)
         if found is None:
             return
@@ -95,7 +143,15 @@ class WireCache:
         entries = self._entries
         if len(entries) >= self.max_entries:
             del entries[next(iter(entries))]
-        entries[key] = (answer, expires)
+        entries[key] = (answer, expires, ttl_epoch, ttls)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _count_down(answer: bytes, offsets: tuple[int, ...], seconds: int) -> bytes:
+    patched = bytearray(answer)
+    for offset in offsets:
+        ttl = int.from_bytes(answer[offset : offset + 4], "big")
+        patched[offset : offset + 4] = max(ttl - seconds, 0).to_bytes(4, "big")
+    return bytes(patched)

@@ -64,6 +64,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clients", type=int, default=4, help="dnsperf -c")
     parser.add_argument("--outstanding", type=int, default=200, help="dnsperf -q")
     parser.add_argument("--no-nsd", action="store_true", help="skip NSD even when installed")
+    parser.add_argument("--plain", action="store_true",
+                        help="run our servers with --no-semantic (the authoritative path alone)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (figures: medians)")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also run the server of this checkout (no wire cache), for a before/after")
     parser.set_defaults(func=run)
@@ -160,10 +163,11 @@ def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator
 
 
 def ours(
-    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None
+    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = ()
 ) -> Callable[[], ContextManager[subprocess.Popen]]:
     """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given."""
-    argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}"]
+    argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}",
+            *extra]
     if not wire_cache:
         argv.append("--no-wire-cache")
     return lambda: process(argv, log, cwd=tree)
@@ -222,6 +226,11 @@ def measure_perf(port: int, queries: Path, args: argparse.Namespace) -> PerfResu
     return PerfResult(qps, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99))
 
 
+def median_perf(results: list[PerfResult]) -> PerfResult:
+    """Each figure's median over the rounds."""
+    return PerfResult(*(statistics.median(getattr(r, f) for r in results) for f in PerfResult.__dataclass_fields__))
+
+
 def axfr_raw(port: int, zone: str, expected: int) -> float:
     """Milliseconds from connect to the last record (counted from the headers' ANCOUNT)."""
     query = dns.message.make_query(zone, "AXFR").to_wire()
@@ -271,9 +280,10 @@ def run(args: argparse.Namespace) -> int:
     queries = work / "queries.txt"
     query_file(queries)
     rows: list[Row] = []
+    plain = ("--no-semantic",) if args.plain else ()
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
-        ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True)),
-        ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False)),
+        ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
+        ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
     ]
     if args.baseline is not None:
         tree = args.baseline.resolve()
@@ -284,16 +294,22 @@ def run(args: argparse.Namespace) -> int:
             conf = nsd_conf(work, zones, port)
             return lambda: process([*pin(0), nsd, "-d", "-c", str(conf)], work / "nsd.out")
         contenders.append(("nsd", start_nsd))
-    for name, factory in contenders:
-        port = free_port()
-        print(f"bench dns: {name} on 127.0.0.1:{port} ...", file=sys.stderr, flush=True)
-        with factory(port)() as proc:
-            wait_answering(port)
-            perf = measure_perf(port, queries, args)
-            raw, dug = measure_axfr(port, args.axfr_runs) if name in ("semdns (wire cache)", "nsd") else (None, None)
-            if proc.poll() is not None:
-                print(f"bench dns: {name} exited early (code {proc.returncode})", file=sys.stderr)
-        rows.append(Row(name, perf, raw, dug))
+    perfs: dict[str, list[PerfResult]] = {name: [] for name, _factory in contenders}
+    axfr: dict[str, tuple[float | None, float | None]] = {}
+    for round_ in range(args.repeat):
+        for name, factory in contenders:  # interleaved, so that load from elsewhere hits all alike
+            port = free_port()
+            print(f"bench dns: {name} on 127.0.0.1:{port} (round {round_ + 1}) ...", file=sys.stderr, flush=True)
+            with factory(port)() as proc:
+                wait_answering(port)
+                perfs[name].append(measure_perf(port, queries, args))
+                if round_ == 0:
+                    wants = name in ("semdns (wire cache)", "nsd")
+                    axfr[name] = measure_axfr(port, args.axfr_runs) if wants else (None, None)
+                if proc.poll() is not None:
+                    print(f"bench dns: {name} exited early (code {proc.returncode})", file=sys.stderr)
+    for name, _factory in contenders:
+        rows.append(Row(name, median_perf(perfs[name]), *axfr[name]))
     print_table(rows, args)
     shutil.rmtree(work, ignore_errors=True)
     return 0
@@ -304,7 +320,8 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         width = int(spec.split(".")[0])
         return "-".rjust(width) if value is None else format(value, spec)
 
-    print(f"query mix: 60% answers (incl. a CNAME), 20% referrals, 20% NXDOMAIN; {args.seconds:g} s per run; "
+    print(f"query mix: 60% answers (incl. a CNAME), 20% referrals, 20% NXDOMAIN; {args.seconds:g} s per run, "
+          f"median of {args.repeat} interleaved round(s); "
           f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
           f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
     header = f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"

@@ -42,7 +42,7 @@ from zones.loader import load_zone, origin_for, zone_files
 
 DEFAULT_PORT = 5300
 RESOLVER_ADDRESS = "127.0.0.10"
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # nine servers each load the encoder and compile their indexes on 2 cores
 STOP_TIMEOUT = 10.0
 STATE = "cluster.json"
 

@@ -18,7 +18,12 @@ from nameserver.errors import NameserverError, ZoneLoadError
 from nameserver.resolver.handler import add_arguments as add_recursive_arguments
 from nameserver.resolver.handler import handler_from_args as recursion_handler_from_args
 from nameserver.runner import ServerRunner
+from nameserver.health import HealthMonitor, HealthSettings
+from nameserver.journal import Journal
+from nameserver.update import DynamicZones, UpdateHandler
 from zones.catalog import ZoneStore
+from zones.errors import KeyFileError
+from zones.tsig import load_keyring
 
 log = logging.getLogger("semdns.serve")
 
@@ -49,6 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
+    dynamic = parser.add_argument_group("dynamic registration (DNS UPDATE) and engine health")
+    dynamic.add_argument("--tsig-keys", type=Path, metavar="FILE",
+                         help="BIND-style key file (`semdns zone keygen`); enables signed UPDATE for zones the key names lie in")
+    dynamic.add_argument("--journal", type=Path, metavar="DIR",
+                         help="keep accepted UPDATEs here and replay them at start (default: next to --tsig-keys)")
+    dynamic.add_argument("--health-interval", type=float, default=2.0, metavar="S",
+                         help="seconds between /health probes of registered engines (default 2)")
+    dynamic.add_argument("--health-failures", type=int, default=2, metavar="N",
+                         help="failed probes before an engine leaves the SRV answers (default 2)")
     add_recursive_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -69,9 +83,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def build_handlers(args: argparse.Namespace, store: ZoneStore) -> list:
+def dynamic_zones(args: argparse.Namespace, store: ZoneStore) -> DynamicZones | None:
+    """Signed UPDATE support when `--tsig-keys` is given (raises KeyFileError for a bad key file)."""
+    if args.tsig_keys is None:
+        return None
+    journal_dir = args.journal or args.tsig_keys.parent / "journal"
+    return DynamicZones(store, load_keyring(args.tsig_keys), Journal(journal_dir))
+
+
+def build_handlers(args: argparse.Namespace, store: ZoneStore, dynamic: DynamicZones | None) -> list:
     """The optional chain handlers these flags ask for (their order is fixed by `nameserver.chain`)."""
     handlers: list = []
+    if dynamic is not None:
+        handlers.append(UpdateHandler(dynamic))
     if args.zones is not None and not args.no_semantic:
         from nameserver.semantic import SemanticHandler
         from zones.embedder import load_embedder
@@ -89,8 +113,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         store = ZoneStore()
-        runner = ServerRunner(config, store=store, extra=build_handlers(args, store))
+        dynamic = dynamic_zones(args, store)
+        runner = ServerRunner(config, store=store, extra=build_handlers(args, store, dynamic))
         runner.load()
+        if dynamic is not None:
+            replayed = dynamic.replay()
+            log.info("journal: %d registration updates replayed", replayed)
+            runner.after_reload.append(dynamic.replay)
+    except KeyFileError as exc:
+        print(f"semdns serve: {exc}", file=sys.stderr)
+        return 2
     except ZoneLoadError as exc:
         print(f"semdns serve: refusing to start, the zones have errors:\n{exc}", file=sys.stderr)
         return 1
@@ -105,14 +137,19 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("uvloop not installed: using the default event loop")
     try:
-        return asyncio.run(_serve(runner, config))
+        monitor = None
+        if dynamic is not None:
+            monitor = HealthMonitor(dynamic, HealthSettings(interval=args.health_interval, failures=args.health_failures))
+        return asyncio.run(_serve(runner, config, monitor))
     except OSError as exc:
         print(f"semdns serve: cannot listen: {exc}", file=sys.stderr)
         return 2
 
 
-async def _serve(runner: ServerRunner, config: ServerConfig) -> int:
+async def _serve(runner: ServerRunner, config: ServerConfig, monitor: HealthMonitor | None) -> int:
     await runner.start()
+    if monitor is not None:
+        await monitor.start()
     if config.pid_file is not None:
         config.pid_file.write_text(f"{os.getpid()}\n")
     zones = ", ".join(str(o) for o in sorted(runner.store.current.zones)) or "none"
@@ -121,6 +158,8 @@ async def _serve(runner: ServerRunner, config: ServerConfig) -> int:
     try:
         await runner.serve_forever()
     finally:
+        if monitor is not None:
+            await monitor.stop()
         await runner.stop()
         if config.pid_file is not None:
             config.pid_file.unlink(missing_ok=True)

@@ -6,11 +6,12 @@ carry RA, never AA, remaining TTLs, and on failure SERVFAIL with an Extended DNS
 EDNS text (65001) and embedding (65002) options are forwarded to the authoritative servers.
 
 Caching rendered answers: when the recursor's RRset cache counts in whole seconds (its clock is
-`whole_seconds`, as `handler_from_args` sets up), every TTL in an answer stays the same until that
-second ends, so with `cache_answers=True` NOERROR/NXDOMAIN answers go to the server's wire cache
-until then (`Response.expires`): repeated questions are answered from bytes, with TTLs that still
-count down exactly as the RRset cache's do. An answer whose resolution crossed a second boundary is
-not kept.
+`whole_seconds`, as `handler_from_args` sets up), every TTL in an answer drops by one exactly when
+the clock's second changes, all together. So with `cache_answers=True` NOERROR/NXDOMAIN answers go
+to the server's wire cache with the second their TTLs were read at (`Response.ttl_epoch`): a hit
+gets every TTL lowered by the seconds since, which is what the RRset cache would answer, until the
+smallest TTL runs out (`Response.expires`). An answer whose resolution crossed a second boundary
+(TTLs read at different seconds) is not kept.
 
 Wiring, in `tools/cmd_serve.py`::
 
@@ -66,14 +67,15 @@ class RecursionHandler:
             or request.qclass != dns.rdataclass.IN
         ):
             return await next(request)
-        started = self.clock()
+        second = math.floor(self.clock())
         result = await self.recursor.resolve(request.qname, request.qtype, tuple(query.options))
         reply = request.reply()
         reply.flags |= dns.flags.RA
         fill(reply, result, request.edns.present)
-        if not self.cache_answers or result.rcode not in CACHED_RCODES:
+        if not self.cache_answers or result.rcode not in CACHED_RCODES or math.floor(self.clock()) != second:
             return Response(message=reply)
-        return Response(message=reply, cacheable=True, expires=math.floor(started) + 1.0)
+        lifetime = min((r.ttl for r in (*result.answer, *result.authority, *result.additional)), default=1)
+        return Response(message=reply, cacheable=lifetime > 0, expires=float(second + lifetime), ttl_epoch=second)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,9 @@ import dns.flags
 import dns.message
 import pytest
 
+from nameserver.edns import negotiate
 from nameserver.errors import scan_plain
+from nameserver.request import Request
 
 
 @pytest.mark.parametrize("name", ["www.sem.test.", "WwW.SeM.TeSt.", ".", "a-b_c.x\\.y.test."])
@@ -26,7 +28,10 @@ def test_scan_equals_full_parse(name: str, edns, flags: int, rdtype: str) -> Non
     assert plain is not None
     question = full.question[0]
     assert (plain.query_id, plain.flags, plain.qtype, plain.qclass) == (full.id, full.flags, question.rdtype, question.rdclass)
-    assert plain.qname == question.name and plain.qname.labels == question.name.labels  # the client's case
+    request = Request.plain(wire, ("127.0.0.1", 1), "udp", negotiate(full, "udp", 1232), plain.qtype, plain.qclass,
+                            plain.flags, plain.qname_end)
+    assert request.qname == question.name and request.qname.labels == question.name.labels  # the client's case
+    assert request.qkey == question.name.to_wire().lower()
     assert plain.edns == (full.edns >= 0)
     if plain.edns:
         assert plain.payload == full.payload and (plain.ttl >> 16) & 0xFF == full.edns

@@ -11,13 +11,14 @@ from typing import Iterator
 
 import dns.flags
 import dns.message
+import dns.rrset
 import dnslib
 import pytest
 
 from helpers.dnswire import tcp_exchange, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
-from nameserver.wirecache import WireCache, query_key
+from nameserver.wirecache import WireCache, query_key, ttl_offsets
 
 
 def test_key_ignores_id_and_case_but_not_flags_or_edns() -> None:
@@ -129,3 +130,25 @@ def test_entries_with_an_expiry_are_served_only_before_it() -> None:
     assert cache.lookup(query.to_wire(), "udp", catalog) is not None
     now[0] = 11.0
     assert cache.lookup(query.to_wire(), "udp", catalog) is None and len(cache) == 0
+
+
+def test_ttls_count_down_from_their_epoch_but_opt_is_left_alone() -> None:
+    now = [50.7]
+    cache = WireCache(clock=lambda: now[0])
+    catalog = object()
+    cache.lookup(b"", "udp", catalog)
+    query = dns.message.make_query("www.sem.test.", "A", use_edns=0)
+    reply = dns.message.make_response(query)
+    reply.answer = [dns.rrset.from_text("www.sem.test.", 30, "IN", "A", "192.0.2.1", "192.0.2.2")]
+    reply.authority = [dns.rrset.from_text("sem.test.", 20, "IN", "NS", "ns1.sem.test.")]
+    reply.use_edns(0, dns.flags.DO, 1232)
+    wire = reply.to_wire()
+    assert ttl_offsets(wire) is not None and len(ttl_offsets(wire)) == 3
+    assert ttl_offsets(wire + b"x") is None and ttl_offsets(wire[:-1]) is None
+    cache.store(query.to_wire(), "udp", wire, catalog, expires=70.0, ttl_epoch=50)
+    now[0] = 57.2
+    hit = dns.message.from_wire(cache.lookup(query.to_wire(), "udp", catalog))
+    assert [r.ttl for r in (*hit.answer, *hit.authority)] == [23, 13]
+    assert hit.ednsflags & dns.flags.DO and hit.payload == 1232
+    now[0] = 70.0
+    assert cache.lookup(query.to_wire(), "udp", catalog) is None

@@ -1,6 +1,7 @@
-"""Recursive answers in the wire cache: kept only within the second in which their TTLs hold (the
-RRset cache counts in whole seconds), byte-equal to a fresh answer while kept, and a second later
-recomputed with every TTL one lower. ID, QNAME case, RD/CD and EDNS stay the client's."""
+"""Recursive answers in the wire cache. The RRset cache counts in whole seconds, so a kept answer
+has its TTLs lowered by the seconds since it was rendered: at every instant a hit is byte-equal to
+what the chain answers afresh, until the smallest TTL runs out. ID, QNAME case, RD/CD and EDNS stay
+the client's; failures and answers whose resolution crossed a second are not kept."""
 from __future__ import annotations
 
 import math
@@ -69,26 +70,25 @@ async def answer(server: DnsServer, wire: bytes) -> bytes:
     return reply
 
 
-async def test_kept_within_the_second_and_recomputed_after() -> None:
-    clock = Clock(100.2)
-    server = make_server(cached_recursor(clock), clock)
-    for name in ("alias.example.test.", "www.example.test."):
+async def test_hits_count_down_like_fresh_answers_until_the_smallest_ttl_runs_out() -> None:
+    for name, smallest in (("alias.example.test.", 60), ("www.example.test.", 300)):
         for edns, cd in ((0, False), (False, False), (0, True)):
-            clock.now = 100.2
+            clock = Clock(100.2)
+            server = make_server(cached_recursor(clock), clock)
             first = dns.message.from_wire(await answer(server, query(name, edns=edns, cd=cd)))
             assert first.flags & dns.flags.RA and first.flags & dns.flags.RD and not first.flags & dns.flags.AA
             assert bool(first.flags & dns.flags.CD) == cd and (first.edns >= 0) == (edns is not False)
-            clock.now = 100.9
             mixed = query(name.upper(), edns=edns, cd=cd)
-            hit = server.cached(mixed, "udp")
-            assert hit is not None
-            (fresh,) = await server.handle(mixed, CLIENT, "udp")
-            assert hit == fresh  # ID, case, flags, EDNS and TTLs: what the chain answers now
-            clock.now = 101.0
-            assert server.cached(mixed, "udp") is None  # the second is over: TTLs ticked
-            later = dns.message.from_wire(await answer(server, mixed))
-            assert [r.ttl for r in later.answer] == [r.ttl - 1 for r in first.answer]
-            assert later.question[0].name.to_text() == name.upper()
+            for now in (100.9, 101.0, 101.5, 157.3, 100.0 + smallest - 0.01):
+                clock.now = now
+                hit = server.cached(mixed, "udp")
+                assert hit is not None, now
+                (fresh,) = await server.handle(mixed, CLIENT, "udp")
+                assert hit == fresh, now  # ID, case, flags, EDNS and every TTL: what the chain answers now
+                seconds = math.floor(now) - 100
+                assert [r.ttl for r in dns.message.from_wire(hit).answer] == [r.ttl - seconds for r in first.answer]
+            clock.now = 100.0 + smallest  # the smallest TTL is out: the RRset cache has dropped it too
+            assert server.cached(mixed, "udp") is None
 
 
 class Slow:

@@ -1,0 +1,120 @@
+"""llama-cpp-python behind plain synchronous calls; every call runs on the model's worker thread.
+
+The backend returns OpenAI-shaped dicts (llama-cpp-python already produces them) with the served
+model name substituted, and maps llama's context-window error to `ContextTooLong`.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from engines.errors import ContextTooLong, EngineStartupError
+from engines.models import check_gguf
+from engines.schema import ChatMessage, Sampling
+
+CONTEXT_OVERFLOW_MARK = "exceed context window"
+
+
+@dataclass(frozen=True)
+class LlamaSettings:
+    path: Path
+    n_ctx: int = 2048
+    n_threads: int = max(1, os.cpu_count() or 1)
+    n_batch: int = 512
+
+
+class LlamaBackend:
+    """One loaded GGUF model. Not thread-safe: call only from the worker thread (tokenize excepted)."""
+
+    def __init__(self, settings: LlamaSettings, model_id: str) -> None:
+        from llama_cpp import Llama  # heavy import, deferred until a model is actually loaded
+
+        check_gguf(settings.path)
+        try:
+            self._llm = Llama(
+                model_path=str(settings.path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                n_batch=settings.n_batch,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise EngineStartupError(f"model file {settings.path}: llama.cpp cannot load it ({exc})") from exc
+        self.model_id = model_id
+        self.n_ctx = self._llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` with BOS (uses only the read-only vocabulary: safe off the worker thread)."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
+    def check_fits(self, prompt_tokens: int) -> None:
+        if prompt_tokens >= self.n_ctx:
+            raise ContextTooLong(
+                f"prompt is {prompt_tokens} tokens; the context of {self.model_id} holds {self.n_ctx}",
+                param="prompt",
+            )
+
+    def complete(self, prompt: str, sampling: Sampling, cancel: threading.Event) -> dict[str, Any]:
+        with _overflow_as_413("prompt"):
+            result = self._llm.create_completion(prompt, stream=False, **_llama_sampling(sampling))
+        return self._named(result)
+
+    def complete_stream(self, prompt: str, sampling: Sampling, cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        with _overflow_as_413("prompt"):
+            for chunk in self._llm.create_completion(prompt, stream=True, **_llama_sampling(sampling)):
+                if cancel.is_set():
+                    return
+                yield self._named(chunk)
+
+    def chat(self, messages: tuple[ChatMessage, ...], sampling: Sampling, cancel: threading.Event) -> dict[str, Any]:
+        with _overflow_as_413("messages"):
+            result = self._llm.create_chat_completion(
+                messages=_messages(messages), stream=False, **_llama_sampling(sampling)
+            )
+        return self._named(result)
+
+    def chat_stream(
+        self, messages: tuple[ChatMessage, ...], sampling: Sampling, cancel: threading.Event
+    ) -> Iterator[dict[str, Any]]:
+        with _overflow_as_413("messages"):
+            for chunk in self._llm.create_chat_completion(
+                messages=_messages(messages), stream=True, **_llama_sampling(sampling)
+            ):
+                if cancel.is_set():
+                    return
+                yield self._named(chunk)
+
+    def _named(self, result: Any) -> dict[str, Any]:
+        out = dict(result)
+        out["model"] = self.model_id
+        return out
+
+
+@contextmanager
+def _overflow_as_413(param: str) -> Iterator[None]:
+    """llama-cpp-python's ValueError for a prompt over the context window becomes ContextTooLong."""
+    try:
+        yield
+    except ValueError as exc:
+        if CONTEXT_OVERFLOW_MARK in str(exc):
+            raise ContextTooLong(str(exc), param=param) from exc
+        raise
+
+
+def _messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def _llama_sampling(sampling: Sampling) -> dict[str, Any]:
+    return {
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "stop": list(sampling.stop),
+        "seed": sampling.seed,
+        "logit_bias": dict(sampling.logit_bias) or None,
+    }

@@ -1,0 +1,411 @@
+"""DNS UPDATE (RFC 2136) signed with TSIG (RFC 8945): the chain's `update` slot.
+
+    request -> verify TSIG with the server keyring -> key allowed for the zone? -> zone section
+            -> prerequisites (§3.2) -> prescan (§3.4.1) -> apply to a copy of the zone (§3.4.2)
+            -> bump the SOA serial -> journal -> swap the catalog -> NOERROR (signed)
+
+Refusals leave the zone untouched:
+- no TSIG: REFUSED; unknown key: NOTAUTH (TSIG error BADKEY in the log); bad MAC: NOTAUTH (BADSIG);
+  clock skew: NOTAUTH (BADTIME); a key not authorised for the zone: REFUSED. Authorisation rule:
+  a key authorises the zone its name lies in: `engine.legal.semantic.root.` (or a key named
+  exactly `legal.semantic.root.`) may update `legal.semantic.root.`; make one with
+  `semdns zone keygen engine.legal.semantic.root.`.
+- zone section not one SOA question of a zone we host: NOTAUTH / FORMERR;
+- an update RR outside the zone: NOTZONE; touching the SOA, or NS at the apex: REFUSED;
+- prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2.
+
+The zone copy is copy-on-write: the new zone shares every node but the ones the update touches,
+so an update costs what it changes. `DynamicZones` (in this module) owns the journal, leases and
+health state; the handler only parses and answers.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+import struct
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.node
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.update
+import dns.zone
+
+from nameserver.health import Record, Registry
+from nameserver.journal import Journal
+from nameserver.request import Next, Request, Response
+from zones.catalog import ZoneStore
+
+log = logging.getLogger(__name__)
+
+UPDATE_LEASE_OPTION = 2
+
+
+class UpdateRefused(Exception):
+    """An UPDATE that is answered with `rcode` and changes nothing."""
+
+    def __init__(self, rcode: dns.rcode.Rcode, reason: str) -> None:
+        super().__init__(f"{dns.rcode.to_text(rcode)}: {reason}")
+        self.rcode = rcode
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of applying an update: the new zone (None: nothing changed) and what changed."""
+
+    zone: dns.zone.Zone | None
+    added: tuple[Record, ...]
+    removed: tuple[Record, ...]
+
+
+# --- authentication ------------------------------------------------------------------------
+def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.update.UpdateMessage:
+    """The UPDATE parsed and its TSIG verified, or UpdateRefused saying why not."""
+    try:
+        message = dns.message.from_wire(wire, keyring=keyring)
+    except dns.message.UnknownTSIGKey as exc:
+        raise UpdateRefused(dns.rcode.NOTAUTH, f"TSIG BADKEY: {exc}") from None
+    except dns.tsig.BadSignature:
+        raise UpdateRefused(dns.rcode.NOTAUTH, "TSIG BADSIG: the MAC does not verify") from None
+    except dns.tsig.BadTime:
+        raise UpdateRefused(dns.rcode.NOTAUTH, "TSIG BADTIME: the signature time is outside the fudge") from None
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise UpdateRefused(dns.rcode.FORMERR, f"unparsable UPDATE: {exc}") from None
+    if not message.had_tsig:
+        raise UpdateRefused(dns.rcode.REFUSED, "UPDATE without a TSIG signature")
+    if not isinstance(message, dns.update.UpdateMessage):
+        raise UpdateRefused(dns.rcode.FORMERR, "not an UPDATE message")
+    return message
+
+
+def key_may_update(keyname: dns.name.Name, origin: dns.name.Name) -> bool:
+    """The authorisation rule: a key updates the zone its name lies in."""
+    return keyname.is_subdomain(origin)
+
+
+def lease_of(message: dns.message.Message) -> int | None:
+    """The EDNS UPDATE-LEASE (draft-ietf-dnssd-update-lease) in seconds, or None."""
+    for option in message.options:
+        if option.otype == UPDATE_LEASE_OPTION:
+            data = option.to_wire()
+            if len(data) in (4, 8):
+                return struct.unpack("!I", data[:4])[0]
+            raise UpdateRefused(dns.rcode.FORMERR, f"UPDATE-LEASE option of {len(data)} octets")
+    return None
+
+
+# --- RFC 2136 §3.2: prerequisites ----------------------------------------------------------
+def check_prerequisites(zone: dns.zone.Zone, message: dns.update.UpdateMessage) -> None:
+    origin = zone.origin
+    required: dict[tuple[dns.name.Name, int], set[dns.rdata.Rdata]] = {}
+    for rrset in message.prerequisite:
+        name, rdtype = rrset.name, rrset.rdtype
+        if rrset.ttl != 0:
+            raise UpdateRefused(dns.rcode.FORMERR, f"prerequisite {name} {dns.rdatatype.to_text(rdtype)}: TTL not 0")
+        if not name.is_subdomain(origin):
+            raise UpdateRefused(dns.rcode.NOTZONE, f"prerequisite {name} is outside zone {origin}")
+        node = zone.get_node(name)
+        if rrset.deleting == dns.rdataclass.ANY:
+            if rdtype == dns.rdatatype.ANY:
+                if node is None or not len(node.rdatasets):
+                    raise UpdateRefused(dns.rcode.NXDOMAIN, f"prerequisite: {name} is not in use")
+            elif zone.get_rdataset(name, rdtype) is None:
+                raise UpdateRefused(dns.rcode.NXRRSET, f"prerequisite: no {dns.rdatatype.to_text(rdtype)} at {name}")
+        elif rrset.deleting == dns.rdataclass.NONE:
+            if rdtype == dns.rdatatype.ANY:
+                if node is not None and len(node.rdatasets):
+                    raise UpdateRefused(dns.rcode.YXDOMAIN, f"prerequisite: {name} is in use")
+            elif zone.get_rdataset(name, rdtype) is not None:
+                raise UpdateRefused(dns.rcode.YXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} exists")
+        elif rrset.rdclass == zone.rdclass:
+            required.setdefault((name, rdtype), set()).update(rrset)
+        else:
+            raise UpdateRefused(dns.rcode.FORMERR, f"prerequisite {name}: bad class")
+    for (name, rdtype), rdatas in required.items():
+        have = zone.get_rdataset(name, rdtype)
+        if have is None or set(have) != rdatas:
+            raise UpdateRefused(dns.rcode.NXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} differs")
+
+
+# --- RFC 2136 §3.4.1: prescan ----------------------------------------------------------------
+def prescan(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset]) -> None:
+    origin = zone.origin
+    for rrset in updates:
+        name, rdtype = rrset.name, rrset.rdtype
+        what = f"{name} {dns.rdatatype.to_text(rdtype)}"
+        if not name.is_subdomain(origin):
+            raise UpdateRefused(dns.rcode.NOTZONE, f"{what} is outside zone {origin}")
+        if rdtype == dns.rdatatype.SOA or (name == origin and rdtype == dns.rdatatype.NS):
+            raise UpdateRefused(dns.rcode.REFUSED, f"{what}: the SOA and the apex NS are not updatable")
+        if rrset.deleting is None:
+            if rrset.rdclass != zone.rdclass or dns.rdatatype.is_metatype(rdtype):
+                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: cannot add this class/type")
+        elif rrset.deleting == dns.rdataclass.ANY:
+            if rrset.ttl != 0 or len(rrset):
+                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: delete with TTL or data")
+        elif rrset.deleting == dns.rdataclass.NONE:
+            if rrset.ttl != 0 or dns.rdatatype.is_metatype(rdtype):
+                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: delete-RR with TTL or meta-type")
+        else:
+            raise UpdateRefused(dns.rcode.FORMERR, f"{what}: bad class")
+
+
+# --- RFC 2136 §3.4.2: apply to a copy ------------------------------------------------------
+class Draft:
+    """A copy-on-write copy of a zone: nodes are deep-copied only when first touched."""
+
+    def __init__(self, zone: dns.zone.Zone) -> None:
+        self.base = zone
+        self.zone = dns.zone.Zone(zone.origin, zone.rdclass, relativize=zone.relativize)
+        self.zone.nodes = dict(zone.nodes)
+        self._copied: set[dns.name.Name] = set()
+        self.added: list[Record] = []
+        self.removed: list[Record] = []
+
+    def _node(self, name: dns.name.Name, create: bool) -> dns.node.Node | None:
+        nodes = self.zone.nodes
+        if name not in self._copied:
+            if name in nodes:
+                nodes[name] = copy.deepcopy(nodes[name])
+            elif not create:
+                return None
+            else:
+                nodes[name] = self.zone.node_factory()
+            self._copied.add(name)
+        return nodes.get(name)
+
+    def add(self, name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata) -> None:
+        existing = self.zone.nodes.get(name)
+        if existing is not None and _cname_conflict(existing, rdata, self.zone.rdclass):
+            log.info("UPDATE: ignoring %s %s beside a CNAME (RFC 2136 §3.4.2.2)", name, rdata.rdtype.name)
+            return
+        current = self.zone.get_rdataset(name, rdata.rdtype)
+        if current is not None and rdata in current and current.ttl == ttl:
+            return
+        node = self._node(name, create=True)
+        assert node is not None
+        rdataset = node.find_rdataset(self.zone.rdclass, rdata.rdtype, create=True)
+        if len(rdataset) and rdataset.ttl != ttl:  # the new TTL applies to the whole RRset
+            self.removed.extend((name, rdataset.ttl, old) for old in rdataset)
+            self.added.extend((name, ttl, old) for old in rdataset if old != rdata)
+        rdataset.ttl = ttl
+        rdataset.add(rdata)
+        self.added.append((name, ttl, rdata))
+
+    def delete_rr(self, name: dns.name.Name, rdata: dns.rdata.Rdata) -> None:
+        existing = self.zone.get_rdataset(name, rdata.rdtype)
+        if existing is None or rdata not in existing:
+            return
+        node = self._node(name, create=False)
+        assert node is not None
+        rdataset = node.get_rdataset(self.zone.rdclass, rdata.rdtype)
+        self.removed.append((name, rdataset.ttl, rdata))
+        rdataset.discard(rdata)
+        if not len(rdataset):
+            node.delete_rdataset(self.zone.rdclass, rdata.rdtype)
+        self._prune(name)
+
+    def delete_rrset(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
+        if self.zone.get_rdataset(name, rdtype) is None:
+            return
+        node = self._node(name, create=False)
+        assert node is not None
+        rdataset = node.get_rdataset(self.zone.rdclass, rdtype)
+        self.removed.extend((name, rdataset.ttl, r) for r in rdataset)
+        node.delete_rdataset(self.zone.rdclass, rdtype)
+        self._prune(name)
+
+    def delete_name(self, name: dns.name.Name) -> None:
+        existing = self.zone.nodes.get(name)
+        if existing is None:
+            return
+        keep = (dns.rdatatype.SOA, dns.rdatatype.NS) if name == self.zone.origin else ()
+        for rdataset in list(existing.rdatasets):
+            if rdataset.rdtype not in keep:
+                self.delete_rrset(name, rdataset.rdtype)
+
+    def bump_serial(self, now: datetime.date | None = None) -> int:
+        """Raise the SOA serial: YYYYMMDD00 of today, or old + 1 when that is not higher."""
+        origin = self.zone.origin
+        node = self._node(origin, create=False)
+        assert node is not None
+        soa_set = node.get_rdataset(self.zone.rdclass, dns.rdatatype.SOA)
+        soa = soa_set[0]
+        today = int((now or datetime.datetime.now(datetime.timezone.utc).date()).strftime("%Y%m%d")) * 100
+        serial = (soa.serial + 1) % (1 << 32)
+        if _serial_gt(today, soa.serial):
+            serial = today
+        soa_set.discard(soa)
+        soa_set.add(soa.replace(serial=serial))
+        return serial
+
+    def _prune(self, name: dns.name.Name) -> None:
+        node = self.zone.nodes.get(name)
+        if node is not None and not len(node.rdatasets) and name != self.zone.origin:
+            del self.zone.nodes[name]
+
+    def result(self) -> Applied:
+        added = tuple(r for r in self.added if r not in self.removed)
+        removed = tuple(r for r in self.removed if r not in self.added)
+        if not added and not removed:
+            return Applied(zone=None, added=(), removed=())
+        self.bump_serial()
+        return Applied(zone=self.zone, added=added, removed=removed)
+
+
+def apply_updates(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset],
+                  hidden: frozenset[Record] = frozenset()) -> Applied:
+    """The update section applied to a copy of `zone` (which stays unchanged).
+
+    Records in `hidden` (registered engines that are currently unhealthy) are not added; the
+    caller keeps them registered and adds them back when they recover.
+    """
+    draft = Draft(zone)
+    for rrset in updates:
+        if rrset.deleting is None:
+            for rdata in rrset:
+                if (rrset.name, rrset.ttl, rdata) not in hidden:
+                    draft.add(rrset.name, rrset.ttl, rdata)
+        elif rrset.deleting == dns.rdataclass.ANY:
+            if rrset.rdtype == dns.rdatatype.ANY:
+                draft.delete_name(rrset.name)
+            else:
+                draft.delete_rrset(rrset.name, rrset.rdtype)
+        else:
+            for rdata in rrset:
+                draft.delete_rr(rrset.name, rdata)
+    return draft.result()
+
+
+def _cname_conflict(node: dns.node.Node, rdata: dns.rdata.Rdata, rdclass: dns.rdataclass.RdataClass) -> bool:
+    """RFC 2136 §3.4.2.2: no CNAME beside other data, no other data beside a CNAME."""
+    if rdata.rdtype == dns.rdatatype.CNAME:
+        return any(r.rdtype not in (dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC) for r in node.rdatasets)
+    return node.get_rdataset(rdclass, dns.rdatatype.CNAME) is not None
+
+
+def _serial_gt(a: int, b: int) -> bool:
+    """RFC 1982 serial number arithmetic: a > b."""
+    return a != b and ((a - b) % (1 << 32)) < (1 << 31)
+
+
+# --- dynamic zones: the state UPDATEs change -------------------------------------------------
+class DynamicZones:
+    """Applies accepted UPDATEs to the served catalog, journals them, tracks registrations.
+
+    Every change is computed and swapped in without an `await` in between, so concurrent
+    UPDATEs apply one after the other, each to the catalog the previous one left.
+    """
+
+    def __init__(self, store: ZoneStore, keyring: dict[dns.name.Name, dns.tsig.Key],
+                 journal: Journal | None = None, registry: Registry | None = None) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.journal = journal
+        self.registry = registry if registry is not None else Registry()
+
+    async def update(self, message: dns.update.UpdateMessage) -> None:
+        """Check and apply a verified UPDATE (raises UpdateRefused; nothing changes then)."""
+        if len(message.zone) != 1 or message.zone[0].rdtype != dns.rdatatype.SOA:
+            raise UpdateRefused(dns.rcode.FORMERR, "the zone section must hold one SOA question")
+        origin = message.zone[0].name
+        zone = self.store.current.zones.get(origin)
+        if zone is None:
+            raise UpdateRefused(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
+        if not key_may_update(message.keyname, origin):
+            raise UpdateRefused(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
+        check_prerequisites(zone, message)
+        prescan(zone, message.update)
+        self.apply(origin, message.update, lease_of(message), journal=True)
+
+    def apply(self, origin: dns.name.Name, updates: Sequence[dns.rrset.RRset], lease: int | None,
+              journal: bool = False) -> Applied:
+        """Apply to the current zone of `origin`, note registrations, journal a change, swap the catalog.
+
+        Only changes are journaled (a lease renewal that changes nothing is not), and the journal
+        line is on disk before the new catalog is served.
+        """
+        self.registry.note(origin, updates, lease, time.monotonic())
+        zone = self.store.current.zones[origin]
+        applied = apply_updates(zone, updates, hidden=self.registry.hidden_records(origin))
+        if applied.zone is not None:
+            if journal and self.journal is not None:
+                self.journal.append(origin, updates, lease)
+            self.store.swap(self.store.current.replacing({origin: applied.zone}))
+            log.info("UPDATE %s: +%d -%d records, serial %d", origin, len(applied.added), len(applied.removed),
+                     applied.zone.get_rdataset(origin, dns.rdatatype.SOA)[0].serial)
+        return applied
+
+    def replay(self) -> int:
+        """Re-apply the journal of every served zone; leases restart from now. Returns entries applied."""
+        if self.journal is None:
+            return 0
+        count = 0
+        for origin in self.journal.origins():
+            if origin not in self.store.current.zones:
+                log.warning("journal of %s: zone no longer served; ignored", origin)
+                continue
+            for entry in self.journal.entries(origin):
+                self.apply(origin, entry.updates, entry.lease)
+                count += 1
+        return count
+
+    def set_visible(self, origin: dns.name.Name, records: Iterable[Record], visible: bool) -> None:
+        """Show or hide records in the served zone without changing the registrations (health)."""
+        updates = [_rrset(name, ttl, rdata, None if visible else dns.rdataclass.NONE) for name, ttl, rdata in records]
+        if origin in self.store.current.zones:
+            zone = self.store.current.zones[origin]
+            applied = apply_updates(zone, updates)
+            if applied.zone is not None:
+                self.store.swap(self.store.current.replacing({origin: applied.zone}))
+
+    def withdraw(self, origin: dns.name.Name, records: Iterable[Record]) -> None:
+        """Delete records for good (an expired lease), journaled like an UPDATE."""
+        if origin in self.store.current.zones:
+            updates = [_rrset(name, 0, rdata, dns.rdataclass.NONE) for name, _ttl, rdata in records]
+            self.apply(origin, updates, None, journal=True)
+
+
+def _rrset(name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata,
+           deleting: dns.rdataclass.RdataClass | None) -> dns.rrset.RRset:
+    rrset = dns.rrset.RRset(name, rdata.rdclass, rdata.rdtype, deleting=deleting)
+    rrset.add(rdata, 0 if deleting is not None else ttl)
+    return rrset
+
+
+# --- the chain handler ---------------------------------------------------------------------
+class UpdateHandler:
+    """The `update` slot: takes opcode UPDATE, passes everything else on."""
+
+    name = "update"
+
+    def __init__(self, dynamic: DynamicZones) -> None:
+        self.dynamic = dynamic
+
+    async def serve(self, request: Request, next: Next) -> Response:
+        if request.opcode != dns.opcode.UPDATE:
+            return await next(request)
+        try:
+            message = verify(request.wire, self.dynamic.keyring)
+        except UpdateRefused as refused:
+            log.warning("UPDATE from %s refused: %s", request.client[0], refused)
+            return Response(message=request.reply(refused.rcode))
+        reply = dns.message.make_response(message)
+        try:
+            await self.dynamic.update(message)
+        except UpdateRefused as refused:
+            log.warning("UPDATE of %s from %s refused: %s", request.qname, request.client[0], refused)
+            reply.set_rcode(refused.rcode)
+        return Response(message=reply)

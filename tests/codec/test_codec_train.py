@@ -1,0 +1,73 @@
+"""Library training: cross-fitted entropy tables in front of the whole corpus's content."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import zstandard
+
+from codec.compress import compress, decompress
+from codec.errors import TrainingError
+from codec.train import HEADER_RESERVE, train_library
+from codec.zdict import finalize_dictionary, with_content
+
+WORDS = ("invoice balance quarterly revenue audit ledger the of and to account payable "
+         "statement dividend shares interest rate").split()
+TEMPLATES = (b"Question: what is the net interest margin reported for the quarter? Answer: ",
+             b"Context: the company filed its annual statement with the regulator. ")
+
+
+def make_corpus(seed: int, count: int = 24, words: int = 200) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [rnd.choice(TEMPLATES) + " ".join(rnd.choice(WORDS) for _ in range(words)).encode()
+            for _ in range(count)]
+
+
+def test_with_content_keeps_id_and_content_and_takes_the_tables() -> None:
+    docs = make_corpus(3)
+    content_a = b"".join(docs[:8])[:6000]
+    content_b = b"".join(docs[8:])[:5000]
+    full = finalize_dictionary(content_a, docs, 16384, 19)
+    tables = finalize_dictionary(content_b, docs[:4], 16384, 19)
+    spliced = with_content(full, tables)
+    assert spliced[:8] == full[:8]  # magic and dictionary id
+    assert spliced.endswith(content_a)
+    assert not spliced.endswith(content_b)
+    assert len(spliced) - len(content_a) == len(tables) - len(content_b)  # the tables' header
+    library = zstandard.ZstdCompressionDict(spliced, dict_type=zstandard.DICT_TYPE_FULLDICT)
+    assert library.dict_id() == zstandard.ZstdCompressionDict(full).dict_id()
+
+
+def test_with_content_rejects_raw_content() -> None:
+    with pytest.raises(TrainingError):
+        with_content(b"not a dictionary at all, just text" * 4, b"neither" * 20)
+
+
+def test_trained_library_round_trips_and_beats_no_dictionary() -> None:
+    docs = make_corpus(5)
+    library = train_library(docs[:-4], size=16384)
+    assert len(library.data) <= 16384
+    by_id = {library.dict_id: library}
+    for doc in docs[-4:]:  # held out from training
+        payload = compress(doc, library)
+        assert decompress(payload, by_id) == doc
+        assert len(payload) < len(compress(doc, None))
+
+
+def test_training_is_deterministic_and_depends_on_the_corpus() -> None:
+    first = train_library(make_corpus(7), size=8192)
+    assert train_library(make_corpus(7), size=8192) == first
+    assert train_library(make_corpus(8), size=8192).sha256 != first.sha256
+
+
+def test_library_respects_the_size_budget() -> None:
+    docs = make_corpus(9, count=40, words=600)
+    library = train_library(docs, size=8192)
+    assert 8192 - HEADER_RESERVE - 256 <= len(library.data) <= 8192
+
+
+def test_tiny_held_in_documents_fall_back_to_in_sample_tables() -> None:
+    shared = make_corpus(11, count=2, words=400)
+    docs = [shared[0], b"a", b"b", b"c", shared[1], b"d", b"e", b"f"]  # the held-in three share nothing
+    library = train_library(docs, size=8192)
+    assert decompress(compress(shared[0], library), {library.dict_id: library}) == shared[0]

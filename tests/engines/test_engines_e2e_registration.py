@@ -1,0 +1,104 @@
+"""End to end: a nameserver with UPDATE + health, an engine that registers itself by signed
+UPDATE; `dig` shows its SRV with no zonefile edit; killed, it leaves the SRV answers."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import start_engine, stop_engine
+from nameserver.config import ServerConfig
+from nameserver.health import HealthMonitor, HealthSettings
+from nameserver.journal import Journal
+from nameserver.runner import ServerRunner
+from nameserver.update import DynamicZones, UpdateHandler
+from zones.catalog import ZoneStore
+from zones.tsig import generate_key, load_keyring
+
+pytestmark = pytest.mark.slow
+DOMAIN = "legal.semantic.root."
+ZONEFILE = """$ORIGIN legal.semantic.root.
+$TTL 300
+@       IN SOA ns1 hostmaster 2026010100 3600 600 86400 60
+@       IN NS  ns1
+ns1     IN A   127.0.0.1
+"""
+SETTINGS = HealthSettings(interval=0.5, failures=2, timeout=0.5)
+BOUND = SETTINGS.failures * SETTINGS.interval + SETTINGS.timeout  # the documented drop-out time
+
+
+async def dig_srv(port: int) -> list[str]:
+    process = await asyncio.create_subprocess_exec(
+        shutil.which("dig") or "dig", "@127.0.0.1", "-p", str(port), "+short", "+tcp", "SRV", f"_llm._tcp.{DOMAIN}",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, _ = await process.communicate()
+    return sorted(line for line in out.decode().splitlines() if line.strip())
+
+
+def make_server(zones: Path, key_file: Path, journal: Path) -> tuple[ServerRunner, DynamicZones]:
+    store = ZoneStore()
+    dynamic = DynamicZones(store, load_keyring(key_file), Journal(journal))
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
+    return ServerRunner(config, store=store, extra=[UpdateHandler(dynamic)]), dynamic
+
+
+async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
+    key_file = tmp_path / "legal.key"
+    key_file.write_text(generate_key(f"engine.{DOMAIN}"))
+    runner, dynamic = make_server(zones, key_file, tmp_path / "journal")
+    monitor = HealthMonitor(dynamic, SETTINGS)
+    await runner.start()
+    await monitor.start()
+    port = runner.addresses[0][1]
+    engine = None
+    try:
+        assert await dig_srv(port) == []
+        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256", "--server",
+                              f"127.0.0.1:{port}", "--tsig-key", str(key_file), "--lease", "30")
+        engine_port = engine.url.rsplit(":", 1)[1]
+        expected = [f"0 0 {engine_port} llm-{engine_port}.{DOMAIN}"]
+        assert await dig_srv(port) == expected
+        engine.process.send_signal(signal.SIGKILL)  # no clean deregistration: health must notice
+        await asyncio.to_thread(engine.process.wait)
+        for _ in range(int(10 * BOUND / 0.25)):  # generous polling; the bound is checked by the log, not the clock
+            if await dig_srv(port) == []:
+                break
+            await asyncio.sleep(0.25)
+        assert await dig_srv(port) == []
+        (registration,) = list(dynamic.registry)
+        assert registration.hidden and registration.failures >= SETTINGS.failures
+    finally:
+        if engine is not None:
+            await asyncio.to_thread(stop_engine, engine.process)
+        await monitor.stop()
+        await runner.stop()
+
+
+async def test_clean_shutdown_deregisters(tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
+    key_file = tmp_path / "legal.key"
+    key_file.write_text(generate_key(f"engine.{DOMAIN}"))
+    runner, dynamic = make_server(zones, key_file, tmp_path / "journal")
+    await runner.start()
+    port = runner.addresses[0][1]
+    try:
+        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256", "--server",
+                              f"127.0.0.1:{port}", "--tsig-key", str(key_file))
+        try:
+            assert len(await dig_srv(port)) == 1
+        finally:
+            assert await asyncio.to_thread(stop_engine, engine.process) == 0
+        assert await dig_srv(port) == []
+        assert dynamic.registry.registrations == {}
+        assert (tmp_path / "journal" / f"{DOMAIN}jnl").read_text().count("\n") == 2  # add, delete
+    finally:
+        await runner.stop()

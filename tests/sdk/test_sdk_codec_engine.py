@@ -1,0 +1,78 @@
+"""End to end: our nameserver (semantic routing) serving `legal.semantic.root.` with the shipped
+legal library, a real llama engine (SmolLM2) that loads that library by DNS (the engine's
+`LibraryWatcher` + `DnsLibrarySource`, what `semdns engine --server` attaches), and
+`AsyncClient.ask(question, context=...)`: the context travels compressed with the legal dictionary
+and the engine restores it exactly (the same prompt tokens as the plain text)."""
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engines.library_source import DnsLibrarySource, LibraryWatcher
+from engines.models import default_gguf_path
+from engines.server import EngineConfig, EngineServer
+from helpers.server import REPO, free_port
+from nameserver.client import AsyncClient
+from nameserver.config import ServerConfig
+from nameserver.runner import ServerRunner
+from nameserver.semantic import SemanticHandler
+from sdk_codec_support import defined_terms, legal_document
+from zones.catalog import ZoneStore
+from zones.embedder import load_embedder
+
+pytestmark = pytest.mark.slow
+DOMAIN = "legal.semantic.root."
+MODEL = "smollm2-135m-instruct"
+ZONEFILE = """$ORIGIN {domain}
+$TTL 300
+@          IN SOA ns1 hostmaster 2026112301 3600 600 86400 60
+@          IN NS  ns1
+ns1        IN A   127.0.0.1
+_llm._tcp  IN SRV 0 0 {port} llm1
+_llm._tcp  IN TXT "txtvers=1" "model={model}" "api=openai-v1" "ctx=2048" "codec=zstd-dict" "path=/v1"
+llm1       IN A   127.0.0.1
+$INCLUDE codec/{domain}codec {domain}
+"""
+
+
+async def test_ask_with_compressed_context_through_a_llama_engine(tmp_path: Path) -> None:
+    engine_port = free_port()
+    zones = tmp_path / "zones"
+    (zones / "codec").mkdir(parents=True)
+    shutil.copy(REPO / "zonefiles/codec" / f"{DOMAIN}codec", zones / "codec")
+    (zones / f"{DOMAIN}zone").write_text(ZONEFILE.format(domain=DOMAIN, port=engine_port, model=MODEL))
+    store = ZoneStore()
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
+    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, load_embedder("int8"))])
+    await runner.start()
+    dns_server = ("127.0.0.1", runner.addresses[0][1])
+    watcher = LibraryWatcher(DnsLibrarySource(DOMAIN, dns_server))
+    engine = EngineServer(EngineConfig(backend="llama", model=default_gguf_path(), domain=DOMAIN, port=engine_port,
+                                       threads=2), attachments=(watcher,))
+    rng = random.Random(11)
+    terms = defined_terms(rng)
+    context = b"".join(legal_document(rng, terms, sentences=8) for _ in range(2)).decode()
+    question = "Who must notify the other party?"
+    servers = [f"{dns_server[0]}:{dns_server[1]}"]
+    try:
+        await engine.start()
+        async with AsyncClient(servers, zone=DOMAIN, http_timeout=300.0) as client:
+            library = await client.library(DOMAIN)
+            compressed = await client.ask(question, context=context, max_tokens=8)
+        async with AsyncClient(servers, zone=DOMAIN, compress_context=False, http_timeout=300.0) as client:
+            plain = await client.ask(question, context=context, max_tokens=8)
+    finally:
+        await engine.stop()
+        await runner.stop()
+    assert library is not None and engine.state.decoder.dict_ids == (library.dict_id,)  # loaded by DNS
+    assert compressed.engine.port == engine_port
+    assert compressed.failures == ()  # the engine knew the dictionary: no plain-text retry
+    stats = compressed.context
+    assert stats.mode == "zstd-dict" and stats.dict_id == library.dict_id and stats.ratio > 1.5
+    assert compressed.text.strip()  # a generated answer
+    # the engine put the decompressed context in the prompt: exactly as many tokens as the plain text
+    assert plain.context.mode == "plain"
+    assert compressed.raw["usage"]["prompt_tokens"] == plain.raw["usage"]["prompt_tokens"] > 200
