@@ -13,10 +13,18 @@ compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), an
   to the hashed form `h-<hash>.q.<child>.` (fine where this server continues the chain; a
   delegated child's server then needs the EDNS text option). Where the child is delegated to another server, the chain stops at the CNAME into
   the child's `q` namespace and the resolver follows it (meeting the referral).
+- fallback: where the chain would end at a name with no SRV records in the served zone (no
+  engine configured, or every registered one hidden by the health monitor), the last CNAME goes
+  instead to `_llm._tcp.<ancestor>.` of the nearest ancestor hosted here that has SRV records
+  (the parent's general engine; `zones.descend.general_engine`), with a TTL no longer than the
+  negative TTL of the zone that lacks them (RFC 2308: the fallback rests on an absence), and an
+  Extended DNS Error 0 saying so. Where no level has engines, the chain still ends at the
+  node's own (empty) `_llm._tcp`.
 - `explain` form, QTYPE TXT: one TXT record per routing step, every string `key=value`:
   `hop=<n>` `node=<name>` `stage=keyword|embed|deep|none` `confidence=<0..1>`
   `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
-  (every child, best first: cross-domain questions show all their candidates).
+  (every child, best first: cross-domain questions show all their candidates); the last record
+  adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above.
 - any other QTYPE (A, AAAA, NS, ...) under `q`/`explain`, and `q.<node>` itself: NOERROR with no
   data (these names are empty non-terminals for QNAME minimisation, RFC 9156; never NXDOMAIN,
   never a CNAME that would route on half a question).
@@ -68,14 +76,13 @@ from nameserver.edns import add_ede
 from nameserver.request import Next, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.classifier import Classifier
-from zones.descend import Hop, descend, hosting_zone
+from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone
 from zones.profile import RouteSettings, find_route_nodes
 from zones.routing_index import Encoder, IndexCache
 
 ROUTE_QTYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.CNAME})
 EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})
 FORM_LABELS = (b"q", b"explain")
-LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
 
@@ -123,6 +130,7 @@ class SemanticHandler:
     """The `semantic` slot of the chain (see the module docstring)."""
 
     name = "semantic"
+    inline = True  # awaits only futures (executor, batcher): no task needed before it suspends
 
     def __init__(self, store: ZoneStore, encoder: Encoder, workers: int = 4) -> None:
         self.store = store
@@ -163,8 +171,7 @@ class SemanticHandler:
     async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
                       node: dns.name.Name, at: int) -> Response:
         index = self.indexes.get(zone, node)
-        engine = LLM_SERVICE.concatenate(node)
-        if index is None and zone.get_node(engine) is None:
+        if index is None and zone.get_node(engine_service(node)) is None:
             raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.NOT_SUPPORTED,
                            f"{node} has no routing profiles and no engine")
         if at == 0:
@@ -183,14 +190,19 @@ class SemanticHandler:
             hops = ()
         else:
             hops = await self._route(catalog, text, node, self._embedding(request))
+        end = _chain_end(catalog, node, hops)
+        fallback = _fallback(catalog, end)
         reply = request.reply()
         reply.flags |= dns.flags.AA
         if parsed.form == "explain":
-            reply.answer = [self._explain(request.qname, node, hops)]
+            reply.answer = [self._explain(request.qname, node, hops, fallback)]
         else:
-            reply.answer, reply.additional = self._chain(request, catalog, parsed, text, node, hops)
+            reply.answer, reply.additional = self._chain(request, catalog, parsed, text, end, fallback, hops)
         if index is not None and not hops:
             add_ede(reply, dns.edns.EDECode.OTHER, "the question has no words: general engine")
+        if fallback is not None and end is not None:
+            add_ede(reply, dns.edns.EDECode.OTHER,
+                    f"no engine at {engine_service(end)}: fallback to {engine_service(fallback)}")
         return Response(message=reply, cacheable=True)
 
     def _text(self, request: Request, parsed: SemanticName) -> str:
@@ -249,23 +261,25 @@ class SemanticHandler:
         return self._batcher, self._pooled
 
     def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
-               node: dns.name.Name, hops: tuple[Hop, ...]) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+               end: dns.name.Name | None, fallback: dns.name.Name | None,
+               hops: tuple[Hop, ...]) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+        """The CNAMEs down to `end` (None: the chain leaves this server), then to the engines of
+        `end`, or of `fallback` when `end` has none, and those engines' records."""
         answer: list[dns.rrset.RRset] = []
         owner = request.qname
         ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
-        end: dns.name.Name | None = node  # where the chain reaches an engine, if it does here
         for hop in hops:
             ttl = hop.route_ttl
             child = hop.decision.child
             if child is None:
-                end = hop.node
                 break
             target = _rebase(parsed, text, child)
             answer.append(_cname(owner, target, ttl))
             owner = target
-            end = child if hosting_zone(catalog, child) is not None else None
         if end is not None:
-            target = LLM_SERVICE.concatenate(end)
+            if fallback is not None:
+                ttl = min(ttl, _negative_ttl(hosting_zone(catalog, end)))
+            target = engine_service(fallback if fallback is not None else end)
             answer.append(_cname(owner, target, ttl))
             owner = target
         if request.qtype == dns.rdatatype.CNAME:
@@ -291,7 +305,8 @@ class SemanticHandler:
         return found
 
     @staticmethod
-    def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...]) -> dns.rrset.RRset:
+    def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],
+                 fallback: dns.name.Name | None) -> dns.rrset.RRset:
         ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
         rdatas = []
         steps = hops or (None,)
@@ -305,6 +320,8 @@ class SemanticHandler:
                 if d.runner_up is not None:
                     fields.append(f"runner-up={d.runner_up[0]}:{d.runner_up[1]:.4f}")
                 fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
+            if fallback is not None and number == len(steps):
+                fields.append(f"fallback={engine_service(fallback)}")
             rdatas.append(" ".join(_quote(f) for f in fields))
         return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
 
@@ -318,9 +335,35 @@ class SemanticHandler:
         if soa is not None:
             negative = dns.rrset.RRset(soa.name, soa.rdclass, soa.rdtype)
             negative.update(soa)
-            negative.ttl = min(soa.ttl, soa[0].minimum)
+            negative.ttl = _negative_ttl(zone)
             reply.authority = [negative]
         return reply
+
+
+def _chain_end(catalog: ZoneCatalog, node: dns.name.Name, hops: tuple[Hop, ...]) -> dns.name.Name | None:
+    """The node whose engines end the chain here: where no child fitted, or the last child
+    reached; None when the chain steps into a child another server holds (it ends there)."""
+    end: dns.name.Name | None = node
+    for hop in hops:
+        child = hop.decision.child
+        if child is None:
+            return hop.node
+        end = child if hosting_zone(catalog, child) is not None else None
+    return end
+
+
+def _fallback(catalog: ZoneCatalog, end: dns.name.Name | None) -> dns.name.Name | None:
+    """The ancestor whose engines answer instead of `end`'s, when `end` has none served here."""
+    if end is None:
+        return None
+    serving = general_engine(catalog, end)
+    return serving if serving is not None and serving != end else None
+
+
+def _negative_ttl(zone: dns.zone.Zone | None) -> int:
+    """RFC 2308: how long the zone lets an absence be cached (min of the SOA's TTL and MINIMUM)."""
+    soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA) if zone is not None else None
+    return min(soa.ttl, soa[0].minimum) if soa is not None else DEFAULT_ROUTE_TTL
 
 
 def _rebase(parsed: SemanticName, text: str, child: dns.name.Name) -> dns.name.Name:

@@ -390,6 +390,7 @@ class UpdateHandler:
     """The `update` slot: takes opcode UPDATE, passes everything else on."""
 
     name = "update"
+    inline = True  # awaits nothing that needs a running task
 
     def __init__(self, dynamic: DynamicZones) -> None:
         self.dynamic = dynamic

@@ -34,7 +34,7 @@ import dns.rdatatype
 
 from nameserver.config import ServerConfig, format_address, parse_address
 from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
-from nameserver.resolver.handler import RecursionHandler
+from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
 from zones.errors import ZonesError
@@ -291,10 +291,10 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         embedder = load_embedder()
         routes = RouteCache(SemanticCache(), embed=lambda text: embedder.embed([text])[0], embed_model=EMBEDDING_MODEL)
     recursor = Recursor(
-        hints, config=ResolverConfig(port=args.upstream_port), cache=RRsetCache(args.cache_size), routes=routes
+        hints, config=ResolverConfig(port=args.upstream_port), cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes
     )
     listen = tuple(parse_address(a) for a in args.listen) or ((RESOLVER_ADDRESS, 53),)
-    runner = ServerRunner(ServerConfig(listen=listen, wire_cache=False), extra=[RecursionHandler(recursor)])
+    runner = ServerRunner(ServerConfig(listen=listen), extra=[RecursionHandler(recursor, cache_answers=True)])
     return asyncio.run(_run_resolver(runner, hints.apex))
 
 

@@ -1,5 +1,7 @@
 """Walking a question down the hosted hierarchy: classify at a node, step into the chosen child
 while this catalog hosts it (no zone cut to another server), until a leaf or "no child fits".
+Then, where the chain would end at a node whose `_llm._tcp` lists no engine, `general_engine`
+walks back up to the nearest hosted ancestor that does (the parent's general engine).
 
 Pure and synchronous: the nameserver's semantic handler and the in-process benchmark share it.
 The sentence vector is computed at most once and reused at every level.
@@ -18,6 +20,7 @@ from zones.classifier import Classifier, Decision
 from zones.routing_index import IndexCache
 
 MAX_DEPTH = 16
+LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,29 @@ def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, t
             break
         node = decision.child
     return tuple(hops)
+
+
+def engine_service(node: dns.name.Name) -> dns.name.Name:
+    """`_llm._tcp.<node>`: where the engines of `node` are listed (DNS-SD SRV/TXT)."""
+    return LLM_SERVICE.concatenate(node)
+
+
+def has_engines(catalog: ZoneCatalog, node: dns.name.Name) -> bool:
+    """True when this catalog serves SRV records at `_llm._tcp.<node>` (registered engines the
+    health monitor hides are not in the served zone, so they do not count)."""
+    zone = hosting_zone(catalog, node)
+    return zone is not None and zone.get_rdataset(engine_service(node), dns.rdatatype.SRV) is not None
+
+
+def general_engine(catalog: ZoneCatalog, node: dns.name.Name) -> dns.name.Name | None:
+    """The node whose engines answer for `node`: `node` itself when its `_llm._tcp` has SRV
+    records here, else the nearest ancestor hosted here that has them (ancestors beyond a zone
+    cut, which another server holds, are skipped: their engines cannot be seen from here);
+    None when no level up to the root has any."""
+    cursor = node
+    while True:
+        if has_engines(catalog, cursor):
+            return cursor
+        if cursor == dns.name.root or catalog.find(cursor) is None:
+            return None
+        cursor = cursor.parent()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_engine, stop_engine
+from engine_support import start_engine, stop_engine
 from nameserver.config import ServerConfig
 from nameserver.health import HealthMonitor, HealthSettings
 from nameserver.journal import Journal

@@ -7,7 +7,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from conftest import LABELS, start_engine, stop_engine
+from engine_support import LABELS, start_engine, stop_engine
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from engine_support import ROOT
 
 
 def run_engine(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,10 @@ import dns.name
 
 from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
 
-from conftest import APEX
 from test_routing_classifier import QUESTIONS
 from test_routing_semantic import server, handler  # noqa: F401  (fixtures)
+
+APEX = dns.name.from_text("semantic.root.")
 
 
 def write_queries(tmp_path) -> list:

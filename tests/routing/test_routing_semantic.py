@@ -1,6 +1,8 @@
 """The semantic handler on a real server (loopback, free port) over the shipped zones."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncio
 
 import dns.asyncquery
@@ -21,7 +23,8 @@ from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler
 from zones.catalog import ZoneStore
 
-from conftest import ZONEFILES
+ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
+
 
 APEX = "semantic.root."
 
