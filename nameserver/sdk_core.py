@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generator, Mapping, Protocol
 
 import dns.message
+import dns.name
 import dns.rdatatype
 
 from nameserver.sdk_codec import ContextStats, context_stats, is_unknown_dictionary
@@ -110,6 +111,7 @@ def resolve_steps(
     if txt_rrset is None:
         txt_reply = yield make_query(owner, dns.rdatatype.TXT)
         txt_rrset = find(txt_reply.answer, owner, dns.rdatatype.TXT)
+    instances = yield from instance_attributes(owner)
     addresses = additional_addresses(reply)
     for target in srv_targets_missing(reply):
         a_reply = yield make_query(target, dns.rdatatype.A)
@@ -120,7 +122,31 @@ def resolve_steps(
         explained = yield explain_query(query)
         if explained.rcode() == 0:
             hops = explain_hops(explained)
-    return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops)
+    return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops, instances)
+
+
+def instance_attributes(
+    service: dns.name.Name,
+) -> Generator[dns.message.Message, dns.message.Message, dict[str, dict[str, str]]]:
+    """Plan: DNS-SD attributes per SRV target, from the instances the service's PTR records list.
+
+    Engines that register themselves (RFC 6763) publish `PTR <instance>` at `_llm._tcp.<domain>`
+    and their own SRV + TXT at the instance name; engines written into a zonefile keep one TXT at
+    the service name, which applies to every target without an instance of its own.
+    """
+    by_target: dict[str, dict[str, str]] = {}
+    ptr_reply = yield make_query(service, dns.rdatatype.PTR)
+    ptr = find(ptr_reply.answer, service, dns.rdatatype.PTR)
+    for instance in (rd.target for rd in ptr or ()):
+        srv_reply = yield make_query(instance, dns.rdatatype.SRV)
+        srv = find(srv_reply.answer, instance, dns.rdatatype.SRV)
+        if srv is None:
+            continue
+        txt_reply = yield make_query(instance, dns.rdatatype.TXT)
+        attributes = txt_attributes(find(txt_reply.answer, instance, dns.rdatatype.TXT))
+        for rd in srv:
+            by_target[rd.target.to_text()] = attributes
+    return by_target
 
 
 def chat_body(text: str, context: str | None, route: Route, engine: Engine,

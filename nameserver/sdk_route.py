@@ -200,8 +200,12 @@ def route_from(
     attributes: Mapping[str, str],
     addresses: Mapping[str, tuple[str, ...]],
     hops: Sequence[Mapping[str, str]],
+    instances: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Route:
-    """Assemble a `Route` from the SRV reply and what was looked up beside it."""
+    """Assemble a `Route` from the SRV reply and what was looked up beside it.
+
+    `instances` maps SRV targets to their own DNS-SD attributes (registered engines); other
+    targets take the service's `attributes`."""
     srv = next((rr for rr in reply.answer if rr.rdtype == dns.rdatatype.SRV), None)
     if srv is None:
         raise NoRoute(
@@ -211,7 +215,8 @@ def route_from(
     path, domain, ttl = chain_path(reply.answer, zone)
     records = [(rd.priority, rd.weight, rd.port, rd.target.to_text()) for rd in srv]
     engines = tuple(
-        Engine(target, port, priority, weight, addresses.get(target, ()), dict(attributes))
+        Engine(target, port, priority, weight, addresses.get(target, ()),
+               dict((instances or {}).get(target, attributes)))
         for priority, weight, port, target in order_srv(records, rng)
     )
     explain = hops[-1] if hops else {}

@@ -45,7 +45,7 @@ import dns.zone
 from nameserver.health import Record, Registry
 from nameserver.journal import Journal
 from nameserver.request import Next, Request, Response
-from zones.catalog import ZoneStore
+from zones.catalog import ZoneCatalog, ZoneStore
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,11 @@ def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.updat
     return message
 
 
-def key_may_update(keyname: dns.name.Name, origin: dns.name.Name) -> bool:
-    """The authorisation rule: a key updates the zone its name lies in."""
-    return keyname.is_subdomain(origin)
+def key_may_update(keyname: dns.name.Name, origin: dns.name.Name, catalog: ZoneCatalog) -> bool:
+    """The authorisation rule: a key updates the one zone its name lies in (the deepest hosted
+    zone enclosing the key's name), never an ancestor zone (whose delegations it could rewrite)."""
+    zone = catalog.find(keyname)
+    return zone is not None and zone.origin == origin
 
 
 def lease_of(message: dns.message.Message) -> int | None:
@@ -324,7 +326,7 @@ class DynamicZones:
         zone = self.store.current.zones.get(origin)
         if zone is None:
             raise UpdateRefused(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
-        if not key_may_update(message.keyname, origin):
+        if not key_may_update(message.keyname, origin, self.store.current):
             raise UpdateRefused(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
         check_prerequisites(zone, message)
         prescan(zone, message.update)

@@ -234,3 +234,22 @@ def test_draft_rules() -> None:
     assert draft.bump_serial(datetime.date(2026, 11, 23)) == 2026112301
     assert draft.bump_serial(datetime.date(2020, 1, 1)) == 2026112302
     assert apply_updates(zone, wired(_signed(lambda u: u.delete("nothing-here")))).zone is None  # no-op: no bump
+
+
+async def test_a_key_updates_only_its_own_zone_not_an_ancestor(tmp_path: Path) -> None:
+    # The key `engine.legal.semantic.root.` lies under `semantic.root.` too; it must not be able to
+    # rewrite the apex zone (its delegations), only the deepest hosted zone holding its name.
+    apex = dns.name.from_text("semantic.root.")
+    apex_zone = dns.zone.from_text(
+        "@ 300 IN SOA ns1 hostmaster 2026010100 3600 600 86400 60\n@ 300 IN NS ns1\nns1 300 IN A 127.0.0.1\n"
+        "legal 300 IN NS ns1.legal\nns1.legal 300 IN A 127.0.0.2\n",
+        origin=apex, relativize=False,
+    )
+    store = ZoneStore(ZoneCatalog(zones={ORIGIN: make_zone(), apex: apex_zone}))
+    handler = UpdateHandler(DynamicZones(store, GOOD.keyring(), Journal(tmp_path / "journal")))
+    catalog = store.current
+    update = dns.update.UpdateMessage(apex, keyring=GOOD.keyring(), keyname=GOOD.name)
+    update.add("evil", 60, "A", "127.0.0.66")
+    assert (await send(handler, update)).rcode() == dns.rcode.REFUSED
+    assert store.current is catalog
+    assert (await send(handler, build_update(ORIGIN, instance(), GOOD, lease=60))).rcode() == dns.rcode.NOERROR

@@ -36,7 +36,6 @@ HEALTH = ("--health-interval", "1", "--health-failures", "2")
 BOUND = 2 * 1 + 1  # failures x interval + timeout (nameserver/health.py), in seconds
 GIVE_UP = 10.0  # how long the test waits for the SRV to leave (generous beyond BOUND)
 ENGINE_START = 120.0
-SDK_MODEL = "default"  # the model name `semdns ask` sends when it finds no TXT at the service name
 READY = re.compile(r"^engine ready: http://127\.0\.0\.1:(?P<port>\d+)")
 
 
@@ -174,11 +173,9 @@ def test_registered_engines_answer_survive_restart_and_fall_back(tmp_path: Path)
         with running_server(zones, server_args, listen=f"127.0.0.1:{port}"):
             assert srv(port, SUBDOMAIN) == []  # nothing static left there
             register = ("--server", f"127.0.0.1:{port}", "--lease", "60")
-            # --model-name default: the SDK reads `model=` from the TXT at the service name, but a
-            # registration publishes its TXT at the DNS-SD instance name only, so `semdns ask`
-            # sends model "default" (reported to the SDK room; harmless once that is fixed)
+            # the engine's model name reaches the SDK through its DNS-SD instance TXT (PTR -> SRV + TXT)
             engines.append(spawn_engine("--backend", "llama", "--ctx", "512", "--domain", SUBDOMAIN,
-                                        "--model-name", SDK_MODEL, "--tsig-key", str(legal_key), *register))
+                                        "--tsig-key", str(legal_key), *register))
             engines.append(spawn_engine("--backend", "onnx", "--domain", ONNX_DOMAIN,
                                         "--tsig-key", str(finance_key), *register))
             llama, onnx = (wait_ready(engine) for engine in engines)
