@@ -64,6 +64,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.rrset
 import dns.zone
 import numpy as np
@@ -376,7 +377,8 @@ def _rebase(parsed: SemanticName, text: str, child: dns.name.Name) -> dns.name.N
 
 
 def _cname(owner: dns.name.Name, target: dns.name.Name, ttl: int) -> dns.rrset.RRset:
-    return dns.rrset.from_text(owner, ttl, dns.rdataclass.IN, dns.rdatatype.CNAME, target.to_text())
+    rdata = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
+    return dns.rrset.from_rdata(owner, ttl, rdata)
 
 
 def _quote(text: str) -> str:

@@ -26,6 +26,20 @@ class ZoneCatalog:
 
     zones: Mapping[dns.name.Name, dns.zone.Zone]
     generation: int = 0
+    # Derived lookups memoised for this snapshot's lifetime (a catalog's zones never change in
+    # place: reload and UPDATE swap in a new catalog). See `memo`.
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, kind: str, key: object, compute: Callable[[], object], limit: int = 4096) -> object:
+        """`compute()`, remembered per (kind, key) while this catalog is current (bounded)."""
+        slot = (kind, key)
+        try:
+            return self._memo[slot]
+        except KeyError:
+            value = compute()
+            if len(self._memo) < limit:
+                self._memo[slot] = value
+            return value
     sources: Mapping[dns.name.Name, "ZoneSource"] = field(default_factory=dict)
 
     def find(self, qname: dns.name.Name) -> dns.zone.Zone | None:

@@ -35,6 +35,10 @@ class Hop:
 def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
     """The zone that holds `name`'s own data here, or None when `name` lies beyond a zone cut
     (delegated to a server this catalog does not host) or outside every zone."""
+    return catalog.memo("hosting_zone", name, lambda: _hosting_zone(catalog, name))  # type: ignore[return-value]
+
+
+def _hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
     zone = catalog.find(name)
     if zone is None:
         return None
