@@ -7,11 +7,17 @@ Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cl
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
   answered with a CNAME straight to a cached route) or *full* resolution. p50/p99 and hit rates.
+  Timed with a lean client (one connected UDP socket, the query rendered before and the reply
+  parsed after the clock), so the figures are the resolver's and the loopback's, not dnspython's.
+- **client overhead**, same run: a cached resolver answer and a plain authoritative answer (both
+  wire-cache hits on their servers), each timed with the lean client and with `dns.query.udp`.
 - **cold**: full resolutions from the hints with an empty cache (a fresh in-process resolver per
   question) against the cluster's servers: the three-level path root -> domain -> subdomain.
 - **cached qps**: the server core + recursion handler in this process, one core, answering an
   already cached question in a tight loop (no sockets: the cost of the cached path itself), with
-  the wire cache (as served) and without it (RRset cache, parse and render every time).
+  the wire cache (as served) and without it (RRset cache, parse and render every time); and over
+  real UDP: the resolver process pinned to core 0 (`taskset`), dnsperf on core 1 asking the cached
+  questions (as `semdns bench dns` does), when dnsperf and two cores are there.
 
 The corpus is generated here (templates x fillers); no external data. Never asserts on time.
 """
@@ -21,6 +27,8 @@ import argparse
 import asyncio
 import json
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -44,6 +52,8 @@ from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.rrcache import RRsetCache
 from nameserver.server import DnsServer
+from tools.bench_dns import pin
+from tools.cmd_cluster import STATE, default_runtime, read_state
 from zones.catalog import ZoneStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,6 +117,10 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--qps-seconds", type=float, default=2.0, help="length of the cached-path loop")
     parser.add_argument("--port", type=int, help="port of a running cluster (with --no-start)")
     parser.add_argument("--no-start", action="store_true", help="use a cluster that is already up")
+    parser.add_argument("--runtime", type=Path, default=default_runtime(),
+                        help="state directory of the running cluster (with --no-start; finds the resolver's pid)")
+    parser.add_argument("--clients", type=int, default=4, help="dnsperf -c (cached path over UDP)")
+    parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (cached path over UDP)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=run)
@@ -154,9 +168,12 @@ def run(args: argparse.Namespace) -> int:
     if started and _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
                            "--zones", str(REPO / "zonefiles"), "--semantic-cache") != 0:
         return 1
+    runtime_dir = runtime if started else args.runtime
     try:
-        figures = {"stream": replay(port, args), "cold": asyncio.run(cold(port, args)),
-                   "cached_path": asyncio.run(cached_qps(port, args.qps_seconds))}
+        figures = {"stream": replay(port, args), "client": client_overhead(port),
+                   "cold": asyncio.run(cold(port, args)),
+                   "cached_path": asyncio.run(cached_qps(port, args.qps_seconds)),
+                   "cached_udp": udp_qps(port, resolver_pid(runtime_dir), args)}
     finally:
         if started:
             _semdns("cluster", "down", "--runtime", str(runtime))
@@ -173,15 +190,39 @@ def _query(text: str) -> dns.message.Message:
     return query
 
 
+class UdpClient:
+    """A lean stub client: one connected UDP socket; `ask` times only send -> the matching reply."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.connect((host, port))
+        self.sock.settimeout(timeout)
+
+    def ask(self, wire: bytes) -> tuple[bytes, float]:
+        """(the reply with the query's ID, seconds from send to its arrival); stale replies skipped."""
+        sock = self.sock
+        start = time.perf_counter()
+        sock.send(wire)
+        while True:
+            reply = sock.recv(65535)
+            if reply[:2] == wire[:2]:
+                return reply, time.perf_counter() - start
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def replay(port: int, args: argparse.Namespace) -> dict:
     items = stream(args.queries, args.zipf, args.paraphrase, random.Random(args.seed))
     seen: set[str] = set()
     latencies: dict[str, list[float]] = {"cache": [], "semantic": [], "full": [], "failed": []}
-    for item in items:
-        query = _query(item.text)
-        start = time.perf_counter()
-        reply = dns.query.udp(query, RESOLVER, timeout=10.0, port=port)
-        took = time.perf_counter() - start
+    client = UdpClient(RESOLVER, port)
+    try:
+        timed = [(item, *client.ask(_query(item.text).to_wire())) for item in items]
+    finally:
+        client.close()
+    for item, wire, took in timed:
+        reply = dns.message.from_wire(wire)
         if reply.rcode() != dns.rcode.NOERROR or not reply.answer:
             kind = "failed"
         elif item.text in seen:
@@ -197,6 +238,35 @@ def replay(port: int, args: argparse.Namespace) -> dict:
         kind: {"count": len(v), "rate": len(v) / total, "p50_ms": _ms(v, 0.5), "p99_ms": _ms(v, 0.99)}
         for kind, v in latencies.items()
     }
+
+
+def client_overhead(port: int, count: int = 300) -> dict:
+    """p50/p99 of answers the servers hold in their wire caches, through each client: a cached
+    question at the resolver and a plain SRV at the apex's authoritative server."""
+    questions, _ = corpus()
+    targets = {
+        "resolver hit": (RESOLVER, lambda: _query(questions[0])),
+        "authority": ("127.0.0.1", lambda: dns.message.make_query("_llm._tcp." + ZONE, dns.rdatatype.SRV, use_edns=0)),
+    }
+    figures = {}
+    for label, (host, make) in targets.items():
+        client = UdpClient(host, port)
+        try:
+            client.ask(make().to_wire())  # warm: the server caches the answer
+            lean = [client.ask(make().to_wire())[1] for _ in range(count)]
+        finally:
+            client.close()
+        stock = []
+        for _ in range(count):
+            query = make()
+            start = time.perf_counter()
+            dns.query.udp(query, host, timeout=10.0, port=port)
+            stock.append(time.perf_counter() - start)
+        figures[label] = {
+            "socket": {"p50_ms": _ms(lean, 0.5), "p99_ms": _ms(lean, 0.99)},
+            "dns.query.udp": {"p50_ms": _ms(stock, 0.5), "p99_ms": _ms(stock, 0.99)},
+        }
+    return figures
 
 
 async def cold(port: int, args: argparse.Namespace) -> dict:
@@ -253,6 +323,53 @@ async def _loop(server: DnsServer, wire: bytes, seconds: float) -> dict:
     return {"qps": count / elapsed, "p50_ms": _ms(samples, 0.5), "p99_ms": _ms(samples, 0.99)}
 
 
+def resolver_pid(runtime: Path) -> int | None:
+    """The pid of the cluster's recursive resolver, from its state file (None: not found)."""
+    state = runtime / STATE
+    if not state.exists():
+        return None
+    return next((m.pid for m in read_state(state) if m.role == "resolver"), None)
+
+
+def _affinity(pid: int, cores: str) -> None:
+    subprocess.run(["taskset", "-a", "-p", "-c", cores, str(pid)], capture_output=True, check=True)
+
+
+def udp_qps(port: int, pid: int | None, args: argparse.Namespace) -> dict | None:
+    """Cached questions over real UDP: the resolver (every thread) pinned to core 0, dnsperf on
+    core 1 (warmed for a second, then `--qps-seconds`, at least 2). None without dnsperf, taskset,
+    two cores or the resolver's pid."""
+    if pid is None or not shutil.which("dnsperf") or not pin(1):
+        return None
+    questions, _ = corpus()
+    with tempfile.NamedTemporaryFile("w", suffix=".queries", delete=False) as out:
+        out.write("".join(f"{text_to_qname(text, ZONE)} SRV\n" for text in questions))
+    names = Path(out.name)
+    before = subprocess.run(["taskset", "-p", "-c", str(pid)], capture_output=True, text=True, check=True).stdout
+    _affinity(pid, "0")
+    try:
+        _dnsperf(port, names, 1.0, args)
+        qps, lost, latency = _dnsperf(port, names, max(args.qps_seconds, 2.0), args)
+    finally:
+        _affinity(pid, before.rsplit(":", 1)[1].strip())
+        names.unlink()
+    return {"qps": qps, "lost_pct": lost, "avg_ms": latency, "names": len(questions)}
+
+
+def _dnsperf(port: int, names: Path, seconds: float, args: argparse.Namespace) -> tuple[float, float, float]:
+    out = subprocess.run(
+        [*pin(1), "dnsperf", "-s", RESOLVER, "-p", str(port), "-d", str(names), "-l", f"{seconds:g}",
+         "-c", str(args.clients), "-q", str(args.outstanding), "-t", "2"],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    qps = re.search(r"Queries per second:\s+([\d.]+)", out)
+    lost = re.search(r"Queries lost:\s+\d+ \(([\d.]+)%\)", out)
+    latency = re.search(r"Average Latency \(s\):\s+([\d.]+)", out)
+    if qps is None:
+        raise RuntimeError(f"dnsperf gave no figures:\n{out}")
+    return float(qps[1]), float(lost[1]) if lost else 0.0, float(latency[1]) * 1000 if latency else float("nan")
+
+
 def print_table(figures: dict) -> None:
     print(f"{'path':<26}{'count':>7}{'rate':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for kind, row in figures["stream"].items():
@@ -263,3 +380,12 @@ def print_table(figures: dict) -> None:
     for label, cached in figures["cached_path"].items():
         print(f"{'cached path, ' + label:<26}{'':>7}{'':>8}{cached['p50_ms']:>9.3f}{cached['p99_ms']:>9.3f}"
               f"   {cached['qps']:,.0f} qps on one core, in-process")
+    udp = figures["cached_udp"]
+    if udp is None:
+        print(f"{'cached path, udp':<26}   not measured (needs dnsperf, taskset, two cores, the resolver's pid)")
+    else:
+        print(f"{'cached path, udp':<26}{'':>7}{'':>8}{'':>9}{'':>9}   {udp['qps']:,.0f} qps, resolver pinned to core 0, "
+              f"dnsperf on core 1 ({udp['names']} names, avg {udp['avg_ms']:.2f} ms, lost {udp['lost_pct']:g}%)")
+    for label, clients in figures["client"].items():
+        for client, row in clients.items():
+            print(f"{'client: ' + label:<26}{'':>7}{'':>8}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}   via {client}")

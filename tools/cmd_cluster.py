@@ -165,7 +165,7 @@ def hints_text(zones_dir: Path, by_address: dict[str, list[Path]]) -> str:
 def cmd_up(args: argparse.Namespace) -> int:
     runtime: Path = args.runtime
     state_path = runtime / STATE
-    if state_path.exists() and any(_alive(m.pid) for m in _read_state(state_path)):
+    if state_path.exists() and any(_alive(m.pid) for m in read_state(state_path)):
         print(f"semdns cluster: already up (state in {state_path}); run `semdns cluster down` first", file=sys.stderr)
         return 1
     runtime.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,8 @@ def _write_state(path: Path, members: list[Member]) -> None:
     path.write_text(json.dumps([asdict(m) for m in members], indent=2))
 
 
-def _read_state(path: Path) -> list[Member]:
+def read_state(path: Path) -> list[Member]:
+    """The members recorded in a cluster state file (`<runtime>/cluster.json`)."""
     return [Member(**{**m, "zones": tuple(m["zones"])}) for m in json.loads(path.read_text())]
 
 
@@ -254,7 +255,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not state_path.exists():
         print(f"semdns cluster: not up (no {state_path})", file=sys.stderr)
         return 1
-    members = _read_state(state_path)
+    members = read_state(state_path)
     _stop(members)
     state_path.unlink()
     print(f"cluster down: stopped {len(members)} processes")
@@ -266,7 +267,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not state_path.exists():
         print("cluster: down")
         return 1
-    members = _read_state(state_path)
+    members = read_state(state_path)
     for m in members:
         state = "running" if _alive(m.pid) else "STOPPED"
         print(f"{m.address}:{m.port}  pid {m.pid}  {state}  {m.role}  {' '.join(m.zones)}")

@@ -115,6 +115,7 @@ class Iteration:
     hints: Hints
     config: ResolverConfig = field(default_factory=ResolverConfig)
     options: Iterable[dns.edns.Option] = ()
+    count: bool = True  # count the question in the cache's hit/miss statistics
     queries: int = 0
 
     def __post_init__(self) -> None:
@@ -145,7 +146,7 @@ class Iteration:
         chain: list[dns.rrset.RRset] = []
         seen = {name}
         while True:
-            hit = self.cache.get(name, rdtype, count=depth == 0)
+            hit = self.cache.get(name, rdtype, count=self.count and depth == 0)
             if hit is not None:
                 if hit.kind is Kind.POSITIVE:
                     return _Outcome(ReplyKind.ANSWER, (*chain, hit.rrset))
