@@ -69,7 +69,7 @@ import dns.rrset
 import dns.zone
 import numpy as np
 
-from codec import CodecError, SemanticName, TextTooLong, parse_semantic_name
+from codec import CodecError, SemanticName, parse_semantic_name
 from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_option, decode_text_option, \
     hashed_qname, model_tag, text_hash_label
 from nameserver.batcher import EmbedBatcher
@@ -77,7 +77,7 @@ from nameserver.edns import add_ede
 from nameserver.request import Next, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.classifier import Classifier
-from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone
+from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone, route_index
 from zones.profile import RouteSettings, find_route_nodes
 from zones.routing_index import Encoder, IndexCache
 
@@ -171,7 +171,7 @@ class SemanticHandler:
 
     async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
                       node: dns.name.Name, at: int) -> Response:
-        index = self.indexes.get(zone, node)
+        index = route_index(catalog, self.indexes, node)
         if index is None and zone.get_node(engine_service(node)) is None:
             raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.NOT_SUPPORTED,
                            f"{node} has no routing profiles and no engine")
@@ -223,6 +223,8 @@ class SemanticHandler:
         return text
 
     def _embedding(self, request: Request) -> np.ndarray | None:
+        if request.qname_end >= 0:
+            return None  # read from the wire as a plain query: it carries no EDNS option
         payload = _option(request.message, EMBEDDING_OPTION)
         if payload is None:
             return None
@@ -291,19 +293,13 @@ class SemanticHandler:
 
     @staticmethod
     def _rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
-        zone = hosting_zone(catalog, name)
-        rrset = zone.get_rrset(name, qtype) if zone is not None else None
-        return [rrset] if rrset is not None else []
+        return list(_served_rrsets(catalog, name, qtype))
 
-    def _addresses(self, catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
+    @staticmethod
+    def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
         if qtype != dns.rdatatype.SRV:
             return []
-        found = []
-        for rrset in self._rrsets(catalog, name, qtype):
-            for rdata in rrset:
-                for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-                    found.extend(self._rrsets(catalog, rdata.target, rdtype))
-        return found
+        return list(catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name)))  # type: ignore[call-overload]
 
     @staticmethod
     def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],
@@ -341,6 +337,27 @@ class SemanticHandler:
         return reply
 
 
+def _served_rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
+    """`name`'s RRset of `qtype` in the zone serving it here (none or one), built once per catalog
+    snapshot (its zones never change in place) and shared by every answer: never modify it."""
+    def lookup() -> tuple[dns.rrset.RRset, ...]:
+        zone = hosting_zone(catalog, name)
+        rrset = zone.get_rrset(name, qtype) if zone is not None else None
+        return (rrset,) if rrset is not None else ()
+
+    return catalog.memo("semantic-rrsets", (name, qtype), lookup)  # type: ignore[return-value]
+
+
+def _target_addresses(catalog: ZoneCatalog, name: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
+    """The A/AAAA RRsets served here for the targets of `name`'s SRV records."""
+    found: list[dns.rrset.RRset] = []
+    for rrset in _served_rrsets(catalog, name, dns.rdatatype.SRV):
+        for rdata in rrset:
+            for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                found.extend(_served_rrsets(catalog, rdata.target, rdtype))
+    return tuple(found)
+
+
 def _chain_end(catalog: ZoneCatalog, node: dns.name.Name, hops: tuple[Hop, ...]) -> dns.name.Name | None:
     """The node whose engines end the chain here: where no child fitted, or the last child
     reached; None when the chain steps into a child another server holds (it ends there)."""
@@ -357,8 +374,12 @@ def _fallback(catalog: ZoneCatalog, end: dns.name.Name | None) -> dns.name.Name 
     """The ancestor whose engines answer instead of `end`'s, when `end` has none served here."""
     if end is None:
         return None
-    serving = general_engine(catalog, end)
-    return serving if serving is not None and serving != end else None
+
+    def lookup() -> dns.name.Name | None:
+        serving = general_engine(catalog, end)
+        return serving if serving is not None and serving != end else None
+
+    return catalog.memo("semantic-fallback", end, lookup)  # type: ignore[return-value]
 
 
 def _negative_ttl(zone: dns.zone.Zone | None) -> int:
@@ -368,11 +389,13 @@ def _negative_ttl(zone: dns.zone.Zone | None) -> int:
 
 
 def _rebase(parsed: SemanticName, text: str, child: dns.name.Name) -> dns.name.Name:
-    """The same text labels under `child`; the hashed form when they no longer fit a name there
-    (a deeper zone leaves less room: the chain goes on here, another server needs the option)."""
+    """The same text labels under `child` (the name `parsed.rebase` spells, built from labels
+    without a round trip through text); the hashed form when they no longer fit a name there (a
+    deeper zone leaves less room: the chain goes on here, another server needs the option)."""
     try:
-        return dns.name.from_text(parsed.rebase(child.to_text()))
-    except TextTooLong:
+        return dns.name.Name(tuple(label.encode("ascii") for label in parsed.labels)
+                             + (parsed.form.encode("ascii"),) + tuple(label.lower() for label in child.labels))
+    except dns.name.NameTooLong:
         return dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form))
 
 

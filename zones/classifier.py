@@ -57,10 +57,9 @@ def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
     sims = vectors @ index.exemplars.T  # (m, n)
     k = len(index.children)
     knn = np.zeros((len(vectors), k))
-    for i in range(k):
-        mine = sims[:, index.owners == i]
-        if mine.shape[1]:
-            top = np.sort(mine, axis=1)[:, -min(KNN, mine.shape[1]):]
+    for i, (start, end) in enumerate(index.spans):
+        if end > start:
+            top = np.sort(sims[:, start:end], axis=1)[:, -min(KNN, end - start):]
             knn[:, i] = top.mean(axis=1)
     w_knn, w_cent, w_desc = WEIGHTS
     return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)

@@ -17,7 +17,7 @@ import numpy as np
 
 from zones.catalog import ZoneCatalog
 from zones.classifier import Classifier, Decision
-from zones.routing_index import IndexCache
+from zones.routing_index import IndexCache, RoutingIndex
 
 MAX_DEPTH = 16
 LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
@@ -51,14 +51,23 @@ def _hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | 
     return zone
 
 
+def route_index(catalog: ZoneCatalog, indexes: IndexCache, node: dns.name.Name) -> RoutingIndex | None:
+    """The compiled index of `node` in the zone serving it here (None: no profiles, or not
+    served here), looked up once per catalog snapshot and `indexes`."""
+    def lookup() -> RoutingIndex | None:
+        zone = hosting_zone(catalog, node)
+        return indexes.get(zone, node) if zone is not None else None
+
+    return catalog.memo("route_index", (indexes, node), lookup)  # type: ignore[return-value]
+
+
 def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
             node: dns.name.Name, embedding: np.ndarray | None = None) -> tuple[Hop, ...]:
     """Every decision from `node` down; empty when `node` has no routing profiles here."""
     hops: list[Hop] = []
     vector = embedding
     while len(hops) < MAX_DEPTH:
-        zone = hosting_zone(catalog, node)
-        index = indexes.get(zone, node) if zone is not None else None
+        index = route_index(catalog, indexes, node)
         if index is None:
             break
         decision, vector = classifier.classify_with_vector(index, text, vector)

@@ -39,6 +39,7 @@ class RoutingIndex:
     owners: np.ndarray  # (n,) index into children
     centroids: np.ndarray  # (k, d) unit vectors
     descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
+    spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
 
     def embed_threshold(self, child: int) -> float:
         override = self.profiles[child].embed_threshold
@@ -100,7 +101,20 @@ def compile_index(table: RouteTable, encoder: Encoder) -> RoutingIndex:
         owners=owner_array,
         centroids=_unit(centroids),
         descriptions=_unit(desc.astype(np.float32)),
+        spans=_spans(owners, len(profiles)),
     )
+
+
+def _spans(owners: list[int], children: int) -> tuple[tuple[int, int], ...]:
+    """Each child's exemplar rows as [start, end): `compile_index` lists them child by child."""
+    spans = []
+    for i in range(children):
+        start = owners.index(i) if i in owners else len(owners)
+        end = start + owners.count(i)
+        if owners[start:end] != [i] * (end - start):
+            raise ValueError(f"exemplars of child {i} are not contiguous")
+        spans.append((start, end))
+    return tuple(spans)
 
 
 def zone_serial(zone: dns.zone.Zone) -> int | None:

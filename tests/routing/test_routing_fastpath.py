@@ -1,0 +1,133 @@
+"""The semantic fast path: memoised per catalog snapshot, inline for keyword decisions, same bytes.
+
+Answers are computed in-process through `DnsServer.respond` (the code path a UDP datagram takes)
+so that "inline" can be observed exactly: `respond` returns the replies (a tuple) only when the
+whole chain ran without suspending.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.zone
+import pytest
+
+from codec import parse_semantic_name, text_to_qname
+from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
+from codec.errors import CodecError, TextTooLong
+from nameserver.config import ServerConfig
+from nameserver.runner import ServerRunner
+from nameserver.semantic import SemanticHandler, _rebase
+from zones.catalog import ZoneCatalog, ZoneStore
+
+ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
+APEX = "semantic.root."
+LEGAL = dns.name.from_text("legal.semantic.root.")
+KEYWORD_QUESTIONS = [  # our own wording: every step is decided by profile keywords
+    "poem rhyme stanza poetry {}",
+    "lawsuit litigation court trial plaintiff {}",
+    "tax deduction irs tax return {}",
+]
+QUESTIONS = [
+    "is a verbal agreement legally binding",
+    "write a haiku about rain on a tin roof",
+    "my python script throws a stack trace when parsing json",
+    "what dose of ibuprofen is safe for a child",
+    "should i pay off my mortgage or invest in index funds",
+    "why is the sky blue",
+    "!!!",
+    # fits a name at the apex and under legal, not under litigation.legal: hashed form on the way
+    "lawsuit litigation court trial plaintiff " + " ".join(f"w{i}x" for i in range(39)),
+    "a long question about a lease dispute and the deposit the landlord kept " * 5,  # EDNS form
+]
+
+
+def make_query(text: str, form: str = "q", rdtype: str = "SRV", qid: int = 7) -> bytes:
+    try:
+        qname, options = text_to_qname(text, APEX, form), []  # type: ignore[arg-type]
+    except CodecError:
+        qname = hashed_qname(text, APEX, form)  # type: ignore[arg-type]
+        options = [dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))]
+    message = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232, options=options)
+    message.id = qid
+    return message.to_wire()
+
+
+@pytest.fixture
+def runner(encoder, shipped) -> ServerRunner:
+    store = ZoneStore()
+    store.swap(shipped)
+    config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
+    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, encoder)])
+    runner.chain.warm()
+    return runner
+
+
+async def answer(runner: ServerRunner, wire: bytes) -> bytes:
+    replies = runner.server.respond(wire, ("127.0.0.1", 5300), "udp")
+    if type(replies) is not tuple:
+        replies = await replies  # type: ignore[misc]
+    assert len(replies) == 1
+    return replies[0]
+
+
+def fresh(catalog: ZoneCatalog) -> ZoneCatalog:
+    """The same zones in a new snapshot (nothing memoised yet)."""
+    return ZoneCatalog(zones=catalog.zones, generation=catalog.generation, sources=catalog.sources)
+
+
+def all_queries() -> list[bytes]:
+    forms = [("q", "SRV"), ("q", "TXT"), ("q", "CNAME"), ("q", "A"), ("explain", "TXT")]
+    return [make_query(text, form, rdtype) for text in QUESTIONS for form, rdtype in forms]
+
+
+async def test_memoised_answers_are_the_bytes_of_a_cold_catalog(runner) -> None:
+    store = runner.store
+    cold = []
+    for wire in all_queries():
+        store.swap(fresh(store.current))  # every answer computed from scratch
+        cold.append(await answer(runner, wire))
+    store.swap(fresh(store.current))
+    for _ in range(2):  # the second round reads everything from the memo
+        warm = [await answer(runner, wire) for wire in all_queries()]
+        assert warm == cold
+
+
+async def test_keyword_questions_stay_inline_off_the_pool_and_batcher(runner) -> None:
+    handler = runner.chain.get("semantic")
+    for i in range(20):
+        for question in KEYWORD_QUESTIONS:
+            replies = runner.server.respond(make_query(question.format(i)), ("127.0.0.1", 5300), "udp")
+            assert type(replies) is tuple  # answered without suspending: no task, no thread
+            assert b"_llm" in replies[0]
+    assert handler._batcher is None
+    assert not handler._pool._threads
+
+
+async def test_a_new_catalog_is_not_answered_from_the_old_memo(runner) -> None:
+    wire = make_query(KEYWORD_QUESTIONS[1].format(1))
+    before = dns.message.from_wire(await answer(runner, wire))
+    catalog = runner.store.current
+    zone = catalog.zones[LEGAL]  # hosts litigation.legal, engine port 8112
+    text = zone.to_text(relativize=False).replace(" 8112 ", " 9112 ")
+    runner.store.swap(catalog.replacing({LEGAL: dns.zone.from_text(text, origin=LEGAL, relativize=False)}))
+    after = dns.message.from_wire(await answer(runner, wire))
+    ports = [[r.port for r in rrset] for m in (before, after) for rrset in m.answer if rrset.rdtype == dns.rdatatype.SRV]
+    assert ports == [[8112], [9112]]
+
+
+@pytest.mark.parametrize("words", [1, 20, 46, 47, 48, 49])  # 47+: too long under a deeper zone
+@pytest.mark.parametrize("child", ["legal.semantic.root.", "contract.legal.semantic.root.", "Review.Code.semantic.root."])
+def test_rebase_builds_the_name_the_codec_spells(words: int, child: str) -> None:
+    text = " ".join(f"w{i}x" for i in range(words))
+    parsed = parse_semantic_name(text_to_qname(text, APEX))
+    node = dns.name.from_text(child)
+    try:
+        expected = dns.name.from_text(parsed.rebase(node.to_text()))
+    except TextTooLong:
+        expected = dns.name.from_text(hashed_qname(text, node.to_text(), parsed.form))
+    got = _rebase(parsed, text, node)
+    assert got == expected and got.to_wire() == expected.to_wire()
