@@ -10,7 +10,9 @@ suffixes: the same pointers, the same case, the same truncation rule (TC=1 and t
 when the whole reply and its OPT record exceed the negotiated size).
 
 `PieceCache` keeps the pieces of RRsets by identity (holding them, so an id is never reused while
-its entry lives), bounded, and emptied when the zone catalog changes.
+its entry lives), bounded, and emptied when the zone catalog changes. RRsets made for one reply
+(`Reply.transient`) are cut afresh and never enter it. The OPT record carries the reply's options
+(e.g. Extended DNS Errors) as dnspython writes them.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import struct
 from typing import Any, Union
 
 import dns.name
+import dns.rdatatype
 import dns.rrset
 
 from nameserver.edns import Negotiation
@@ -31,6 +34,7 @@ Pieces = tuple[NameParts, tuple[Record, ...]]
 HEADER = struct.Struct("!2sHHHHH")
 RR_FIXED = struct.Struct("!HHI")
 OPT = struct.Struct("!BHHIH")
+OPTION = struct.Struct("!HH")
 QR, TC, DO = 0x8000, 0x0200, 0x8000
 MAX_POINTER = 0x3FFF
 
@@ -74,6 +78,8 @@ class _Spy(dict):
 
 def rdata_parts(rdata: Any) -> RdataParts:
     """The RDATA as literal bytes and the names dnspython compresses in it."""
+    if rdata.rdtype == dns.rdatatype.CNAME:
+        return (name_parts(rdata.target),)  # one compressible name and nothing else (RFC 1035 §3.3.1)
     out = io.BytesIO()
     spy = _Spy()
     rdata.to_wire(out, spy, None)
@@ -144,10 +150,13 @@ def _put_name(out: bytearray, table: dict[bytes, int], parts: NameParts) -> None
     out.append(0)
 
 
-def _put_rrsets(out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset.RRset, ...], cache: PieceCache) -> int:
+def _put_rrsets(
+    out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset.RRset, ...], cache: PieceCache, transient: int = 0,
+) -> int:
+    """Append the records of `rrsets`; the first `transient` are cut afresh, the rest come from `cache`."""
     count = 0
-    for rrset in rrsets:
-        owner, records = cache.pieces(rrset)
+    for index, rrset in enumerate(rrsets):
+        owner, records = rrset_pieces(rrset) if index < transient else cache.pieces(rrset)
         for record in records:
             _put_name(out, table, owner)
             if type(record) is bytes:
@@ -167,6 +176,15 @@ def _put_rrsets(out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset
     return count
 
 
+def _opt(reply: Reply, negotiation: Negotiation, max_udp: int) -> bytes:
+    """The OPT record (root owner) with the reply's options, as `dns.rdtypes.ANY.OPT` writes them."""
+    data = b""
+    for option in reply.options:
+        body = option.to_wire()
+        data += OPTION.pack(option.otype, len(body)) + body  # type: ignore[operator]
+    return OPT.pack(0, 41, max_udp, DO if negotiation.do else 0, len(data)) + data
+
+
 def render_reply(
     wire: bytes, qname_end: int, query_flags: int, reply: Reply, negotiation: Negotiation, max_udp: int,
     cache: PieceCache,
@@ -175,11 +193,11 @@ def render_reply(
     `reply.to_message(request)` after `edns.apply` with `to_wire(max_size=..., want_shuffle=False)`."""
     flags = QR | (query_flags & 0x7910) | reply.flags | reply.rcode  # opcode, RD, CD
     question = wire[12 : qname_end + 4]
-    opt = OPT.pack(0, 41, max_udp, DO if negotiation.do else 0, 0) if negotiation.present else b""
+    opt = _opt(reply, negotiation, max_udp) if negotiation.present else b""
     out = bytearray(12)
     out += question
     table = {key: 12 + len(question) - 4 - len(key) for key, _label in wire_name_parts(wire, 12, qname_end)}
-    answers = _put_rrsets(out, table, reply.answer, cache)
+    answers = _put_rrsets(out, table, reply.answer, cache, reply.transient)
     authorities = _put_rrsets(out, table, reply.authority, cache)
     additionals = _put_rrsets(out, table, reply.additional, cache)
     extra = 1 if opt else 0

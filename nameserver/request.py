@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generic, Literal, TypeVar
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -147,9 +148,13 @@ class Reply:
     """A reply as sections of RRsets, for the server core's fast renderer.
 
     The header is the request's (ID, opcode, RD and CD copied, QR set) plus `flags` (e.g. AA, RA);
-    `rcode` must fit the header (0..15). The OPT record is the one EDNS negotiation calls for, with
-    no options. `Response.materialize` turns it into the equivalent `dns.message.Message`; the
-    rendered bytes are the same either way (the tests compare them).
+    `rcode` must fit the header (0..15). The OPT record is the one EDNS negotiation calls for,
+    carrying `options` (e.g. Extended DNS Errors; sent only when the client speaks EDNS). The
+    first `transient` RRsets of `answer` are made for this reply alone (e.g. CNAMEs owned by the
+    question): the renderer cuts them afresh instead of keeping them in its cache, which holds
+    RRsets that live as long as a zone catalog. `Response.materialize` turns it into the
+    equivalent `dns.message.Message`; the rendered bytes are the same either way (the tests
+    compare them).
     """
 
     rcode: int
@@ -157,9 +162,15 @@ class Reply:
     answer: tuple[dns.rrset.RRset, ...] = ()
     authority: tuple[dns.rrset.RRset, ...] = ()
     additional: tuple[dns.rrset.RRset, ...] = ()
+    options: tuple[dns.edns.Option, ...] = ()
+    transient: int = 0
 
     def to_message(self, request: Request) -> dns.message.Message:
-        message = request.reply(dns.rcode.Rcode.make(self.rcode))
+        rcode = dns.rcode.Rcode.make(self.rcode)
+        message = request.reply(rcode)
+        if self.options:
+            message.use_edns(0, 0, options=list(self.options))
+            message.set_rcode(rcode)
         message.flags |= self.flags
         message.answer = list(self.answer)
         message.authority = list(self.authority)

@@ -74,7 +74,7 @@ from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_opti
     hashed_qname, model_tag, text_hash_label
 from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
-from nameserver.request import Next, Request, Response
+from nameserver.request import Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.classifier import Classifier
 from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone, route_index
@@ -193,18 +193,20 @@ class SemanticHandler:
             hops = await self._route(catalog, text, node, self._embedding(request))
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
-        reply = request.reply()
-        reply.flags |= dns.flags.AA
+        additional: tuple[dns.rrset.RRset, ...] = ()
         if parsed.form == "explain":
-            reply.answer = [self._explain(request.qname, node, hops, fallback)]
+            answer, transient = (self._explain(request.qname, node, hops, fallback),), 1
         else:
-            reply.answer, reply.additional = self._chain(request, catalog, parsed, text, end, fallback, hops)
+            answer, additional, transient = self._chain(request, catalog, parsed, text, end, fallback, hops)
+        options: list[dns.edns.Option] = []
         if index is not None and not hops:
-            add_ede(reply, dns.edns.EDECode.OTHER, "the question has no words: general engine")
+            options.append(dns.edns.EDEOption(dns.edns.EDECode.OTHER, "the question has no words: general engine"))
         if fallback is not None and end is not None:
-            add_ede(reply, dns.edns.EDECode.OTHER,
-                    f"no engine at {engine_service(end)}: fallback to {engine_service(fallback)}")
-        return Response(message=reply, cacheable=True)
+            options.append(dns.edns.EDEOption(
+                dns.edns.EDECode.OTHER, f"no engine at {engine_service(end)}: fallback to {engine_service(fallback)}"))
+        reply = Reply(dns.rcode.NOERROR, dns.flags.AA, answer=answer, additional=additional,
+                      options=tuple(options), transient=transient)
+        return Response(reply=reply, cacheable=True)
 
     def _text(self, request: Request, parsed: SemanticName) -> str:
         if not parsed.hashed:
@@ -265,9 +267,10 @@ class SemanticHandler:
 
     def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
                end: dns.name.Name | None, fallback: dns.name.Name | None,
-               hops: tuple[Hop, ...]) -> tuple[list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+               hops: tuple[Hop, ...]) -> tuple[tuple[dns.rrset.RRset, ...], tuple[dns.rrset.RRset, ...], int]:
         """The CNAMEs down to `end` (None: the chain leaves this server), then to the engines of
-        `end`, or of `fallback` when `end` has none, and those engines' records."""
+        `end`, or of `fallback` when `end` has none, and those engines' records: (answer,
+        additional, how many RRsets lead the answer that were made for this reply alone)."""
         answer: list[dns.rrset.RRset] = []
         owner = request.qname
         ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
@@ -286,20 +289,17 @@ class SemanticHandler:
             answer.append(_cname(owner, target, ttl))
             owner = target
         if request.qtype == dns.rdatatype.CNAME:
-            return answer[:1], []
+            return tuple(answer[:1]), (), min(len(answer), 1)
         if end is None:
-            return answer, []
-        return answer + self._rrsets(catalog, owner, request.qtype), self._addresses(catalog, owner, request.qtype)
+            return tuple(answer), (), len(answer)
+        served = _served_rrsets(catalog, owner, request.qtype)
+        return tuple(answer) + served, self._addresses(catalog, owner, request.qtype), len(answer)
 
     @staticmethod
-    def _rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
-        return list(_served_rrsets(catalog, name, qtype))
-
-    @staticmethod
-    def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> list[dns.rrset.RRset]:
+    def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
         if qtype != dns.rdatatype.SRV:
-            return []
-        return list(catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name)))  # type: ignore[call-overload]
+            return ()
+        return catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name))  # type: ignore[return-value]
 
     @staticmethod
     def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],

@@ -6,7 +6,7 @@
 The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()`, which answers a wire
 cache hit at once and runs the chain inline (no task per query) for as long as it does not
 suspend: it returns the replies, or an awaitable for the rest when a handler had to wait.
-Replies given as a `Reply` (the authority handler's) are rendered from pre-rendered RRsets
+Replies given as a `Reply` (the authority and semantic handlers') are rendered from pre-rendered RRsets
 (`nameserver/render.py`); replies given as a `dns.message.Message` by dnspython.
 """
 from __future__ import annotations
