@@ -2,13 +2,14 @@
 # The main job: set up, start a semantic nameserver on the shipped zones (127.0.0.1:${PORT:-5353})
 # and a llama.cpp engine (SmolLM2-135M-Instruct) that registers itself in DNS, ask an example
 # question with dig and with `semdns ask`, then keep serving until Ctrl-C.
-# DEMO_ONCE=1 stops after the example (CI-friendly).
+# DEMO_ONCE=1 stops after the example; PORT, ENGINE_PORT and RUN_DIR override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 PORT="${PORT:-5353}"
+ENGINE_PORT="${ENGINE_PORT:-8111}"   # the port the shipped zone lists for contract.legal's engine
 SEMDNS=.venv/bin/semdns
-RUN=.run/demo
+RUN="${RUN_DIR:-.run/demo}"
 mkdir -p "$RUN"
 
 $SEMDNS zone check zonefiles
@@ -40,8 +41,8 @@ dig @127.0.0.1 -p "$PORT" SRV "$name"
 echo "== how it was routed (dig TXT on the explain form):"
 dig @127.0.0.1 -p "$PORT" +short TXT "$($SEMDNS encode --explain "$question")"
 
-echo "== starting a llama.cpp engine for contract.legal.semantic.root. on 127.0.0.1:8111 (registers by DNS UPDATE)"
-$SEMDNS engine --backend llama --domain contract.legal.semantic.root. --listen 127.0.0.1:8111 --ctx 1024 \
+echo "== starting a llama.cpp engine for contract.legal.semantic.root. on 127.0.0.1:$ENGINE_PORT (registers by DNS UPDATE)"
+$SEMDNS engine --backend llama --domain contract.legal.semantic.root. --listen "127.0.0.1:$ENGINE_PORT" --ctx 1024 \
     --server "127.0.0.1:$PORT" --tsig-key "$RUN/keys.conf" >"$RUN/engine.log" 2>&1 &
 engine=$!
 wait_for "$RUN/engine.log" "engine ready"
@@ -52,5 +53,5 @@ echo "== semdns ask:"
 $SEMDNS ask "$question" --server "127.0.0.1:$PORT" --max-tokens 64 --verbose
 
 if [ "${DEMO_ONCE:-0}" = 1 ]; then exit 0; fi
-echo "== serving on 127.0.0.1:$PORT and [::1]:$PORT (engine on 127.0.0.1:8111); Ctrl-C to stop"
+echo "== serving on 127.0.0.1:$PORT and [::1]:$PORT (engine on 127.0.0.1:$ENGINE_PORT); Ctrl-C to stop"
 wait "$server"
