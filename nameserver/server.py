@@ -22,10 +22,10 @@ import dns.rcode
 from nameserver import edns
 from nameserver.chain import Chain
 from nameserver.config import Address, ServerConfig
-from nameserver.errors import Rejected, parse_query, scan_plain
+from nameserver.errors import HEADER_START, Plain, Rejected, parse_query, scan_plain
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
-from nameserver.wirecache import WireCache
+from nameserver.wirecache import WireCache, question_end
 from zones.catalog import ZoneStore
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,12 @@ class DnsServer:
         if response.wires:
             return response.wires
         reply = response.reply
-        if reply is not None and response.message is None and plain is not None and 0 <= reply.rcode <= 15:
+        question = _question(wire, plain) if reply is not None and response.message is None else None
+        if reply is not None and question is not None and 0 <= reply.rcode <= 15:
             pieces = self.pieces
             pieces.belong_to(catalog)
-            answer = render_reply(wire, plain.qname_end, plain.flags, reply, negotiation, max_udp, pieces)
+            qname_end, flags = question
+            answer = render_reply(wire, qname_end, flags, reply, negotiation, max_udp, pieces)
         else:
             message = response.materialize(request)
             if message is None:
@@ -142,3 +144,17 @@ class _Resumed:
                     pending = coro.send(sent)
                 except StopIteration as done:
                     return done.value
+
+
+def _question(wire: bytes, plain: Plain | None) -> tuple[int, int] | None:
+    """(end of QNAME, header flags) where the fast renderer can copy the question from `wire`:
+    every plain query, and parsed queries (EDNS options, e.g. the semantic text form) with one
+    uncompressed question; None sends the reply through dnspython."""
+    if plain is not None:
+        return plain.qname_end, plain.flags
+    if wire[4:6] != b"\x00\x01":
+        return None
+    end = question_end(wire)
+    if end < 0 or end + 4 > len(wire):
+        return None
+    return end, HEADER_START.unpack_from(wire)[1]

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from codec import text_to_qname
+from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from nameserver import edns
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
@@ -145,3 +146,20 @@ async def test_queries_with_edns_options_answer_as_before(server: DnsServer) -> 
     parsed = dns.message.from_wire(reply)
     assert reply == expected and parsed.answer
     assert any("fallback to _llm._tcp.law.sem.test." in o.text for o in parsed.options)
+
+
+async def test_edns_text_form_goes_through_the_fast_renderer_unchanged(server: DnsServer) -> None:
+    # Long questions travel as `h-<hash>.q.<zone>` + the text option (65001): parsed by dnspython,
+    # answered by the fast renderer (the question is copied from the wire), bytes as dnspython's.
+    count = 0
+    for text, rdtype, size in itertools.product(TEXTS, ("SRV", "TXT", "CNAME", "A"), (512, 1232, 4096)):
+        option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
+        query = dns.message.make_query(hashed_qname(text, APEX), rdtype, use_edns=0, payload=size, options=[option])
+        wire = query.to_wire()
+        assert scan_plain(wire) is None
+        for transport in ("udp", "tcp"):
+            (fast,) = await server.handle(wire, CLIENT, transport)
+            expected, was_fast = await dnspython_render(server, wire, transport)
+            assert fast == expected, (transport, text, rdtype, size)
+            count += was_fast
+    assert count > 0
