@@ -53,7 +53,7 @@ from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
-from tools.cmd_cluster import STATE, default_runtime, read_state
+from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 from zones.catalog import ZoneStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,24 +131,10 @@ def _semdns(*args: str) -> int:
 
 
 def _free_port() -> int:
-    """A port free for UDP and TCP on every cluster address (127.0.0.1-10)."""
-    addresses = [f"127.0.0.{i}" for i in range(1, 11)]
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        socks = []
-        try:
-            for host in addresses:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    socks.append(s)
-                    s.bind((host, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise SystemExit("semdns bench resolve: no port free on 127.0.0.1-10")
+    try:
+        return free_port_on()
+    except RuntimeError as exc:
+        raise SystemExit(f"semdns bench resolve: {exc}") from exc
 
 
 def _ms(values: list[float], q: float) -> float:

@@ -21,13 +21,16 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import dns.name
 import dns.rdatatype
@@ -45,6 +48,7 @@ RESOLVER_ADDRESS = "127.0.0.10"
 START_TIMEOUT = 180.0  # nine servers each load the encoder and compile their indexes on 2 cores
 STOP_TIMEOUT = 10.0
 STATE = "cluster.json"
+CLUSTER_ADDRESSES = tuple(f"127.0.0.{i}" for i in range(1, 11))  # nine zone servers + the resolver
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- up ---------------------------------------------------------------------------------------
+
+def free_port_on(addresses: Sequence[str] = CLUSTER_ADDRESSES, attempts: int = 50) -> int:
+    """A port free for UDP and TCP on every address (probed and released; bind it right after).
+
+    Raises RuntimeError when none of `attempts` random ports is free everywhere."""
+    for _ in range(attempts):
+        port = random.randint(20000, 60000)
+        sockets: list[socket.socket] = []
+        try:
+            for address in addresses:
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    sock = socket.socket(socket.AF_INET, kind)
+                    sockets.append(sock)
+                    sock.bind((address, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no port free on all of {', '.join(addresses)}")
+
 
 def zone_addresses(zones_dir: Path) -> dict[str, list[Path]]:
     """address -> the zonefiles whose own NS records point at that address."""

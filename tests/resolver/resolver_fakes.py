@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import socket
 import struct
 from dataclasses import dataclass, field
 from typing import Callable
@@ -27,6 +25,7 @@ from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler
 from nameserver.runner import ServerRunner
+from tools.cmd_cluster import free_port_on
 
 TRUNCATE = "truncate"
 Behave = Callable[[dns.message.Message, dns.message.Message, str], object]
@@ -145,22 +144,7 @@ async def _tcp_client(server: FakeServer, reader: asyncio.StreamReader, writer: 
 
 def free_port(addresses: list[str]) -> int:
     """A port free on every address for UDP and TCP (probed; the servers bind it right after)."""
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        socks = []
-        try:
-            for address in addresses:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    socks.append(s)
-                    s.bind((address, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port on all fake-server addresses")
+    return free_port_on(addresses)
 
 
 @contextlib.asynccontextmanager

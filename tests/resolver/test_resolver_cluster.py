@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,27 +18,14 @@ import dns.query
 import dns.rcode
 import pytest
 
+from tools.cmd_cluster import free_port_on
+
 REPO = Path(__file__).resolve().parents[2]
 ADDRESSES = [f"127.0.0.{i}" for i in range(1, 11)]
 
 
 def cluster_port() -> int:
-    for _ in range(50):
-        port = random.randint(20000, 60000)
-        socks = []
-        try:
-            for host in ADDRESSES:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    socks.append(s)
-                    s.bind((host, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no port free on 127.0.0.1-10")
+    return free_port_on(ADDRESSES)
 
 
 def semdns(*args: str) -> subprocess.CompletedProcess:
