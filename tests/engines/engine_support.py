@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pytest
+
+from helpers.processes import read_until, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SEMDNS = [sys.executable, "-m", "tools.cli"]
@@ -45,27 +43,10 @@ def start_engine(*args: str) -> EngineProcess:
     cmd = [*SEMDNS, "engine", "--listen", f"127.0.0.1:{port}", "--threads", "2", *args]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        for line in process.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
     output: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT
     try:
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            output.append(line)
-            if line.startswith(READY_MARK):
-                return EngineProcess(process=process, url=f"http://127.0.0.1:{port}", output=output)
+        if read_until(process, lambda line: line.startswith(READY_MARK), START_TIMEOUT, output):
+            return EngineProcess(process=process, url=f"http://127.0.0.1:{port}", output=output)
     except BaseException:
         stop_engine(process)
         raise
@@ -74,14 +55,9 @@ def start_engine(*args: str) -> EngineProcess:
 
 
 def stop_engine(process: subprocess.Popen[str]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+    code = stop_process(process, timeout=20)
+    assert code is not None
+    return code
 
 
 @pytest.fixture(scope="module")

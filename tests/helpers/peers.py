@@ -12,7 +12,6 @@ it (SIGTERM, then SIGKILL) and removes the directory. A peer that exits or stays
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -30,6 +29,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rcode
 
+from helpers.processes import stop_process
 from helpers.server import free_port
 from zones.loader import load_zone
 
@@ -461,10 +461,4 @@ def _wait_ready(handle: PeerHandle, ready: Callable[[], bool]) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, STOP_TIMEOUT)

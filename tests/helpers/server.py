@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from helpers.processes import stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(r"^ready: listening on (?P<addresses>.+) \(udp\+tcp\)$")
 START_TIMEOUT = 30.0
@@ -135,10 +137,4 @@ def _wait_ready(process: subprocess.Popen, stderr_path: Path) -> ServerHandle:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, STOP_TIMEOUT)

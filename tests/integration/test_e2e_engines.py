@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Callable, Sequence
 import pytest
 
 from codec import text_to_qname
+from helpers.processes import read_until, stop_process
 from helpers.server import REPO, free_port, running_server, semdns_command
 
 pytestmark = pytest.mark.slow
@@ -57,38 +56,15 @@ def spawn_engine(*args: str) -> Engine:
 
 
 def wait_ready(engine: Engine) -> Engine:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert engine.process.stdout is not None
-        for line in engine.process.stdout:
-            engine.output.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + ENGINE_START
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        if match := READY.match(line):
-            engine.port = int(match["port"])
-            return engine
+    line = read_until(engine.process, lambda text: READY.match(text) is not None, ENGINE_START, engine.output)
+    if line is not None:
+        engine.port = int(READY.match(line)["port"])  # type: ignore[index]
+        return engine
     raise AssertionError(f"engine did not start ({engine.process.args}):\n{''.join(engine.output)}")
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, timeout=15)
 
 
 def semdns(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
