@@ -89,9 +89,9 @@ class EngineServer:
         else:
             raise EngineStartupError(f"unknown backend {config.backend!r} (use llama or onnx)")
         app = build_app(self.state, routes)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_grace)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, config.host, config.port, shutdown_timeout=config.shutdown_grace)
+        site = web.TCPSite(self._runner, config.host, config.port)
         try:
             await site.start()
         except OSError as exc:
