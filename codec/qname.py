@@ -83,6 +83,7 @@ _JOIN = "qj"
 _PIECE = MAX_LABEL - len(_JOIN)
 _LITERAL = frozenset("abcdefghijklmnoprstuvwxyz0123456789")  # every [a-z0-9] but the escape
 _LDH_LABEL = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_LITERAL_LABEL = re.compile(r"[a-pr-z0-9]+(?:-[a-pr-z0-9]+)*")  # an LDH label without the escape letter
 _HEX = frozenset("0123456789abcdef")
 _HASHED_LABEL = re.compile(r"h-[a-z2-7]{32}")
 
@@ -346,6 +347,10 @@ def _split_words(labels: tuple[str, ...]) -> list[str]:
 
 
 def _decode_labels(labels: tuple[str, ...]) -> str:
+    if all(_LITERAL_LABEL.fullmatch(label) for label in labels):
+        words = "-".join(labels).split("-")
+        if len(words) != 2:  # two words may spell a hashed label: the full check below knows
+            return " ".join(words)  # no escape anywhere: every word is its own spelling
     encoded = _split_words(labels)
     words = ["".join(_decode_unit(u, word) for u in _units(word)) for word in encoded]
     if _encode_words(words) != encoded:

@@ -1,7 +1,8 @@
 """Errors of the nameserver package, and the one place that maps bad input to an RCODE.
 
 - `NameserverError` is the root of the package's exceptions.
-- `scan_plain(wire)` reads the common shape of query without a parse (the hot path);
+- `scan_plain(wire)` reads the common shape of query without a parse (the hot path), semantic
+  queries in the EDNS form included;
 - `parse_query(wire)` turns bytes into a dnspython message or raises `Rejected`, which carries the
   reply to send (FORMERR / NOTIMP with the client's ID and opcode) or None when the packet must be
   dropped (no readable header, or a response rather than a query).
@@ -18,10 +19,16 @@ import dns.message
 import dns.opcode
 import dns.rcode
 
+from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION
+
 HEADER = struct.Struct("!HHHHHH")
 HEADER_START = struct.Struct("!HH")
 QUESTION = struct.Struct("!HH")
 EMPTY_OPT = struct.Struct("!BHHIH")  # root owner, type 41, payload, ext-rcode/version/flags, rdlen
+OPTION_HEADER = struct.Struct("!HH")
+# Options a plain scan may carry: dnspython reads these as opaque bytes (GenericOption), so the
+# scan accepts exactly what its parser accepts. Other options send the query to `parse_query`.
+SCANNED_OPTIONS = frozenset({TEXT_OPTION, EMBEDDING_OPTION})
 
 # Opcodes the server knows how to route; the others get NOTIMP before reaching the chain. The
 # chain itself answers NOTIMP for any of these that no handler takes (e.g. UPDATE without one).
@@ -67,11 +74,37 @@ class Plain(NamedTuple):
     edns: bool
     payload: int  # the OPT record's class: the client's UDP size
     ttl: int  # the OPT record's TTL: extended RCODE, version, flags
+    options: bytes  # the OPT record's RDATA: only `SCANNED_OPTIONS`, each whole (b"": none)
+
+
+def scan_options(rdata: bytes) -> bool:
+    """True when `rdata` is a sequence of whole options, each of a code in `SCANNED_OPTIONS`."""
+    offset, size = 0, len(rdata)
+    while offset < size:
+        if offset + 4 > size:
+            return False
+        code, length = OPTION_HEADER.unpack_from(rdata, offset)
+        offset += 4 + length
+        if code not in SCANNED_OPTIONS or offset > size:
+            return False
+    return True
+
+
+def option_data(rdata: bytes, code: int) -> bytes | None:
+    """The data of the first option `code` in OPT RDATA that `scan_options` accepted, or None."""
+    offset, size = 0, len(rdata)
+    while offset + 4 <= size:
+        found, length = OPTION_HEADER.unpack_from(rdata, offset)
+        if found == code:
+            return rdata[offset + 4 : offset + 4 + length]
+        offset += 4 + length
+    return None
 
 
 def scan_plain(wire: bytes) -> Plain | None:
-    """The common shape (QUERY, one question, uncompressed QNAME, at most an option-less OPT, nothing
-    after it) read without dnspython's parser; None for anything else (then call `parse_query`).
+    """The common shape (QUERY, one question, uncompressed QNAME, at most an OPT record whose
+    options are all semantic ones (`SCANNED_OPTIONS`), nothing after it) read without dnspython's
+    parser; None for anything else (then call `parse_query`).
 
     Gives what `dns.message.from_wire` gives (the tests compare them); the QNAME itself is left in
     the wire (`Request.qname` parses it when asked).
@@ -96,13 +129,16 @@ def scan_plain(wire: bytes) -> Plain | None:
     qtype, qclass = QUESTION.unpack_from(wire, qname_end)
     end = qname_end + 4
     if not wire[11]:
-        return Plain(query_id, flags, qname_end, qtype, qclass, False, 0, 0) if end == size else None
-    if size != end + EMPTY_OPT.size:
+        return Plain(query_id, flags, qname_end, qtype, qclass, False, 0, 0, b"") if end == size else None
+    if size < end + EMPTY_OPT.size:
         return None
     owner, opt_type, payload, ttl, rdlen = EMPTY_OPT.unpack_from(wire, end)
-    if owner or opt_type != 41 or rdlen:
+    if owner or opt_type != 41 or size != end + EMPTY_OPT.size + rdlen:
         return None
-    return Plain(query_id, flags, qname_end, qtype, qclass, True, payload, ttl)
+    options = wire[end + EMPTY_OPT.size :] if rdlen else b""
+    if options and not scan_options(options):
+        return None
+    return Plain(query_id, flags, qname_end, qtype, qclass, True, payload, ttl, options)
 
 
 def parse_query(wire: bytes) -> dns.message.Message:

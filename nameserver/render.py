@@ -21,11 +21,12 @@ import struct
 from typing import Any, Union
 
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
 from nameserver.edns import Negotiation
-from nameserver.request import Reply
+from nameserver.request import Alias, Reply
 
 NameParts = tuple[tuple[bytes, bytes], ...]  # (lower-cased wire of the suffix, length octet + label)
 RdataParts = tuple[Union[bytes, NameParts], ...]
@@ -176,6 +177,18 @@ def _put_rrsets(
     return count
 
 
+def _put_aliases(out: bytearray, table: dict[bytes, int], aliases: tuple[Alias, ...]) -> int:
+    """Append CNAME records given in wire form (`Alias`), compressed as dnspython compresses them."""
+    for owner, target, ttl in aliases:
+        _put_name(out, table, wire_name_parts(owner, 0, len(owner)))
+        out += RR_FIXED.pack(dns.rdatatype.CNAME, dns.rdataclass.IN, ttl)
+        at = len(out)
+        out += b"\x00\x00"
+        _put_name(out, table, wire_name_parts(target, 0, len(target)))
+        out[at : at + 2] = (len(out) - at - 2).to_bytes(2, "big")
+    return len(aliases)
+
+
 def _opt(reply: Reply, negotiation: Negotiation, max_udp: int) -> bytes:
     """The OPT record (root owner) with the reply's options, as `dns.rdtypes.ANY.OPT` writes them."""
     data = b""
@@ -197,7 +210,8 @@ def render_reply(
     out = bytearray(12)
     out += question
     table = {key: 12 + len(question) - 4 - len(key) for key, _label in wire_name_parts(wire, 12, qname_end)}
-    answers = _put_rrsets(out, table, reply.answer, cache, reply.transient)
+    answers = _put_aliases(out, table, reply.aliases) if reply.aliases else 0
+    answers += _put_rrsets(out, table, reply.answer, cache, reply.transient)
     authorities = _put_rrsets(out, table, reply.authority, cache)
     additionals = _put_rrsets(out, table, reply.additional, cache)
     extra = 1 if opt else 0

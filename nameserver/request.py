@@ -9,7 +9,7 @@ or with a full `dns.message.Message` as before.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Generic, Literal, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Literal, NamedTuple, TypeVar
 
 import dns.edns
 import dns.flags
@@ -19,10 +19,12 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
 from nameserver.config import Address
 from nameserver.edns import Negotiation
+from nameserver.errors import option_data
 
 Transport = Literal["udp", "tcp"]
 T = TypeVar("T")
@@ -65,6 +67,7 @@ class Request:
     qclass: dns.rdataclass.RdataClass
     flags: int
     qname_end: int = -1  # offset just past an uncompressed QNAME in `wire` (-1: not known)
+    opt_rdata: bytes | None = None  # the OPT record's RDATA as scanned (None: see `message`)
 
     @classmethod
     def of(
@@ -80,17 +83,17 @@ class Request:
     @classmethod
     def plain(
         cls, wire: bytes, client: Address, transport: Transport, edns: Negotiation,
-        qtype: int, qclass: int, flags: int, qname_end: int,
+        qtype: int, qclass: int, flags: int, qname_end: int, opt_rdata: bytes = b"",
     ) -> "Request":
         """A request read from the wire by `errors.scan_plain` (no dnspython parse); its QNAME
-        ends at `qname_end`."""
+        ends at `qname_end`, its OPT record (if any) carries `opt_rdata`."""
         rdtype = _RDTYPES.get(qtype)
         rdclass = _RDCLASSES.get(qclass)
         request = cls(
             wire, client, transport, edns,
             dns.rdatatype.RdataType.make(qtype) if rdtype is None else rdtype,
             dns.rdataclass.RdataClass.make(qclass) if rdclass is None else rdclass,
-            flags, qname_end,
+            flags, qname_end, opt_rdata,
         )
         request.__dict__["qkey"] = wire[12:qname_end].lower()
         return request
@@ -121,6 +124,15 @@ class Request:
         """The QNAME as lower-cased wire bytes (`authority.name_key`)."""
         return self.qname.to_wire().lower()  # type: ignore[union-attr]
 
+    def option(self, code: int) -> bytes | None:
+        """The data of the query's first EDNS option `code`, or None."""
+        if self.opt_rdata is not None:
+            return option_data(self.opt_rdata, code)
+        for option in self.message.options:
+            if option.otype == code:
+                return option.to_wire()
+        return None
+
     @property
     def opcode(self) -> dns.opcode.Opcode:
         opcode = _OPCODES.get((self.flags >> 11) & 0xF)
@@ -143,6 +155,20 @@ class Request:
         return reply
 
 
+class Alias(NamedTuple):
+    """A CNAME record made for one reply, in wire form: `owner` and `target` are uncompressed
+    absolute names (length-prefixed labels ending with the root), as they are to be sent."""
+
+    owner: bytes
+    target: bytes
+    ttl: int
+
+    def to_rrset(self) -> dns.rrset.RRset:
+        target = dns.name.from_wire(self.target, 0)[0]
+        rdata = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
+        return dns.rrset.from_rdata(dns.name.from_wire(self.owner, 0)[0], self.ttl, rdata)
+
+
 @dataclass(frozen=True)
 class Reply:
     """A reply as sections of RRsets, for the server core's fast renderer.
@@ -152,7 +178,8 @@ class Reply:
     carrying `options` (e.g. Extended DNS Errors; sent only when the client speaks EDNS). The
     first `transient` RRsets of `answer` are made for this reply alone (e.g. CNAMEs owned by the
     question): the renderer cuts them afresh instead of keeping them in its cache, which holds
-    RRsets that live as long as a zone catalog. `Response.materialize` turns it into the
+    RRsets that live as long as a zone catalog. `aliases` (e.g. a semantic CNAME chain) lead the
+    answer section, before `answer`. `Response.materialize` turns it into the
     equivalent `dns.message.Message`; the rendered bytes are the same either way (the tests
     compare them).
     """
@@ -164,6 +191,7 @@ class Reply:
     additional: tuple[dns.rrset.RRset, ...] = ()
     options: tuple[dns.edns.Option, ...] = ()
     transient: int = 0
+    aliases: tuple[Alias, ...] = ()
 
     def to_message(self, request: Request) -> dns.message.Message:
         rcode = dns.rcode.Rcode.make(self.rcode)
@@ -172,7 +200,7 @@ class Reply:
             message.use_edns(0, 0, options=list(self.options))
             message.set_rcode(rcode)
         message.flags |= self.flags
-        message.answer = list(self.answer)
+        message.answer = [alias.to_rrset() for alias in self.aliases] + list(self.answer)
         message.authority = list(self.authority)
         message.additional = list(self.additional)
         return message

@@ -64,7 +64,6 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.rdtypes.ANY.CNAME
 import dns.rrset
 import dns.zone
 import numpy as np
@@ -74,7 +73,7 @@ from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_opti
     hashed_qname, model_tag, text_hash_label
 from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
-from nameserver.request import Next, Reply, Request, Response
+from nameserver.request import Alias, Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.classifier import Classifier
 from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone, route_index
@@ -84,6 +83,8 @@ from zones.routing_index import Encoder, IndexCache
 ROUTE_QTYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.CNAME})
 EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})
 FORM_LABELS = (b"q", b"explain")
+FORM_WIRE = {"q": b"\x01q", "explain": b"\x07explain"}
+MAX_NAME_OCTETS = 255
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
 
@@ -117,13 +118,6 @@ def _form_index(qname: dns.name.Name) -> int | None:
     for i, label in enumerate(qname.labels):
         if label.lower() in FORM_LABELS:
             return i
-    return None
-
-
-def _option(message: dns.message.Message, code: int) -> bytes | None:
-    for option in message.options:
-        if option.otype == code:
-            return getattr(option, "data", None)
     return None
 
 
@@ -193,11 +187,13 @@ class SemanticHandler:
             hops = await self._route(catalog, text, node, self._embedding(request))
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
+        aliases: tuple[Alias, ...] = ()
         additional: tuple[dns.rrset.RRset, ...] = ()
         if parsed.form == "explain":
             answer, transient = (self._explain(request.qname, node, hops, fallback),), 1
         else:
-            answer, additional, transient = self._chain(request, catalog, parsed, text, end, fallback, hops)
+            aliases, answer, additional = self._chain(request, catalog, parsed, text, end, fallback, hops)
+            transient = 0
         options: list[dns.edns.Option] = []
         if index is not None and not hops:
             options.append(dns.edns.EDEOption(dns.edns.EDECode.OTHER, "the question has no words: general engine"))
@@ -205,13 +201,13 @@ class SemanticHandler:
             options.append(dns.edns.EDEOption(
                 dns.edns.EDECode.OTHER, f"no engine at {engine_service(end)}: fallback to {engine_service(fallback)}"))
         reply = Reply(dns.rcode.NOERROR, dns.flags.AA, answer=answer, additional=additional,
-                      options=tuple(options), transient=transient)
+                      options=tuple(options), transient=transient, aliases=aliases)
         return Response(reply=reply, cacheable=True)
 
     def _text(self, request: Request, parsed: SemanticName) -> str:
         if not parsed.hashed:
             return parsed.text or ""
-        payload = _option(request.message, TEXT_OPTION)
+        payload = request.option(TEXT_OPTION)
         if payload is None:
             raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA,
                            f"hashed name needs the text in EDNS option {TEXT_OPTION}")
@@ -225,9 +221,7 @@ class SemanticHandler:
         return text
 
     def _embedding(self, request: Request) -> np.ndarray | None:
-        if request.qname_end >= 0:
-            return None  # read from the wire as a plain query: it carries no EDNS option
-        payload = _option(request.message, EMBEDDING_OPTION)
+        payload = request.option(EMBEDDING_OPTION)
         if payload is None:
             return None
         try:
@@ -266,34 +260,34 @@ class SemanticHandler:
         return self._batcher, self._pooled
 
     def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
-               end: dns.name.Name | None, fallback: dns.name.Name | None,
-               hops: tuple[Hop, ...]) -> tuple[tuple[dns.rrset.RRset, ...], tuple[dns.rrset.RRset, ...], int]:
+               end: dns.name.Name | None, fallback: dns.name.Name | None, hops: tuple[Hop, ...]
+               ) -> tuple[tuple[Alias, ...], tuple[dns.rrset.RRset, ...], tuple[dns.rrset.RRset, ...]]:
         """The CNAMEs down to `end` (None: the chain leaves this server), then to the engines of
-        `end`, or of `fallback` when `end` has none, and those engines' records: (answer,
-        additional, how many RRsets lead the answer that were made for this reply alone)."""
-        answer: list[dns.rrset.RRset] = []
-        owner = request.qname
+        `end`, or of `fallback` when `end` has none, and those engines' records: (the CNAMEs,
+        the rest of the answer, the additional section). Names are built as wire bytes: this
+        is the hot path of every routed question."""
+        aliases: list[Alias] = []
+        owner = request.wire[12 : request.qname_end] if request.qname_end >= 0 else request.qname.to_wire()
+        text_wire = _labels_wire(parsed)
         ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
         for hop in hops:
             ttl = hop.route_ttl
             child = hop.decision.child
             if child is None:
                 break
-            target = _rebase(parsed, text, child)
-            answer.append(_cname(owner, target, ttl))
+            target = _rebase(text_wire, parsed, text, child)
+            aliases.append(Alias(owner, target, ttl))
             owner = target
-        if end is not None:
-            if fallback is not None:
-                ttl = min(ttl, _negative_ttl(hosting_zone(catalog, end)))
-            target = engine_service(fallback if fallback is not None else end)
-            answer.append(_cname(owner, target, ttl))
-            owner = target
-        if request.qtype == dns.rdatatype.CNAME:
-            return tuple(answer[:1]), (), min(len(answer), 1)
         if end is None:
-            return tuple(answer), (), len(answer)
-        served = _served_rrsets(catalog, owner, request.qtype)
-        return tuple(answer) + served, self._addresses(catalog, owner, request.qtype), len(answer)
+            return tuple(aliases[:1] if request.qtype == dns.rdatatype.CNAME else aliases), (), ()
+        if fallback is not None:
+            ttl = min(ttl, _negative_ttl(hosting_zone(catalog, end)))
+        service = engine_service(fallback if fallback is not None else end)
+        aliases.append(Alias(owner, _lower_wire(catalog, service), ttl))
+        if request.qtype == dns.rdatatype.CNAME:
+            return tuple(aliases[:1]), (), ()
+        served = _served_rrsets(catalog, service, request.qtype)
+        return tuple(aliases), served, self._addresses(catalog, service, request.qtype)
 
     @staticmethod
     def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
@@ -388,20 +382,24 @@ def _negative_ttl(zone: dns.zone.Zone | None) -> int:
     return min(soa.ttl, soa[0].minimum) if soa is not None else DEFAULT_ROUTE_TTL
 
 
-def _rebase(parsed: SemanticName, text: str, child: dns.name.Name) -> dns.name.Name:
-    """The same text labels under `child` (the name `parsed.rebase` spells, built from labels
-    without a round trip through text); the hashed form when they no longer fit a name there (a
+def _labels_wire(parsed: SemanticName) -> bytes:
+    """The text labels of a semantic name in wire form (lower case, as the codec spells them)."""
+    return b"".join(bytes((len(label),)) + label.encode("ascii") for label in parsed.labels)
+
+
+def _lower_wire(catalog: ZoneCatalog, name: dns.name.Name) -> bytes:
+    """`name` in lower-case wire form, computed once per catalog snapshot."""
+    return catalog.memo("lower-wire", name, lambda: name.to_wire().lower())  # type: ignore[return-value]
+
+
+def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.Name) -> bytes:
+    """The same text labels under `child` (`text_wire`: `_labels_wire(parsed)`), as the wire
+    of the name `parsed.rebase` spells; the hashed form when they no longer fit a name there (a
     deeper zone leaves less room: the chain goes on here, another server needs the option)."""
-    try:
-        return dns.name.Name(tuple(label.encode("ascii") for label in parsed.labels)
-                             + (parsed.form.encode("ascii"),) + tuple(label.lower() for label in child.labels))
-    except dns.name.NameTooLong:
-        return dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form))
-
-
-def _cname(owner: dns.name.Name, target: dns.name.Name, ttl: int) -> dns.rrset.RRset:
-    rdata = dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
-    return dns.rrset.from_rdata(owner, ttl, rdata)
+    target = text_wire + FORM_WIRE[parsed.form] + child.to_wire().lower()
+    if len(target) <= MAX_NAME_OCTETS:
+        return target
+    return dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form)).to_wire()
 
 
 def _quote(text: str) -> str:

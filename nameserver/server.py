@@ -69,7 +69,7 @@ class DnsServer:
         if plain is not None:
             negotiation = edns.negotiate_plain(plain.edns, plain.payload, plain.ttl, transport, max_udp)
             request = Request.plain(wire, client, transport, negotiation, plain.qtype, plain.qclass, plain.flags,
-                                    plain.qname_end)
+                                    plain.qname_end, plain.options)
         else:
             try:
                 query = parse_query(wire)

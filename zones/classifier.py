@@ -72,11 +72,13 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def _decision(index: RoutingIndex, probs: np.ndarray, stage: str, child: int | None) -> Decision:
-    order = np.argsort(-probs, kind="stable")
-    candidates = tuple((index.children[i], round(float(probs[i]), 4)) for i in order)
-    chosen = index.children[child] if child is not None else None
-    confidence = float(probs[child]) if child is not None else float(probs[order[0]])
-    runner_up = next((c for c in candidates if c[0] != chosen), None)
+    order = np.argsort(-probs, kind="stable").tolist()
+    values = probs.tolist()
+    children = index.children
+    candidates = tuple((children[i], round(values[i], 4)) for i in order)
+    chosen = children[child] if child is not None else None
+    confidence = values[child] if child is not None else values[order[0]]
+    runner_up = next((candidates[rank] for rank, i in enumerate(order) if i != child), None)
     return Decision(chosen, stage, round(confidence, 4), runner_up, candidates)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Hashable, Iterable, Mapping
 
 import ahocorasick
@@ -35,17 +36,20 @@ class KeywordResult:
     scores: Mapping[Hashable, float]
     matches: tuple[str, ...]
 
-    @property
+    @cached_property
     def total(self) -> float:
         return sum(self.scores.values())
 
     def ranked(self) -> list[tuple[Hashable, float]]:
-        return sorted(self.scores.items(), key=lambda item: (-item[1], str(item[0])))
+        return list(self._ranked)
 
-    @property
+    @cached_property
+    def _ranked(self) -> tuple[tuple[Hashable, float], ...]:
+        return tuple(sorted(self.scores.items(), key=lambda item: (-item[1], str(item[0]))))
+
+    @cached_property
     def top(self) -> tuple[Hashable, float] | None:
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
+        return self._ranked[0] if self._ranked else None
 
     @property
     def share(self) -> float:
@@ -82,7 +86,7 @@ class KeywordMatcher:
     def match(self, text: str) -> KeywordResult:
         if self._empty:
             return KeywordResult(scores={}, matches=())
-        norm = normalise(text)
+        norm = _normalised(text)
         found: list[tuple[int, int, str, tuple[Hashable, ...], float]] = []
         for end, (word, children, weight) in self._automaton.iter(norm):
             start = end - len(word) + 1
@@ -102,6 +106,12 @@ class KeywordMatcher:
             for child in children:
                 scores[child] = scores.get(child, 0.0) + weight
         return KeywordResult(scores=scores, matches=tuple(sorted(seen)))
+
+
+@lru_cache(maxsize=256)
+def _normalised(text: str) -> str:
+    """`normalise`, remembered: a question is matched at every level of the hierarchy."""
+    return normalise(text)
 
 
 def _bounded(text: str, start: int, end: int, word: str) -> bool:

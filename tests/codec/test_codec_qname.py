@@ -147,3 +147,16 @@ def test_empty_and_whitespace_text_are_rejected() -> None:
     for text in ("", "   ", "\t\n\u3000"):
         with pytest.raises(EmptyText):
             text_to_qname(text, "semantic.root.")
+
+
+@given(st.lists(st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=70), min_size=1, max_size=12))
+def test_labels_without_escapes_decode_to_their_words(words: list[str]) -> None:
+    # The decoder's shortcut for names without any `q` must agree with the encoder both ways.
+    text = " ".join(words)
+    try:
+        name = text_to_qname(text, "semantic.root.")
+    except TextTooLong:
+        return
+    parsed = parse_semantic_name(name)
+    assert parsed.text == text
+    assert text_to_qname(parsed.text, "semantic.root.") == name

@@ -92,7 +92,7 @@ async def test_fast_render_equals_dnspython(server: DnsServer) -> None:
 
 
 async def test_queries_beyond_the_plain_shape_still_answer(server: DnsServer) -> None:
-    query = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65001, b"x")])
+    query = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65009, b"x")])
     wire = query.to_wire()
     assert scan_plain(wire) is None
     (reply,) = await server.handle(wire, CLIENT, "udp")

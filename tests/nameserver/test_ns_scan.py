@@ -1,6 +1,8 @@
 """`scan_plain` reads exactly what `dns.message.from_wire` reads, and leaves every other shape to it."""
 from __future__ import annotations
 
+import struct
+
 import dns.edns
 import dns.flags
 import dns.message
@@ -41,7 +43,17 @@ def test_scan_equals_full_parse(name: str, edns, flags: int, rdtype: str) -> Non
 
 def _shapes() -> list[bytes]:
     base = dns.message.make_query("www.sem.test.", "A").to_wire()
-    opt = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65001, b"x")]).to_wire()
+    opt = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65009, b"x")]).to_wire()
+    semantic = dns.message.make_query("x.q.sem.test.", "SRV", use_edns=0,
+                                      options=[dns.edns.GenericOption(65001, b"\x00abc")]).to_wire()
+    opt_start = len(semantic) - 11 - 8  # the OPT record: 11 fixed octets, then 8 of RDATA
+    assert semantic[opt_start + 1 : opt_start + 3] == b"\x00\x29"
+
+    def with_rdata(rdata: bytes) -> bytes:
+        return semantic[: opt_start + 9] + struct.pack("!H", len(rdata)) + rdata
+
+    cut_option = with_rdata(struct.pack("!HH", 65001, 4) + b"\x00abc" + b"\xfd")  # half an option header
+    long_option = with_rdata(struct.pack("!HH", 65001, 9) + b"\x00abc")  # OPTION-LENGTH past the RDATA
     compressed = base[:12] + b"\x03www\xc0\x0c" + base[-4:]  # a pointer in the QNAME
     two = bytearray(base)
     two[5] = 2
@@ -51,10 +63,30 @@ def _shapes() -> list[bytes]:
     response[2] |= 0x80
     answer_count = bytearray(base)
     answer_count[7] = 1
-    return [base + b"junk", base[:-1], opt, compressed, bytes(two), bytes(update), bytes(response),
+    return [base + b"junk", base[:-1], opt, cut_option, long_option, semantic + b"\x00", compressed, bytes(two), bytes(update), bytes(response),
             bytes(answer_count), base[:14], b"\x00" * 11]
 
 
 @pytest.mark.parametrize("wire", _shapes())
 def test_other_shapes_are_left_to_the_full_parse(wire: bytes) -> None:
     assert scan_plain(wire) is None
+
+
+@pytest.mark.parametrize("options", [
+    [(65001, b"\x00what is a tort")],
+    [(65002, b"\x12\x34\x00\x02\x3f\x80\x00\x00\x01\x02")],
+    [(65001, b"\x00a b"), (65002, b"")],
+    [(65002, b"x"), (65001, b"y"), (65001, b"second")],
+])
+def test_semantic_options_are_scanned_as_dnspython_reads_them(options: list[tuple[int, bytes]]) -> None:
+    query = dns.message.make_query("h-abc.q.sem.test.", "SRV", use_edns=0, payload=1232,
+                                   options=[dns.edns.GenericOption(code, data) for code, data in options])
+    wire = query.to_wire()
+    plain, full = scan_plain(wire), dns.message.from_wire(wire)
+    assert plain is not None and plain.edns and plain.payload == 1232
+    scanned = Request.plain(wire, ("127.0.0.1", 1), "udp", negotiate(full, "udp", 1232), plain.qtype, plain.qclass,
+                            plain.flags, plain.qname_end, plain.options)
+    parsed = Request.of(full, wire, ("127.0.0.1", 1), "udp", negotiate(full, "udp", 1232))
+    for code in (65001, 65002, 65003):
+        first = next((o.to_wire() for o in full.options if o.otype == code), None)
+        assert scanned.option(code) == parsed.option(code) == first
