@@ -83,7 +83,6 @@ _JOIN = "qj"
 _PIECE = MAX_LABEL - len(_JOIN)
 _LITERAL = frozenset("abcdefghijklmnoprstuvwxyz0123456789")  # every [a-z0-9] but the escape
 _LDH_LABEL = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_LITERAL_LABEL = re.compile(r"[a-pr-z0-9]+(?:-[a-pr-z0-9]+)*")  # an LDH label without the escape letter
 _HEX = frozenset("0123456789abcdef")
 _HASHED_LABEL = re.compile(r"h-[a-z2-7]{32}")
 
@@ -337,7 +336,7 @@ def _split_words(labels: tuple[str, ...]) -> list[str]:
         for index, part in enumerate(parts):
             if index == 0 and pending is not None:
                 part, pending = pending + part, None
-            if index == len(parts) - 1 and _units(part)[-1] == _JOIN:
+            if index == len(parts) - 1 and _ESC in part and _units(part)[-1] == _JOIN:
                 pending = part[: -len(_JOIN)]
                 continue
             words.append(part)
@@ -347,15 +346,18 @@ def _split_words(labels: tuple[str, ...]) -> list[str]:
 
 
 def _decode_labels(labels: tuple[str, ...]) -> str:
-    if all(_LITERAL_LABEL.fullmatch(label) for label in labels):
-        words = "-".join(labels).split("-")
-        if len(words) != 2:  # two words may spell a hashed label: the full check below knows
-            return " ".join(words)  # no escape anywhere: every word is its own spelling
     encoded = _split_words(labels)
-    words = ["".join(_decode_unit(u, word) for u in _units(word)) for word in encoded]
-    if _encode_words(words) != encoded:
+    words = [_decode_word(word) if _ESC in word else word for word in encoded]  # no escape: literal
+    if len(words) == 2:
+        if _encode_words(words) != encoded:  # the two words may spell a hashed label
+            raise BadEncoding(f"{'.'.join(labels)!r}: not the canonical escape spelling")
+    elif any(_ESC in word and _encode_word(decoded) != word for word, decoded in zip(encoded, words)):
         raise BadEncoding(f"{'.'.join(labels)!r}: not the canonical escape spelling")
     text = " ".join(words)
-    if normalize(text) != text:
+    if any(_ESC in word for word in encoded) and normalize(text) != text:  # literal words are normal
         raise BadEncoding(f"{'.'.join(labels)!r}: decodes to text that is not normalised")
     return text
+
+
+def _decode_word(word: str) -> str:
+    return "".join(_decode_unit(unit, word) for unit in _units(word))
