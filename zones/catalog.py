@@ -2,15 +2,18 @@
 
 `ZoneCatalog` is an immutable snapshot: origin -> dnspython zone. `ZoneStore` holds the current
 snapshot; reload and UPDATE build a new snapshot and swap the reference in one assignment, so a
-request always sees one consistent catalog (read `store.current` once per request).
+request always sees one consistent catalog (read `store.current` once per request). Every swap
+also feeds the store's `history` (`zones.history`): the differences IXFR sends.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import dns.name
 import dns.zone
+
+from zones.history import ZoneHistory
 
 if TYPE_CHECKING:
     from zones.loader import ZoneSource
@@ -62,9 +65,14 @@ class ZoneCatalog:
 
 @dataclass
 class ZoneStore:
-    """The server's current catalog. Swap with `swap`; read `current` once per request."""
+    """The server's current catalog. Swap with `swap`; read `current` once per request.
+
+    `history` keeps the differences between zone versions that swaps brought (for IXFR).
+    """
 
     current: ZoneCatalog = field(default_factory=lambda: ZoneCatalog(zones={}))
+    history: ZoneHistory = field(default_factory=ZoneHistory, compare=False, repr=False)
 
     def swap(self, catalog: ZoneCatalog) -> None:
-        self.current = catalog
+        previous, self.current = self.current, catalog
+        self.history.record(previous.zones, catalog.zones)
