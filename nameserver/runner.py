@@ -158,13 +158,16 @@ class ServerRunner:
         self._tcp.clear()
         self._stopped.set()
 
-    async def serve_forever(self) -> None:
-        """Run until SIGTERM/SIGINT (or `stop()`); SIGHUP reloads the zones."""
+    async def serve_forever(self, on_ready: Callable[[], object] | None = None) -> None:
+        """Run until SIGTERM/SIGINT (or `stop()`); SIGHUP reloads the zones. `on_ready` is called
+        once those signals are handled (announce readiness there: a SIGHUP before would kill)."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self._spawn_reload)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._spawn_stop)
         try:
+            if on_ready is not None:
+                on_ready()
             await self._stopped.wait()
         finally:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):

@@ -150,13 +150,16 @@ async def _serve(runner: ServerRunner, config: ServerConfig, monitor: HealthMoni
     await runner.start()
     if monitor is not None:
         await monitor.start()
-    if config.pid_file is not None:
-        config.pid_file.write_text(f"{os.getpid()}\n")
     zones = ", ".join(str(o) for o in sorted(runner.store.current.zones)) or "none"
     log.info("serving zones: %s", zones)
-    print(f"ready: listening on {' '.join(format_address(a) for a in runner.addresses)} (udp+tcp)", flush=True)
+
+    def announce() -> None:  # signals are handled from here on: SIGHUP reloads
+        if config.pid_file is not None:
+            config.pid_file.write_text(f"{os.getpid()}\n")
+        print(f"ready: listening on {' '.join(format_address(a) for a in runner.addresses)} (udp+tcp)", flush=True)
+
     try:
-        await runner.serve_forever()
+        await runner.serve_forever(on_ready=announce)
     finally:
         if monitor is not None:
             await monitor.stop()

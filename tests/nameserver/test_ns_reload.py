@@ -54,3 +54,16 @@ def test_broken_zone_refuses_to_start_with_file_and_line(tmp_path: Path) -> None
     except RuntimeError as exc:
         message = str(exc)
     assert "refusing to start" in message and f"{path}:" in message
+
+
+def test_sighup_right_after_ready_reloads_instead_of_killing(tmp_path: Path) -> None:
+    # `ready` is printed only once SIGHUP is handled: a supervisor may reload at once.
+    zones = write_test_zones(tmp_path / "zones")
+    with running_server(zones) as server:
+        write_test_zones(zones, serial=2026112302, www="192.0.2.99")
+        server.reload()
+        deadline = time.monotonic() + DEADLINE
+        while server.process.poll() is None and www(server.host, server.port) != "192.0.2.99" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.process.poll() is None and www(server.host, server.port) == "192.0.2.99"
