@@ -60,6 +60,10 @@ class ChecksumMismatch(LibraryError):
     """The reassembled library's size or sha256 differs from the header."""
 
 
+class BadTable(LibraryError):
+    """A library's word table (the `semcodec2` first stage) is unreadable or invalid."""
+
+
 class TrainingError(CodecError):
     """A dictionary could not be trained from the given corpus."""
 

@@ -1,20 +1,28 @@
-"""Pattern libraries (trained zstd dictionaries) as zone data: packing into TXT records and back.
+"""Pattern libraries (trained zstd dictionaries, with a word table) as zone data: TXT records and back.
 
-Records of a library for `<domain>` (format `semcodec1`):
+Records of a library for `<domain>` (format `semcodec2`; `semcodec1` is still read and written):
 
 * header, at ``_codec.<domain>.``::
 
-      TXT "v=semcodec1" "id=<zstd dictionary id>" "size=<octets>" "sha256=<hex>" "chunks=<n>"
+      TXT "v=semcodec2" "id=<zstd dictionary id>" "size=<octets>" "sha256=<hex>" "chunks=<n>" "table=<octets>"
+
+  (`semcodec1`: the same without ``table=``.)
 
 * data chunk ``i`` (0 <= i < n), at ``<i>._codec.<domain>.``, one TXT record::
 
       TXT "c=<i>" "<base64>" "<base64>" ...
 
-  Chunk ``i`` is octets ``[i*8192, (i+1)*8192)`` of the dictionary, base64 (RFC 4648, padded),
+  Chunk ``i`` is octets ``[i*8192, (i+1)*8192)`` of the library's data, base64 (RFC 4648, padded),
   cut into character-strings of at most 255 octets. One RR per owner name: the strings of one RR
   are ordered, while an RRset is not, so order lives in the owner name and in ``c=<i>``.
   Chunks of 8 KiB keep each response near 11 KB (DNS over TCP); the whole 64 KiB library would
   not fit one DNS message.
+
+The data of a `semcodec1` library is a zstd dictionary. The data of a `semcodec2` library is its
+word table (the first ``table=`` octets: one zstd frame of words, `codec.wordtable`) followed by
+the zstd dictionary; ``size`` and ``sha256`` cover both, ``id`` is the dictionary's. A payload
+stays one zstd frame whose dictionary id names the library; the library's version says whether
+the text went through the word table before zstd (`codec.compress`).
 
 A library is named by its sha256 (`PatternLibrary.name`) and versioned by the format tag. A
 domain without a library uses its nearest ancestor's: `library_owner_chain` lists the header
@@ -28,19 +36,22 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import dns.name
 import zstandard
 
-from codec.errors import BadHeader, ChecksumMismatch, ChunkOrder, MissingChunk, UnknownVersion
+from codec.errors import BadHeader, BadTable, ChecksumMismatch, ChunkOrder, MissingChunk, UnknownVersion
+from codec.wordtable import WordTable
 
-FORMAT = "semcodec1"
-VERSION = 1
+PLAIN = 1  # semcodec1: a zstd dictionary
+WORDS = 2  # semcodec2: a word table, then a zstd dictionary
+FORMATS = {PLAIN: "semcodec1", WORDS: "semcodec2"}
 CHUNK_OCTETS = 8192
 STRING_OCTETS = 255
 DEFAULT_TTL = 3600
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_HEADER_KEYS = ("v", "id", "size", "sha256", "chunks")
+_HEADER_KEYS = {PLAIN: ("v", "id", "size", "sha256", "chunks"), WORDS: ("v", "id", "size", "sha256", "chunks", "table")}
 
 
 @dataclass(frozen=True)
@@ -52,43 +63,80 @@ class LibraryHeader:
     size: int
     sha256: str
     chunks: int
+    table: int = 0  # octets of word table at the start of the data (semcodec2)
 
     def to_strings(self) -> list[str]:
-        return [
-            f"v=semcodec{self.version}",
+        strings = [
+            f"v={FORMATS[self.version]}",
             f"id={self.dict_id}",
             f"size={self.size}",
             f"sha256={self.sha256}",
             f"chunks={self.chunks}",
         ]
+        return strings + [f"table={self.table}"] if self.version == WORDS else strings
 
 
 @dataclass(frozen=True)
 class PatternLibrary:
-    """A trained zstd dictionary with its identity: format version, zstd dict id, sha256."""
+    """A trained library and its identity: format version, zstd dict id, sha256 of `data`.
+
+    `data` is what travels: the zstd dictionary (semcodec1), or the word table's `table_octets`
+    followed by the dictionary (semcodec2).
+    """
 
     data: bytes
     dict_id: int
     sha256: str
-    version: int = VERSION
+    version: int = PLAIN
+    table_octets: int = 0
 
     @classmethod
     def from_dictionary(cls, data: bytes) -> PatternLibrary:
-        """Wrap the bytes of a zstd dictionary (as written by `zstandard.train_dictionary`)."""
-        dict_id = zstandard.ZstdCompressionDict(data).dict_id()
+        """A `semcodec1` library: the bytes of a zstd dictionary (e.g. `zstandard.train_dictionary`)."""
+        return cls.from_data(data, PLAIN, 0)
+
+    @classmethod
+    def with_table(cls, table: WordTable, dictionary: bytes) -> PatternLibrary:
+        """A `semcodec2` library: `table` as the first stage in front of a zstd dictionary."""
+        stored = table.to_bytes()
+        return cls.from_data(stored + dictionary, WORDS, len(stored))
+
+    @classmethod
+    def from_data(cls, data: bytes, version: int, table_octets: int) -> PatternLibrary:
+        """A library from its transported data. Raises BadHeader or BadTable."""
+        if version not in FORMATS or (version == PLAIN) != (table_octets == 0) or table_octets >= len(data):
+            raise BadHeader(f"library data: version {version} with a {table_octets}-octet table of {len(data)}")
+        dict_id = zstandard.ZstdCompressionDict(data[table_octets:]).dict_id()
         if dict_id == 0:
-            raise BadHeader("not a zstd dictionary: no dictionary id (raw content?)")
-        return cls(data=data, dict_id=dict_id, sha256=hashlib.sha256(data).hexdigest())
+            raise BadHeader(f"{FORMATS[version]} library: not a zstd dictionary after the table (raw content?)")
+        library = cls(data, dict_id, hashlib.sha256(data).hexdigest(), version, table_octets)
+        _ = library.word_table  # parse now: a bad table is the library's fault, not a payload's
+        return library
+
+    @property
+    def dictionary(self) -> bytes:
+        """The zstd dictionary."""
+        return self.data[self.table_octets :]
+
+    @cached_property
+    def word_table(self) -> WordTable | None:
+        """The first stage (semcodec2), None for semcodec1. Raises BadTable."""
+        if self.version == PLAIN:
+            return None
+        try:
+            return WordTable.from_bytes(self.data[: self.table_octets])
+        except BadTable as exc:
+            raise BadTable(f"{FORMATS[self.version]} library: {exc}") from None
 
     @property
     def name(self) -> str:
         """The library's name: format and sha256 (what caches and logs call it)."""
-        return f"semcodec{self.version}-sha256-{self.sha256}"
+        return f"{FORMATS[self.version]}-sha256-{self.sha256}"
 
     @property
     def header(self) -> LibraryHeader:
         chunks = max(1, -(-len(self.data) // CHUNK_OCTETS))
-        return LibraryHeader(self.version, self.dict_id, len(self.data), self.sha256, chunks)
+        return LibraryHeader(self.version, self.dict_id, len(self.data), self.sha256, chunks, self.table_octets)
 
     def chunk_strings(self) -> list[list[str]]:
         """The TXT character-strings of every data chunk, in index order."""
@@ -102,7 +150,8 @@ class PatternLibrary:
     def to_zone_fragment(self, domain: str, comment: Iterable[str] = (), ttl: int = DEFAULT_TTL) -> str:
         """The master-file text of the `_codec.<domain>` records (absolute owner names)."""
         lines = [f"; {line}" if line else ";" for line in comment]
-        lines.append(f"; library {self.name}: zstd dictionary id {self.dict_id}, {len(self.data)} octets")
+        table = f" (word table {self.table_octets} octets)" if self.version == WORDS else ""
+        lines.append(f"; library {self.name}: zstd dictionary id {self.dict_id}, {len(self.data)} octets{table}")
         header = " ".join(f'"{s}"' for s in self.header.to_strings())
         lines.append(f"{header_owner(domain)} {ttl} IN TXT {header}")
         for index, strings in enumerate(self.chunk_strings()):
@@ -151,19 +200,23 @@ def parse_header(strings: Sequence[str | bytes]) -> LibraryHeader:
         if not sep:
             raise BadHeader(f"_codec header: {_text(raw)!r} is not key=value")
         fields[key] = value
-    if fields.get("v") != FORMAT:
-        raise UnknownVersion(f"_codec header: format {fields.get('v')!r}, this reader knows {FORMAT!r}")
-    missing = [key for key in _HEADER_KEYS if key not in fields]
+    version = next((number for number, tag in FORMATS.items() if tag == fields.get("v")), None)
+    if version is None:
+        known = " or ".join(repr(tag) for tag in FORMATS.values())
+        raise UnknownVersion(f"_codec header: format {fields.get('v')!r}, this reader knows {known}")
+    missing = [key for key in _HEADER_KEYS[version] if key not in fields]
     if missing:
-        raise BadHeader(f"_codec header: missing {', '.join(missing)}")
+        raise BadHeader(f"_codec header ({fields['v']}): missing {', '.join(missing)}")
     try:
-        dict_id, size, chunks = (int(fields[key]) for key in ("id", "size", "chunks"))
+        dict_id, size, chunks, table = (int(fields.get(key, "0")) for key in ("id", "size", "chunks", "table"))
     except ValueError:
-        raise BadHeader(f"_codec header: id, size and chunks must be integers: {fields}") from None
+        raise BadHeader(f"_codec header: id, size, chunks and table must be integers: {fields}") from None
     sha = fields["sha256"].lower()
     if not _SHA256_HEX.fullmatch(sha) or dict_id <= 0 or size <= 0 or chunks <= 0:
         raise BadHeader(f"_codec header: bad value in {fields}")
-    return LibraryHeader(VERSION, dict_id, size, sha, chunks)
+    if version == WORDS and not 0 < table < size:
+        raise BadHeader(f"_codec header ({fields['v']}): table={table} must lie inside size={size}")
+    return LibraryHeader(version, dict_id, size, sha, chunks, table if version == WORDS else 0)
 
 
 def _chunk_index(position: int, strings: Sequence[str | bytes]) -> int:
@@ -178,7 +231,7 @@ def from_txt_records(
 ) -> PatternLibrary:
     """Reassemble and verify a library from its header strings and chunk records (in index order).
 
-    Raises UnknownVersion, BadHeader, MissingChunk, ChunkOrder, ChecksumMismatch.
+    Raises UnknownVersion, BadHeader, MissingChunk, ChunkOrder, ChecksumMismatch, BadTable.
     """
     header = parse_header(header_strings)
     indices = [_chunk_index(pos, strings) for pos, strings in enumerate(chunk_records)]
@@ -199,7 +252,7 @@ def from_txt_records(
     digest = hashlib.sha256(data).hexdigest()
     if digest != header.sha256:
         raise ChecksumMismatch(f"_codec: sha256 {digest}, header says {header.sha256}")
-    library = PatternLibrary.from_dictionary(data)
+    library = PatternLibrary.from_data(data, header.version, header.table)
     if library.dict_id != header.dict_id:
         raise ChecksumMismatch(f"_codec: dictionary id {library.dict_id}, header says {header.dict_id}")
     return library

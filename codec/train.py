@@ -1,4 +1,10 @@
-"""Training a domain's pattern library (a zstd dictionary of at most 64 KiB) from its documents.
+"""Training a domain's pattern library (at most 64 KiB: word table + zstd dictionary) from its documents.
+
+First stage (`semcodec2`, `codec.wordtable`): a table of the domain's frequent words (with their
+leading space), learnt by expected saving from words found in at least two documents, replaces
+them with one- or two-octet codes. The dictionary is then trained on the documents as the table
+encodes them, in the octets the stored table leaves. `words=False` trains the dictionary alone
+(`semcodec1`), as before.
 
 Content selection ("document-frequency cover"): like zstd's COVER, the dictionary is built from
 segments of the corpus chosen greedily by the value of the d-mers (8-octet substrings) they
@@ -14,18 +20,32 @@ unseen document. So the tables come from a second, smaller run: content chosen f
 every STATS_FOLDS-th document, statistics measured on those held-out documents; they are then
 put in front of the content chosen from the whole corpus (`codec.zdict.with_content`).
 
-Measured with `semdns bench codec` (5-fold, 1-4 KB held-out documents, six dev domains): 1.432x
-with the old weighting (df - 1, singletons 0.05) and in-sample tables, 1.444x now. Tried
-without gain (within +-0.005): d-mers of 6 or 10 octets, segments of 128 or 512, sqrt/log/square
-of the frequency, samples cut to 1-2 KB for the statistics, statistics at levels 3/9/22, using
-the whole 64 KiB (no header reserve). Mixing in other domains' documents ("parent" English)
-costs 0.1x. Even the whole training corpus as an unbounded dictionary with cross-fitted tables
-reaches only ~1.49x on these folds, so content selection has little left to give.
+Dictionary ids are taken in 32768..65535 (RFC 8878 keeps lower ids for registration): a frame
+then names its dictionary in 2 octets instead of 4 (+0.004x on 1-4 KB documents).
+
+Measured with `semdns bench codec` (5-fold, 1-4 KB held-out documents, six dev domains, mean
+gain over zstd without dictionary at the same level): dictionary alone 1.432x with the old
+weighting (df - 1, singletons 0.05) and in-sample tables, 1.444x with the current ones, 1.449x
+with 2-octet ids; word table + dictionary 1.525x (seed 0; 10-fold seed 1: 1.528x against 1.448x;
+5-fold seed 2: 1.525x against 1.446x; 3-fold seed 3: 1.507x against 1.436x). The word table wins
+in every domain, most where prose dominates (legal +0.13x, science +0.14x, creative +0.06x)
+and least on code (+0.004x).
+
+Tried without gain (within +-0.005) on the dictionary: d-mers of 6 or 10 octets, segments of 128
+or 512, sqrt/log/square of the frequency, samples cut to 1-2 KB for the statistics, statistics
+at levels 3/9/22, using the whole 64 KiB (no header reserve). Mixing in other domains' documents
+("parent" English) costs 0.1x. Even the whole training corpus as an unbounded dictionary with
+cross-fitted tables reaches only ~1.49x, so content selection has little left to give.
+On the word table (earlier prototypes, 5-fold seed 0): words without their leading space
+(about 1.48x), only the twelve non-UTF-8 lead octets without one-octet control codes (about
+1.506x), the table stored uncompressed (-0.01x), words of two octets (-0.005x), ranking by
+document frequency (+0.001x, noise), 2048 words instead of the whole code space (same).
 
 Training is deterministic: the same corpus gives the same bytes, sha256 and dictionary id.
 """
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections.abc import Callable, Sequence
 
@@ -34,6 +54,7 @@ import numpy as np
 from codec.compress import DEFAULT_LEVEL
 from codec.errors import TrainingError
 from codec.library import PatternLibrary
+from codec.wordtable import learn_table
 from codec.zdict import finalize_dictionary, with_content
 
 DEFAULT_SIZE = 64 * 1024
@@ -43,6 +64,7 @@ SEGMENT = 256
 STRIDE = 32
 HEADER_RESERVE = 2048  # room for the magic, id and entropy tables libzstd prepends
 STATS_FOLDS = 4  # every 4th document is held out to measure the entropy statistics
+PRIVATE_IDS = (32768, 65536)  # RFC 8878: ids below 32768 are for registration; below 65536 take 2 octets
 _FNV_PRIME = np.uint64(1099511628211)
 
 
@@ -51,18 +73,45 @@ def train_library(
     size: int = DEFAULT_SIZE,
     level: int = DEFAULT_LEVEL,
     progress: Callable[[int], object] | None = None,
+    words: bool = True,
 ) -> PatternLibrary:
-    """Train a library from `documents`. `progress(n)` is told of every n octets chosen."""
+    """Train a library of at most `size` octets from `documents`.
+
+    With `words` (the default) a `semcodec2` library: a word table learnt from the documents,
+    then a dictionary trained on the documents as the table encodes them, in the octets the
+    table leaves; without, or when no word qualifies, a `semcodec1` dictionary alone.
+    `progress(n)` is told of every n octets of dictionary content chosen.
+    """
     samples = [doc for doc in documents if doc]
     if len(samples) < MIN_CORPUS:
         raise TrainingError(f"need at least {MIN_CORPUS} non-empty documents, got {len(samples)}")
     if not 4096 <= size <= DEFAULT_SIZE:
-        raise TrainingError(f"dictionary size {size} outside 4096..{DEFAULT_SIZE} octets")
+        raise TrainingError(f"library size {size} outside 4096..{DEFAULT_SIZE} octets")
+    table = learn_table(samples) if words else None
+    if table is None or not table.words:
+        return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress))
+    stored = len(table.to_bytes())
+    if size - stored < 4096:
+        raise TrainingError(f"the word table takes {stored} of the {size} octets: no room for a dictionary")
+    encoded = [table.encode(doc) for doc in samples]
+    return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress))
+
+
+def train_dictionary(
+    samples: Sequence[bytes], size: int, level: int, progress: Callable[[int], object] | None = None
+) -> bytes:
+    """A full zstd dictionary of at most `size` octets: chosen content, cross-fitted tables."""
     content = select_content(samples, size - HEADER_RESERVE, progress)
     if len(content) < 1024:
         raise TrainingError(f"the {len(samples)} documents share too little to train on ({len(content)} octets)")
-    full = finalize_dictionary(content, samples, size, level)
-    return PatternLibrary.from_dictionary(with_content(full, _held_out_tables(samples, size, level) or full))
+    full = finalize_dictionary(content, samples, size, level, dictionary_id(content))
+    return with_content(full, _held_out_tables(samples, size, level) or full)
+
+
+def dictionary_id(content: bytes) -> int:
+    """The id of a dictionary with this content: from its sha256, in the 2-octet private range."""
+    low, high = PRIVATE_IDS
+    return low + int.from_bytes(hashlib.sha256(content).digest()[:4], "big") % (high - low)
 
 
 def _held_out_tables(samples: Sequence[bytes], size: int, level: int) -> bytes | None:

@@ -41,13 +41,18 @@ def _libzstd() -> ctypes.CDLL:
     return lib
 
 
-def finalize_dictionary(content: bytes, samples: Sequence[bytes], max_size: int, level: int) -> bytes:
-    """A full zstd dictionary of at most `max_size` octets around `content` (kept at its end)."""
+def finalize_dictionary(
+    content: bytes, samples: Sequence[bytes], max_size: int, level: int, dict_id: int = 0
+) -> bytes:
+    """A full zstd dictionary of at most `max_size` octets around `content` (kept at its end).
+
+    `dict_id` 0 lets libzstd derive the id from the content (a 4-octet value).
+    """
     lib = _libzstd()
     out = ctypes.create_string_buffer(max_size)
     sizes = (ctypes.c_size_t * len(samples))(*map(len, samples))
     written = lib.ZDICT_finalizeDictionary(
-        out, max_size, content, len(content), b"".join(samples), sizes, len(samples), _Params(level, 0, 0)
+        out, max_size, content, len(content), b"".join(samples), sizes, len(samples), _Params(level, 0, dict_id)
     )
     if lib.ZDICT_isError(written):
         raise TrainingError(f"libzstd could not finalise the dictionary: {lib.ZDICT_getErrorName(written).decode()}")

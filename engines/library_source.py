@@ -7,7 +7,7 @@ keeps serving (contexts compressed without a dictionary, dict_id 0, always work)
 
 `DnsLibrarySource` reads the records over DNS (TCP: chunks are ~11 KB) with dnspython: the
 header at `_codec.<domain>.`, then chunk i at `<i>._codec.<domain>.`, reassembled and verified
-by `codec.library.from_txt_records` (format `semcodec1`).
+by `codec.library.from_txt_records` (formats `semcodec1` and `semcodec2`).
 """
 from __future__ import annotations
 

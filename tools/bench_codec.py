@@ -3,10 +3,11 @@
 For each domain (a sub-directory of *.txt documents), k-fold by document: a library is trained
 on the other folds and measured on the held-out one. Ratios are total original octets over
 total compressed octets per size bucket, for zstd without a dictionary, gzip -9, zstd with the
-domain's library and zstd with another domain's library (trained on all of that domain), all
-zstd figures at the same level; `zstd+plain` is the reference: a dictionary of the same size
-from plain `zstandard.train_dictionary` on the same training folds. Speeds are MB/s with the
-domain library.
+domain's library (`zstd+lib`: word table first stage + dictionary, semcodec2), the same trainer's
+dictionary alone (`zstd+dict`: semcodec1, no first stage, the full size for the dictionary) and
+zstd with another domain's library (trained on all of that domain), all zstd figures at the same
+level and frame options; `zstd+plain` is the reference: a dictionary of the same size from plain
+`zstandard.train_dictionary` on the same training folds. Speeds are MB/s with the domain library.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from codec.library import PatternLibrary
 from codec.train import DEFAULT_SIZE, train_library
 
 BUCKETS: tuple[tuple[str, int, int], ...] = (("1-4KB", 1024, 4096), ("4-10KB", 4096, 10240), ("10-20KB", 10240, 20480))
-METHODS = ("zstd", "gzip-9", "zstd+plain", "zstd+lib", "zstd+other")
+METHODS = ("zstd", "gzip-9", "zstd+plain", "zstd+dict", "zstd+lib", "zstd+other")
+GAINS = ("zstd+lib", "zstd+dict", "zstd+plain")  # reported as gains over zstd
 
 
 @dataclass
@@ -49,6 +51,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--level", type=int, default=DEFAULT_LEVEL)
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="library octets")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that makes the folds")
     parser.set_defaults(func=run)
 
 
@@ -81,7 +84,7 @@ def _measure(result: DomainResult, docs: list[bytes], libraries: dict[str, Patte
             raise AssertionError("round trip is not byte-exact")
         result.octets += len(doc)
         result.packed[bucket, "zstd+lib"] += len(payload)
-        for method in ("zstd+plain", "zstd+other"):
+        for method in ("zstd+plain", "zstd+dict", "zstd+other"):
             result.packed[bucket, method] += len(compress(doc, libraries[method], level))
 
 
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for position, name in enumerate(tqdm(names, desc="domains")):
         docs = corpora[name]
         order = list(range(len(docs)))
-        random.Random(0).shuffle(order)
+        random.Random(args.seed).shuffle(order)
         other = full[names[(position + 1) % len(names)]]
         result = results[name] = DomainResult(library_size=len(full[name].data))
         for fold in range(args.folds):
@@ -102,33 +105,38 @@ def run(args: argparse.Namespace) -> int:
             train = [docs[i] for k, i in enumerate(order) if k % args.folds != fold]
             libraries = {
                 "zstd+lib": train_library(train, args.size, args.level),
+                "zstd+dict": train_library(train, args.size, args.level, words=False),
                 "zstd+plain": _plain_library(train, args.size, args.level),
                 "zstd+other": other,
             }
             _measure(result, held, libraries, args.level)
-    print(f"\nheld-out ratios (original/compressed), {args.folds}-fold by document, zstd level {args.level}, "
-          f"library <= {args.size} octets; 'other' = library of the next domain")
-    header = f"{'domain':<10}{'bucket':<9}{'docs':>5}" + "".join(f"{m:>12}" for m in METHODS) + f"{'lib/zstd':>10}{'plain/zstd':>12}"
+    print(f"\nheld-out ratios (original/compressed), {args.folds}-fold by document (seed {args.seed}), zstd level "
+          f"{args.level}, library <= {args.size} octets; 'dict' = dictionary alone, 'lib' = word table + dictionary, "
+          f"'other' = library of the next domain")
+    header = (f"{'domain':<10}{'bucket':<9}{'docs':>5}" + "".join(f"{m:>12}" for m in METHODS)
+              + "".join(f"{m.removeprefix('zstd+') + '/zstd':>12}" for m in GAINS))
     print(header)
     print("-" * len(header))
-    gains, plain_gains = [], []
+    gains: dict[str, list[float]] = {method: [] for method in GAINS}
     for name, result in results.items():
         for bucket, _, _ in BUCKETS:
             if not result.docs[bucket]:
                 continue
-            gain = result.ratio(bucket, "zstd+lib") / result.ratio(bucket, "zstd")
-            plain = result.ratio(bucket, "zstd+plain") / result.ratio(bucket, "zstd")
+            bucket_gains = {m: result.ratio(bucket, m) / result.ratio(bucket, "zstd") for m in GAINS}
             if bucket == BUCKETS[0][0]:
-                gains.append(gain)
-                plain_gains.append(plain)
+                for method, gain in bucket_gains.items():
+                    gains[method].append(gain)
             cells = "".join(f"{result.ratio(bucket, m):>12.2f}" for m in METHODS)
-            print(f"{name:<10}{bucket:<9}{result.docs[bucket]:>5}{cells}{gain:>9.2f}x{plain:>11.2f}x")
+            print(f"{name:<10}{bucket:<9}{result.docs[bucket]:>5}{cells}"
+                  + "".join(f"{gain:>11.3f}x" for gain in bucket_gains.values()))
     print(f"\n{'domain':<10}{'library':>9}{'compress MB/s':>15}{'decompress MB/s':>17}")
     for name, result in results.items():
         print(f"{name:<10}{result.library_size:>9}{result.octets / 1e6 / result.compress_s:>15.1f}"
               f"{result.octets / 1e6 / result.decompress_s:>17.1f}")
-    if gains:
+    if gains["zstd+lib"]:
+        mean = {method: sum(values) / len(values) for method, values in gains.items()}
         print(f"\naverage gain of the domain library over zstd without dictionary on 1-4 KB held-out documents, "
-              f"over {len(gains)} domains: {sum(gains) / len(gains):.3f}x "
-              f"(plain zstd.train_dictionary: {sum(plain_gains) / len(plain_gains):.3f}x)")
+              f"over {len(gains['zstd+lib'])} domains: {mean['zstd+lib']:.3f}x "
+              f"(dictionary alone, no word table: {mean['zstd+dict']:.3f}x; "
+              f"plain zstd.train_dictionary: {mean['zstd+plain']:.3f}x)")
     return 0

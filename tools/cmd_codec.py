@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("corpus", type=Path, help="directory of the domain's documents (*.txt, read recursively)")
     train.add_argument("--domain", required=True, help="the domain, e.g. legal.semantic.root")
     train.add_argument("--zonefiles", type=Path, default=Path("zonefiles"), help="default: %(default)s")
-    train.add_argument("--size", type=int, default=DEFAULT_SIZE, help="dictionary octets (default %(default)s)")
+    train.add_argument("--size", type=int, default=DEFAULT_SIZE, help="library octets: word table + dictionary (default %(default)s)")
     train.add_argument("--pid-file", type=Path, help="send SIGHUP to this server after writing (reload + NOTIFY)")
     train.set_defaults(func=run_train)
 
@@ -72,7 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
         f"Trained on {len(documents)} documents ({sum(map(len, documents))} octets) of "
         f"{_display_path(args.corpus)};",
         f"corpus sha256 (over the documents' sha256 in path order) {corpus_hash.hexdigest()}.",
-        "The corpus is not part of this repository; only the trained dictionary is.",
+        "The corpus is not part of this repository; only the trained library (word table and dictionary) is.",
     ]
     fragment = args.zonefiles / "codec" / f"{origin}codec"
     fragment.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Library training: cross-fitted entropy tables in front of the whole corpus's content."""
+"""Library training: cross-fitted entropy tables in front of the whole corpus's content, ids, budget."""
 from __future__ import annotations
 
 import random
@@ -69,5 +69,21 @@ def test_library_respects_the_size_budget() -> None:
 def test_tiny_held_in_documents_fall_back_to_in_sample_tables() -> None:
     shared = make_corpus(11, count=2, words=400)
     docs = [shared[0], b"a", b"b", b"c", shared[1], b"d", b"e", b"f"]  # the held-in three share nothing
-    library = train_library(docs, size=8192)
+    library = train_library(docs, size=8192, words=False)  # encoded, the corpus would be too small
     assert decompress(compress(shared[0], library), {library.dict_id: library}) == shared[0]
+
+
+def test_dictionary_ids_take_two_octets_and_follow_the_content() -> None:
+    libraries = [train_library(make_corpus(seed), size=8192, words=words) for seed in (12, 13) for words in (False, True)]
+    assert all(32768 <= library.dict_id < 65536 for library in libraries)
+    assert len({library.dict_id for library in libraries}) == len(libraries)
+    frame = compress(make_corpus(14, count=1)[0], libraries[0])
+    assert zstandard.get_frame_parameters(frame).dict_id == libraries[0].dict_id
+    assert frame[4] & 0x03 == 2  # Frame_Header_Descriptor: Dictionary_ID_Flag 2 = a 2-octet id
+
+
+def test_word_table_and_dictionary_share_the_size_budget() -> None:
+    docs = make_corpus(15, count=40, words=600)
+    library = train_library(docs, size=8192)
+    assert library.version == 2 and 0 < library.table_octets and len(library.data) <= 8192
+    assert len(library.dictionary) + library.table_octets == len(library.data)

@@ -83,7 +83,7 @@ def faulty_fragment(library: PatternLibrary, domain: str, fault: str | None) -> 
     elif fault == "bad-sha256":
         header = re.sub(r"sha256=([0-9a-f])", lambda m: "sha256=" + ("0" if m[1] != "0" else "1"), header)
     elif fault == "bad-version":
-        header = header.replace('"v=semcodec1"', '"v=semcodec2"')
+        header = re.sub(r'"v=semcodec\d+"', '"v=semcodec9"', header)
     elif fault == "corrupt-data":
         chunks[2] = re.sub(r'"c=2"\n    "(.)', lambda m: '"c=2"\n    "' + ("A" if m[1] != "A" else "B"), chunks[2])
     elif fault is not None:
@@ -95,7 +95,7 @@ FAULTS = {  # domain label -> (fault, a word the warning must contain)
     "nochunk": ("missing-chunk", "missing"),
     "swapped": ("swapped-chunks", "order"),
     "badsha": ("bad-sha256", "sha256"),
-    "v2": ("bad-version", "semcodec2"),
+    "v2": ("bad-version", "semcodec9"),
     "corrupt": ("corrupt-data", "sha256"),
 }
 APEX = "sdk.test."
