@@ -39,7 +39,7 @@ from nameserver.config import ServerConfig, parse_address
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.classifier import Classifier
 from zones.descend import descend
-from zones.embedder import load_embedder
+from zones.embedder import QUERY_THREADS, load_embedder
 from zones.loader import load_directory
 from zones.routing_index import IndexCache, RoutingIndex
 
@@ -269,7 +269,7 @@ class _OwnServer:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             config = ServerConfig(zones_dir=self.zones_dir, listen=(("127.0.0.1", 0),), uvloop=False)
             store = ZoneStore()
-            runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, load_embedder(self.variant))])
+            runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, load_embedder(self.variant, threads=QUERY_THREADS))])
             await runner.start()
             self.address = runner.addresses[0]
         except BaseException as exc:  # reported by __enter__

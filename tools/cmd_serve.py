@@ -22,10 +22,18 @@ from nameserver.health import HealthMonitor, HealthSettings
 from nameserver.journal import Journal
 from nameserver.update import DynamicZones, UpdateHandler
 from zones.catalog import ZoneStore
+from zones.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 
 log = logging.getLogger("semdns.serve")
+
+
+def _thread_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{count}: between 1 and 64")
+    return count
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--encoder", choices=("int8", "fp32"), default="int8",
         help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
+    )
+    parser.add_argument(
+        "--encoder-threads", type=_thread_count, default=QUERY_THREADS, metavar="N",
+        help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: a question uses both cores of a small machine)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
     dynamic = parser.add_argument_group("dynamic registration (DNS UPDATE) and engine health")
@@ -100,7 +112,7 @@ def build_handlers(args: argparse.Namespace, store: ZoneStore, dynamic: DynamicZ
         from nameserver.semantic import SemanticHandler
         from zones.embedder import load_embedder
 
-        handlers.append(SemanticHandler(store, load_embedder(args.encoder)))
+        handlers.append(SemanticHandler(store, load_embedder(args.encoder, threads=args.encoder_threads)))
     if args.recursive:
         handlers.append(recursion_handler_from_args(args))
     return handlers
