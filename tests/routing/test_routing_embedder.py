@@ -48,3 +48,23 @@ def test_cache_file_is_keyed_by_weights(tmp_path, monkeypatch) -> None:
     path = onnx_path()
     assert path.parent == tmp_path
     assert path.name.startswith("minilm-") and len(path.stem) == len("minilm-") + 16
+
+
+def test_runs_group_texts_of_similar_length() -> None:
+    from zones.embedder import plan_runs
+
+    assert plan_runs([]) == []
+    assert plan_runs([10]) == [[0]]
+    assert plan_runs([12, 10, 11], overhead=16) == [[1, 2, 0]]  # padding costs less than a run
+    assert plan_runs([16, 91], overhead=16) == [[0], [1]]  # 91 padded twice costs more than a run
+    lengths = [5, 90, 7, 88, 6, 92]
+    runs = plan_runs(lengths, overhead=16)
+    assert sorted(i for run in runs for i in run) == list(range(6))
+    assert [sorted(lengths[i] for i in run) for run in runs] == [[5, 6, 7], [88, 90, 92]]
+
+
+def test_mixed_lengths_embed_as_each_alone(encoder) -> None:
+    texts = ["x", SENTENCES[0] * 4, "short one", SENTENCES[2] * 3]
+    batch = encoder.embed(texts)
+    alone = np.stack([encoder.embed([text])[0] for text in texts])
+    assert min_cosine(batch, alone) > 0.9999
