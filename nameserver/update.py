@@ -3,6 +3,7 @@
     request -> verify TSIG with the server keyring -> key allowed for the zone? -> zone section
             -> prerequisites (§3.2) -> prescan (§3.4.1) -> apply to a copy of the zone (§3.4.2)
             -> bump the SOA serial -> journal -> swap the catalog -> NOERROR (signed)
+            -> NOTIFY the secondaries (RFC 1996; `semdns serve --notify`), which fetch it by IXFR
 
 Refusals leave the zone untouched:
 - no TSIG: REFUSED; unknown key: NOTAUTH (TSIG error BADKEY in the log); bad MAC: NOTAUTH (BADSIG);
@@ -26,7 +27,7 @@ import logging
 import struct
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import dns.exception
 import dns.message
@@ -312,11 +313,13 @@ class DynamicZones:
     """
 
     def __init__(self, store: ZoneStore, keyring: dict[dns.name.Name, dns.tsig.Key],
-                 journal: Journal | None = None, registry: Registry | None = None) -> None:
+                 journal: Journal | None = None, registry: Registry | None = None,
+                 on_change: Callable[[dns.name.Name], object] | None = None) -> None:
         self.store = store
         self.keyring = keyring
         self.journal = journal
         self.registry = registry if registry is not None else Registry()
+        self.on_change = on_change  # told of every journaled change (the runner sends NOTIFY)
 
     async def update(self, message: dns.update.UpdateMessage) -> None:
         """Check and apply a verified UPDATE (raises UpdateRefused; nothing changes then)."""
@@ -334,7 +337,8 @@ class DynamicZones:
 
     def apply(self, origin: dns.name.Name, updates: Sequence[dns.rrset.RRset], lease: int | None,
               journal: bool = False) -> Applied:
-        """Apply to the current zone of `origin`, note registrations, journal a change, swap the catalog.
+        """Apply to the current zone of `origin`, note registrations, journal a change, swap the
+        catalog, tell `on_change` (a journaled change: an UPDATE or an expired lease, not a replay).
 
         Only changes are journaled (a lease renewal that changes nothing is not), and the journal
         line is on disk before the new catalog is served.
@@ -348,6 +352,8 @@ class DynamicZones:
             self.store.swap(self.store.current.replacing({origin: applied.zone}))
             log.info("UPDATE %s: +%d -%d records, serial %d", origin, len(applied.added), len(applied.removed),
                      applied.zone.get_rdataset(origin, dns.rdatatype.SOA)[0].serial)
+            if journal and self.on_change is not None:
+                self.on_change(origin)
         return applied
 
     def replay(self) -> int:

@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             replayed = dynamic.replay()
             log.info("journal: %d registration updates replayed", replayed)
             runner.after_reload.append(dynamic.replay)
+            dynamic.on_change = runner.notify  # an accepted UPDATE: NOTIFY, as a reload does
     except KeyFileError as exc:
         print(f"semdns serve: {exc}", file=sys.stderr)
         return 2
