@@ -29,7 +29,7 @@ import dns.rdatatype
 import dns.rrset
 
 if TYPE_CHECKING:
-    from nameserver.update import DynamicZones
+    from nameserver.dynamic import DynamicZones
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ Refusals leave the zone untouched:
 - prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2.
 
 The zone copy is copy-on-write: the new zone shares every node but the ones the update touches,
-so an update costs what it changes. `DynamicZones` (in this module) owns the journal, leases and
-health state; the handler only parses and answers.
+so an update costs what it changes. `nameserver.dynamic.DynamicZones` owns the journal, leases and
+health state and applies what this module checks; the handler only parses and answers.
 """
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ import copy
 import datetime
 import logging
 import struct
-import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable
 
 import dns.exception
 import dns.message
@@ -43,10 +42,12 @@ import dns.tsig
 import dns.update
 import dns.zone
 
-from nameserver.health import Record, Registry
-from nameserver.journal import Journal
+from nameserver.health import Record
 from nameserver.request import Next, Request, Response
-from zones.catalog import ZoneCatalog, ZoneStore
+from zones.catalog import ZoneCatalog
+
+if TYPE_CHECKING:
+    from nameserver.dynamic import DynamicZones
 
 log = logging.getLogger(__name__)
 
@@ -302,95 +303,6 @@ def _cname_conflict(node: dns.node.Node, rdata: dns.rdata.Rdata, rdclass: dns.rd
 def _serial_gt(a: int, b: int) -> bool:
     """RFC 1982 serial number arithmetic: a > b."""
     return a != b and ((a - b) % (1 << 32)) < (1 << 31)
-
-
-# --- dynamic zones: the state UPDATEs change -------------------------------------------------
-class DynamicZones:
-    """Applies accepted UPDATEs to the served catalog, journals them, tracks registrations.
-
-    Every change is computed and swapped in without an `await` in between, so concurrent
-    UPDATEs apply one after the other, each to the catalog the previous one left.
-    """
-
-    def __init__(self, store: ZoneStore, keyring: dict[dns.name.Name, dns.tsig.Key],
-                 journal: Journal | None = None, registry: Registry | None = None,
-                 on_change: Callable[[dns.name.Name], object] | None = None) -> None:
-        self.store = store
-        self.keyring = keyring
-        self.journal = journal
-        self.registry = registry if registry is not None else Registry()
-        self.on_change = on_change  # told of every journaled change (the runner sends NOTIFY)
-
-    async def update(self, message: dns.update.UpdateMessage) -> None:
-        """Check and apply a verified UPDATE (raises UpdateRefused; nothing changes then)."""
-        if len(message.zone) != 1 or message.zone[0].rdtype != dns.rdatatype.SOA:
-            raise UpdateRefused(dns.rcode.FORMERR, "the zone section must hold one SOA question")
-        origin = message.zone[0].name
-        zone = self.store.current.zones.get(origin)
-        if zone is None:
-            raise UpdateRefused(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
-        if not key_may_update(message.keyname, origin, self.store.current):
-            raise UpdateRefused(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
-        check_prerequisites(zone, message)
-        prescan(zone, message.update)
-        self.apply(origin, message.update, lease_of(message), journal=True)
-
-    def apply(self, origin: dns.name.Name, updates: Sequence[dns.rrset.RRset], lease: int | None,
-              journal: bool = False) -> Applied:
-        """Apply to the current zone of `origin`, note registrations, journal a change, swap the
-        catalog, tell `on_change` (a journaled change: an UPDATE or an expired lease, not a replay).
-
-        Only changes are journaled (a lease renewal that changes nothing is not), and the journal
-        line is on disk before the new catalog is served.
-        """
-        self.registry.note(origin, updates, lease, time.monotonic())
-        zone = self.store.current.zones[origin]
-        applied = apply_updates(zone, updates, hidden=self.registry.hidden_records(origin))
-        if applied.zone is not None:
-            if journal and self.journal is not None:
-                self.journal.append(origin, updates, lease)
-            self.store.swap(self.store.current.replacing({origin: applied.zone}))
-            log.info("UPDATE %s: +%d -%d records, serial %d", origin, len(applied.added), len(applied.removed),
-                     applied.zone.get_rdataset(origin, dns.rdatatype.SOA)[0].serial)
-            if journal and self.on_change is not None:
-                self.on_change(origin)
-        return applied
-
-    def replay(self) -> int:
-        """Re-apply the journal of every served zone; leases restart from now. Returns entries applied."""
-        if self.journal is None:
-            return 0
-        count = 0
-        for origin in self.journal.origins():
-            if origin not in self.store.current.zones:
-                log.warning("journal of %s: zone no longer served; ignored", origin)
-                continue
-            for entry in self.journal.entries(origin):
-                self.apply(origin, entry.updates, entry.lease)
-                count += 1
-        return count
-
-    def set_visible(self, origin: dns.name.Name, records: Iterable[Record], visible: bool) -> None:
-        """Show or hide records in the served zone without changing the registrations (health)."""
-        updates = [_rrset(name, ttl, rdata, None if visible else dns.rdataclass.NONE) for name, ttl, rdata in records]
-        if origin in self.store.current.zones:
-            zone = self.store.current.zones[origin]
-            applied = apply_updates(zone, updates)
-            if applied.zone is not None:
-                self.store.swap(self.store.current.replacing({origin: applied.zone}))
-
-    def withdraw(self, origin: dns.name.Name, records: Iterable[Record]) -> None:
-        """Delete records for good (an expired lease), journaled like an UPDATE."""
-        if origin in self.store.current.zones:
-            updates = [_rrset(name, 0, rdata, dns.rdataclass.NONE) for name, _ttl, rdata in records]
-            self.apply(origin, updates, None, journal=True)
-
-
-def _rrset(name: dns.name.Name, ttl: int, rdata: dns.rdata.Rdata,
-           deleting: dns.rdataclass.RdataClass | None) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, rdata.rdclass, rdata.rdtype, deleting=deleting)
-    rrset.add(rdata, 0 if deleting is not None else ttl)
-    return rrset
 
 
 # --- the chain handler ---------------------------------------------------------------------

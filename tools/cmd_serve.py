@@ -20,7 +20,8 @@ from nameserver.resolver.handler import handler_from_args as recursion_handler_f
 from nameserver.runner import ServerRunner
 from nameserver.health import HealthMonitor, HealthSettings
 from nameserver.journal import Journal
-from nameserver.update import DynamicZones, UpdateHandler
+from nameserver.dynamic import DynamicZones
+from nameserver.update import UpdateHandler
 from zones.catalog import ZoneStore
 from zones.embedder import QUERY_THREADS
 from zones.errors import KeyFileError

@@ -19,7 +19,8 @@ from nameserver.edns import negotiate
 from nameserver.health import HealthMonitor, HealthSettings
 from nameserver.journal import Journal
 from nameserver.request import Request, Response
-from nameserver.update import DynamicZones, UpdateHandler
+from nameserver.dynamic import DynamicZones
+from nameserver.update import UpdateHandler
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.tsig import generate_key, parse_keyring
 

@@ -15,7 +15,8 @@ from nameserver.config import ServerConfig
 from nameserver.health import HealthMonitor, HealthSettings
 from nameserver.journal import Journal
 from nameserver.runner import ServerRunner
-from nameserver.update import DynamicZones, UpdateHandler
+from nameserver.dynamic import DynamicZones
+from nameserver.update import UpdateHandler
 from zones.catalog import ZoneStore
 from zones.tsig import generate_key, load_keyring
 

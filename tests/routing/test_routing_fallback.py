@@ -30,7 +30,7 @@ from codec import text_to_qname
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler
-from nameserver.update import DynamicZones
+from nameserver.dynamic import DynamicZones
 from zones.catalog import ZoneStore
 from zones.descend import general_engine
 from zones.loader import load_directory
