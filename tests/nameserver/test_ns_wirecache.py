@@ -6,7 +6,6 @@ server with the cache and to one without, and requires byte-identical replies.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Iterator
 
 import dns.flags

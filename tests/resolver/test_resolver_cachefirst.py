@@ -66,7 +66,7 @@ def cached_semantic_server(embed: CountingEmbed, *, wire_cache: bool):
     from nameserver.chain import build_chain
     from nameserver.config import ServerConfig
     from nameserver.resolver.handler import RecursionHandler
-    from nameserver.rrcache import RRsetCache, Trust
+    from nameserver.rrcache import RRsetCache
     from nameserver.server import DnsServer
     from zones.catalog import ZoneStore
 

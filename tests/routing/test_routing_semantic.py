@@ -12,7 +12,6 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
-import numpy as np
 import pytest
 
 from codec import text_to_qname

@@ -76,7 +76,7 @@ def fresh_engines(request: pytest.FixtureRequest) -> None:
 def fragment_library(domain: str):
     """The library as the shipped fragment file states it (parsed by dnspython, reassembled)."""
     text = (REPO / "zonefiles" / "codec" / f"{domain}codec").read_text()
-    soa = f"@ 3600 IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ 3600 IN NS ns1\n"
+    soa = "@ 3600 IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ 3600 IN NS ns1\n"
     zone = dns.zone.from_text(soa + text, origin=domain, relativize=False)
     header = zone.find_rdataset(header_owner(domain), "TXT")[0].strings
     count = int(re.search(rb"chunks=(\d+)", b" ".join(header))[1])
