@@ -12,7 +12,17 @@ from codec.compress import compress, decompress, payload_dict_id
 from codec.errors import BadHeader, BadTable, CorruptPayload
 from codec.library import PatternLibrary, from_txt_records, parse_header
 from codec.train import train_library
-from codec.wordtable import CAPACITY, ESCAPE, LEADS, RESERVED, SINGLES, WordTable, learn_table
+from codec.wordtable import (
+    CAPACITY,
+    CONTINUATIONS,
+    CONTROLS,
+    ESCAPE,
+    LEADS,
+    RESERVED,
+    SINGLES,
+    WordTable,
+    learn_table,
+)
 
 STEMS = ("patient", "dose", "clinic", "symptom", "therapy", "blood", "pressure", "chronic", "acute",
          "renal", "cardiac", "screening", "diagnosis", "treatment", "history", "follow", "review")
@@ -40,6 +50,29 @@ def table() -> WordTable:
     return learn_table(make_corpus(1, 30))
 
 
+def letters(number: int) -> str:
+    """A distinct run of letters per number (a, b, ..., ba, bb, ...)."""
+    out = ""
+    while True:
+        number, digit = divmod(number, 26)
+        out = chr(97 + digit) + out
+        if not number:
+            return out
+
+
+BIG_WORDS = (b" the", b"the", b" of", *(f" w{letters(i)}".encode() for i in range(400)))
+
+
+@pytest.fixture(scope="module")
+def big() -> WordTable:
+    """A table of 403 words: its one-octet codes (controls, continuation octets) and two-octet codes are all in use."""
+    return WordTable(BIG_WORDS)
+
+
+TRICKY = (b"\xc3", b"\xc3\xa9", b"\xe2\x80", b"\xe2\x80\x99", b"\xf0\x9f\x98", b"\xf0\x9f\x98\x80", b"\x80",
+          b"\xbf", b"\xa9", b"\xc0", b"\xc1", b"\xf5", b"\xf4", b"\xff", b"\x01", b"\x1b", b"\xed\xa0\x80", b"\xe0\x80")
+
+
 @pytest.fixture(scope="module")
 def libraries() -> tuple[PatternLibrary, PatternLibrary]:
     """(semcodec1, semcodec2) libraries trained on the same documents."""
@@ -61,6 +94,56 @@ def test_word_soup_with_reserved_octets_round_trips(table: WordTable, pieces: li
     assert table.decode(table.encode(data)) == data
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BIG_WORDS[:40]) | st.sampled_from(TRICKY) | st.binary(max_size=3), max_size=60))
+def test_big_table_round_trips_words_next_to_broken_utf8(big: WordTable, pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    assert big.decode(big.encode(data)) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_big_table_round_trips_any_bytes(big: WordTable, data: bytes) -> None:
+    assert big.decode(big.encode(data)) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=6) | st.sampled_from(["the", " the", " ww", " wcb", "é", "’", "😀"]), max_size=60))
+def test_any_unicode_text_round_trips_without_escapes(big: WordTable, pieces: list[str]) -> None:
+    data = "".join(pieces).encode("utf-8", "surrogatepass")
+    encoded = big.encode(data)
+    assert big.decode(encoded) == data
+    if not set(data) & set(CONTROLS):
+        assert bytes([ESCAPE]) not in encoded  # UTF-8 keeps its sequences: nothing to escape
+
+
+def test_continuation_codes_and_their_neighbours() -> None:
+    table = WordTable(BIG_WORDS)
+    the, far = table.encode(b" the"), table.encode(b" w" + letters(300).encode())
+    assert the == CONTROLS[:1] and table.encode(b" ww") == CONTINUATIONS[:1] and len(far) == 2
+    cases = {
+        "é the".encode(): "é".encode() + the,  # a code right after a whole sequence
+        b"\xc3 the": b"\xff\xc3" + the,  # a lead without its continuation is escaped: the code is not its continuation
+        b"\xc3 ww": b"\xff\xc3" + CONTINUATIONS[:1],
+        b"\xe2\x80 ww": b"\xff\xe2\xff\x80" + CONTINUATIONS[:1],
+        b"\x80\xbf": b"\xff\x80\xff\xbf",  # continuation octets outside a sequence are escaped
+        b" ww\xe2\x80\x99 ww": CONTINUATIONS[:1] + "’".encode() + CONTINUATIONS[:1],
+        b"\xc3\xc3\xa9": b"\xff\xc3\xc3\xa9",
+        b"the\xf0\x9f\x98": CONTROLS[1:2] + b"\xff\xf0\xff\x9f\xff\x98",  # a sequence cut at the end
+        b"\xed\xa0\x80\xe0\x80\x80": b"\xed\xa0\x80\xe0\x80\x80",  # surrogates, overlongs: sequences too
+        b"\xff\xc0\xf5\x1b\x01": b"\xff\xff\xff\xc0\xff\xf5\x1b\xff\x01",
+    }
+    for original, encoded in cases.items():
+        assert table.encode(original) == encoded, original
+        assert table.decode(encoded) == original, original
+    assert table.decode(b"\xc3" + CONTINUATIONS[:1]) == b"\xc3\x80"  # a sequence, not a lead then a code
+    for stray in (b"\xc3", b"\xc3a", b"\xe2\x80", b"\xf4", b"\xff", b"\xffa"):
+        with pytest.raises(CorruptPayload, match="reserved"):
+            table.decode(b"ok" + stray)
+        with pytest.raises(CorruptPayload, match="reserved"):
+            table.decode(b"ok" + stray, limit=10)
+
+
 def test_utf8_text_needs_no_escape_and_typical_text_shrinks(table: WordTable) -> None:
     text = "Café – the patient’s dose was reviewed; the therapy continues. ".encode() * 20
     encoded = table.encode(text)
@@ -70,15 +153,17 @@ def test_utf8_text_needs_no_escape_and_typical_text_shrinks(table: WordTable) ->
 
 
 def test_codes_are_reserved_octets_and_words_are_whole_tokens() -> None:
-    assert not RESERVED & set(range(0x20, 0x7F)) and not RESERVED & {0x09, 0x0A, 0x0D}
-    assert not RESERVED & set(range(0x80, 0xC0)) and not RESERVED & set(range(0xC2, 0xF5))  # UTF-8 octets
-    assert len(SINGLES) + 256 * len(LEADS) == CAPACITY
-    words = [b" the", b"the", *(f" w{chr(97 + i // 26)}{chr(97 + i % 26)}".encode() for i in range(40))]
+    assert not RESERVED & set(range(0x20, 0x7F)) and not RESERVED & {0x00, 0x09, 0x0A, 0x0D, 0x1B}
+    assert SINGLES == CONTROLS + CONTINUATIONS and CONTINUATIONS == bytes(range(0x80, 0xC0))
+    assert RESERVED == set(CONTROLS) | set(range(0x80, 0x100))  # every octet UTF-8 uses outside ASCII
+    assert len(SINGLES) + 256 * len(LEADS) == CAPACITY == 3161 and not set(LEADS) & set(range(0xC2, 0xF5))
+    words = [b" the", b"the", *(f" w{letters(i)}".encode() for i in range(100))]
     table = WordTable(tuple(words))
     assert table.encode(b"a the b") == b"a" + SINGLES[:1] + b" b"
     assert table.encode(b"the(the)") == SINGLES[1:2] + b"(" + SINGLES[1:2] + b")"
     assert table.encode(b"bathe theme") == b"bathe theme"  # "the" only as a whole word
-    assert table.encode(b"1 wbn") == b"1" + bytes([LEADS[0], 40 - len(SINGLES) + 1])  # entry 40: two octets
+    assert table.encode(b"1 wbm") == b"1" + bytes([0x80 + 40 - len(CONTROLS)])  # entry 40: a continuation octet
+    assert table.encode(b"1 wdl") == b"1" + bytes([LEADS[0], 91 - len(SINGLES)])  # entry 91: two octets
 
 
 def test_learning_wants_words_in_several_documents() -> None:
@@ -99,7 +184,7 @@ def test_table_serialises_and_rejects_bad_tables(table: WordTable) -> None:
         WordTable((b"the", b"the"))
     with pytest.raises(BadTable, match="not a word"):
         WordTable((b"two words",))
-    with pytest.raises(BadTable, match="codes hold"):
+    with pytest.raises(BadTable, match="hold 3161"):
         WordTable(tuple(b"w" + str(i).translate(str.maketrans("0123456789", "abcdefghij")).encode()
                         for i in range(CAPACITY + 1)))
 
