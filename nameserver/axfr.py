@@ -7,7 +7,7 @@ is answered by `nameserver/ixfr.py`'s plan:
   the client's serial to ours: the incremental transfer (our SOA; per step its old SOA, deletions,
   new SOA, additions; our SOA), in several messages over TCP like AXFR;
 - otherwise (no SOA in the query, an unknown or too old serial): the full, AXFR-style transfer
-  (RFC 1995 §4). The history keeps no path longer than the zone, so IXFR is never the bigger one.
+  (RFC 1995 §4). The history bounds a path to 3x the zone's octets (`zones/history.py`).
 Over UDP an IXFR gets the incremental answer only when it fits one datagram, else our SOA alone
 (RFC 1995 §2: the client retries over TCP).
 

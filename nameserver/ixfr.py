@@ -8,8 +8,8 @@ zone's history (`zones.history`) and decides:
     no serial, unknown or too old a serial      -> FULL: the AXFR-style transfer (RFC 1995 §4)
 
 The incremental answer is, in order: our SOA; per step the step's old SOA, its deletions, its new
-SOA, its additions; our SOA again. The history keeps no path longer than the zone itself, so an
-incremental transfer is never larger than the full one.
+SOA, its additions; our SOA again. The history keeps paths of at most 3x the zone's octets
+(`zones.history`): a retrain's change (old library out, new in) still goes incrementally.
 """
 from __future__ import annotations
 
