@@ -31,8 +31,9 @@ compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), an
 
 The EDNS form: `h-<hash>.q.<node>` with the text in EDNS option 65001 (`codec.edns_text`); an
 embedding in option 65002 from the same encoder (model tag of `EMBEDDING_MODEL`) skips the
-encoder. Classification runs inline when keywords decide every step; otherwise in a worker thread
-whose embeddings go through `EmbedBatcher` (one onnxruntime run for concurrent questions).
+encoder. Classification always runs inline on the event loop; the model runs only in
+`EmbedBatcher` (one onnxruntime run for concurrent questions): the question's vector when keywords
+do not decide, its sentences' vectors when a step needs the deep stage.
 
 Bad input (each answer is authoritative, with the zone's SOA in the authority section where it
 is negative, and an Extended DNS Error, RFC 8914, saying why):
@@ -53,7 +54,6 @@ Text too long for a QNAME is the EDNS form's job (the codec raises before a name
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 from typing import Sequence
 
 import dns.edns
@@ -75,7 +75,7 @@ from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
-from zones.classifier import Classifier
+from zones.classifier import Classifier, deep_sentences
 from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone, route_index
 from zones.profile import RouteSettings, find_route_nodes
 from zones.routing_index import Encoder, IndexCache
@@ -96,14 +96,6 @@ class _NeedsEncoder(Exception):
 class _NoEncoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         raise _NeedsEncoder
-
-
-class _BatchedEncoder:
-    def __init__(self, batcher: EmbedBatcher) -> None:
-        self.batcher = batcher
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.batcher.embed_threadsafe(texts)
 
 
 class _Refusal(Exception):
@@ -127,14 +119,12 @@ class SemanticHandler:
     name = "semantic"
     inline = True  # awaits only futures (executor, batcher): no task needed before it suspends
 
-    def __init__(self, store: ZoneStore, encoder: Encoder, workers: int = 4) -> None:
+    def __init__(self, store: ZoneStore, encoder: Encoder) -> None:
         self.store = store
         self.encoder = encoder
         self.indexes = IndexCache(encoder)
         self._inline = Classifier(_NoEncoder())
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="route")
         self._batcher: EmbedBatcher | None = None
-        self._pooled: Classifier | None = None
         self._model_tag = model_tag(EMBEDDING_MODEL)
 
     def warm(self) -> None:
@@ -234,30 +224,33 @@ class SemanticHandler:
 
     async def _route(self, catalog: ZoneCatalog, text: str, node: dns.name.Name,
                      vector: np.ndarray | None) -> tuple[Hop, ...]:
-        """Inline while no model is needed (keywords, or a vector from the client); else embed
-        the question once through the batcher and retry inline; only the deep stage (which
-        embeds sentences) runs in a worker thread."""
+        """Classification runs inline on the event loop; the model runs only in the batcher.
+
+        Keywords (or a vector from the client) may decide without the model; else the question
+        is embedded once through the batcher and classified again; where a step needs the deep
+        stage, its sentences are embedded through the batcher too and the walk is done again,
+        now with every vector at hand (a walk is a few hundred microseconds of numpy)."""
         try:
             return descend(catalog, self.indexes, self._inline, text, node, vector)
         except _NeedsEncoder:
             pass
-        batcher, pooled = self._batching()
+        batcher = self._batching()
         if vector is None:
             vector = (await batcher.embed([text]))[0]
             try:
                 return descend(catalog, self.indexes, self._inline, text, node, vector)
             except _NeedsEncoder:
                 pass
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, descend, catalog, self.indexes, pooled, text, node, vector)
+        parts = deep_sentences(text)
+        self._inline.remember(parts, await batcher.embed(parts))
+        return descend(catalog, self.indexes, self._inline, text, node, vector)
 
-    def _batching(self) -> tuple[EmbedBatcher, Classifier]:
+    def _batching(self) -> EmbedBatcher:
         """The batcher of the running loop (made on first use: it needs the loop)."""
         loop = asyncio.get_running_loop()
-        if self._batcher is None or self._pooled is None or self._batcher.loop is not loop:
+        if self._batcher is None or self._batcher.loop is not loop:
             self._batcher = EmbedBatcher(self.encoder)
-            self._pooled = Classifier(_BatchedEncoder(self._batcher))
-        return self._batcher, self._pooled
+        return self._batcher
 
     def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
                end: dns.name.Name | None, fallback: dns.name.Name | None, hops: tuple[Hop, ...]

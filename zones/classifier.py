@@ -86,6 +86,12 @@ def sentences(text: str) -> list[str]:
     return [s for s in (part.strip() for part in _SENTENCE.split(text)) if len(s) > 2]
 
 
+def deep_sentences(text: str) -> list[str]:
+    """The sentences the deep stage embeds (none for a text of one sentence)."""
+    parts = sentences(text)[:MAX_SENTENCES]
+    return parts if len(parts) > 1 else []
+
+
 class Classifier:
     """Classify texts against compiled indexes; the encoder is used only when a stage needs it."""
 
@@ -93,15 +99,19 @@ class Classifier:
         self.encoder = encoder
         self._sentences: dict[str, np.ndarray] = {}  # sentence vectors, reused down the hierarchy
 
+    def remember(self, parts: list[str], vectors: np.ndarray) -> None:
+        """Keep sentence vectors computed elsewhere (e.g. by a batcher) for the deep stage."""
+        if len(self._sentences) + len(parts) > SENTENCE_MEMO:
+            self._sentences = {}
+        self._sentences.update(zip(parts, vectors))
+
     def _embed_sentences(self, parts: list[str]) -> np.ndarray:
         found = {part: self._sentences.get(part) for part in parts}
         missing = [part for part, vector in found.items() if vector is None]
         if missing:
-            fresh = dict(zip(missing, self.encoder.embed(missing)))
-            found.update(fresh)
-            if len(self._sentences) + len(fresh) > SENTENCE_MEMO:
-                self._sentences = {}
-            self._sentences.update(fresh)
+            fresh = self.encoder.embed(missing)
+            found.update(zip(missing, fresh))
+            self.remember(missing, fresh)
         return np.stack([found[part] for part in parts])
 
     def classify(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None) -> Decision:
@@ -138,9 +148,9 @@ class Classifier:
 
     def _deep(self, index: RoutingIndex, text: str, vector: np.ndarray, scores: np.ndarray,
               shares: np.ndarray) -> Decision:
-        parts = sentences(text)[:MAX_SENTENCES]
+        parts = deep_sentences(text)
         distributions = [_softmax(scores)]
-        if len(parts) > 1:
+        if parts:
             part_scores = _similarity_scores(index, self._embed_sentences(parts))
             distributions.extend(_softmax(part_scores))
         probs = np.mean(distributions, axis=0) + DEEP_KEYWORD_BONUS * shares

@@ -25,6 +25,8 @@ from nameserver.request import Request
 from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler, _labels_wire, _rebase
 from zones.catalog import ZoneCatalog, ZoneStore
+from zones.classifier import Classifier
+from zones.descend import descend
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = "semantic.root."
@@ -45,6 +47,17 @@ QUESTIONS = [
     # fits a name at the apex and under legal, not under litigation.legal: hashed form on the way
     "lawsuit litigation court trial plaintiff " + " ".join(f"w{i}x" for i in range(39)),
     "a long question about a lease dispute and the deposit the landlord kept " * 5,  # EDNS form
+]
+
+CHATTY_QUESTIONS = [  # our own wording: several sentences, topics mixed, so some steps go deep
+    "I have been thinking about this for a while. My landlord kept the deposit. Can I sue him, "
+    "and would the court also look at the rent I paid late?",
+    "Quick one. I wrote a short story about a hacker. Is the python code in it believable? "
+    "The plot needs a bug that crashes the server.",
+    "Long day at the clinic. The patient asked about interest rates on her loan. "
+    "Then she wanted to know how often to take her blood pressure pills.",
+    "Nothing urgent. The stars looked bright tonight. Why do planets not twinkle? "
+    "Also my telescope budget is small, should I save or use credit?",
 ]
 
 
@@ -99,7 +112,7 @@ async def test_memoised_answers_are_the_bytes_of_a_cold_catalog(runner) -> None:
         assert warm == cold
 
 
-async def test_keyword_questions_stay_inline_off_the_pool_and_batcher(runner) -> None:
+async def test_keyword_questions_stay_inline_off_the_batcher(runner) -> None:
     handler = runner.chain.get("semantic")
     for i in range(20):
         for question in KEYWORD_QUESTIONS:
@@ -107,7 +120,6 @@ async def test_keyword_questions_stay_inline_off_the_pool_and_batcher(runner) ->
             assert type(replies) is tuple  # answered without suspending: no task, no thread
             assert b"_llm" in replies[0]
     assert handler._batcher is None
-    assert not handler._pool._threads
 
 
 async def test_a_new_catalog_is_not_answered_from_the_old_memo(runner) -> None:
@@ -154,3 +166,25 @@ async def test_semantic_answers_take_the_fast_renderer_with_dnspython_bytes(runn
             assert got == server.render(response.materialize(request), negotiation), query.to_text()
             fast += response.reply is not None and scan_plain(sent) is not None
     assert fast >= len(QUESTIONS) * 3
+
+
+def explained(reply: bytes) -> list[dict[str, str]]:
+    message = dns.message.from_wire(reply)
+    return [dict(raw.decode().partition("=")[::2] for raw in rdata.strings)
+            for rrset in message.answer for rdata in rrset]
+
+
+async def test_batched_walks_decide_as_a_direct_encoder_does(runner, encoder, shipped) -> None:
+    # The server classifies on the event loop and embeds only through its batcher (the question,
+    # then the deep stage's sentences); a classifier that calls the encoder directly decides the same.
+    handler = runner.chain.get("semantic")
+    direct = Classifier(encoder)
+    stages = set()
+    for text in CHATTY_QUESTIONS:
+        hops = descend(shipped, handler.indexes, direct, " ".join(text.lower().split()), dns.name.from_text(APEX))
+        served = explained(await answer(runner, make_query(text, "explain", "TXT")))
+        assert [(h["node"], h["stage"], h["choice"]) for h in served] == [
+            (hop.node.to_text(), hop.decision.stage,
+             hop.decision.child.to_text() if hop.decision.child is not None else "general") for hop in hops]
+        stages.update(h["stage"] for h in served)
+    assert "deep" in stages and handler._batcher is not None and handler._batcher.runs >= len(CHATTY_QUESTIONS) + 1
