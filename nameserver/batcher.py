@@ -8,7 +8,6 @@ already running (a few ms), and a batch holds at most `max_batch` texts.
 
     batcher = EmbedBatcher(encoder)              # inside a running event loop
     vectors = await batcher.embed(["a question"])
-    vectors = batcher.embed_threadsafe([...])    # from a worker thread (blocks that thread)
     await batcher.close()
 """
 from __future__ import annotations
@@ -42,10 +41,6 @@ class EmbedBatcher:
             elif self._scheduled is None:
                 self._scheduled = self.loop.call_soon(self._flush)
         return await future
-
-    def embed_threadsafe(self, texts: Sequence[str]) -> np.ndarray:
-        """`embed` for code running in another thread (e.g. a classifier in a worker pool)."""
-        return asyncio.run_coroutine_threadsafe(self.embed(texts), self.loop).result()
 
     async def close(self) -> None:
         self._model.shutdown(wait=True)
