@@ -11,8 +11,9 @@ compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), an
   profiles, answers `CNAME _llm._tcp.<node>.` (its general engine). A CNAME query gets only the
   first CNAME. When the text labels do not fit a name under a deeper child, the chain switches
   to the hashed form `h-<hash>.q.<child>.` (fine where this server continues the chain; a
-  delegated child's server then needs the EDNS text option). Where the child is delegated to another server, the chain stops at the CNAME into
-  the child's `q` namespace and the resolver follows it (meeting the referral).
+  delegated child's server then needs the EDNS text option). Where the child is delegated to
+  another server, the chain stops at the CNAME into the child's `q` namespace and the resolver
+  follows it (meeting the referral). The CNAMEs are built as wire bytes (`request.Alias`).
 - fallback: where the chain would end at a name with no SRV records in the served zone (no
   engine configured, or every registered one hidden by the health monitor), the last CNAME goes
   instead to `_llm._tcp.<ancestor>.` of the nearest ancestor hosted here that has SRV records
