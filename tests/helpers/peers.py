@@ -198,9 +198,8 @@ def running_unbound(stub_zone: str = "semantic.root.", *, stub_addr: Address) ->
 
 # --- secondaries: NSD and Knot transfer a zone by AXFR from a primary --------------------------
 
-def nsd_secondary_config(workdir: Path, port: int, zone: str, primary: Address) -> str:
-    host, primary_port = primary
-    origin = dns.name.from_text(zone).to_text()
+def _nsd_server(workdir: Path, port: int, verbosity: int) -> str:
+    """The `server:` and `remote-control:` clauses of an NSD on HOST:port, everything in `workdir`."""
     return f"""\
 server:
     ip-address: {HOST}
@@ -217,14 +216,20 @@ server:
     xfrdir: "{workdir}"
     pidfile: "{workdir}/nsd.pid"
     logfile: "{workdir}/nsd.log"
-    verbosity: 2
+    verbosity: {verbosity}
     hide-version: no
     rrl-ratelimit: 0
     refuse-any: no
 
 remote-control:
     control-enable: no
+"""
 
+
+def nsd_secondary_config(workdir: Path, port: int, zone: str, primary: Address) -> str:
+    host, primary_port = primary
+    origin = dns.name.from_text(zone).to_text()
+    return _nsd_server(workdir, port, verbosity=2) + f"""
 zone:
     name: "{origin}"
     zonefile: "{origin}zone"
@@ -325,29 +330,7 @@ def nsd_primary_config(workdir: Path, port: int, zones: Sequence[tuple[str, Path
         f'\nzone:\n    name: "{origin}"\n    zonefile: "{path}"\n    provide-xfr: {HOST} NOKEY\n'
         for origin, path in zones
     )
-    return f"""\
-server:
-    ip-address: {HOST}
-    port: {port}
-    do-ip4: yes
-    do-ip6: no
-    server-count: 1
-    username: ""
-    chroot: ""
-    zonesdir: "{workdir}"
-    database: ""
-    zonelistfile: "{workdir}/zone.list"
-    xfrdfile: "{workdir}/xfrd.state"
-    xfrdir: "{workdir}"
-    pidfile: "{workdir}/nsd.pid"
-    logfile: "{workdir}/nsd.log"
-    verbosity: 1
-    rrl-ratelimit: 0
-    refuse-any: no
-
-remote-control:
-    control-enable: no
-{zone_sections}"""
+    return _nsd_server(workdir, port, verbosity=1) + zone_sections
 
 
 @contextmanager

@@ -13,17 +13,15 @@ import dns.rrset
 import dns.zone
 import pytest
 
+from helpers.reference import CLIENT, dnspython_render
 from helpers.testzones import parent_zone
-from nameserver import edns
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
 from nameserver.render import PieceCache, rrset_pieces
-from nameserver.request import Request
 from nameserver.server import DnsServer
 from zones.catalog import ZoneCatalog, ZoneStore
 
-CLIENT = ("127.0.0.1", 5353)
 BULK = 1100  # MX records with A records: a TCP answer well past 16 KiB
 EXTRA = "\n".join(
     ["UpperCase CNAME WWW", "txt-at-apex TXT \"a\" \"b\"", "ptr PTR www.sem.test.", "rp RP mail.sem.test. www.sem.test."]
@@ -64,15 +62,6 @@ def queries() -> Iterator[dns.message.Message]:
             query = dns.message.make_query(name, rdtype, use_edns=0, payload=size)
         query.flags = dns.flags.Flag(flags)
         yield query
-
-
-async def dnspython_render(server: DnsServer, wire: bytes, transport: str) -> tuple[bytes, bool]:
-    """The reference: the chain's response as a message, rendered by dnspython."""
-    query = dns.message.from_wire(wire)
-    negotiation = edns.negotiate(query, transport, server.config.max_udp)
-    request = Request.of(query, wire, CLIENT, transport, negotiation)
-    response = await server.chain.serve(request)
-    return server.render(response.materialize(request), negotiation), response.reply is not None
 
 
 async def test_fast_render_equals_dnspython(server: DnsServer) -> None:

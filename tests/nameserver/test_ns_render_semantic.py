@@ -23,16 +23,14 @@ import pytest
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from nameserver import edns
+from helpers.reference import CLIENT, dnspython_render
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
-from nameserver.request import Request
 from nameserver.semantic import SemanticHandler
 from nameserver.server import DnsServer
 from zones.catalog import ZoneCatalog, ZoneStore
 
-CLIENT = ("127.0.0.1", 5353)
 APEX = "sem.test."
 SOA = "@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n"
 APEX_ZONE = f"""$ORIGIN sem.test.
@@ -101,15 +99,6 @@ def queries() -> Iterator[bytes]:
             query = dns.message.make_query(qname, rdtype, use_edns=0, payload=size)
         query.flags = dns.flags.Flag(flags)
         yield query.to_wire()
-
-
-async def dnspython_render(server: DnsServer, wire: bytes, transport: str) -> tuple[bytes, bool]:
-    """The reference: the chain's response as a message, rendered by dnspython."""
-    query = dns.message.from_wire(wire)
-    negotiation = edns.negotiate(query, transport, server.config.max_udp)
-    request = Request.of(query, wire, CLIENT, transport, negotiation)
-    response = await server.chain.serve(request)
-    return server.render(response.materialize(request), negotiation), response.reply is not None
 
 
 async def test_semantic_fast_render_equals_dnspython(server: DnsServer) -> None:
