@@ -56,6 +56,7 @@ from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, 
 from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
 from nameserver.sdk_errors import EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
 from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
+from nameserver.sdk_steps import drive, drive_async
 
 __all__ = [
     "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "LibraryCompressor", "NoRoute",
@@ -137,12 +138,7 @@ class Client(_Base):
 
     def resolve(self, text: str, zone: str | None = None) -> Route:
         steps = resolve_steps(text, zone or self.zone, rng=self.rng, explain=self.explain, degrade=self.degrade)
-        try:
-            query = next(steps)
-            while True:
-                query = steps.send(self._exchange(query))
-        except StopIteration as stop:
-            return stop.value
+        return drive(steps, self._exchange)
 
     def library(self, domain: str) -> PatternLibrary | None:
         """`domain`'s pattern library (or its nearest ancestor's), fetched by DNS over TCP, verified
@@ -156,13 +152,7 @@ class Client(_Base):
         cache = self._library_cache(context, route)
         if cache is not None:
             load_library(cache, route.domain, self._exchange_tcp)
-        steps = ask_steps(text, route, context, self.compressor, max_tokens)
-        try:
-            post = next(steps)
-            while True:
-                post = steps.send(self._post(post))
-        except StopIteration as stop:
-            return stop.value
+        return drive(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
     def _exchange(self, query: dns.message.Message) -> dns.message.Message:
         failures: list[str] = []
@@ -220,12 +210,7 @@ class AsyncClient(_Base):
 
     async def resolve(self, text: str, zone: str | None = None) -> Route:
         steps = resolve_steps(text, zone or self.zone, rng=self.rng, explain=self.explain, degrade=self.degrade)
-        try:
-            query = next(steps)
-            while True:
-                query = steps.send(await self._exchange(query))
-        except StopIteration as stop:
-            return stop.value
+        return await drive_async(steps, self._exchange)
 
     async def library(self, domain: str) -> PatternLibrary | None:
         """`Client.library` for asyncio."""
@@ -238,13 +223,7 @@ class AsyncClient(_Base):
         cache = self._library_cache(context, route)
         if cache is not None:
             await load_library_async(cache, route.domain, self._exchange_tcp)
-        steps = ask_steps(text, route, context, self.compressor, max_tokens)
-        try:
-            post = next(steps)
-            while True:
-                post = steps.send(await self._post(post))
-        except StopIteration as stop:
-            return stop.value
+        return await drive_async(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
     async def _exchange(self, query: dns.message.Message) -> dns.message.Message:
         failures: list[str] = []

@@ -38,6 +38,7 @@ from codec.errors import CodecError
 from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
 from nameserver.sdk_errors import SdkError
 from nameserver.sdk_route import Route
+from nameserver.sdk_steps import drive, drive_async
 
 log = logging.getLogger(__name__)
 
@@ -212,17 +213,13 @@ def load_library(cache: LibraryCache, domain: str, exchange: Exchange) -> Patter
     entry = cache.entry(domain)
     if entry is not None:
         return entry.library
-    steps = cache.steps(domain)
     try:
-        query = next(steps)
-        while True:
-            query = steps.send(exchange(query))
-    except StopIteration as stop:
-        cache.store(stop.value)
-        return stop.value.library
+        fetched = drive(cache.steps(domain), exchange)
     except SdkError as exc:  # LibraryFault, ResolveTimeout ...
         cache.fail(domain, exc)
         return None
+    cache.store(fetched)
+    return fetched.library
 
 
 async def load_library_async(cache: LibraryCache, domain: str, exchange: AsyncExchange) -> PatternLibrary | None:
@@ -230,17 +227,13 @@ async def load_library_async(cache: LibraryCache, domain: str, exchange: AsyncEx
     entry = cache.entry(domain)
     if entry is not None:
         return entry.library
-    steps = cache.steps(domain)
     try:
-        query = next(steps)
-        while True:
-            query = steps.send(await exchange(query))
-    except StopIteration as stop:
-        cache.store(stop.value)
-        return stop.value.library
+        fetched = await drive_async(cache.steps(domain), exchange)
     except SdkError as exc:
         cache.fail(domain, exc)
         return None
+    cache.store(fetched)
+    return fetched.library
 
 
 def context_field(context: str, library: PatternLibrary | None, level: int = DEFAULT_LEVEL) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""Driving the SDK's sans-IO steps: a generator yields what to send (a DNS query, an HTTP post),
+is sent back what came in, and returns its result; `drive` does the I/O with a blocking callable,
+`drive_async` with a coroutine function."""
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Generator, TypeVar
+
+Out = TypeVar("Out")
+In = TypeVar("In")
+Result = TypeVar("Result")
+
+
+def drive(steps: Generator[Out, In, Result], io: Callable[[Out], In]) -> Result:
+    """Run `steps` to its result, answering each thing it yields with `io(thing)`."""
+    try:
+        outgoing = next(steps)
+        while True:
+            outgoing = steps.send(io(outgoing))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def drive_async(steps: Generator[Out, In, Result], io: Callable[[Out], Awaitable[In]]) -> Result:
+    """`drive` with an awaitable `io`."""
+    try:
+        outgoing = next(steps)
+        while True:
+            outgoing = steps.send(await io(outgoing))
+    except StopIteration as stop:
+        return stop.value
