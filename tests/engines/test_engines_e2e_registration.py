@@ -40,20 +40,21 @@ async def dig_srv(port: int) -> list[str]:
     return sorted(line for line in out.decode().splitlines() if line.strip())
 
 
-def make_server(zones: Path, key_file: Path, journal: Path) -> tuple[ServerRunner, DynamicZones]:
-    store = ZoneStore()
-    dynamic = DynamicZones(store, load_keyring(key_file), Journal(journal))
-    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
-    return ServerRunner(config, store=store, extra=[UpdateHandler(dynamic)]), dynamic
-
-
-async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
+def make_server(tmp_path: Path) -> tuple[ServerRunner, DynamicZones, Path]:
+    """A server of the legal zone accepting UPDATEs (not started), its dynamic zones and the key file."""
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
     key_file = tmp_path / "legal.key"
     key_file.write_text(generate_key(f"engine.{DOMAIN}"))
-    runner, dynamic = make_server(zones, key_file, tmp_path / "journal")
+    store = ZoneStore()
+    dynamic = DynamicZones(store, load_keyring(key_file), Journal(tmp_path / "journal"))
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
+    return ServerRunner(config, store=store, extra=[UpdateHandler(dynamic)]), dynamic, key_file
+
+
+async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
+    runner, dynamic, key_file = make_server(tmp_path)
     monitor = HealthMonitor(dynamic, SETTINGS)
     await runner.start()
     await monitor.start()
@@ -83,12 +84,7 @@ async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
 
 
 async def test_clean_shutdown_deregisters(tmp_path: Path) -> None:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
-    key_file = tmp_path / "legal.key"
-    key_file.write_text(generate_key(f"engine.{DOMAIN}"))
-    runner, dynamic = make_server(zones, key_file, tmp_path / "journal")
+    runner, dynamic, key_file = make_server(tmp_path)
     await runner.start()
     port = runner.addresses[0][1]
     try:

@@ -12,8 +12,9 @@ indexes), and a real server answers on a free loopback port.
 """
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
 import dns.asyncquery
 import dns.edns
@@ -29,8 +30,8 @@ import pytest
 from codec import text_to_qname
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.semantic import SemanticHandler
 from nameserver.dynamic import DynamicZones
+from nameserver.semantic import SemanticHandler
 from zones.catalog import ZoneStore
 from zones.descend import general_engine
 from zones.loader import load_directory
@@ -84,10 +85,9 @@ def load(directory: Path):
     return catalog
 
 
-@pytest.fixture
-async def served(tmp_path: Path):
-    """(address, store) of a server with the semantic handler over the test zones."""
-    zones = write_zones(tmp_path / "zones")
+@asynccontextmanager
+async def serving(zones: Path) -> AsyncIterator[tuple[tuple[str, int], ZoneStore]]:
+    """(address, store) of a running server with the semantic handler over `zones`."""
     store = ZoneStore()
     store.swap(load(zones))
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
@@ -97,6 +97,13 @@ async def served(tmp_path: Path):
         yield runner.addresses[0], store
     finally:
         await runner.stop()
+
+
+@pytest.fixture
+async def served(tmp_path: Path):
+    """(address, store) of a server with the semantic handler over the test zones."""
+    async with serving(write_zones(tmp_path / "zones")) as running:
+        yield running
 
 
 async def ask(address, text: str, rdtype: int, form: str = "q") -> dns.message.Message:
@@ -178,18 +185,10 @@ async def test_engines_hidden_by_health_fall_back_until_they_recover(served) -> 
 
 async def test_no_engine_anywhere_keeps_the_plain_answer(tmp_path: Path) -> None:
     bare = "\n".join(line for line in APEX_ZONE.splitlines() if " SRV " not in line)
-    zones = write_zones(tmp_path / "zones", bare)
-    store = ZoneStore()
-    store.swap(load(zones))
-    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, _FakeEncoder())])
-    await runner.start()
-    try:
-        reply = await ask(runner.addresses[0], JURY, dns.rdatatype.SRV)
+    async with serving(write_zones(tmp_path / "zones", bare)) as (address, _store):
+        reply = await ask(address, JURY, dns.rdatatype.SRV)
         assert cnames(reply)[-1] == ("_llm._tcp.trial.law.sem.test.", 120)
         assert srv_ports(reply) == [] and ede_texts(reply) == []
-    finally:
-        await runner.stop()
 
 
 @pytest.mark.parametrize("node, expected", [
