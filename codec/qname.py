@@ -68,6 +68,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import dns.exception
@@ -117,8 +118,12 @@ class SemanticName:
         return _build(list(self.labels), form or self.form, zone)
 
 
+@lru_cache(maxsize=128)
 def normalize(text: str) -> str:
-    """NFKC + casefold, whitespace runs -> one space, stripped (iterated to a fixed point)."""
+    """NFKC + casefold, whitespace runs -> one space, stripped (iterated to a fixed point).
+
+    Remembered for the last questions: one question is normalised by the decoder, the hash check
+    of the EDNS form and the keyword matcher of every level it passes."""
     current = text
     for _ in range(4):
         folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", current).casefold())

@@ -1,6 +1,7 @@
 """A compiled multi-pattern keyword matcher (Aho-Corasick) giving per-child scores.
 
-Text and keywords are NFKC-normalised, case-folded and whitespace-collapsed. A keyword matches
+Text and keywords are normalised as the codec normalises questions (`codec.normalize`: NFKC,
+case-folded, whitespace-collapsed). A keyword matches
 only on word boundaries (where its first/last character is alphanumeric, the neighbouring text
 character must not be). Overlapping matches are resolved longest-first, so "work function"
 hides "function" and "blood pressure" hides "pressure". Each distinct keyword counts once; its
@@ -8,20 +9,13 @@ weight grows with its word count and is split between the children that share it
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Hashable, Iterable, Mapping
 
 import ahocorasick
 
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """NFKC, case-folded, single-spaced: the form both keywords and queries are matched in."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+from codec import normalize
 
 
 def keyword_weight(keyword: str) -> float:
@@ -73,7 +67,7 @@ class KeywordMatcher:
         owners: dict[str, list[Hashable]] = {}
         for child, words in keywords.items():
             for word in words:
-                norm = normalise(word)
+                norm = normalize(word)
                 if norm and child not in owners.setdefault(norm, []):
                     owners[norm].append(child)
         self._automaton = ahocorasick.Automaton()
@@ -86,7 +80,7 @@ class KeywordMatcher:
     def match(self, text: str) -> KeywordResult:
         if self._empty:
             return KeywordResult(scores={}, matches=())
-        norm = _normalised(text)
+        norm = normalize(text)
         found: list[tuple[int, int, str, tuple[Hashable, ...], float]] = []
         for end, (word, children, weight) in self._automaton.iter(norm):
             start = end - len(word) + 1
@@ -106,12 +100,6 @@ class KeywordMatcher:
             for child in children:
                 scores[child] = scores.get(child, 0.0) + weight
         return KeywordResult(scores=scores, matches=tuple(sorted(seen)))
-
-
-@lru_cache(maxsize=256)
-def _normalised(text: str) -> str:
-    """`normalise`, remembered: a question is matched at every level of the hierarchy."""
-    return normalise(text)
 
 
 def _bounded(text: str, start: int, end: int, word: str) -> bool:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from zones.keywords import KeywordMatcher, keyword_weight, normalise
+from codec import normalize as normalise
+from zones.keywords import KeywordMatcher, keyword_weight
 
 MATCHER = KeywordMatcher({
     "code": ["python", "function", "c++", "stack trace"],
