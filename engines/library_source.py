@@ -6,8 +6,9 @@ fetches again when it changes. A failed fetch is logged and retried at the next 
 keeps serving (contexts compressed without a dictionary, dict_id 0, always work).
 
 `DnsLibrarySource` reads the records over DNS (TCP: chunks are ~11 KB) with dnspython: the
-header at `_codec.<domain>.`, then chunk i at `<i>._codec.<domain>.`, reassembled and verified
-by `codec.library.from_txt_records` (formats `semcodec1` and `semcodec2`).
+header at `_codec.<domain>.` (or, where the domain has none, at its nearest ancestor's, as the
+SDK looks it up), then chunk i at `<i>._codec.<that domain>.`, reassembled and verified by
+`codec.library.from_txt_records` (formats `semcodec1` and `semcodec2`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import dns.rcode
 import dns.rdatatype
 
 from codec.errors import LibraryError
-from codec.library import PatternLibrary, chunk_owner, from_txt_records, header_owner, parse_header
+from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
 from engines.errors import EngineError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DNS_TIMEOUT = 5.0
+
 
 class LibraryFetchError(EngineError):
     """The libraries could not be read (no answer, bad records)."""
@@ -51,46 +53,74 @@ class LibrarySource(Protocol):
 
 
 class DnsLibrarySource:
+    """The nearest library up `domain`'s ancestors, found as the SDK finds it
+    (`codec.library.library_owner_chain`: a domain without a library uses its parent's), walking
+    up while `server` answers for the names."""
+
     def __init__(self, domain: str, server: tuple[str, int]) -> None:
         self.domain = dns.name.from_text(domain)
         self.server = server
+        self._holder = self.domain  # the domain whose library is in use
 
     async def serial(self) -> int:
-        response = await self._query(self.domain, dns.rdatatype.SOA)
-        for section in (response.answer, response.authority):
+        """The domain's SOA serial; combined with the holder zone's (high 32 bits: the domain's)
+        when the library comes from an ancestor, so that a retrain there is noticed too."""
+        serial = await self._soa_serial(self.domain)
+        if self._holder == self.domain:
+            return serial
+        return serial << 32 | await self._soa_serial(self._holder)
+
+    async def fetch(self) -> LibrarySnapshot:
+        library: PatternLibrary | None = None
+        self._holder = self.domain
+        for owner in library_owner_chain(self.domain.to_text()):
+            header = await self._txt(dns.name.from_text(owner))
+            if header is None:
+                break  # this server does not answer for that name: no ancestor's library here
+            if header:
+                self._holder = dns.name.from_text(owner).parent()
+                library = await self._library(header[0])
+                break
+        serial = await self.serial()
+        return LibrarySnapshot(serial=serial, libraries={library.dict_id: library} if library else {})
+
+    async def _library(self, header: tuple[bytes, ...]) -> PatternLibrary:
+        base = self._holder.to_text()
+        try:
+            chunks = []
+            for index in range(parse_header(header).chunks):
+                records = await self._txt(dns.name.from_text(chunk_owner(base, index)))
+                chunks.extend((records or [])[:1])
+            return from_txt_records(header, chunks)
+        except LibraryError as exc:
+            raise LibraryFetchError(f"_codec.{base}: records do not form a library: {exc}") from exc
+
+    async def _soa_serial(self, zone: dns.name.Name) -> int:
+        response = await self._query(zone, dns.rdatatype.SOA)
+        for section in (response.answer, response.authority) if response is not None else ():
             for rrset in section:
                 if rrset.rdtype == dns.rdatatype.SOA:
                     return int(rrset[0].serial)
-        raise LibraryFetchError(f"no SOA for {self.domain} from {self.server[0]}:{self.server[1]}")
+        raise LibraryFetchError(f"no SOA for {zone} from {self.server[0]}:{self.server[1]}")
 
-    async def fetch(self) -> LibrarySnapshot:
-        serial = await self.serial()
-        header = await self._txt(dns.name.from_text(header_owner(self.domain.to_text())))
-        if not header:
-            return LibrarySnapshot(serial=serial, libraries={})
-        try:
-            count = parse_header(header[0]).chunks
-            chunks = []
-            for index in range(count):
-                records = await self._txt(dns.name.from_text(chunk_owner(self.domain.to_text(), index)))
-                chunks.extend(records[:1])
-            library = from_txt_records(header[0], chunks)
-        except LibraryError as exc:
-            raise LibraryFetchError(f"_codec.{self.domain}: records do not form a library: {exc}") from exc
-        return LibrarySnapshot(serial=serial, libraries={library.dict_id: library})
-
-    async def _txt(self, name: dns.name.Name) -> list[tuple[bytes, ...]]:
+    async def _txt(self, name: dns.name.Name) -> list[tuple[bytes, ...]] | None:
+        """The TXT records at `name` (none: an empty list); None when the server refuses the name."""
         response = await self._query(name, dns.rdatatype.TXT)
+        if response is None:
+            return None
         return [tuple(rdata.strings) for rrset in response.answer if rrset.rdtype == dns.rdatatype.TXT
                 and rrset.name == name for rdata in rrset]
 
-    async def _query(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
+    async def _query(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message | None:
+        """The answer (NOERROR or NXDOMAIN), None for REFUSED (not a name this server holds)."""
         host, port = self.server
         try:
             response = await dns.asyncquery.tcp(dns.message.make_query(name, rdtype), host, port=port,
                                                 timeout=DNS_TIMEOUT)
         except (dns.exception.DNSException, OSError) as exc:
             raise LibraryFetchError(f"{dns.rdatatype.to_text(rdtype)} {name} to {host}:{port}: {exc}") from exc
+        if response.rcode() == dns.rcode.REFUSED:
+            return None
         if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise LibraryFetchError(f"{dns.rdatatype.to_text(rdtype)} {name}: {dns.rcode.to_text(response.rcode())}")
         return response

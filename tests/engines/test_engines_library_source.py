@@ -62,3 +62,39 @@ async def test_no_library_is_not_an_error(tmp_path: Path) -> None:
     finally:
         await runner.stop()
     assert snapshot.libraries == {} and snapshot.serial == 2026010100
+
+
+CHILD = "contract.legal.semantic.root."
+CHILD_ZONEFILE = """$ORIGIN contract.legal.semantic.root.
+$TTL 300
+@       IN SOA ns1 hostmaster 2026010500 3600 600 86400 60
+@       IN NS  ns1
+ns1     IN A   127.0.0.1
+"""
+
+
+async def test_a_domain_without_a_library_uses_its_parents_and_follows_its_serial(tmp_path: Path) -> None:
+    # As the SDK does (codec.library.library_owner_chain): the engine of contract.legal decodes
+    # contexts compressed with legal's library, and a new serial of legal (a retrain) is noticed.
+    library = make_library()
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / f"{DOMAIN}zone").write_text(ZONEFILE + library.to_zone_fragment(DOMAIN))
+    (zones / f"{CHILD}zone").write_text(CHILD_ZONEFILE)
+    runner = ServerRunner(ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False))
+    await runner.start()
+    try:
+        source = DnsLibrarySource(CHILD, ("127.0.0.1", runner.addresses[0][1]))
+        snapshot = await source.fetch()
+        assert list(snapshot.libraries) == [library.dict_id]
+        assert snapshot.serial == 2026010500 << 32 | 2026010100 == await source.serial()
+        (zones / f"{DOMAIN}zone").write_text(ZONEFILE.replace("2026010100", "2026010101")
+                                             + library.to_zone_fragment(DOMAIN))
+        await runner.reload()
+        assert await source.serial() == 2026010500 << 32 | 2026010101
+    finally:
+        await runner.stop()
+    text = "The plaintiff filed a motion after the verdict."
+    decoder = ContextDecoder()
+    decoder.update(snapshot.libraries)
+    assert decoder.decode(encode_context(text, library)) == text
