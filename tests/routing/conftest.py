@@ -34,5 +34,5 @@ def indexes(encoder: Embedder) -> IndexCache:
 
 
 @pytest.fixture(scope="session")
-def classifier(encoder: Embedder) -> Classifier:
-    return Classifier(encoder)
+def classifier() -> Classifier:
+    return Classifier()

@@ -38,7 +38,7 @@ def test_report_tables() -> None:
 
 def test_in_process_and_baseline(tmp_path, shipped, indexes, classifier, encoder) -> None:
     queries = write_queries(tmp_path)
-    outcomes = run_in_process(queries, shipped, APEX, indexes, classifier)
+    outcomes = run_in_process(queries, shipped, APEX, indexes, classifier, encoder)
     assert [o.predicted for o in outcomes] == [q.domain for q in queries]
     assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)
     baseline = run_baseline(queries, indexes.get(shipped.zones[APEX], APEX), encoder)

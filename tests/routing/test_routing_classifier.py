@@ -6,8 +6,10 @@ import dns.zone
 import numpy as np
 import pytest
 
-from zones.classifier import Classifier, Decision
-from zones.descend import descend, hosting_zone
+from codec import normalize
+from common.steps import drive
+from zones.classifier import Classifier, Decision, Embed, classify
+from zones.descend import descend, descend_steps, hosting_zone
 from zones.routing_index import IndexCache
 
 APEX = dns.name.from_text("semantic.root.")
@@ -53,8 +55,8 @@ def apex_index(shipped, indexes):
 
 
 @pytest.mark.parametrize(("domain", "text"), [(d, t) for d, ts in QUESTIONS.items() for t in ts])
-def test_top_level_routes_own_questions(apex_index, classifier, domain, text) -> None:
-    decision = classifier.classify(apex_index, text)
+def test_top_level_routes_own_questions(apex_index, classifier, encoder, domain, text) -> None:
+    decision = classify(classifier, apex_index, text, encoder)
     assert decision.child == dns.name.from_text(f"{domain}.semantic.root.")
     assert decision.stage in {"keyword", "embed", "deep"}
     assert 0.0 < decision.confidence <= 1.0
@@ -62,8 +64,8 @@ def test_top_level_routes_own_questions(apex_index, classifier, domain, text) ->
     assert decision.runner_up is not None and decision.runner_up[0] != decision.child
 
 
-def test_keyword_stage_decides_clear_questions(apex_index, classifier) -> None:
-    decision = classifier.classify(apex_index, "python pandas dataframe traceback in my flask api")
+def test_keyword_stage_decides_clear_questions(apex_index, classifier, encoder) -> None:
+    decision = classify(classifier, apex_index, "python pandas dataframe traceback in my flask api", encoder)
     assert decision.stage == "keyword"
     assert decision.child == dns.name.from_text("code.semantic.root.")
 
@@ -75,24 +77,24 @@ def test_precomputed_embedding_skips_the_encoder(apex_index, encoder) -> None:
 
     text = "Which telescope should an amateur buy to look at Saturn's rings?"
     vector = encoder.embed([text])[0]
-    decision = Classifier(Refuses()).classify(apex_index, text, embedding=vector)
+    decision = classify(Classifier(), apex_index, text, Refuses(), embedding=vector)
     assert decision.child == dns.name.from_text("science.semantic.root.")
     assert decision.stage in {"embed", "deep"}  # one sentence: the deep stage needs no encoder either
 
 
-def test_descend_walks_to_a_leaf(shipped, indexes, classifier) -> None:
-    hops = descend(shipped, indexes, classifier, "How do I appeal a small claims judgment?", APEX)
+def test_descend_walks_to_a_leaf(shipped, indexes, classifier, encoder) -> None:
+    hops = descend(shipped, indexes, classifier, "How do I appeal a small claims judgment?", APEX, encoder)
     assert [str(h.node) for h in hops] == ["semantic.root.", "legal.semantic.root."]
     assert hops[-1].decision.child == dns.name.from_text("litigation.legal.semantic.root.")
     assert hosting_zone(shipped, dns.name.from_text("litigation.legal.semantic.root.")).origin == \
         dns.name.from_text("legal.semantic.root.")
 
 
-def test_descend_stops_at_a_cut_to_another_server(shipped, indexes, classifier) -> None:
+def test_descend_stops_at_a_cut_to_another_server(shipped, indexes, classifier, encoder) -> None:
     from zones.catalog import ZoneCatalog
 
     only_apex = ZoneCatalog(zones={APEX: shipped.zones[APEX]})
-    hops = descend(only_apex, indexes, classifier, "what is the dosage of amoxicillin for a child", APEX)
+    hops = descend(only_apex, indexes, classifier, "what is the dosage of amoxicillin for a child", APEX, encoder)
     assert len(hops) == 1 and hops[0].decision.child == dns.name.from_text("medical.semantic.root.")
 
 
@@ -135,7 +137,7 @@ def test_index_recompiles_on_zone_change_only() -> None:
     second = cache.get(changed, node)
     assert second is not first and cache.compiles == 2
     assert encoder.texts[embedded:] == ["what size boat fits two people"]  # memoised: only the new one
-    decision = Classifier(encoder).classify(second, "an apple orchard in spring")
+    decision = classify(Classifier(), second, "an apple orchard in spring", encoder)
     assert decision.stage == "keyword"
     assert decision.child == dns.name.from_text("a.t.test.")
     assert isinstance(decision, Decision) and decision.candidates[0][0] == decision.child
@@ -145,3 +147,31 @@ def test_zone_without_profiles_has_no_index() -> None:
     zone = dns.zone.from_text("$ORIGIN u.test.\n@ 300 IN SOA ns1 host 1 1 1 1 1\n@ 300 IN NS ns1\n",
                               relativize=False)
     assert IndexCache(Counting()).get(zone, dns.name.from_text("u.test.")) is None
+
+
+def test_descent_asks_for_each_vector_once(shipped, indexes, encoder) -> None:
+    # The walk is sans-IO: it yields what to embed and is sent the vectors. A keyword-decided
+    # level asks for nothing; the question's own vector is asked for at most once for the whole
+    # walk, and a deep stage asks only for sentences it has not seen.
+    asked: list[tuple[str, ...]] = []
+
+    def embed(request: Embed):
+        asked.append(request.texts)
+        return encoder.embed(list(request.texts))
+
+    text = ("My landlord kept the deposit. I moved out in May and left the flat clean. "
+            "The lease says thirty days. What can I do to get it back?")
+    steps = descend_steps(shipped, indexes, Classifier(), normalize(text), APEX)
+    hops = drive(steps, embed)
+    assert hops and asked
+    flat = [t for texts in asked for t in texts]
+    assert flat.count(normalize(text)) == 1
+    assert len(flat) == len(set(flat))
+
+
+def test_keyword_decision_needs_no_vector(apex_index) -> None:
+    steps = Classifier().steps(apex_index, "python pandas dataframe traceback in my flask api")
+    with pytest.raises(StopIteration) as done:
+        next(steps)  # decided without yielding a single Embed
+    decision, vector = done.value.value
+    assert decision.stage == "keyword" and vector is None

@@ -174,10 +174,10 @@ async def test_batched_walks_decide_as_a_direct_encoder_does(runner, encoder, sh
     # The server classifies on the event loop and embeds only through its batcher (the question,
     # then the deep stage's sentences); a classifier that calls the encoder directly decides the same.
     handler = runner.chain.get("semantic")
-    direct = Classifier(encoder)
+    direct = Classifier()
     stages = set()
     for text in CHATTY_QUESTIONS:
-        hops = descend(shipped, handler.indexes, direct, " ".join(text.lower().split()), dns.name.from_text(APEX))
+        hops = descend(shipped, handler.indexes, direct, " ".join(text.lower().split()), dns.name.from_text(APEX), encoder)
         served = explained(await answer(runner, make_query(text, "explain", "TXT")))
         assert [(h["node"], h["stage"], h["choice"]) for h in served] == [
             (hop.node.to_text(), hop.decision.stage,

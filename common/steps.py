@@ -1,6 +1,7 @@
-"""Driving the SDK's sans-IO steps: a generator yields what to send (a DNS query, an HTTP post),
-is sent back what came in, and returns its result; `drive` does the I/O with a blocking callable,
-`drive_async` with a coroutine function."""
+"""Driving sans-IO steps: a generator yields what it needs done (a DNS query or an HTTP post to
+send, texts to embed), is sent back the outcome, and returns its result; `drive` does the I/O
+with a blocking callable, `drive_async` with a coroutine function. The SDK, the semantic handler
+and the in-process routing bench all run their steps through these two."""
 from __future__ import annotations
 
 from typing import Awaitable, Callable, Generator, TypeVar
