@@ -10,7 +10,13 @@ from codec.errors import (
     NotSemantic,
     TextTooLong,
 )
-from codec.qname import SemanticName, normalize, parse_semantic_name, qname_to_text, text_to_qname
+from codec.qname import (
+    SemanticName,
+    normalize,
+    parse_semantic_name,
+    qname_to_text,
+    text_to_qname,
+)
 
 __all__ = [
     "BadEncoding",

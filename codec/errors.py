@@ -1,8 +1,10 @@
 """The codec's exception hierarchy: one root, `CodecError`; every message says what and where."""
 from __future__ import annotations
 
+from common.errors import SemanticDnsError
 
-class CodecError(Exception):
+
+class CodecError(SemanticDnsError):
     """Root of every error raised by the `codec` package."""
 
 

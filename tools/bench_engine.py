@@ -5,7 +5,7 @@
   hits both; end-of-sequence tokens are banned so every run makes exactly `--max-tokens` tokens.
   Reports medians of time to first token and tokens/s, and the ratio engine / in-process.
 - embeddings: requests/s of `/v1/embeddings` (MiniLM ONNX engine, `--concurrency` clients, one
-  sentence per request) against `zones.embedder.Embedder.embed` in-process on one sentence.
+  sentence per request) against `routing.embedder.Embedder.embed` in-process on one sentence.
 Prints a table. Never asserts on time.
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ async def _over_http(url: str, model_id: str, max_tokens: int) -> GenerationRun:
 
 
 def bench_embeddings(args: argparse.Namespace) -> None:
-    from zones.embedder import Embedder, ensure_onnx, model_dir
+    from routing.embedder import Embedder, ensure_onnx, model_dir
 
     onnx_file, tokenizer = ensure_onnx(), model_dir() / "tokenizer.json"
     embedder = Embedder(onnx_file, tokenizer, threads=args.threads)

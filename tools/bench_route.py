@@ -3,7 +3,7 @@
 Each line of QUERIES.jsonl is `{"text": ..., "domain": ...}` (other keys ignored). The bench
 - routes every query through the whole hierarchy: over UDP to `--server ADDR:PORT` (SRV query,
   EDNS text option when the text does not fit a name; the stage comes from the `explain` TXT,
-  asked separately and not timed), or, with `--in-process`, through `zones.descend` directly;
+  asked separately and not timed), or, with `--in-process`, through `routing.descend` directly;
 - prints accuracy per top-level domain, a confusion table, the share decided by each stage and
   latency p50/p99 per stage (over UDP: from sending the query's bytes to receiving the answer's);
 - prints, in the same run, a baseline: the same encoder and the same exemplars in a plain
@@ -37,11 +37,11 @@ from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError
 from nameserver.config import ServerConfig, parse_address
 from zones.catalog import ZoneCatalog, ZoneStore
-from zones.classifier import Classifier
-from zones.descend import descend
-from zones.embedder import QUERY_THREADS, load_embedder
+from routing.classifier import Classifier
+from routing.descend import descend
+from routing.embedder import QUERY_THREADS, load_embedder
 from zones.loader import load_directory
-from zones.routing_index import Encoder, IndexCache, RoutingIndex
+from routing.index import Encoder, IndexCache, RoutingIndex
 
 DEFAULT_ZONES = Path(__file__).resolve().parents[1] / "zonefiles"
 NONE = "(general)"

@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resolver.add_argument("--upstream-port", type=int, default=53)
     resolver.add_argument("--cache-size", type=int, default=100_000)
     resolver.add_argument("--semantic-cache", action="store_true",
-                          help="reuse routes of close questions (embeds with zones.embedder)")
+                          help="reuse routes of close questions (embeds with routing.embedder)")
     resolver.set_defaults(func=cmd_resolver)
 
 
@@ -315,7 +315,7 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         from nameserver.resolver.routecache import RouteCache
         from nameserver.semantic import EMBEDDING_MODEL
         from nameserver.semcache import SemanticCache
-        from zones.embedder import load_embedder
+        from routing.embedder import load_embedder
 
         embedder = load_embedder()
         routes = RouteCache(SemanticCache(), embed=lambda text: embedder.embed([text])[0], embed_model=EMBEDDING_MODEL)

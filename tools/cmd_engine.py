@@ -79,7 +79,7 @@ def _config(args: argparse.Namespace) -> EngineConfig:
     if model is None and args.backend == "llama":
         model = default_gguf_path()
     elif model is None:  # the MiniLM sentence encoder, exported once by the zones room's embedder
-        from zones.embedder import ensure_onnx, model_dir
+        from routing.embedder import ensure_onnx, model_dir
 
         model, tokenizer = ensure_onnx(), tokenizer or model_dir() / "tokenizer.json"
         model_name = model_name or MINILM_MODEL_NAME

@@ -23,7 +23,7 @@ from nameserver.journal import Journal
 from nameserver.dynamic import DynamicZones
 from nameserver.update import UpdateHandler
 from zones.catalog import ZoneStore
-from zones.embedder import QUERY_THREADS
+from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 
@@ -111,7 +111,7 @@ def build_handlers(args: argparse.Namespace, store: ZoneStore, dynamic: DynamicZ
         handlers.append(UpdateHandler(dynamic))
     if args.zones is not None and not args.no_semantic:
         from nameserver.semantic import SemanticHandler
-        from zones.embedder import load_embedder
+        from routing.embedder import load_embedder
 
         handlers.append(SemanticHandler(store, load_embedder(args.encoder, threads=args.encoder_threads)))
     if args.recursive:

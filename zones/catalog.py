@@ -8,15 +8,13 @@ also feeds the store's `history` (`zones.history`): the differences IXFR sends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 
 import dns.name
 import dns.zone
 
 from zones.history import ZoneHistory
-
-if TYPE_CHECKING:
-    from zones.loader import ZoneSource
+from zones.source import ZoneSource
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class ZoneCatalog:
             if len(self._memo) < limit:
                 self._memo[slot] = value
             return value
-    sources: Mapping[dns.name.Name, "ZoneSource"] = field(default_factory=dict)
+    sources: Mapping[dns.name.Name, ZoneSource] = field(default_factory=dict)
 
     def find(self, qname: dns.name.Name) -> dns.zone.Zone | None:
         """The deepest zone whose origin encloses `qname`, or None when no zone does."""

@@ -14,7 +14,7 @@ Serial regressions are checked by `zones.reload`, the only place where an old se
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import dns.exception
 import dns.name
@@ -26,9 +26,7 @@ import dns.zone
 
 from zones.errors import Severity, ZoneProblem
 from zones.profile import ProfileSyntaxError, find_route_nodes, parse_profiles
-
-if TYPE_CHECKING:
-    from zones.loader import LoadedZone, Location
+from zones.source import LoadedZone, Location
 
 A, AAAA, NS, SOA, SRV, TXT, DS = (
     dns.rdatatype.A,
@@ -45,11 +43,11 @@ CUT_TYPES = frozenset({NS, DS, dns.rdatatype.NSEC, dns.rdatatype.RRSIG, dns.rdat
 LLM_SERVICE = (b"_llm", b"_tcp")
 
 
-def _problem(loc: "Location", message: str, severity: Severity = "error") -> ZoneProblem:
+def _problem(loc: Location, message: str, severity: Severity = "error") -> ZoneProblem:
     return ZoneProblem(loc.file, loc.line, message, severity)
 
 
-def check_zone(loaded: "LoadedZone") -> list[ZoneProblem]:
+def check_zone(loaded: LoadedZone) -> list[ZoneProblem]:
     """Every problem found in `loaded`, in file order (errors and warnings)."""
     problems: list[ZoneProblem] = []
     for check in (
@@ -67,7 +65,7 @@ def has_errors(problems: list[ZoneProblem]) -> bool:
     return any(p.is_error for p in problems)
 
 
-def _check_reader_notes(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
+def _check_reader_notes(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     for name, rdtype, loc in loaded.repeated_singletons:
         kind = dns.rdatatype.to_text(rdtype)
         yield _problem(loc, f"{name}: a second {kind} record (only one is allowed; this one replaced the first)")
@@ -75,7 +73,7 @@ def _check_reader_notes(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
         yield _problem(loc, f"{name} is outside the zone {loaded.origin}: ignored", "warning")
 
 
-def _check_apex(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
+def _check_apex(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     zone, origin = loaded.zone, loaded.origin
     soa = zone.get_rdataset(origin, SOA)
     if soa is None:
@@ -90,7 +88,7 @@ def _check_apex(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
         yield from _check_ns_addresses(loaded, origin, ns)
 
 
-def _check_soa(loaded: "LoadedZone", soa: dns.rdtypes.ANY.SOA.SOA) -> Iterator[ZoneProblem]:
+def _check_soa(loaded: LoadedZone, soa: dns.rdtypes.ANY.SOA.SOA) -> Iterator[ZoneProblem]:
     loc = loaded.where(loaded.origin, SOA)
     if not is_date_serial(soa.serial):
         yield _problem(loc, f"serial {soa.serial} is not of the form YYYYMMDDNN", "warning")
@@ -132,7 +130,7 @@ def _enclosing_cut(name: dns.name.Name, cuts: list[dns.name.Name]) -> dns.name.N
 
 
 def _check_ns_addresses(
-    loaded: "LoadedZone", owner: dns.name.Name, ns: dns.rdataset.Rdataset
+    loaded: LoadedZone, owner: dns.name.Name, ns: dns.rdataset.Rdataset
 ) -> Iterator[ZoneProblem]:
     """In-zone name servers of `owner` need A/AAAA in this zone (glue when below a cut)."""
     zone, origin = loaded.zone, loaded.origin
@@ -149,7 +147,7 @@ def _check_ns_addresses(
         )
 
 
-def _check_delegations(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
+def _check_delegations(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     zone = loaded.zone
     cuts = _delegation_points(zone)
     glue_names: set[dns.name.Name] = set()
@@ -183,7 +181,7 @@ def _check_delegations(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
                 )
 
 
-def _check_profiles(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
+def _check_profiles(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     zone = loaded.zone
     try:
         nodes = find_route_nodes(zone)
@@ -212,7 +210,7 @@ def _check_profiles(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
                 )
 
 
-def _profile_problem(loaded: "LoadedZone", exc: ProfileSyntaxError) -> ZoneProblem:
+def _profile_problem(loaded: LoadedZone, exc: ProfileSyntaxError) -> ZoneProblem:
     try:
         owner = dns.name.from_text(exc.owner)
     except dns.exception.DNSException:
@@ -224,7 +222,7 @@ def _is_llm_service(name: dns.name.Name) -> bool:
     return tuple(label.lower() for label in name.labels[:2]) == LLM_SERVICE
 
 
-def _check_engines(loaded: "LoadedZone") -> Iterator[ZoneProblem]:
+def _check_engines(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     zone, origin = loaded.zone, loaded.origin
     for name in sorted(n for n in zone.nodes if _is_llm_service(n)):
         srv = zone.get_rdataset(name, SRV)

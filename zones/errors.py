@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from common.errors import SemanticDnsError
+
 Severity = Literal["error", "warning"]
 
 
@@ -30,7 +32,7 @@ class ZoneProblem:
         return f"{self.file}:{self.line}: {prefix}{self.message}"
 
 
-class ZonesError(Exception):
+class ZonesError(SemanticDnsError):
     """Root of the exceptions raised by the zones package."""
 
 

@@ -24,7 +24,8 @@ import dns.zone
 
 from zones.catalog import ZoneCatalog
 from zones.errors import ZoneProblem
-from zones.loader import LoadedZone, ZoneSource, load_checked, origin_for, zone_files
+from zones.loader import load_checked, origin_for, zone_files
+from zones.source import LoadedZone, ZoneSource
 
 log = logging.getLogger(__name__)
 

@@ -81,7 +81,7 @@ async def test_onnx_health_and_metrics(classifier_engine) -> None:
 @pytest.mark.slow
 async def test_default_onnx_engine_is_minilm() -> None:
     """No --model: the MiniLM encoder; its vectors match the in-process embedder's."""
-    from zones.embedder import load_embedder
+    from routing.embedder import load_embedder
 
     engine = start_engine("--backend", "onnx", "--domain", "semantic.root.")
     try:

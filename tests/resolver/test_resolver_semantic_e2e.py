@@ -23,7 +23,7 @@ from nameserver.semcache import SemanticCache
 from resolver_fakes import free_port
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore
-from zones.embedder import load_embedder
+from routing.embedder import load_embedder
 
 REPO = Path(__file__).resolve().parents[2]
 QUESTION = "Is a verbal agreement to sell my car binding if we never signed anything?"

@@ -113,7 +113,7 @@ def test_guard_allows_paraphrases() -> None:
 
 @pytest.mark.slow
 def test_guard_with_real_embeddings_blocks_a_near_duplicate_negation() -> None:
-    from zones.embedder import load_embedder
+    from routing.embedder import load_embedder
 
     embedder = load_embedder()
     texts = [

@@ -7,10 +7,10 @@ import dns.name
 import pytest
 
 from zones.catalog import ZoneCatalog
-from zones.classifier import Classifier
-from zones.embedder import Embedder, load_embedder
+from routing.classifier import Classifier
+from routing.embedder import Embedder, load_embedder
 from zones.loader import load_directory
-from zones.routing_index import IndexCache
+from routing.index import IndexCache
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = dns.name.from_text("semantic.root.")

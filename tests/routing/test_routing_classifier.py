@@ -8,9 +8,9 @@ import pytest
 
 from codec import normalize
 from common.steps import drive
-from zones.classifier import Classifier, Decision, Embed, classify
-from zones.descend import descend, descend_steps, hosting_zone
-from zones.routing_index import IndexCache
+from routing.classifier import Classifier, Decision, Embed, classify
+from routing.descend import descend, descend_steps, hosting_zone
+from routing.index import IndexCache
 
 APEX = dns.name.from_text("semantic.root.")
 

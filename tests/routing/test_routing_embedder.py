@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zones.embedder import DIMENSION, ensure_onnx, min_cosine, model_dir, onnx_path, _reference_vectors
+from routing.embedder import DIMENSION, ensure_onnx, min_cosine, model_dir, onnx_path, _reference_vectors
 
 SENTENCES = [
     "Can my neighbour's tree roots damaging my driveway be their liability?",
@@ -27,7 +27,7 @@ def test_onnx_matches_sentence_transformers(encoder) -> None:
 
 @pytest.mark.slow
 def test_int8_variant_stays_close(encoder) -> None:
-    from zones.embedder import Embedder
+    from routing.embedder import Embedder
 
     int8 = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json")
     assert onnx_path(variant="int8").is_file()
@@ -51,7 +51,7 @@ def test_cache_file_is_keyed_by_weights(tmp_path, monkeypatch) -> None:
 
 
 def test_runs_group_texts_of_similar_length() -> None:
-    from zones.embedder import plan_runs
+    from routing.embedder import plan_runs
 
     assert plan_runs([]) == []
     assert plan_runs([10]) == [[0]]

@@ -33,7 +33,7 @@ from nameserver.runner import ServerRunner
 from nameserver.dynamic import DynamicZones
 from nameserver.semantic import SemanticHandler
 from zones.catalog import ZoneStore
-from zones.descend import general_engine
+from routing.descend import general_engine
 from zones.loader import load_directory
 
 APEX = "sem.test."

@@ -24,8 +24,8 @@ from nameserver.errors import scan_plain
 from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler, _labels_wire, _rebase
 from zones.catalog import ZoneCatalog, ZoneStore
-from zones.classifier import Classifier
-from zones.descend import descend
+from routing.classifier import Classifier
+from routing.descend import descend
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = "semantic.root."

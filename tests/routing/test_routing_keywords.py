@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from codec import normalize as normalise
-from zones.keywords import KeywordMatcher, keyword_weight
+from routing.keywords import KeywordMatcher, keyword_weight
 
 MATCHER = KeywordMatcher({
     "code": ["python", "function", "c++", "stack trace"],

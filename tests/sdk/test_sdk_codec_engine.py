@@ -21,7 +21,7 @@ from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler
 from sdk_codec_support import defined_terms, legal_document
 from zones.catalog import ZoneStore
-from zones.embedder import load_embedder
+from routing.embedder import load_embedder
 
 pytestmark = pytest.mark.slow
 DOMAIN = "legal.semantic.root."

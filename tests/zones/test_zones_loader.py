@@ -8,7 +8,8 @@ import dns.rdatatype
 import pytest
 
 from zones.errors import ZoneFileError
-from zones.loader import Location, load_directory, load_zone, origin_for
+from zones.loader import load_directory, load_zone, origin_for
+from zones.source import Location
 
 N = dns.name.from_text
 

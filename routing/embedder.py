@@ -19,7 +19,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from zones.errors import ZonesError
+from routing.errors import RoutingError
 
 DIMENSION = 384
 MAX_TOKENS = 256
@@ -38,7 +38,7 @@ CHECK_SENTENCES = (
 )
 
 
-class EmbedderError(ZonesError):
+class EmbedderError(RoutingError):
     """The encoder could not be found, exported, verified or loaded."""
 
 

@@ -22,8 +22,8 @@ import dns.name
 import numpy as np
 
 from common.steps import drive
-from zones.keywords import KeywordResult
-from zones.routing_index import Encoder, RoutingIndex
+from routing.index import Encoder, RoutingIndex
+from routing.keywords import KeywordResult
 
 KNN = 3
 WEIGHTS = (0.4, 0.4, 0.2)  # knn, centroid, description

@@ -19,9 +19,9 @@ import dns.zone
 import numpy as np
 
 from common.steps import drive
+from routing.classifier import Classifier, Decision, Embed, embed_with
+from routing.index import Encoder, IndexCache, RoutingIndex
 from zones.catalog import ZoneCatalog
-from zones.classifier import Classifier, Decision, Embed, embed_with
-from zones.routing_index import Encoder, IndexCache, RoutingIndex
 
 MAX_DEPTH = 16
 LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))

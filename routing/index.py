@@ -18,7 +18,7 @@ import dns.rdatatype
 import dns.zone
 import numpy as np
 
-from zones.keywords import KeywordMatcher
+from routing.keywords import KeywordMatcher
 from zones.profile import RouteSettings, RouteTable, RoutingProfile, parse_profiles
 
 
