@@ -52,11 +52,30 @@ import dns.query
 import dns.resolver
 
 from codec.library import PatternLibrary
-from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
-from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
-from nameserver.sdk_errors import EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
-from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
 from common.steps import drive, drive_async
+from nameserver.sdk_codec import (
+    LibraryCache,
+    LibraryCompressor,
+    LibraryFault,
+    load_library,
+    load_library_async,
+)
+from nameserver.sdk_core import (
+    Answer,
+    ContextCompressor,
+    HttpPost,
+    HttpResult,
+    ask_steps,
+    resolve_steps,
+)
+from nameserver.sdk_errors import (
+    EngineError,
+    NoRoute,
+    ResolveTimeout,
+    SdkError,
+    ServerFailure,
+)
+from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
 
 __all__ = [
     "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "LibraryCompressor", "NoRoute",

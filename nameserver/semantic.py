@@ -68,18 +68,32 @@ import dns.rrset
 import dns.zone
 import numpy as np
 
-from common.steps import drive_async
 from codec import CodecError, SemanticName, parse_semantic_name
-from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, decode_embedding_option, decode_text_option, \
-    hashed_qname, model_tag, text_hash_label
+from codec.edns_text import (
+    EMBEDDING_OPTION,
+    TEXT_OPTION,
+    decode_embedding_option,
+    decode_text_option,
+    hashed_qname,
+    model_tag,
+    text_hash_label,
+)
+from common.steps import drive_async
 from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
-from zones.catalog import ZoneCatalog, ZoneStore
 from routing.classifier import Classifier
-from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
-from zones.profile import RouteSettings, find_route_nodes
+from routing.descend import (
+    Hop,
+    descend_steps,
+    engine_service,
+    general_engine,
+    hosting_zone,
+    route_index,
+)
 from routing.index import Encoder, IndexCache
+from zones.catalog import ZoneCatalog, ZoneStore
+from zones.profile import RouteSettings, find_route_nodes
 
 ROUTE_QTYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT, dns.rdatatype.CNAME})
 EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})

@@ -25,9 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Callable, ContextManager, Iterator, Sequence
 
 import dns.message

@@ -36,12 +36,12 @@ from codec import normalize, text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError
 from nameserver.config import ServerConfig, parse_address
-from zones.catalog import ZoneCatalog, ZoneStore
 from routing.classifier import Classifier
 from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
-from zones.loader import load_directory
 from routing.index import Encoder, IndexCache, RoutingIndex
+from zones.catalog import ZoneCatalog, ZoneStore
+from zones.loader import load_directory
 
 DEFAULT_ZONES = Path(__file__).resolve().parents[1] / "zonefiles"
 NONE = "(general)"

@@ -13,17 +13,24 @@ import os
 import sys
 from pathlib import Path
 
-from nameserver.config import DEFAULT_MAX_UDP, LOOPBACK, ServerConfig, format_address, parse_address, parse_network
+from nameserver.config import (
+    DEFAULT_MAX_UDP,
+    LOOPBACK,
+    ServerConfig,
+    format_address,
+    parse_address,
+    parse_network,
+)
 from nameserver.errors import NameserverError, ZoneLoadError
 from nameserver.resolver.handler import add_arguments as add_recursive_arguments
 from nameserver.resolver.handler import handler_from_args as recursion_handler_from_args
 from nameserver.runner import ServerRunner
-from nameserver.health import HealthMonitor, HealthSettings
-from nameserver.journal import Journal
-from nameserver.dynamic import DynamicZones
-from nameserver.update import UpdateHandler
-from zones.catalog import ZoneStore
+from nameserver.update.dynamic import DynamicZones
+from nameserver.update.handler import UpdateHandler
+from nameserver.update.health import HealthMonitor, HealthSettings
+from nameserver.update.journal import Journal
 from routing.embedder import QUERY_THREADS
+from zones.catalog import ZoneStore
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 

@@ -26,7 +26,12 @@ from nameserver.errors import NameserverError
 from nameserver.resolver import Hints, NoReply, Query, Recursor, Reply, ResolverConfig
 from nameserver.resolver.transport import DnsTransport, TimedTransport
 from nameserver.rrcache import RRsetCache
-from nameserver.sdk_route import DEFAULT_ZONE, explain_hops, explain_query, question_query
+from nameserver.sdk_route import (
+    DEFAULT_ZONE,
+    explain_hops,
+    explain_query,
+    question_query,
+)
 
 
 @dataclass(frozen=True)

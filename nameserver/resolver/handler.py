@@ -38,7 +38,6 @@ from nameserver.resolver.iterator import ResolverConfig
 from nameserver.resolver.recursor import Recursor, fill
 from nameserver.rrcache import RRsetCache
 
-
 CACHED_RCODES = frozenset({dns.rcode.NOERROR, dns.rcode.NXDOMAIN})
 
 

@@ -21,7 +21,12 @@ import dns.rdatatype
 import dns.rrset
 import numpy as np
 
-from codec.edns_text import decode_embedding_option, decode_text_option, encode_embedding_option, model_tag
+from codec.edns_text import (
+    decode_embedding_option,
+    decode_text_option,
+    encode_embedding_option,
+    model_tag,
+)
 from codec.errors import CodecError
 from codec.qname import parse_semantic_name
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT, Resolution

@@ -13,7 +13,6 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-
 from helpers.processes import read_until, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,11 +16,11 @@ from aiohttp import web
 
 from engines.registration import ServiceInstance, TsigKey, build_update
 from nameserver.edns import negotiate
-from nameserver.health import HealthMonitor, HealthSettings
-from nameserver.journal import Journal
 from nameserver.request import Request, Response
-from nameserver.dynamic import DynamicZones
-from nameserver.update import UpdateHandler
+from nameserver.update.dynamic import DynamicZones
+from nameserver.update.handler import UpdateHandler
+from nameserver.update.health import HealthMonitor, HealthSettings
+from nameserver.update.journal import Journal
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.tsig import generate_key, parse_keyring
 
@@ -216,7 +216,7 @@ def test_draft_rules() -> None:
     """CNAME exclusivity, TTL applied to the whole RRset, serial per YYYYMMDDNN / RFC 1982."""
     import datetime
 
-    from nameserver.update import Draft, apply_updates
+    from nameserver.update.apply import Draft, apply_updates
 
     zone = make_zone()
     update = _signed(lambda u: (u.add("alias", 60, "CNAME", "contract"), u.add("contract", 60, "CNAME", "ns1"),

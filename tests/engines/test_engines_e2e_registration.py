@@ -9,14 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from engine_support import start_engine, stop_engine
+
 from nameserver.config import ServerConfig
-from nameserver.health import HealthMonitor, HealthSettings
-from nameserver.journal import Journal
 from nameserver.runner import ServerRunner
-from nameserver.dynamic import DynamicZones
-from nameserver.update import UpdateHandler
+from nameserver.update.dynamic import DynamicZones
+from nameserver.update.handler import UpdateHandler
+from nameserver.update.health import HealthMonitor, HealthSettings
+from nameserver.update.journal import Journal
 from zones.catalog import ZoneStore
 from zones.tsig import generate_key, load_keyring
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
-
 from engine_support import LABELS, start_engine, stop_engine
 
 

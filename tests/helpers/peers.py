@@ -25,9 +25,9 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.query
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.rcode
 
 from helpers.processes import stop_process
 from helpers.server import free_port

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]

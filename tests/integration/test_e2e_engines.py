@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import pytest
-
-from codec import text_to_qname
 from helpers.processes import read_until, stop_process
 from helpers.server import REPO, free_port, running_server, semdns_command
+
+from codec import text_to_qname
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ PARENT = "legal.semantic.root."
 PARENT_PORT = 8110  # the static engine of legal (hierarchy contract)
 ONNX_DOMAIN = "finance.semantic.root."
 HEALTH = ("--health-interval", "1", "--health-failures", "2")
-BOUND = 2 * 1 + 1  # failures x interval + timeout (nameserver/health.py), in seconds
+BOUND = 2 * 1 + 1  # failures x interval + timeout (nameserver/update/health.py), in seconds
 GIVE_UP = 10.0  # how long the test waits for the SRV to leave (generous beyond BOUND)
 ENGINE_START = 120.0
 READY = re.compile(r"^engine ready: http://127\.0\.0\.1:(?P<port>\d+)")

@@ -16,7 +16,6 @@ import dns.query
 import dns.rdatatype
 import dns.zone
 import pytest
-
 from helpers.peers import Address, PeerHandle, running_knot_secondary, soa_serial
 from helpers.server import REPO, ServerHandle, free_port, running_server, semdns_command
 

@@ -3,7 +3,6 @@ and a peer that cannot start fails with its configuration and log in the message
 from __future__ import annotations
 
 import pytest
-
 from helpers.peers import PeerStartError, query, running_nsd_primary, running_unbound
 from helpers.server import REPO, running_server
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-
 from helpers.dnswire import dig, run_tool
 from helpers.peers import PeerHandle, running_unbound, soa_serial
 from helpers.server import REPO, ServerHandle, running_server

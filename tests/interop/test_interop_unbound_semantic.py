@@ -8,11 +8,11 @@ from typing import Iterator
 
 import dns.name
 import pytest
-
-from codec.qname import text_to_qname
 from helpers.dnswire import run_tool
 from helpers.peers import PeerHandle, running_unbound
 from helpers.server import REPO, ServerHandle, running_server
+
+from codec.qname import text_to_qname
 
 pytestmark = pytest.mark.slow
 

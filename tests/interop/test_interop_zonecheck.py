@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers.peers import knot_zone_check
 from helpers.server import REPO
 

@@ -1,13 +1,12 @@
 """Unit tests of the pure lookup (nameserver/authority.py) over the test zones."""
 from __future__ import annotations
 
-
 import dns.name
 import dns.rdatatype as T
 import dns.zone
 import pytest
-
 from helpers.testzones import child_zone, parent_zone
+
 from nameserver.authority import Authority, Kind, ZoneIndexError
 from zones.catalog import ZoneCatalog
 

@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import dns.message
+import dns.name
 import dns.opcode
 import dns.rcode
 import dns.update
 import dns.zone
 import pytest
-
 from helpers.testzones import parent_zone
+
 from nameserver.chain import ORDER, build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.request import Next, Request, Response
 from nameserver.server import DnsServer
 from zones.catalog import ZoneCatalog, ZoneStore
-import dns.name
 
 CLIENT = ("127.0.0.1", 5353)
 

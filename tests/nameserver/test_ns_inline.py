@@ -8,8 +8,8 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.zone
-
 from helpers.testzones import parent_zone
+
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.request import Next, Request, Response

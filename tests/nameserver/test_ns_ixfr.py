@@ -14,7 +14,6 @@ import dns.rdatatype
 import dns.xfr
 import dns.zone
 import pytest
-
 from helpers.dnswire import dig, tcp_connect, tcp_read, tcp_send, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import PARENT, SERIAL, parent_zone, write_test_zones

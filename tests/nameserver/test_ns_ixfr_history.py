@@ -10,7 +10,7 @@ import dns.zone
 import pytest
 
 from nameserver import ixfr
-from nameserver.update import apply_updates
+from nameserver.update.apply import apply_updates
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.history import ZoneHistory, diff_zones, zone_octets
 

@@ -17,10 +17,10 @@ import pytest
 
 from nameserver.axfr import TransferHandler
 from nameserver.config import ServerConfig
-from nameserver.journal import Journal
 from nameserver.runner import ServerRunner
-from nameserver.dynamic import DynamicZones
-from nameserver.update import UpdateHandler
+from nameserver.update.dynamic import DynamicZones
+from nameserver.update.handler import UpdateHandler
+from nameserver.update.journal import Journal
 from zones.catalog import ZoneStore
 from zones.tsig import generate_key, load_keyring
 

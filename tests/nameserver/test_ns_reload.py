@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dns.message
 import dns.opcode
-
 from helpers.dnswire import udp_exchange
 from helpers.server import running_server
 from helpers.testzones import write_test_zones

@@ -12,9 +12,9 @@ import dns.name
 import dns.rrset
 import dns.zone
 import pytest
-
 from helpers.reference import CLIENT, dnspython_render
 from helpers.testzones import parent_zone
+
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain

@@ -20,10 +20,10 @@ import dns.name
 import dns.zone
 import numpy as np
 import pytest
+from helpers.reference import CLIENT, dnspython_render
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from helpers.reference import CLIENT, dnspython_render
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from helpers.dnswire import dig, run_tool
 from helpers.server import ServerHandle, running_server
 

@@ -10,9 +10,9 @@ import dns.opcode
 import dns.query
 import dns.rcode
 import dns.update
-
 from helpers.server import running_server
 from helpers.testzones import write_test_zones
+
 from zones.tsig import generate_key, load_keyring
 
 KEY = "engine.sem.test."

@@ -13,10 +13,10 @@ import dns.message
 import dns.rrset
 import dnslib
 import pytest
-
 from helpers.dnswire import tcp_exchange, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
+
 from nameserver.wirecache import WireCache, query_key, ttl_offsets
 
 

@@ -8,11 +8,11 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import numpy as np
+from resolver_fakes import hierarchy, running
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.routecache import RouteCache
 from nameserver.semcache import SemanticCache
-from resolver_fakes import hierarchy, running
 
 N = dns.name.from_text
 QUESTION = N("breach.q.semantic.root.")

@@ -12,11 +12,11 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
+from resolver_fakes import TRUNCATE, FakeServer, hierarchy, running, zone
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT
 from nameserver.rrcache import RRsetCache, Trust
-from resolver_fakes import TRUNCATE, FakeServer, hierarchy, running, zone
 
 N = dns.name.from_text
 QUESTION = N("breach.q.semantic.root.")

@@ -12,11 +12,18 @@ import dns.rdata
 import dns.rdatatype
 import pytest
 from aiohttp import web
+from resolver_fakes import hierarchy, recursive_server, running
 
 from codec.edns_text import TEXT_OPTION, decode_text_option
-from nameserver.client import AsyncClient, Client, EngineError, NoRoute, ResolveTimeout, ServerFailure
+from nameserver.client import (
+    AsyncClient,
+    Client,
+    EngineError,
+    NoRoute,
+    ResolveTimeout,
+    ServerFailure,
+)
 from nameserver.sdk_route import order_srv, question_query
-from resolver_fakes import hierarchy, recursive_server, running
 
 N = dns.name.from_text
 

@@ -10,6 +10,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
+from resolver_fakes import free_port
 
 from codec.qname import text_to_qname
 from nameserver.client import AsyncClient
@@ -20,10 +21,9 @@ from nameserver.resolver.routecache import RouteCache
 from nameserver.runner import ServerRunner
 from nameserver.semantic import EMBEDDING_MODEL, SemanticHandler
 from nameserver.semcache import SemanticCache
-from resolver_fakes import free_port
+from routing.embedder import load_embedder
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore
-from routing.embedder import load_embedder
 
 REPO = Path(__file__).resolve().parents[2]
 QUESTION = "Is a verbal agreement to sell my car binding if we never signed anything?"

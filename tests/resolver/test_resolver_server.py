@@ -7,7 +7,6 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
-
 from resolver_fakes import hierarchy, recursive_server, running
 
 

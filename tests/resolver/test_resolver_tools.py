@@ -5,8 +5,8 @@ import argparse
 import asyncio
 
 import dns.rrset
-
 from resolver_fakes import hierarchy, recursive_server, running
+
 from tools import cmd_ask, cmd_trace
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import dns.name
 import pytest
 
-from zones.catalog import ZoneCatalog
 from routing.classifier import Classifier
 from routing.embedder import Embedder, load_embedder
-from zones.loader import load_directory
 from routing.index import IndexCache
+from zones.catalog import ZoneCatalog
+from zones.loader import load_directory
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = dns.name.from_text("semantic.root.")

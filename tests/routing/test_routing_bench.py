@@ -4,11 +4,18 @@ from __future__ import annotations
 import json
 
 import dns.name
-
-from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
-
 from test_routing_classifier import QUESTIONS
-from test_routing_semantic import server, handler  # noqa: F401  (fixtures)
+from test_routing_semantic import handler, server  # noqa: F401  (fixtures)
+
+from tools.bench_route import (
+    Outcome,
+    load_queries,
+    path_stage,
+    report,
+    run_baseline,
+    run_in_process,
+    run_wire,
+)
 
 APEX = dns.name.from_text("semantic.root.")
 

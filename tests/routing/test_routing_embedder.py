@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routing.embedder import DIMENSION, ensure_onnx, min_cosine, model_dir, onnx_path, _reference_vectors
+from routing.embedder import (
+    DIMENSION,
+    _reference_vectors,
+    ensure_onnx,
+    min_cosine,
+    model_dir,
+    onnx_path,
+)
 
 SENTENCES = [
     "Can my neighbour's tree roots damaging my driveway be their liability?",

@@ -30,10 +30,10 @@ import pytest
 from codec import text_to_qname
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.dynamic import DynamicZones
 from nameserver.semantic import SemanticHandler
-from zones.catalog import ZoneStore
+from nameserver.update.dynamic import DynamicZones
 from routing.descend import general_engine
+from zones.catalog import ZoneStore
 from zones.loader import load_directory
 
 APEX = "sem.test."

@@ -14,18 +14,18 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 import pytest
+from helpers.reference import CLIENT, dnspython_render
 
 from codec import parse_semantic_name, text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError, TextTooLong
-from helpers.reference import CLIENT, dnspython_render
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
 from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler, _labels_wire, _rebase
-from zones.catalog import ZoneCatalog, ZoneStore
 from routing.classifier import Classifier
 from routing.descend import descend
+from zones.catalog import ZoneCatalog, ZoneStore
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = "semantic.root."

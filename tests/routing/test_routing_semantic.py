@@ -1,9 +1,8 @@
 """The semantic handler on a real server (loopback, free port) over the shipped zones."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncio
+from pathlib import Path
 
 import dns.asyncquery
 import dns.edns
@@ -200,7 +199,6 @@ async def test_batcher_merges_concurrent_requests(encoder) -> None:
 
 async def test_embedding_option_replaces_the_encoder(server, encoder) -> None:
     from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
-
     from nameserver.semantic import EMBEDDING_MODEL
 
     name = text_to_qname("tell me about this one", APEX, "explain")  # no keyword, vague

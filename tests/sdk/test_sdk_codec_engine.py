@@ -10,18 +10,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.server import REPO, free_port
+from sdk_codec_support import defined_terms, legal_document
 
 from engines.library_source import DnsLibrarySource, LibraryWatcher
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
-from helpers.server import REPO, free_port
 from nameserver.client import AsyncClient
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.semantic import SemanticHandler
-from sdk_codec_support import defined_terms, legal_document
-from zones.catalog import ZoneStore
 from routing.embedder import load_embedder
+from zones.catalog import ZoneStore
 
 pytestmark = pytest.mark.slow
 DOMAIN = "legal.semantic.root."

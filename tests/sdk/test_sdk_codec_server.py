@@ -14,10 +14,7 @@ from typing import Iterator
 
 import dns.zone
 import pytest
-
-from codec.library import from_txt_records, header_owner
 from helpers.server import REPO, ServerHandle, running_server
-from nameserver.client import AsyncClient, Client
 from sdk_codec_support import (
     APEX,
     CONTEXT,
@@ -28,6 +25,9 @@ from sdk_codec_support import (
     start_fake_engine,
     stop_fake_engine,
 )
+
+from codec.library import from_txt_records, header_owner
+from nameserver.client import AsyncClient, Client
 
 LEGAL = "legal.semantic.root."
 QUESTION = "who pays the deposit"

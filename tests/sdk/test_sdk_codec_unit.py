@@ -9,6 +9,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.zone
 import pytest
+from sdk_codec_support import APEX, CONTEXT, FAULTS, lab_zone, small_library
 
 from codec.compress import decompress
 from engines.context import ContextDecoder
@@ -25,7 +26,6 @@ from nameserver.sdk_codec import (
 )
 from nameserver.sdk_errors import ResolveTimeout
 from nameserver.sdk_route import Route
-from sdk_codec_support import APEX, CONTEXT, FAULTS, lab_zone, small_library
 
 
 class ZoneExchange:

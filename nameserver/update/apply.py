@@ -1,4 +1,4 @@
-"""DNS UPDATE (RFC 2136) signed with TSIG (RFC 8945): the chain's `update` slot.
+"""DNS UPDATE (RFC 2136) signed with TSIG (RFC 8945): verifying, checking and applying one message.
 
     request -> verify TSIG with the server keyring -> key allowed for the zone? -> zone section
             -> prerequisites (§3.2) -> prescan (§3.4.1) -> apply to a copy of the zone (§3.4.2)
@@ -16,8 +16,9 @@ Refusals leave the zone untouched:
 - prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2.
 
 The zone copy is copy-on-write: the new zone shares every node but the ones the update touches,
-so an update costs what it changes. `nameserver.dynamic.DynamicZones` owns the journal, leases and
-health state and applies what this module checks; the handler only parses and answers.
+so an update costs what it changes. `nameserver.update.dynamic.DynamicZones` owns the journal,
+leases and health state and applies what this module checks; `nameserver.update.handler` is the
+chain's `update` slot: it only parses and answers.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import datetime
 import logging
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import dns.exception
 import dns.message
@@ -42,12 +43,8 @@ import dns.tsig
 import dns.update
 import dns.zone
 
-from nameserver.health import Record
-from nameserver.request import Next, Request, Response
+from nameserver.update.registry import Record
 from zones.catalog import ZoneCatalog
-
-if TYPE_CHECKING:
-    from nameserver.dynamic import DynamicZones
 
 log = logging.getLogger(__name__)
 
@@ -303,30 +300,3 @@ def _cname_conflict(node: dns.node.Node, rdata: dns.rdata.Rdata, rdclass: dns.rd
 def _serial_gt(a: int, b: int) -> bool:
     """RFC 1982 serial number arithmetic: a > b."""
     return a != b and ((a - b) % (1 << 32)) < (1 << 31)
-
-
-# --- the chain handler ---------------------------------------------------------------------
-class UpdateHandler:
-    """The `update` slot: takes opcode UPDATE, passes everything else on."""
-
-    name = "update"
-    inline = True  # awaits nothing that needs a running task
-
-    def __init__(self, dynamic: DynamicZones) -> None:
-        self.dynamic = dynamic
-
-    async def serve(self, request: Request, next: Next) -> Response:
-        if request.opcode != dns.opcode.UPDATE:
-            return await next(request)
-        try:
-            message = verify(request.wire, self.dynamic.keyring)
-        except UpdateRefused as refused:
-            log.warning("UPDATE from %s refused: %s", request.client[0], refused)
-            return Response(message=request.reply(refused.rcode))
-        reply = dns.message.make_response(message)
-        try:
-            await self.dynamic.update(message)
-        except UpdateRefused as refused:
-            log.warning("UPDATE of %s from %s refused: %s", request.qname, request.client[0], refused)
-            reply.set_rcode(refused.rcode)
-        return Response(message=reply)

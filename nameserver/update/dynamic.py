@@ -1,7 +1,7 @@
 """The zones that dynamic UPDATEs change: applied, journaled, announced, and their registrations.
 
-`DynamicZones` applies an UPDATE that `nameserver.update` verified and checked to a copy of the
-zone, journals it (`nameserver.journal`), swaps the catalog and tells `on_change` (the runner sends
+`DynamicZones` applies an UPDATE that `nameserver.update.apply` verified and checked to a copy of the
+zone, journals it (`nameserver.update.journal`), swaps the catalog and tells `on_change` (the runner sends
 NOTIFY); it also tracks registrations (leases) and shows or hides records for the health monitor.
 """
 from __future__ import annotations
@@ -18,9 +18,17 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from nameserver.health import Record, Registry
-from nameserver.journal import Journal
-from nameserver.update import Applied, UpdateRefused, apply_updates, check_prerequisites, key_may_update, lease_of, prescan
+from nameserver.update.apply import (
+    Applied,
+    UpdateRefused,
+    apply_updates,
+    check_prerequisites,
+    key_may_update,
+    lease_of,
+    prescan,
+)
+from nameserver.update.journal import Journal
+from nameserver.update.registry import Record, Registry
 from zones.catalog import ZoneStore
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,39 @@
+"""The chain's `update` slot: takes opcode UPDATE (RFC 2136), passes everything else on."""
+from __future__ import annotations
+
+import logging
+
+import dns.message
+import dns.opcode
+
+from nameserver.request import Next, Request, Response
+from nameserver.update.apply import UpdateRefused, verify
+from nameserver.update.dynamic import DynamicZones
+
+log = logging.getLogger(__name__)
+
+
+class UpdateHandler:
+    """The `update` slot: takes opcode UPDATE, passes everything else on."""
+
+    name = "update"
+    inline = True  # awaits nothing that needs a running task
+
+    def __init__(self, dynamic: DynamicZones) -> None:
+        self.dynamic = dynamic
+
+    async def serve(self, request: Request, next: Next) -> Response:
+        if request.opcode != dns.opcode.UPDATE:
+            return await next(request)
+        try:
+            message = verify(request.wire, self.dynamic.keyring)
+        except UpdateRefused as refused:
+            log.warning("UPDATE from %s refused: %s", request.client[0], refused)
+            return Response(message=request.reply(refused.rcode))
+        reply = dns.message.make_response(message)
+        try:
+            await self.dynamic.update(message)
+        except UpdateRefused as refused:
+            log.warning("UPDATE of %s from %s refused: %s", request.qname, request.client[0], refused)
+            reply.set_rcode(refused.rcode)
+        return Response(message=reply)
