@@ -25,10 +25,10 @@ import dns.opcode
 import dns.rcode
 
 from nameserver.answer import Authorities, AuthorityHandler
-from nameserver.axfr import TransferHandler
 from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.request import Next, Request, Response
+from nameserver.transfer.axfr import TransferHandler
 from zones.catalog import ZoneStore
 
 # The one place that fixes the order of the chain (first to last).

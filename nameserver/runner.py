@@ -24,9 +24,9 @@ import dns.name
 from nameserver.chain import Chain, Handler, build_chain
 from nameserver.config import Address, ServerConfig, format_address
 from nameserver.errors import ZoneLoadError
-from nameserver.notify import send_notify
 from nameserver.server import DnsServer
 from nameserver.tcp import TcpLimits, TcpListener
+from nameserver.transfer.notify import send_notify
 from nameserver.udp import UdpProtocol
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.loader import load_directory

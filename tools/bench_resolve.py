@@ -50,7 +50,7 @@ from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
-from nameserver.rrcache import RRsetCache
+from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state

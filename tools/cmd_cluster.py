@@ -38,7 +38,7 @@ import dns.rdatatype
 from nameserver.config import ServerConfig, format_address, parse_address
 from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
-from nameserver.rrcache import RRsetCache
+from nameserver.resolver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
 from zones.errors import ZonesError
 from zones.loader import load_zone, origin_for, zone_files
@@ -313,8 +313,8 @@ def cmd_resolver(args: argparse.Namespace) -> int:
     routes = None
     if args.semantic_cache:
         from nameserver.resolver.routecache import RouteCache
+        from nameserver.resolver.semcache import SemanticCache
         from nameserver.semantic import EMBEDDING_MODEL
-        from nameserver.semcache import SemanticCache
         from routing.embedder import load_embedder
 
         embedder = load_embedder()

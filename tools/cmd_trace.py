@@ -24,14 +24,9 @@ import dns.rdatatype
 from nameserver.config import parse_address
 from nameserver.errors import NameserverError
 from nameserver.resolver import Hints, NoReply, Query, Recursor, Reply, ResolverConfig
+from nameserver.resolver.rrcache import RRsetCache
 from nameserver.resolver.transport import DnsTransport, TimedTransport
-from nameserver.rrcache import RRsetCache
-from nameserver.sdk_route import (
-    DEFAULT_ZONE,
-    explain_hops,
-    explain_query,
-    question_query,
-)
+from nameserver.sdk_route import DEFAULT_ZONE, explain_hops, explain_query, question_query
 
 
 @dataclass(frozen=True)

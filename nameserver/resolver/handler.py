@@ -36,7 +36,7 @@ from nameserver.request import Next, Request, Response
 from nameserver.resolver.hints import Hints
 from nameserver.resolver.iterator import ResolverConfig
 from nameserver.resolver.recursor import Recursor, fill
-from nameserver.rrcache import RRsetCache
+from nameserver.resolver.rrcache import RRsetCache
 
 CACHED_RCODES = frozenset({dns.rcode.NOERROR, dns.rcode.NXDOMAIN})
 

@@ -29,7 +29,7 @@ import dns.rrset
 from nameserver.resolver.bailiwick import ReplyKind, Sanitized, sanitize
 from nameserver.resolver.errors import ResolutionFailed
 from nameserver.resolver.hints import Hints, NameServer
-from nameserver.rrcache import Kind, RRsetCache, Trust
+from nameserver.resolver.rrcache import Kind, RRsetCache, Trust
 
 #: EDNS option codes of the semantic query text (65001) and its embedding (65002).
 OPTION_TEXT = 65001

@@ -21,17 +21,10 @@ import dns.rdataclass
 import dns.rdatatype
 
 from nameserver.resolver.hints import Hints
-from nameserver.resolver.iterator import (
-    EDE,
-    Event,
-    Iteration,
-    Query,
-    Resolution,
-    ResolverConfig,
-)
+from nameserver.resolver.iterator import EDE, Event, Iteration, Query, Resolution, ResolverConfig
 from nameserver.resolver.routecache import RouteCache
+from nameserver.resolver.rrcache import RRsetCache
 from nameserver.resolver.transport import DnsTransport, Transport
-from nameserver.rrcache import RRsetCache
 
 
 class Recursor:

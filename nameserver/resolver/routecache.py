@@ -1,7 +1,7 @@
 """Semantic-cache routing for the recursive resolver.
 
 Before resolving a semantic question (`<text>.q.<zone>` asking SRV or TXT), look for a cached
-question close enough to it (`nameserver.semcache`); on a hit, answer with a synthesised CNAME from
+question close enough to it (`nameserver.resolver.semcache`); on a hit, answer with a synthesised CNAME from
 the question straight to the cached route (`_llm._tcp.<domain>.`) and resolve only the route.
 After a full resolution, remember where its CNAME chain ended.
 
@@ -21,16 +21,11 @@ import dns.rdatatype
 import dns.rrset
 import numpy as np
 
-from codec.edns_text import (
-    decode_embedding_option,
-    decode_text_option,
-    encode_embedding_option,
-    model_tag,
-)
+from codec.edns_text import decode_embedding_option, decode_text_option, encode_embedding_option, model_tag
 from codec.errors import CodecError
 from codec.qname import parse_semantic_name
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT, Resolution
-from nameserver.semcache import SemanticCache
+from nameserver.resolver.semcache import SemanticCache
 
 ROUTE_TYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT})
 ENGINES_LABELS = (b"_llm", b"_tcp")

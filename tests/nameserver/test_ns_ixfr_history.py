@@ -1,4 +1,4 @@
-"""The zone-difference history behind IXFR (`zones/history.py`) and the IXFR plan (`nameserver/ixfr.py`):
+"""The zone-difference history behind IXFR (`zones/history.py`) and the IXFR plan (`nameserver/transfer/ixfr.py`):
 differences computed by dnspython, applied back by dnspython, bounded, cleared when a serial does not rise."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dns.xfr
 import dns.zone
 import pytest
 
-from nameserver import ixfr
+from nameserver.transfer import ixfr
 from nameserver.update.apply import apply_updates
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.history import ZoneHistory, diff_zones, zone_octets

@@ -15,9 +15,9 @@ import dns.xfr
 import dns.zone
 import pytest
 
-from nameserver.axfr import TransferHandler
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
+from nameserver.transfer.axfr import TransferHandler
 from nameserver.update.dynamic import DynamicZones
 from nameserver.update.handler import UpdateHandler
 from nameserver.update.journal import Journal

@@ -12,7 +12,7 @@ from resolver_fakes import hierarchy, running
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.routecache import RouteCache
-from nameserver.semcache import SemanticCache
+from nameserver.resolver.semcache import SemanticCache
 
 N = dns.name.from_text
 QUESTION = N("breach.q.semantic.root.")
@@ -66,7 +66,7 @@ def cached_semantic_server(embed: CountingEmbed, *, wire_cache: bool):
     from nameserver.chain import build_chain
     from nameserver.config import ServerConfig
     from nameserver.resolver.handler import RecursionHandler
-    from nameserver.rrcache import RRsetCache
+    from nameserver.resolver.rrcache import RRsetCache
     from nameserver.server import DnsServer
     from zones.catalog import ZoneStore
 

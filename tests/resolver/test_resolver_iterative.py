@@ -16,7 +16,7 @@ from resolver_fakes import TRUNCATE, FakeServer, hierarchy, running, zone
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT
-from nameserver.rrcache import RRsetCache, Trust
+from nameserver.resolver.rrcache import RRsetCache, Trust
 
 N = dns.name.from_text
 QUESTION = N("breach.q.semantic.root.")
@@ -314,7 +314,7 @@ async def test_semantic_cache_reuses_a_route_for_a_close_question_and_guards_neg
 
     from codec.edns_text import encode_embedding_option
     from nameserver.resolver.routecache import RouteCache
-    from nameserver.semcache import SemanticCache
+    from nameserver.resolver.semcache import SemanticCache
 
     rng = np.random.default_rng(7)
     base = rng.normal(size=384).astype(np.float32)

@@ -6,7 +6,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from nameserver.rrcache import Kind, RRsetCache, Trust, negative_ttl
+from nameserver.resolver.rrcache import Kind, RRsetCache, Trust, negative_ttl
 
 
 class FakeClock:

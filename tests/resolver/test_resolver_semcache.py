@@ -5,7 +5,7 @@ import dns.name
 import numpy as np
 import pytest
 
-from nameserver.semcache import SemanticCache, features, guard_allows
+from nameserver.resolver.semcache import SemanticCache, features, guard_allows
 
 N = dns.name.from_text
 ROOT = N("semantic.root.")

@@ -16,7 +16,7 @@ from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, Resolution, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler
-from nameserver.rrcache import RRsetCache, Trust
+from nameserver.resolver.rrcache import RRsetCache, Trust
 from nameserver.server import DnsServer
 from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore

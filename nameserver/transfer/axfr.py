@@ -1,7 +1,7 @@
 """Zone transfer out: AXFR (RFC 5936) and IXFR (RFC 1995), to clients in the ACL.
 
 AXFR goes over TCP only (over UDP: FORMERR). IXFR (the client's SOA in the authority section)
-is answered by `nameserver/ixfr.py`'s plan:
+is answered by `nameserver/transfer/ixfr.py`'s plan:
 - the client's serial is ours or newer (RFC 1982): our SOA alone (RFC 1995 §2);
 - the zone history (`zones/history.py`, fed by every catalog swap: reload, UPDATE) leads from
   the client's serial to ours: the incremental transfer (our SOA; per step its old SOA, deletions,
@@ -40,12 +40,12 @@ import dns.rdatatype
 import dns.renderer
 import dns.rrset
 
-from nameserver import ixfr
 from nameserver.answer import Authorities
 from nameserver.authority import ZoneIndex
 from nameserver.config import ServerConfig
 from nameserver.edns import add_ede
 from nameserver.request import Next, Request, Response
+from nameserver.transfer import ixfr
 from nameserver.wirecache import question_end
 from zones.catalog import ZoneStore
 from zones.history import ZoneHistory
