@@ -27,6 +27,7 @@ import dns.rcode
 
 from nameserver.answer import Authorities, AuthorityHandler
 from nameserver.axfr import TransferHandler
+from nameserver.chaos import ChaosHandler
 from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.request import Next, Reply, Request, Response
@@ -36,6 +37,7 @@ NOT_AUTHORITATIVE = Reply(int(dns.rcode.REFUSED), options=(dns.edns.EDEOption(dn
 
 # The one place that fixes the order of the chain (first to last).
 ORDER: tuple[str, ...] = (
+    "chaos",  # CHAOS-class TXT version.bind. / id.server. (identification, never zone data)
     "cache",  # a resolver-style RRset cache (the wire cache sits in front of the chain, on bytes)
     "transfer",  # AXFR / IXFR
     "update",  # DNS UPDATE (RFC 2136)
@@ -110,6 +112,7 @@ def _bind(handler: Handler, after: Next) -> Next:
 
 
 def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:
-    """The standard chain (transfer, authority) plus `extra` handlers, each in its slot."""
+    """The standard chain (chaos, transfer, authority) plus `extra` handlers, each in its slot."""
     authorities = Authorities(store)
-    return Chain([TransferHandler(store, config, authorities), AuthorityHandler(store, authorities), *extra])
+    standard: list[Handler] = [ChaosHandler(config), TransferHandler(store, config, authorities), AuthorityHandler(store, authorities)]
+    return Chain([*standard, *extra])
