@@ -41,14 +41,7 @@ from functools import cached_property
 import dns.name
 import zstandard
 
-from codec.errors import (
-    BadHeader,
-    BadTable,
-    ChecksumMismatch,
-    ChunkOrder,
-    MissingChunk,
-    UnknownVersion,
-)
+from codec.errors import BadHeader, BadTable, ChecksumMismatch, ChunkOrder, MissingChunk, UnknownVersion
 from codec.wordtable import WordTable
 
 PLAIN = 1  # semcodec1: a zstd dictionary

@@ -5,7 +5,8 @@
 - DELEGATION: a referral, NS in authority, glue in additional, AA clear;
 - NAME_ERROR / NO_DATA: the zone's SOA in authority with the negative TTL of RFC 2308;
 - REFUSED: the name is in no zone of ours.
-Wildcards follow RFC 4592 (a wildcard never matches a name that exists, empty non-terminals
+QTYPE ANY gets one RRset (RFC 8482 §4.1), chosen as NSD 4 chooses it (`any_choice`), over UDP
+and TCP alike. Wildcards follow RFC 4592 (a wildcard never matches a name that exists, empty non-terminals
 included, and never below a cut); empty non-terminals answer NO_DATA.
 
 Zones must be loaded non-relativized (`relativize=False`): every owner and rdata name absolute.
@@ -33,6 +34,8 @@ MAX_CHAIN = 12
 ADDRESS_TYPES = (RdataType.A, RdataType.AAAA)
 TARGET_TYPES = frozenset({RdataType.NS, RdataType.MX, RdataType.SRV})
 GLUE_MEMO_ENTRIES = 50_000
+ANY_PREFERRED = frozenset({RdataType.A, RdataType.AAAA, RdataType.SOA, RdataType.MX, RdataType.PTR})
+ANY_LAST = frozenset({RdataType.DNSKEY, RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3})
 
 
 class Kind(enum.Enum):
@@ -201,9 +204,20 @@ class ZoneIndex:
         return None
 
 
+def any_choice(node: Mapping[int, dns.rrset.RRset]) -> dns.rrset.RRset:
+    """The one RRset of a node that answers ANY (RFC 8482 §4.1: small, popular types first), as
+    NSD 4 picks it: the first A, AAAA, SOA, MX or PTR in zone order; else the last RRset of another
+    type; DNSKEY, RRSIG, NSEC and NSEC3 only when nothing else is there (then the last of them)."""
+    preferred = next((rrset for rdtype, rrset in node.items() if rdtype in ANY_PREFERRED), None)
+    if preferred is not None:
+        return preferred
+    others = [rrset for rdtype, rrset in node.items() if rdtype not in ANY_LAST] or list(node.values())
+    return others[-1]
+
+
 def _from_node(name: QName, node: Mapping[int, dns.rrset.RRset], qtype: int, synthesized: bool) -> _Step:
     if qtype == RdataType.ANY:
-        return _Step(Kind.SUCCESS, answer=tuple(_owned(name, r, synthesized) for r in node.values()))
+        return _Step(Kind.SUCCESS, answer=(_owned(name, any_choice(node), synthesized),))
     rrset = node.get(qtype)
     if rrset is not None:
         return _Step(Kind.SUCCESS, answer=(_owned(name, rrset, synthesized),))

@@ -14,25 +14,30 @@ unless it declares `inline = True` ("my serve needs no task until it waits on so
 chain first yields once so that the rest runs inside a task. The built-in handlers are inline.
 
 When no handler answers, the chain's end answers NOTIMP for an opcode nobody took and REFUSED for a
-query outside every zone.
+query outside every zone, with EDE 20 (Not Authoritative, RFC 8914) as NSD sends it.
 """
 from __future__ import annotations
 
 import asyncio
 from typing import Awaitable, Iterable, Protocol
 
+import dns.edns
 import dns.opcode
 import dns.rcode
 
 from nameserver.answer import Authorities, AuthorityHandler
+from nameserver.chaos import ChaosHandler
 from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
-from nameserver.request import Next, Request, Response
+from nameserver.request import Next, Reply, Request, Response
 from nameserver.transfer.axfr import TransferHandler
 from zones.catalog import ZoneStore
 
+NOT_AUTHORITATIVE = Reply(int(dns.rcode.REFUSED), options=(dns.edns.EDEOption(dns.edns.EDECode.NOT_AUTHORITATIVE),))
+
 # The one place that fixes the order of the chain (first to last).
 ORDER: tuple[str, ...] = (
+    "chaos",  # CHAOS-class TXT version.bind. / id.server. (identification, never zone data)
     "cache",  # a resolver-style RRset cache (the wire cache sits in front of the chain, on bytes)
     "transfer",  # AXFR / IXFR
     "update",  # DNS UPDATE (RFC 2136)
@@ -50,8 +55,9 @@ class Handler(Protocol):
 
 async def fallthrough(request: Request) -> Response:
     """The end of the chain: nobody answered."""
-    rcode = dns.rcode.REFUSED if request.opcode == dns.opcode.QUERY else dns.rcode.NOTIMP
-    return Response(message=request.reply(rcode))
+    if request.opcode != dns.opcode.QUERY:
+        return Response(message=request.reply(dns.rcode.NOTIMP))
+    return Response(reply=NOT_AUTHORITATIVE)
 
 
 class Chain:
@@ -106,6 +112,7 @@ def _bind(handler: Handler, after: Next) -> Next:
 
 
 def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:
-    """The standard chain (transfer, authority) plus `extra` handlers, each in its slot."""
+    """The standard chain (chaos, transfer, authority) plus `extra` handlers, each in its slot."""
     authorities = Authorities(store)
-    return Chain([TransferHandler(store, config, authorities), AuthorityHandler(store, authorities), *extra])
+    standard: list[Handler] = [ChaosHandler(config), TransferHandler(store, config, authorities), AuthorityHandler(store, authorities)]
+    return Chain([*standard, *extra])

@@ -4,8 +4,10 @@ Every option has a default that works: `ServerConfig()` serves nothing on 127.0.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import ipaddress
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nameserver.errors import ConfigError
@@ -18,6 +20,15 @@ LOOPBACK: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("127.0.0.0/8"),
     ipaddress.ip_network("::1/128"),
 )
+MAX_TXT_STRING = 255
+
+
+def default_version() -> str:
+    """What CH TXT `version.bind.` answers by default: `semantic-dns <package version>`."""
+    try:
+        return f"semantic-dns {importlib.metadata.version('semantic-dns')}"
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "semantic-dns"
 
 
 @dataclass(frozen=True)
@@ -38,12 +49,19 @@ class ServerConfig:
     tcp_max_inflight: int = 64
     pid_file: Path | None = None
     uvloop: bool = True
+    version: str = field(default_factory=default_version)  # CH TXT version.bind. / version.server.
+    identity: str = field(default_factory=socket.gethostname)  # CH TXT id.server. / hostname.bind.
+    hide_version: bool = False  # then those queries are REFUSED (EDE 18), as NSD's hide-version
+    hide_identity: bool = False
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:
             raise ConfigError(f"max-udp {self.max_udp}: must be within 512..65535")
         if not self.listen:
             raise ConfigError("listen: at least one address is needed")
+        for option, text in (("version", self.version), ("identity", self.identity)):
+            if len(text.encode()) > MAX_TXT_STRING:
+                raise ConfigError(f"{option} {text[:20]!r}...: at most {MAX_TXT_STRING} octets (one TXT string)")
 
     def axfr_allowed(self, host: str) -> bool:
         """True when a transfer client at `host` is in the ACL."""

@@ -83,14 +83,7 @@ from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
 from routing.classifier import Classifier
-from routing.descend import (
-    Hop,
-    descend_steps,
-    engine_service,
-    general_engine,
-    hosting_zone,
-    route_index,
-)
+from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from routing.index import Encoder, IndexCache
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.profile import RouteSettings, find_route_nodes

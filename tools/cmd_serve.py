@@ -13,14 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from nameserver.config import (
-    DEFAULT_MAX_UDP,
-    LOOPBACK,
-    ServerConfig,
-    format_address,
-    parse_address,
-    parse_network,
-)
+from nameserver.config import DEFAULT_MAX_UDP, LOOPBACK, ServerConfig, format_address, parse_address, parse_network
 from nameserver.errors import NameserverError, ZoneLoadError
 from nameserver.resolver.handler import add_arguments as add_recursive_arguments
 from nameserver.resolver.handler import handler_from_args as recursion_handler_from_args
@@ -74,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: a question uses both cores of a small machine)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
+    chaos = parser.add_argument_group("identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
+    chaos.add_argument("--version", metavar="TEXT", help='what version.bind answers (default "semantic-dns <package version>")')
+    chaos.add_argument("--identity", metavar="TEXT", help="what id.server and hostname.bind answer (default: the host name)")
+    chaos.add_argument("--hide-version", action="store_true", help="REFUSE version.bind / version.server (EDE 18)")
+    chaos.add_argument("--hide-identity", action="store_true", help="REFUSE id.server / hostname.bind (EDE 18)")
     dynamic = parser.add_argument_group("dynamic registration (DNS UPDATE) and engine health")
     dynamic.add_argument("--tsig-keys", type=Path, metavar="FILE",
                          help="BIND-style key file (`semdns zone keygen`); enables signed UPDATE for zones the key names lie in")
@@ -100,7 +98,16 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tcp_max_connections=args.tcp_max_connections,
         pid_file=args.pid_file,
         uvloop=not args.no_uvloop,
+        hide_version=args.hide_version,
+        hide_identity=args.hide_identity,
+        **identification(args),
     )
+
+
+def identification(args: argparse.Namespace) -> dict[str, str]:
+    """`--version` / `--identity` where given (the config's defaults otherwise)."""
+    given = {"version": args.version, "identity": args.identity}
+    return {option: text for option, text in given.items() if text is not None}
 
 
 def dynamic_zones(args: argparse.Namespace, store: ZoneStore) -> DynamicZones | None:

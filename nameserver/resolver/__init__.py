@@ -9,14 +9,7 @@
 """
 from nameserver.resolver.errors import HintsError, ResolutionFailed, ResolverError
 from nameserver.resolver.hints import Hints, NameServer
-from nameserver.resolver.iterator import (
-    Iteration,
-    NoReply,
-    Query,
-    Reply,
-    Resolution,
-    ResolverConfig,
-)
+from nameserver.resolver.iterator import Iteration, NoReply, Query, Reply, Resolution, ResolverConfig
 from nameserver.resolver.recursor import Recursor
 
 __all__ = [

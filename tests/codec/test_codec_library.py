@@ -21,12 +21,7 @@ from codec.errors import (
     UnknownDictionary,
     UnknownVersion,
 )
-from codec.library import (
-    PatternLibrary,
-    from_txt_records,
-    library_owner_chain,
-    parse_header,
-)
+from codec.library import PatternLibrary, from_txt_records, library_owner_chain, parse_header
 from codec.train import select_content, train_library
 
 WORDS = ("tenant landlord lease notice court breach damages party agreement the of and to "

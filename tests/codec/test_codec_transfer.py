@@ -16,13 +16,7 @@ from helpers.peers import running_knot_secondary
 from helpers.server import REPO, ServerHandle, running_server
 
 from codec.compress import compress, decompress
-from codec.library import (
-    PatternLibrary,
-    chunk_owner,
-    from_txt_records,
-    header_owner,
-    parse_header,
-)
+from codec.library import PatternLibrary, chunk_owner, from_txt_records, header_owner, parse_header
 
 pytestmark = pytest.mark.slow
 

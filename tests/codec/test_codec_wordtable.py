@@ -12,17 +12,7 @@ from codec.compress import compress, decompress, payload_dict_id
 from codec.errors import BadHeader, BadTable, CorruptPayload
 from codec.library import PatternLibrary, from_txt_records, parse_header
 from codec.train import train_library
-from codec.wordtable import (
-    CAPACITY,
-    CONTINUATIONS,
-    CONTROLS,
-    ESCAPE,
-    LEADS,
-    RESERVED,
-    SINGLES,
-    WordTable,
-    learn_table,
-)
+from codec.wordtable import CAPACITY, CONTINUATIONS, CONTROLS, ESCAPE, LEADS, RESERVED, SINGLES, WordTable, learn_table
 
 STEMS = ("patient", "dose", "clinic", "symptom", "therapy", "blood", "pressure", "chronic", "acute",
          "renal", "cardiac", "screening", "diagnosis", "treatment", "history", "follow", "review")

@@ -198,8 +198,10 @@ def running_unbound(stub_zone: str = "semantic.root.", *, stub_addr: Address) ->
 
 # --- secondaries: NSD and Knot transfer a zone by AXFR from a primary --------------------------
 
-def _nsd_server(workdir: Path, port: int, verbosity: int) -> str:
-    """The `server:` and `remote-control:` clauses of an NSD on HOST:port, everything in `workdir`."""
+def _nsd_server(workdir: Path, port: int, verbosity: int, options: Sequence[str] = ()) -> str:
+    """The `server:` and `remote-control:` clauses of an NSD on HOST:port, everything in `workdir`,
+    with extra `server:` lines `options` (e.g. `minimal-responses: yes`)."""
+    extra = "".join(f"    {line}\n" for line in options)
     return f"""\
 server:
     ip-address: {HOST}
@@ -220,7 +222,7 @@ server:
     hide-version: no
     rrl-ratelimit: 0
     refuse-any: no
-
+{extra}
 remote-control:
     control-enable: no
 """
@@ -358,6 +360,23 @@ def _flatten_zonefile(path: Path, workdir: Path) -> tuple[str, Path]:
     flat = workdir / path.name
     loaded.zone.to_file(str(flat), relativize=False)
     return origin, flat
+
+
+@contextmanager
+def running_nsd_zonefile(origin: str, zonefile: Path, options: Sequence[str] = ()) -> Iterator[PeerHandle]:
+    """NSD serving one zonefile authoritatively as written (not rewritten by our loader: NSD reads
+    the same bytes we do), with extra `server:` lines `options`."""
+    workdir = Path(tempfile.mkdtemp(prefix="semdns-nsd-zonefile-"))
+    port = free_port(HOST)
+    config = workdir / "nsd.conf"
+    zone = f'\nzone:\n    name: "{origin}"\n    zonefile: "{zonefile.resolve()}"\n'
+    config.write_text(_nsd_server(workdir, port, verbosity=1, options=options) + zone)
+    with _running(
+        "nsd", ["nsd", "-d", "-c", str(config)], workdir, config, workdir / "nsd.log", port,
+        ready=lambda: soa_serial((HOST, port), origin) is not None,
+        check=["nsd-checkconf", str(config)],
+    ) as handle:
+        yield handle
 
 
 # --- Knot's zone loader as an offline checker --------------------------------------------------

@@ -14,14 +14,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.zone
 import pytest
-from helpers.peers import (
-    Address,
-    PeerHandle,
-    query,
-    running_knot_secondary,
-    running_nsd_secondary,
-    soa_serial,
-)
+from helpers.peers import Address, PeerHandle, query, running_knot_secondary, running_nsd_secondary, soa_serial
 from helpers.server import REPO, ServerHandle, free_port, running_server
 
 pytestmark = pytest.mark.slow

@@ -12,14 +12,7 @@ import dns.rdatatype
 import dns.zone
 import dnslib
 import pytest
-from helpers.dnswire import (
-    dig,
-    tcp_connect,
-    tcp_exchange,
-    tcp_read,
-    tcp_send,
-    udp_exchange,
-)
+from helpers.dnswire import dig, tcp_connect, tcp_exchange, tcp_read, tcp_send, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
 

@@ -13,16 +13,7 @@ import dns.opcode
 import dns.rcode
 import dnslib
 import pytest
-from helpers.dnswire import (
-    dig,
-    run_tool,
-    tcp_connect,
-    tcp_exchange,
-    tcp_read,
-    tcp_send,
-    udp_exchange,
-    udp_silent,
-)
+from helpers.dnswire import dig, run_tool, tcp_connect, tcp_exchange, tcp_read, tcp_send, udp_exchange, udp_silent
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
 

@@ -15,14 +15,7 @@ from aiohttp import web
 from resolver_fakes import hierarchy, recursive_server, running
 
 from codec.edns_text import TEXT_OPTION, decode_text_option
-from nameserver.client import (
-    AsyncClient,
-    Client,
-    EngineError,
-    NoRoute,
-    ResolveTimeout,
-    ServerFailure,
-)
+from nameserver.client import AsyncClient, Client, EngineError, NoRoute, ResolveTimeout, ServerFailure
 from nameserver.sdk_route import order_srv, question_query
 
 N = dns.name.from_text

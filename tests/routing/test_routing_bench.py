@@ -7,15 +7,7 @@ import dns.name
 from test_routing_classifier import QUESTIONS
 from test_routing_semantic import handler, server  # noqa: F401  (fixtures)
 
-from tools.bench_route import (
-    Outcome,
-    load_queries,
-    path_stage,
-    report,
-    run_baseline,
-    run_in_process,
-    run_wire,
-)
+from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
 
 APEX = dns.name.from_text("semantic.root.")
 

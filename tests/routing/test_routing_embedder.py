@@ -4,14 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routing.embedder import (
-    DIMENSION,
-    _reference_vectors,
-    ensure_onnx,
-    min_cosine,
-    model_dir,
-    onnx_path,
-)
+from routing.embedder import DIMENSION, _reference_vectors, ensure_onnx, min_cosine, model_dir, onnx_path
 
 SENTENCES = [
     "Can my neighbour's tree roots damaging my driveway be their liability?",

@@ -5,12 +5,7 @@ import dns.name
 import dns.zone
 import pytest
 
-from zones.profile import (
-    ProfileSyntaxError,
-    RouteSettings,
-    find_route_nodes,
-    parse_profiles,
-)
+from zones.profile import ProfileSyntaxError, RouteSettings, find_route_nodes, parse_profiles
 
 HEAD = """$ORIGIN example.test.
 $TTL 300
