@@ -26,6 +26,9 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
   (every child, best first: cross-domain questions show all their candidates); the last record
   adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above.
+- a `q` or `explain` label under a node with neither routing profiles nor `_llm._tcp` names here
+  is no semantic name: it goes on to the authority like any other name (wildcards, CNAMEs,
+  NXDOMAIN as RFC 1034 has them; a plain zone may use the label `q` for its own data).
 - any other QTYPE (A, AAAA, NS, ...) under `q`/`explain`, and `q.<node>` itself: NOERROR with no
   data (these names are empty non-terminals for QNAME minimisation, RFC 9156; never NXDOMAIN,
   never a CNAME that would route on half a question).
@@ -48,7 +51,6 @@ is negative, and an Extended DNS Error, RFC 8914, saying why):
 | text option: empty after normalisation             | FORMERR    | 24 Invalid Data    |
 | text option does not match the `h-<hash>` label     | FORMERR    | 24 Invalid Data    |
 | text of only punctuation/symbols (no letter/digit) | NOERROR, CNAME to the node's general engine | 0 Other |
-| `q` under a node with neither profiles nor engine  | NXDOMAIN   | 21 Not Supported   |
 | embedding option from another encoder or damaged   | ignored (the text is embedded here)   | none |
 Text too long for a QNAME is the EDNS form's job (the codec raises before a name is built).
 """
@@ -145,6 +147,8 @@ class SemanticHandler:
         zone = hosting_zone(catalog, node)
         if zone is None:
             return await next(request)  # not ours, or beyond a cut: authority refers or refuses
+        if route_index(catalog, self.indexes, node) is None and zone.get_node(engine_service(node)) is None:
+            return await next(request)  # no routing and no engine here: plain DNS names for authority
         try:
             return await self._answer(request, catalog, zone, node, at)
         except _Refusal as refusal:
@@ -155,9 +159,6 @@ class SemanticHandler:
     async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
                       node: dns.name.Name, at: int) -> Response:
         index = route_index(catalog, self.indexes, node)
-        if index is None and zone.get_node(engine_service(node)) is None:
-            raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.NOT_SUPPORTED,
-                           f"{node} has no routing profiles and no engine")
         if at == 0:
             return Response(message=self._negative(request, zone, dns.rcode.NOERROR), cacheable=True)
         try:

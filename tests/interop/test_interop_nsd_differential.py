@@ -115,6 +115,9 @@ occluded.sub A     192.0.2.201
 *.dz         TXT   "dz"
 cut.dz       NS    ns.elsewhere.example.
 *.cut.dz     A     192.0.2.151
+q            TXT   "a label the semantic forms use"
+x.q.plain    A     192.0.2.160
+*.explain    CNAME www
 """.format(big="x" * 200)
 
 NAMES = (
@@ -128,6 +131,9 @@ NAMES = (
     "sub", "ns1.sub", "occluded.sub", "x.occluded.sub", "host.sub", "a.b.sub", "dz", "x.dz", "a.b.dz",
     "*.dz", "cut.dz", "x.cut.dz", "*.cut.dz", "nothere", "nx", "a.nx", "zz-top",
     "example.com.", "diff.test.example.", "test.",
+    # names with the semantic form labels (`q`, `explain`) in a zone that does no routing: plain DNS
+    "q", "x.q", "hello-world.q", "q.plain", "x.q.plain", "y.q.plain", "q.cw", "what.q.cw", "x.q.wild",
+    "explain", "why.explain", "is-it.q.explain", "q.sub", "x.q.sub",
 )
 QTYPES = (
     "A", "AAAA", "MX", "TXT", "SRV", "NS", "CNAME", "PTR", "CAA", "NAPTR", "SSHFP", "HINFO", "DS", "SOA",
@@ -281,7 +287,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Address,
     directory = tmp_path_factory.mktemp("zones")
     zonefile = directory / f"{ORIGIN}zone"
     zonefile.write_text(ZONEFILE)
-    flags = ["--no-semantic", "--version", VERSION, "--identity", IDENTITY]
+    flags = ["--version", VERSION, "--identity", IDENTITY]  # as operators run it: semantic routing on
     with running_server(directory, flags) as ours, running_nsd_zonefile(ORIGIN, zonefile, NSD_OPTIONS) as nsd:
         yield (ours.host, ours.port), nsd.address
 

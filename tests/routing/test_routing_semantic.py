@@ -121,10 +121,11 @@ async def test_undecodable_labels_are_nxdomain_with_ede(server) -> None:
     assert "unknown escape" in ede_texts(reply)[0]
 
 
-async def test_node_without_profiles_or_engine(server) -> None:
+async def test_node_without_profiles_or_engine_is_plain_dns(server) -> None:
+    # No routing and no engine at ns1: the name is an ordinary one, answered by the authority.
     reply = await ask(server, "hello.q.ns1.semantic.root.", dns.rdatatype.SRV)
-    assert reply.rcode() == dns.rcode.NXDOMAIN
-    assert "no routing profiles" in ede_texts(reply)[0]
+    assert reply.rcode() == dns.rcode.NXDOMAIN and not ede_texts(reply)
+    assert reply.authority[0].rdtype == dns.rdatatype.SOA
 
 
 async def test_leaf_zone_answers_with_its_engine(server) -> None:
