@@ -25,8 +25,8 @@ import dns.edns
 import dns.opcode
 import dns.rcode
 
-from nameserver.answer import Authorities, AuthorityHandler
-from nameserver.chaos import ChaosHandler
+from nameserver.authority.chaos import ChaosHandler
+from nameserver.authority.handler import Authorities, AuthorityHandler
 from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.request import Next, Reply, Request, Response

@@ -263,7 +263,7 @@ class _OwnServer:
 
     async def _main(self) -> None:
         from nameserver.runner import ServerRunner
-        from nameserver.semantic import SemanticHandler
+        from nameserver.semantic.handler import SemanticHandler
 
         try:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()

@@ -314,7 +314,7 @@ def cmd_resolver(args: argparse.Namespace) -> int:
     if args.semantic_cache:
         from nameserver.resolver.routecache import RouteCache
         from nameserver.resolver.semcache import SemanticCache
-        from nameserver.semantic import EMBEDDING_MODEL
+        from nameserver.semantic.handler import EMBEDDING_MODEL
         from routing.embedder import load_embedder
 
         embedder = load_embedder()

@@ -124,7 +124,7 @@ def build_handlers(args: argparse.Namespace, store: ZoneStore, dynamic: DynamicZ
     if dynamic is not None:
         handlers.append(UpdateHandler(dynamic))
     if args.zones is not None and not args.no_semantic:
-        from nameserver.semantic import SemanticHandler
+        from nameserver.semantic.handler import SemanticHandler
         from routing.embedder import load_embedder
 
         handlers.append(SemanticHandler(store, load_embedder(args.encoder, threads=args.encoder_threads)))

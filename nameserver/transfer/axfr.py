@@ -40,8 +40,8 @@ import dns.rdatatype
 import dns.renderer
 import dns.rrset
 
-from nameserver.answer import Authorities
-from nameserver.authority import ZoneIndex
+from nameserver.authority.handler import Authorities
+from nameserver.authority.lookup import ZoneIndex
 from nameserver.config import ServerConfig
 from nameserver.edns import add_ede
 from nameserver.request import Next, Request, Response

@@ -1,4 +1,4 @@
-"""Unit tests of the pure lookup (nameserver/authority.py) over the test zones."""
+"""Unit tests of the pure lookup (nameserver/authority/lookup.py) over the test zones."""
 from __future__ import annotations
 
 import dns.name
@@ -7,7 +7,7 @@ import dns.zone
 import pytest
 from helpers.testzones import child_zone, parent_zone
 
-from nameserver.authority import Authority, Kind, ZoneIndexError
+from nameserver.authority.lookup import Authority, Kind, ZoneIndexError
 from zones.catalog import ZoneCatalog
 
 N = dns.name.from_text

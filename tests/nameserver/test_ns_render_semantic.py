@@ -27,7 +27,7 @@ from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
-from nameserver.semantic import SemanticHandler
+from nameserver.semantic.handler import SemanticHandler
 from nameserver.server import DnsServer
 from zones.catalog import ZoneCatalog, ZoneStore
 

@@ -20,7 +20,7 @@ from nameserver.resolver.handler import RecursionHandler
 from nameserver.resolver.routecache import RouteCache
 from nameserver.resolver.semcache import SemanticCache
 from nameserver.runner import ServerRunner
-from nameserver.semantic import EMBEDDING_MODEL, SemanticHandler
+from nameserver.semantic.handler import EMBEDDING_MODEL, SemanticHandler
 from routing.embedder import load_embedder
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore

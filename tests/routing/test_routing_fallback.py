@@ -30,7 +30,7 @@ import pytest
 from codec import text_to_qname
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.semantic import SemanticHandler
+from nameserver.semantic.handler import SemanticHandler
 from nameserver.update.dynamic import DynamicZones
 from routing.descend import general_engine
 from zones.catalog import ZoneStore

@@ -22,7 +22,7 @@ from codec.errors import CodecError, TextTooLong
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
 from nameserver.runner import ServerRunner
-from nameserver.semantic import SemanticHandler, _labels_wire, _rebase
+from nameserver.semantic.handler import SemanticHandler, _labels_wire, _rebase
 from routing.classifier import Classifier
 from routing.descend import descend
 from zones.catalog import ZoneCatalog, ZoneStore

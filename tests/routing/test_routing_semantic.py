@@ -15,10 +15,10 @@ import pytest
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from nameserver.batcher import EmbedBatcher
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.semantic import SemanticHandler
+from nameserver.semantic.batcher import EmbedBatcher
+from nameserver.semantic.handler import SemanticHandler
 from zones.catalog import ZoneStore
 
 ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
@@ -200,7 +200,7 @@ async def test_batcher_merges_concurrent_requests(encoder) -> None:
 
 async def test_embedding_option_replaces_the_encoder(server, encoder) -> None:
     from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
-    from nameserver.semantic import EMBEDDING_MODEL
+    from nameserver.semantic.handler import EMBEDDING_MODEL
 
     name = text_to_qname("tell me about this one", APEX, "explain")  # no keyword, vague
     vector = encoder.embed(["Why do stars twinkle but planets do not?"])[0]

@@ -19,7 +19,7 @@ from engines.server import EngineConfig, EngineServer
 from nameserver.client import AsyncClient
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.semantic import SemanticHandler
+from nameserver.semantic.handler import SemanticHandler
 from routing.embedder import load_embedder
 from zones.catalog import ZoneStore
 

@@ -81,9 +81,9 @@ from codec.edns_text import (
     text_hash_label,
 )
 from common.steps import drive_async
-from nameserver.batcher import EmbedBatcher
 from nameserver.edns import add_ede
 from nameserver.request import Alias, Next, Reply, Request, Response
+from nameserver.semantic.batcher import EmbedBatcher
 from routing.classifier import Classifier
 from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from routing.index import Encoder, IndexCache

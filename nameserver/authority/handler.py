@@ -5,7 +5,7 @@ import dns.flags
 import dns.opcode
 import dns.rcode
 
-from nameserver.authority import Authority, Kind, Lookup
+from nameserver.authority.lookup import Authority, Kind, Lookup
 from nameserver.request import Next, Reply, Request, Response
 from zones.catalog import ZoneCatalog, ZoneStore
 
