@@ -10,7 +10,7 @@ from codec.errors import (
     NotSemantic,
     TextTooLong,
 )
-from codec.qname import SemanticName, normalize, parse_semantic_name, qname_to_text, text_to_qname
+from codec.qname import SemanticName, normalize, parse_semantic_name, qname_to_text, text_qnames, text_to_qname
 
 __all__ = [
     "BadEncoding",
@@ -23,5 +23,6 @@ __all__ = [
     "normalize",
     "parse_semantic_name",
     "qname_to_text",
+    "text_qnames",
     "text_to_qname",
 ]
