@@ -2,21 +2,8 @@
 
 Pure code over str/bytes: no I/O, no asyncio, no other project package.
 """
-from codec.errors import (
-    BadEncoding,
-    CodecError,
-    EmptyText,
-    HashedName,
-    NotSemantic,
-    TextTooLong,
-)
-from codec.qname import (
-    SemanticName,
-    normalize,
-    parse_semantic_name,
-    qname_to_text,
-    text_to_qname,
-)
+from codec.errors import BadEncoding, CodecError, EmptyText, HashedName, NotSemantic, TextTooLong
+from codec.qname import SemanticName, normalize, parse_semantic_name, qname_to_text, text_qnames, text_to_qname
 
 __all__ = [
     "BadEncoding",
@@ -29,5 +16,6 @@ __all__ = [
     "normalize",
     "parse_semantic_name",
     "qname_to_text",
+    "text_qnames",
     "text_to_qname",
 ]

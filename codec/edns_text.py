@@ -16,6 +16,11 @@ EMBEDDING_OPTION (65002)
 Hashed name
     ``h-<32 base32 letters>.q.<zone>.``: the first 160 bits of sha256 over the UTF-8 of the
     normalised text, base32 (RFC 4648) in lowercase, so caches key on the text.
+
+Choosing the form
+    `query_form(text, zone)`: the QNAME form when the text's names fit 255 octets in *both* forms
+    (``q`` and the longer ``explain``), else the EDNS form for both. One question, one name under a
+    zone, whichever of its two queries a client sends.
 """
 from __future__ import annotations
 
@@ -23,19 +28,21 @@ import base64
 import hashlib
 import struct
 from dataclasses import dataclass
+from typing import Mapping
 
 import dns.exception
 import dns.name
 import numpy as np
 import zstandard
 
-from codec.errors import BadEncoding, EmptyText, Truncated, UnknownFlag
-from codec.qname import Form, is_hashed_label, normalize
+from codec.errors import BadEncoding, EmptyText, TextTooLong, Truncated, UnknownFlag
+from codec.qname import FORMS, Form, is_hashed_label, normalize, text_qnames
 
 __all__ = [
     "EMBEDDING_OPTION",
     "TEXT_OPTION",
     "Embedding",
+    "QueryForm",
     "decode_embedding_option",
     "decode_text_option",
     "encode_embedding_option",
@@ -43,6 +50,7 @@ __all__ = [
     "hashed_qname",
     "is_hashed_label",
     "model_tag",
+    "query_form",
     "text_hash_label",
 ]
 
@@ -60,6 +68,32 @@ class Embedding:
 
     model: int
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class QueryForm:
+    """How one question travels under one zone: its name in each form (`q`, `explain`), and the
+    TEXT_OPTION payload that goes with them (None: the QNAME form, the names carry the text)."""
+
+    names: Mapping[str, str]
+    option: bytes | None = None
+
+    def name(self, form: Form) -> str:
+        return self.names[form]
+
+
+def query_form(text: str, zone: str) -> QueryForm:
+    """The QNAME form of `text` under `zone` when its names fit 255 octets in every form, else the
+    EDNS form (hashed names + the text option).
+
+    Raises `EmptyText` (nothing left after normalisation), `BadEncoding` (lone surrogates, more than
+    `MAX_TEXT_OCTETS` of UTF-8, a zone that is not a domain name).
+    """
+    try:
+        return QueryForm(text_qnames(text, zone))
+    except TextTooLong:
+        option = encode_text_option(text)
+        return QueryForm({form: hashed_qname(text, zone, form) for form in FORMS}, option)
 
 
 def text_hash_label(text: str) -> str:

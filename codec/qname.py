@@ -14,7 +14,8 @@ Words and labels
     by ``-``. The result is cut into labels of at most 63 octets at word boundaries: the ``-`` at a
     cut becomes the label break, so a label break means "one space" too. A name never exceeds
     255 octets (wire form, including ``q``/``explain`` and the zone); longer text raises
-    `TextTooLong` (use the EDNS form). Produced labels are valid LDH host labels: no leading or
+    `TextTooLong` (use the EDNS form). A question travels as a QNAME only when its names in both
+    forms fit (`text_qnames`): one question, one form under a zone, whichever query is sent. Produced labels are valid LDH host labels: no leading or
     trailing ``-``, never ``--`` (so never an IDNA ``xn--`` look-alike; dig's IDN check accepts
     them, and no label starts with ``-``, which dig would read as an option).
 
@@ -157,6 +158,16 @@ def text_to_qname(text: str, zone: str, form: Form = "q") -> str:
         raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
     labels = _pack(_encode_words(norm.split(" ")))
     return _build(labels, form, zone)
+
+
+def text_qnames(text: str, zone: str) -> dict[str, str]:
+    """The question's names in every form, `{"q": ..., "explain": ...}`: the QNAME form of a query.
+
+    Raises `TextTooLong` when any of them exceeds 255 octets (the `explain` name is 6 octets
+    longer than the `q` one), so a text travels as a QNAME only when both its queries can; plus
+    the other errors of `text_to_qname`.
+    """
+    return {form: text_to_qname(text, zone, form) for form in FORMS}
 
 
 def qname_to_text(name: str | dns.name.Name) -> tuple[str, str]:

@@ -16,14 +16,15 @@ Example::
         answer = await client.ask("is a verbal contract binding?")
 
 `resolve(text) -> Route` asks the server for SRV of the question (the QNAME form, or the EDNS form
-when the text is too long for a name), follows what the answer lacks (engine TXT attributes,
+when the text's `q` or `explain` name would exceed 255 octets), follows what the answer lacks (engine TXT attributes,
 target addresses) and the `explain` TXT (stage, confidence). Engines come ordered per RFC 2782
 (priority, then weighted random; pass `rng=random.Random(seed)` for repeatable order).
 `ask(text, context=None)` resolves, then POSTs an OpenAI chat completion to each engine in turn
 until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
-`degrade=False` to get `ServerFailure` instead). Errors: `NoRoute`, `ServerFailure`, `ResolveTimeout`, `EngineError` (all
-`SdkError`), each saying what to do.
+`degrade=False` to get `ServerFailure` instead). Errors: `BadQuestion` (text no form can carry: empty,
+lone surrogates, over 65,000 octets of UTF-8), `NoRoute`, `ServerFailure`, `ResolveTimeout`,
+`EngineError` (all `SdkError`), each saying what to do.
 
 Context compression (issue 6): by default `ask(text, context=...)` fetches the route's domain
 pattern library by DNS over TCP (`_codec.<domain>`, or the nearest ancestor's), verifies it,
@@ -53,33 +54,14 @@ import dns.resolver
 
 from codec.library import PatternLibrary
 from common.steps import drive, drive_async
-from nameserver.sdk_codec import (
-    LibraryCache,
-    LibraryCompressor,
-    LibraryFault,
-    load_library,
-    load_library_async,
-)
-from nameserver.sdk_core import (
-    Answer,
-    ContextCompressor,
-    HttpPost,
-    HttpResult,
-    ask_steps,
-    resolve_steps,
-)
-from nameserver.sdk_errors import (
-    EngineError,
-    NoRoute,
-    ResolveTimeout,
-    SdkError,
-    ServerFailure,
-)
-from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route
+from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
+from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
+from nameserver.sdk_errors import BadQuestion, EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
+from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route, needs_tcp
 
 __all__ = [
-    "Answer", "AsyncClient", "Client", "ContextCompressor", "Engine", "EngineError", "LibraryCompressor", "NoRoute",
-    "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
+    "Answer", "AsyncClient", "BadQuestion", "Client", "ContextCompressor", "Engine", "EngineError",
+    "LibraryCompressor", "NoRoute", "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
 ]
 
 Server = tuple[str, int]
@@ -177,6 +159,8 @@ class Client(_Base):
         failures: list[str] = []
         for host, port in self.servers:
             try:
+                if needs_tcp(query):
+                    return dns.query.tcp(query, host, self.timeout, port)
                 reply = dns.query.udp(query, host, self.timeout, port, ignore_unexpected=True)
                 if reply.flags & dns.flags.TC:
                     reply = dns.query.tcp(query, host, self.timeout, port)
@@ -248,6 +232,8 @@ class AsyncClient(_Base):
         failures: list[str] = []
         for host, port in self.servers:
             try:
+                if needs_tcp(query):
+                    return await dns.asyncquery.tcp(query, host, self.timeout, port)
                 reply = await dns.asyncquery.udp(query, host, self.timeout, port, ignore_unexpected=True)
                 if reply.flags & dns.flags.TC:
                     reply = await dns.asyncquery.tcp(query, host, self.timeout, port)

@@ -29,8 +29,9 @@ from nameserver.sdk_route import (
     explain_hops,
     explain_query,
     find,
+    form_query,
     make_query,
-    question_query,
+    question_form,
     route_from,
     srv_targets_missing,
     txt_attributes,
@@ -84,10 +85,14 @@ def resolve_steps(
 ) -> DnsSteps:
     """Plan: SRV for the question; TXT attributes of the engines; A of targets lacking glue; explain.
 
+    The SRV and explain queries share one form (`question_form`); text no form can carry raises
+    `BadQuestion` before anything is sent.
+
     With `degrade`, a server failure on the question (e.g. a domain's servers are down) falls back
     to the general engine of the zone asked (`_llm._tcp.<zone>`), with stage "degraded".
     """
-    query = question_query(text, zone)
+    form = question_form(text, zone)
+    query = form_query(form, "q", dns.rdatatype.SRV)
     reply = yield query
     try:
         check_reply(reply, f"route of {text[:60]!r}", "the server")
@@ -119,7 +124,7 @@ def resolve_steps(
         if a is not None:
             addresses[target.to_text()] = tuple(rd.address for rd in a)
     if explain:
-        explained = yield explain_query(query)
+        explained = yield explain_query(form)
         if explained.rcode() == 0:
             hops = explain_hops(explained)
     return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops, instances)

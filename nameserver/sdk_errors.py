@@ -6,6 +6,11 @@ class SdkError(Exception):
     """Root of every error the client SDK raises."""
 
 
+class BadQuestion(SdkError):
+    """The question cannot be sent in any form: empty once normalised, not valid Unicode (lone
+    surrogates), longer than the EDNS text option's 65,000 octets of UTF-8, or a bad zone name."""
+
+
 class NoRoute(SdkError):
     """The hierarchy has no route for the question (NXDOMAIN / NODATA / no engines listed)."""
 

@@ -2,8 +2,9 @@
 
 No sockets, no HTTP: `Client` and `AsyncClient` (`nameserver/client.py`) move the bytes.
 
-- `question_query(text, zone)`: the SRV query for a question; the QNAME form when the text fits a
-  name, else the EDNS form (hashed QNAME + text option 65001);
+- `question_form(text, zone)`: how a question travels, decided once for both of its queries: the
+  QNAME form when its `q` and `explain` names both fit 255 octets, else the EDNS form (hashed
+  QNAME + text option 65001); `question_query` / `explain_query` build the SRV and TXT queries;
 - `route_from(...)`: the CNAME chain -> domain path; the SRV RRset -> `Engine`s ordered per
   RFC 2782 (priority ascending, weighted random within a priority, seeded RNG for tests); the
   DNS-SD TXT attributes; stage/confidence from the last step of the `explain` TXT records (one
@@ -24,13 +25,15 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from codec.errors import TextTooLong
-from codec.qname import text_to_qname
-from nameserver.sdk_errors import NoRoute, ServerFailure
+from codec.edns_text import TEXT_OPTION, QueryForm, query_form
+from codec.errors import CodecError
+from codec.qname import Form
+from nameserver.sdk_errors import BadQuestion, NoRoute, ServerFailure
 
 DEFAULT_ZONE = "semantic.root."
 ENGINES = "_llm._tcp"
+UDP_PAYLOAD = 1232
+MAX_MESSAGE = 65535
 
 
 @dataclass(frozen=True)
@@ -77,29 +80,47 @@ class Route:
         return self.hops[-1] if self.hops else {}
 
 
+def question_form(text: str, zone: str = DEFAULT_ZONE) -> QueryForm:
+    """The names (and text option) of `text` under `zone`: the QNAME form when both its `q` and
+    `explain` names fit 255 octets, else the EDNS form (`codec.edns_text.query_form`).
+
+    Raises `BadQuestion` for text no form can carry (empty, invalid Unicode, over 65,000 octets)."""
+    try:
+        return query_form(text, zone)
+    except CodecError as exc:
+        raise BadQuestion(f"cannot send the question {text[:60]!r} under {zone!r}: {exc}") from None
+
+
+def form_query(form: QueryForm, which: Form, rdtype: int) -> dns.message.Message:
+    """The query for one form's name (with the text option when the form is the EDNS one)."""
+    options = (dns.edns.GenericOption(TEXT_OPTION, form.option),) if form.option is not None else ()
+    return make_query(form.name(which), rdtype, options)
+
+
 def question_query(text: str, zone: str = DEFAULT_ZONE, rdtype: int = dns.rdatatype.SRV) -> dns.message.Message:
     """The query asking for the route of `text` (EDNS form when the text is too long for a name)."""
-    try:
-        return make_query(text_to_qname(text, zone), rdtype)
-    except TextTooLong:
-        option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
-        return make_query(hashed_qname(text, zone), rdtype, (option,))
+    return form_query(question_form(text, zone), "q", rdtype)
 
 
-def explain_query(query: dns.message.Message) -> dns.message.Message:
-    """The `explain` TXT query matching a question query (same labels and options)."""
-    labels = list(query.question[0].name.labels)
-    index = next(i for i, label in enumerate(labels) if label.lower() == b"q")
-    labels[index] = b"explain"
-    return make_query(dns.name.Name(labels), dns.rdatatype.TXT, tuple(query.options))
+def explain_query(form: QueryForm) -> dns.message.Message:
+    """The `explain` TXT query of a question (same form, same option as its `q` query)."""
+    return form_query(form, "explain", dns.rdatatype.TXT)
 
 
 def make_query(
     name: str | dns.name.Name, rdtype: int, options: Sequence[dns.edns.Option] = ()
 ) -> dns.message.Message:
-    query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232, options=list(options))
+    """A recursive query advertising a UDP payload of 1232 octets; the query itself may be as large
+    as a DNS message (the text option carries up to 65,000 octets) and then goes over TCP."""
+    query = dns.message.make_query(name, rdtype, use_edns=0, payload=UDP_PAYLOAD, request_payload=MAX_MESSAGE,
+                                   options=list(options))
     query.flags |= dns.flags.RD
     return query
+
+
+def needs_tcp(query: dns.message.Message) -> bool:
+    """True for a query longer than the UDP payload we advertise (DNS flag day 2020: no fragments)."""
+    return len(query.to_wire()) > UDP_PAYLOAD
 
 
 def check_reply(reply: dns.message.Message, what: str, server: str) -> None:

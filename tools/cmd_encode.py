@@ -1,10 +1,14 @@
-"""`semdns encode TEXT`: print the semantic QNAME of a question (for hand-built dig commands)."""
+"""`semdns encode TEXT`: print the semantic QNAME of a question (for hand-built dig commands).
+
+Prints a name only for text that the SDK sends in the QNAME form (its `q` and `explain` names both
+fit 255 octets), so `dig` and the SDK ask with the same name; other text exits 2.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from codec import CodecError, TextTooLong, text_to_qname
+from codec import CodecError, TextTooLong, text_qnames
 
 EXIT_TOO_LONG = 2
 
@@ -20,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     text = " ".join(args.text)
     try:
-        print(text_to_qname(text, args.zone, "explain" if args.explain else "q"))
+        print(text_qnames(text, args.zone)["explain" if args.explain else "q"])
     except TextTooLong as exc:
         print(f"semdns encode: {exc}", file=sys.stderr)
         print("semdns encode: use the EDNS form: `semdns ask` or the SDK send it as an option", file=sys.stderr)

@@ -21,12 +21,14 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from codec import CodecError, parse_semantic_name
 from nameserver.config import parse_address
 from nameserver.errors import NameserverError
 from nameserver.resolver import Hints, NoReply, Query, Recursor, Reply, ResolverConfig
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.resolver.transport import DnsTransport, TimedTransport
-from nameserver.sdk_route import DEFAULT_ZONE, explain_hops, explain_query, question_query
+from nameserver.sdk_errors import SdkError
+from nameserver.sdk_route import DEFAULT_ZONE, explain_hops, explain_query, question_form, question_query
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def trace(args: argparse.Namespace, host: str, port: int) -> int:
     hops: list[Hop] = []
-    query = question_query(args.text, args.zone, dns.rdatatype.from_text(args.type))
+    try:
+        query = question_query(args.text, args.zone, dns.rdatatype.from_text(args.type))
+    except SdkError as exc:
+        print(f"semdns trace: {exc}", file=sys.stderr)
+        return 2
     config = ResolverConfig(port=port, query_timeout=args.timeout, total_timeout=max(5.0, 8 * args.timeout))
     recursor = Recursor(Hints.single(args.zone, host), config=config, cache=RRsetCache())
     transport = TimedTransport(DnsTransport(args.timeout), lambda q, e, s: hops.append(Hop(q, e, s)))
@@ -98,12 +104,24 @@ async def print_hop(number: int, hop: Hop, args: argparse.Namespace) -> None:
         rr.rdtype == dns.rdatatype.CNAME and b"q" in [l.lower() for l in rr[0].target.labels] for rr in reply.answer
     )
     if semantic and not args.no_explain:
-        await print_explain(q, args.timeout)
+        await print_explain(q, args.text, args.timeout)
 
 
-async def print_explain(q: Query, timeout: float) -> None:
-    ask = explain_query(q.message)
+def hop_explain_query(q: Query, text: str) -> dns.message.Message:
+    """The explain query of `text` under the zone this hop asked about (its own form there: the
+    name the hop carried may fit in the `q` form and not in the `explain` one)."""
+    zone = parse_semantic_name(q.message.question[0].name).zone
+    ask = explain_query(question_form(text, zone))
     ask.flags &= ~dns.flags.RD
+    return ask
+
+
+async def print_explain(q: Query, text: str, timeout: float) -> None:
+    try:
+        ask = hop_explain_query(q, text)
+    except (CodecError, SdkError) as exc:
+        print(f"   explain: not asked ({exc})")
+        return
     start = time.perf_counter()
     try:
         reply = await dns.asyncquery.udp(ask, q.address, timeout, q.port)

@@ -1,4 +1,5 @@
-"""`semdns encode` and `semdns codec train` on a corpus the test writes itself."""
+"""`semdns encode` (a name only for text the SDK sends as a QNAME) and `semdns codec train` on a
+corpus the test writes itself."""
 from __future__ import annotations
 
 import datetime
@@ -8,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dns.name
 import dns.zone
 
-from codec import qname_to_text
+from codec import qname_to_text, text_to_qname
 from codec.library import from_txt_records
 from tools.cmd_codec import bump_serial, next_serial
 
@@ -47,6 +49,15 @@ def test_encode_too_long_says_use_edns_and_exits_2() -> None:
     out = semdns("encode", " ".join(["word"] * 80))
     assert out.returncode == 2
     assert "EDNS" in out.stderr and not out.stdout
+
+
+def test_encode_exits_2_when_the_explain_name_would_not_fit() -> None:
+    text = ("lease " * 60)[:233].rstrip()  # q name 251 octets under the apex, explain name 257
+    assert len(dns.name.from_text(text_to_qname(text, "semantic.root.")).to_wire()) == 251
+    for flags in ((), ("--explain",)):
+        out = semdns("encode", *flags, text)
+        assert out.returncode == 2, flags  # the SDK sends this question in the EDNS form
+        assert "EDNS" in out.stderr and not out.stdout
 
 
 def write_corpus(directory: Path) -> None:

@@ -1,6 +1,8 @@
-"""EDNS form: text and embedding options round trip; each bad payload gets its error."""
+"""EDNS form: text and embedding options round trip; each bad payload gets its error; the choice
+between the QNAME and the EDNS form follows the longest name a question would be sent with."""
 from __future__ import annotations
 
+import dns.name
 import numpy as np
 import pytest
 import zstandard
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from codec.edns_text import (
     FLAG_ZSTD,
+    MAX_TEXT_OCTETS,
     decode_embedding_option,
     decode_text_option,
     encode_embedding_option,
@@ -16,9 +19,10 @@ from codec.edns_text import (
     hashed_qname,
     is_hashed_label,
     model_tag,
+    query_form,
 )
-from codec.errors import BadEncoding, EmptyText, Truncated, UnknownFlag
-from codec.qname import parse_semantic_name
+from codec.errors import BadEncoding, EmptyText, TextTooLong, Truncated, UnknownFlag
+from codec.qname import parse_semantic_name, text_qnames, text_to_qname
 
 
 @settings(max_examples=200, deadline=None)
@@ -102,3 +106,52 @@ def test_bad_embedding_options_raise() -> None:
         decode_embedding_option(good[:4] + b"\x7f\xc0\x00\x00" + good[8:])  # NaN scale
     with pytest.raises(BadEncoding):
         encode_embedding_option([float("inf")], 3)
+
+
+# -- choosing the form ------------------------------------------------------------------------
+
+def wire_octets(name: str) -> int:
+    return len(dns.name.from_text(name).to_wire())
+
+
+def text_with_q_name_of(octets: int) -> str:
+    """A text of lowercase words whose `q` name under semantic.root. is `octets` long (a space
+    costs what a `-` or a label break does: the name is the text plus 18 octets)."""
+    text = ("lease " * 60)[: octets - 18]
+    return text[:-1] + "s" if text.endswith(" ") else text
+
+
+@pytest.mark.parametrize("q_octets", [250, 252, 255])
+def test_text_whose_explain_name_is_too_long_takes_the_edns_form(q_octets: int) -> None:
+    text = text_with_q_name_of(q_octets)
+    assert wire_octets(text_to_qname(text, "semantic.root.")) == q_octets  # the q name alone fits
+    with pytest.raises(TextTooLong):
+        text_qnames(text, "semantic.root.")
+    form = query_form(text, "semantic.root.")
+    assert form.option is not None and decode_text_option(form.option) == text
+    assert form.name("q") == hashed_qname(text, "semantic.root.")
+    assert form.name("explain") == hashed_qname(text, "semantic.root.", "explain")
+
+
+def test_text_whose_names_both_fit_takes_the_qname_form() -> None:
+    text = text_with_q_name_of(249)
+    form = query_form(text, "semantic.root")
+    assert form.option is None
+    assert form.names == text_qnames(text, "semantic.root.")
+    assert wire_octets(form.name("explain")) == 255
+    assert query_form(text, "legal.semantic.root.").option is not None  # a deeper zone leaves less room
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("", EmptyText), (" \t\u3000", EmptyText), ("a\ud800b", BadEncoding), ("\ud800 " * 200, BadEncoding),
+     ("ab " * 21667, BadEncoding)],  # 65,001 octets: more than the text option carries
+)
+def test_text_no_form_carries_raises(text: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        query_form(text, "semantic.root.")
+
+
+def test_text_option_takes_up_to_65000_octets() -> None:
+    text = "\U0001f600" * (MAX_TEXT_OCTETS // 4)
+    assert decode_text_option(query_form(text, "semantic.root.").option or b"") == text
