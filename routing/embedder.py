@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -229,6 +230,7 @@ def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Pa
     target = onnx_path(source, variant, cache)
     if target.is_file():
         return target
+    _require_export_tools(target)
     fp32 = onnx_path(source, "fp32", cache)
     if not fp32.is_file():
         export_onnx(source, fp32)
@@ -241,6 +243,17 @@ def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Pa
         target.unlink(missing_ok=True)
         raise EmbedderError(f"{target}: {variant} export disagrees with sentence-transformers (cosine {cosine:.5f})")
     return target
+
+
+def _require_export_tools(target: Path) -> None:
+    """Exporting needs the `[export]` extra (torch, sentence-transformers, onnx); a server
+    installed without it must say so instead of failing on an import deep in the export."""
+    missing = [name for name in ("torch", "sentence_transformers", "onnx")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise EmbedderError(
+            f"{target} is not there yet and exporting the encoder needs {', '.join(missing)}: "
+            "install the export tools once (pip install '.[export]', or ./scripts/setup.sh)")
 
 
 def load_embedder(variant: Variant = "fp32", threads: int = 1) -> Embedder:

@@ -3,7 +3,8 @@
 Each sub-command lives in `tools/cmd_<name>.py` and exposes
 `register(subparsers: argparse._SubParsersAction) -> None`, which adds its parser and sets
 `func=<callable(args) -> int>` as the default. Adding a command means adding a module and its
-name to COMMANDS; nothing else changes here.
+name to COMMANDS; nothing else changes here. A command whose imports need a package of an extra
+that is not installed is listed anyway and says what to install (`tools.extras`).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from tools.extras import explain_missing, is_ours, register_missing
 
 COMMANDS: tuple[str, ...] = (
     "serve",
@@ -33,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(f"tools.cmd_{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"tools.cmd_{name}":
+            if is_ours(exc):
                 raise
+            register_missing(sub, name, exc)  # an extra's package is missing
             continue
         module.register(sub)
     return parser
@@ -51,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:  # a package of an extra, imported when the command ran
+        if is_ours(exc):
+            raise
+        return explain_missing(" ".join(filter(None, (args.command, getattr(args, "bench", None)))), exc)
 
 
 if __name__ == "__main__":

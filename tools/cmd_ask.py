@@ -15,9 +15,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from nameserver.client import Client, SdkError
-from nameserver.sdk_codec import ContextStats
-from nameserver.sdk_route import DEFAULT_ZONE, Route
+from sdk import Client, SdkError
+from sdk.library import ContextStats
+from sdk.route import DEFAULT_ZONE, Route
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

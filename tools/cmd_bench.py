@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from tools.extras import is_ours, register_missing
+
 BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec")
 
 
@@ -18,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         try:
             module = importlib.import_module(f"tools.bench_{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"tools.bench_{name}":
+            if is_ours(exc):
                 raise
+            register_missing(bench_sub, f"bench {name}", exc)  # an extra's package is missing
             continue
         module.register(bench_sub)

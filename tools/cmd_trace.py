@@ -27,8 +27,8 @@ from nameserver.errors import NameserverError
 from nameserver.resolver import Hints, NoReply, Query, Recursor, Reply, ResolverConfig
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.resolver.transport import DnsTransport, TimedTransport
-from nameserver.sdk_errors import SdkError
-from nameserver.sdk_route import DEFAULT_ZONE, explain_hops, explain_query, question_form, question_query
+from sdk.errors import SdkError
+from sdk.route import DEFAULT_ZONE, explain_hops, explain_query, question_form, question_query
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from aiohttp import web
 from resolver_fakes import hierarchy, recursive_server, running
 
 from codec.edns_text import TEXT_OPTION, decode_text_option
-from nameserver.client import AsyncClient, Client, EngineError, NoRoute, ResolveTimeout, ServerFailure
-from nameserver.sdk_route import order_srv, question_query
+from sdk import AsyncClient, Client, EngineFailure, NoRoute, ResolveTimeout, ServerFailure
+from sdk.route import order_srv, question_query
 
 N = dns.name.from_text
 
@@ -141,7 +141,7 @@ async def test_every_engine_dead_is_an_engine_error() -> None:
     with_engines(servers, [(10, 10, dead_port())])
     async with running(list(servers.values())) as port, recursive_server(port) as (host, rport):
         async with AsyncClient([f"{host}:{rport}"], timeout=1.0, http_timeout=2.0) as client:
-            with pytest.raises(EngineError, match="every engine of contract.legal.semantic.root. failed"):
+            with pytest.raises(EngineFailure, match="every engine of contract.legal.semantic.root. failed"):
                 await client.ask("breach")
 
 

@@ -13,7 +13,6 @@ import pytest
 from resolver_fakes import free_port
 
 from codec.qname import text_to_qname
-from nameserver.client import AsyncClient
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.handler import RecursionHandler
@@ -22,6 +21,7 @@ from nameserver.resolver.semcache import SemanticCache
 from nameserver.runner import ServerRunner
 from nameserver.semantic.handler import EMBEDDING_MODEL, SemanticHandler
 from routing.embedder import load_embedder
+from sdk import AsyncClient
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore
 

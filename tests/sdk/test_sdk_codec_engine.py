@@ -16,11 +16,11 @@ from sdk_codec_support import defined_terms, legal_document
 from engines.library_source import DnsLibrarySource, LibraryWatcher
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
-from nameserver.client import AsyncClient
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.semantic.handler import SemanticHandler
 from routing.embedder import load_embedder
+from sdk import AsyncClient
 from zones.catalog import ZoneStore
 
 pytestmark = pytest.mark.slow

@@ -27,7 +27,7 @@ from sdk_codec_support import (
 )
 
 from codec.library import from_txt_records, header_owner
-from nameserver.client import AsyncClient, Client
+from sdk import AsyncClient, Client
 
 LEGAL = "legal.semantic.root."
 QUESTION = "who pays the deposit"
@@ -105,7 +105,7 @@ def test_shipped_subdomain_uses_its_parents_library(shipped: ServerHandle) -> No
 
 def test_shipped_apex_has_no_library(shipped: ServerHandle, caplog: pytest.LogCaptureFixture) -> None:
     client = Client([f"{shipped.host}:{shipped.port}"])
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_codec"):
+    with caplog.at_level(logging.WARNING, logger="sdk.library"):
         assert client.library("semantic.root.") is None
     assert not caplog.records  # no library is not a fault
     assert client.libraries.entry("semantic.root.").fault is None
@@ -135,26 +135,26 @@ async def test_async_client_compresses_too(lab: Lab) -> None:
 @pytest.mark.parametrize("label", sorted(FAULTS))
 def test_faulty_library_falls_back_without_dictionary(lab: Lab, label: str,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_codec"):
+    with caplog.at_level(logging.WARNING, logger="sdk.library"):
         answer = Client(lab.servers, zone=f"{label}.{APEX}").ask(QUESTION, context=CONTEXT)
     assert answer.text == "ok"
     assert [b["semdns_context"]["dict_id"] for b in lab.good.received] == [0]
     assert lab.good.contexts == [CONTEXT]
     assert answer.context.mode == "zstd" and answer.context.dict_id == 0
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "nameserver.sdk_codec"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "sdk.library"]
     assert f"{label}.{APEX}" in warning and FAULTS[label][1] in warning
 
 
 def test_dns_failure_of_the_library_falls_back(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
     client = Client([*lab.servers], zone=f"good.{APEX}", timeout=1.0)
     client.servers = [("127.0.0.1", 9)]  # the route resolved, then the server went away
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_codec"):
+    with caplog.at_level(logging.WARNING, logger="sdk.library"):
         assert client.library(f"good.{APEX}") is None
     assert "127.0.0.1:9" in caplog.text
 
 
 def test_engine_without_the_dictionary_gets_plain_context_once(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_core"):
+    with caplog.at_level(logging.WARNING, logger="sdk.steps"):
         answer = Client(lab.servers, zone=f"stale.{APEX}").ask(QUESTION, context=CONTEXT)
     first, second = lab.stale.received
     assert first["semdns_context"]["dict_id"] == small_library().dict_id

@@ -14,7 +14,8 @@ from sdk_codec_support import APEX, CONTEXT, FAULTS, lab_zone, small_library
 from codec.compress import decompress
 from engines.context import ContextDecoder
 from engines.schema import parse_context
-from nameserver.sdk_codec import (
+from sdk.errors import ResolveTimeout
+from sdk.library import (
     LibraryCache,
     LibraryCompressor,
     LibraryFault,
@@ -24,8 +25,7 @@ from nameserver.sdk_codec import (
     library_steps,
     load_library,
 )
-from nameserver.sdk_errors import ResolveTimeout
-from nameserver.sdk_route import Route
+from sdk.route import Route
 
 
 class ZoneExchange:
@@ -103,7 +103,7 @@ def test_no_library_up_to_the_apex_means_none(zone_text: str) -> None:
 def test_faults_fall_back_with_a_warning(zone_text: str, label: str, caplog: pytest.LogCaptureFixture) -> None:
     fault, word = FAULTS[label]
     cache = LibraryCache(apex=APEX)
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_codec"):
+    with caplog.at_level(logging.WARNING, logger="sdk.library"):
         assert load_library(cache, f"{label}.{APEX}", ZoneExchange(zone_text)) is None
     (record,) = caplog.records
     assert f"{label}.{APEX}" in record.getMessage() and word in record.getMessage()
@@ -117,7 +117,7 @@ def test_dns_failure_falls_back(caplog: pytest.LogCaptureFixture) -> None:
     def down(query: dns.message.Message) -> dns.message.Message:
         raise ResolveTimeout("no answer from 127.0.0.1:9 (test)")
 
-    with caplog.at_level(logging.WARNING, logger="nameserver.sdk_codec"):
+    with caplog.at_level(logging.WARNING, logger="sdk.library"):
         assert load_library(LibraryCache(apex=APEX), f"good.{APEX}", down) is None
     assert "no answer" in caplog.text
 

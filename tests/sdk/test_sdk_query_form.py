@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from codec import TextTooLong, normalize, text_to_qname
 from codec.edns_text import MAX_TEXT_OCTETS, TEXT_OPTION, decode_text_option
-from nameserver.client import BadQuestion, Client, Route
-from nameserver.sdk_route import DEFAULT_ZONE, explain_query, question_form, question_query
+from sdk import BadQuestion, Client, Route
+from sdk.route import DEFAULT_ZONE, explain_query, question_form, question_query
 
 TIMEOUT = 2.0
 WORDS = ("can", "my", "landlord", "keep", "the", "security", "deposit", "after", "lease", "ends", "if",

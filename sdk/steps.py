@@ -2,7 +2,7 @@
 
 They *yield* what to do next — a DNS query message, or an `HttpPost` — and are *sent* the result —
 the reply message, or an `HttpResult`; they *return* the `Route` or the `Answer`. The sync and
-asyncio clients (`nameserver/client.py`) only move bytes, so both behave identically.
+asyncio clients (`sdk/client.py`) only move bytes, so both behave identically.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import dns.message
 import dns.name
 import dns.rdatatype
 
-from nameserver.sdk_codec import ContextStats, context_stats, is_unknown_dictionary
-from nameserver.sdk_errors import EngineError, NoRoute, ServerFailure
-from nameserver.sdk_route import (
+from sdk.errors import EngineFailure, NoRoute, ServerFailure
+from sdk.library import ContextStats, context_stats, is_unknown_dictionary
+from sdk.route import (
     DEFAULT_ZONE,
     ENGINES,
     Engine,
@@ -201,7 +201,7 @@ def ask_steps(
             failures.append(f"{url}: not an OpenAI chat completion ({type(exc).__name__}: {exc})")
             continue
         return Answer(str(content), route, engine, tuple(failures), payload, context_stats(context, body))
-    raise EngineError(
+    raise EngineFailure(
         f"every engine of {route.domain} failed: {'; '.join(failures) or 'the route lists none'}; "
         "check that they run (`semdns engine ...`) or retry later"
     )

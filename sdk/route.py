@@ -1,6 +1,6 @@
 """The SDK's sans-IO core: build the queries of a resolution, read the answers into a `Route`.
 
-No sockets, no HTTP: `Client` and `AsyncClient` (`nameserver/client.py`) move the bytes.
+No sockets, no HTTP: `Client` and `AsyncClient` (`sdk/client.py`) move the bytes.
 
 - `question_form(text, zone)`: how a question travels, decided once for both of its queries: the
   QNAME form when its `q` and `explain` names both fit 255 octets, else the EDNS form (hashed
@@ -28,7 +28,7 @@ import dns.rrset
 from codec.edns_text import TEXT_OPTION, QueryForm, query_form
 from codec.errors import CodecError
 from codec.qname import Form
-from nameserver.sdk_errors import BadQuestion, NoRoute, ServerFailure
+from sdk.errors import BadQuestion, NoRoute, ServerFailure
 
 DEFAULT_ZONE = "semantic.root."
 ENGINES = "_llm._tcp"

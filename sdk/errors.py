@@ -1,8 +1,10 @@
 """The client SDK's exceptions: one root, `SdkError`; each message says what happened and what to do."""
 from __future__ import annotations
 
+from common.errors import SemanticDnsError
 
-class SdkError(Exception):
+
+class SdkError(SemanticDnsError):
     """Root of every error the client SDK raises."""
 
 
@@ -23,5 +25,5 @@ class ResolveTimeout(SdkError):
     """No DNS server answered in time."""
 
 
-class EngineError(SdkError):
+class EngineFailure(SdkError):
     """Every engine of the route failed (connection refused, HTTP error, malformed reply)."""

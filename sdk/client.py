@@ -1,8 +1,9 @@
-"""The semantic-dns client SDK: a stub resolver for semantic questions, and an engine caller.
+"""`Client` and `AsyncClient`: the SDK's blocking and asyncio front ends (they only move bytes; the
+steps they drive are in `sdk.steps`, `sdk.route` and `sdk.library`).
 
 Example::
 
-    from nameserver.client import Client
+    from sdk import Client
 
     client = Client(servers=["127.0.0.10:53"])        # default: the system resolver's servers
     route = client.resolve("is a verbal contract binding?")
@@ -24,7 +25,7 @@ until one answers. When the server fails on the question (a domain's servers dow
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
 `degrade=False` to get `ServerFailure` instead). Errors: `BadQuestion` (text no form can carry: empty,
 lone surrogates, over 65,000 octets of UTF-8), `NoRoute`, `ServerFailure`, `ResolveTimeout`,
-`EngineError` (all `SdkError`), each saying what to do.
+`EngineFailure` (all `SdkError`), each saying what to do.
 
 Context compression (issue 6): by default `ask(text, context=...)` fetches the route's domain
 pattern library by DNS over TCP (`_codec.<domain>`, or the nearest ancestor's), verifies it,
@@ -54,15 +55,10 @@ import dns.resolver
 
 from codec.library import PatternLibrary
 from common.steps import drive, drive_async
-from nameserver.sdk_codec import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
-from nameserver.sdk_core import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
-from nameserver.sdk_errors import BadQuestion, EngineError, NoRoute, ResolveTimeout, SdkError, ServerFailure
-from nameserver.sdk_route import DEFAULT_ZONE, Engine, Route, needs_tcp
-
-__all__ = [
-    "Answer", "AsyncClient", "BadQuestion", "Client", "ContextCompressor", "Engine", "EngineError",
-    "LibraryCompressor", "NoRoute", "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
-]
+from sdk.errors import ResolveTimeout, SdkError
+from sdk.library import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
+from sdk.route import DEFAULT_ZONE, Route, needs_tcp
+from sdk.steps import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
 
 Server = tuple[str, int]
 

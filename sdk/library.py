@@ -37,8 +37,8 @@ from codec.compress import DEFAULT_LEVEL, compress
 from codec.errors import CodecError
 from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
 from common.steps import drive, drive_async
-from nameserver.sdk_errors import SdkError
-from nameserver.sdk_route import Route
+from sdk.errors import SdkError
+from sdk.route import Route
 
 log = logging.getLogger(__name__)
 
