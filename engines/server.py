@@ -16,6 +16,7 @@ from aiohttp import web
 
 from engines.app import EngineState, build_app
 from engines.errors import EngineStartupError
+from engines.llama_load import LlamaSettings
 from engines.metrics import EngineMetrics
 from engines.models import check_gguf, check_onnx, model_id_for
 from engines.worker import InferenceWorker
@@ -37,10 +38,16 @@ class EngineConfig:
     threads: int = max(1, os.cpu_count() or 1)
     tokenizer: Path | None = None
     shutdown_grace: float = 5.0
+    llama_extra_bufts: bool = False
 
     @property
     def served_model_id(self) -> str:
         return self.model_id or model_id_for(self.model)
+
+    @property
+    def llama_settings(self) -> LlamaSettings:
+        return LlamaSettings(path=self.model, n_ctx=self.n_ctx, n_threads=self.threads,
+                             use_extra_bufts=self.llama_extra_bufts)
 
 
 class Attachment(Protocol):
@@ -120,10 +127,9 @@ class EngineServer:
     def _loader(self):
         config = self.config
         if config.backend == "llama":
-            from engines.llama_backend import LlamaBackend, LlamaSettings
+            from engines.llama_backend import LlamaBackend
 
-            settings = LlamaSettings(path=config.model, n_ctx=config.n_ctx, n_threads=config.threads)
-            return lambda: LlamaBackend(settings, config.served_model_id)
+            return lambda: LlamaBackend(config.llama_settings, config.served_model_id)
         from engines.onnx_backend import OnnxBackend, OnnxSettings
 
         onnx_settings = OnnxSettings(path=config.model, tokenizer=config.tokenizer, n_threads=config.threads)
