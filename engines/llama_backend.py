@@ -10,12 +10,13 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from engines.errors import ContextTooLong
+from engines.errors import ContextTooLong, EngineStartupError
 from engines.llama_load import LlamaSettings, load_llama
 from engines.models import check_gguf
 from engines.schema import ChatMessage, Sampling
 
 CONTEXT_OVERFLOW_MARK = "exceed context window"
+SELF_TEST_PROMPT = "Hello"
 
 
 class LlamaBackend:
@@ -31,6 +32,19 @@ class LlamaBackend:
     def model_params(self) -> Any:
         """The `llama_model_params` the model was loaded with (e.g. `.use_extra_bufts`)."""
         return self._llm.model_params
+
+    def self_test(self) -> None:
+        """Generate one token, or raise EngineStartupError: a backend that cannot generate must not serve.
+
+        A native crash here ends the process, which is why the engine runs this before it reports
+        ready or registers in DNS."""
+        try:
+            self._llm.create_completion(SELF_TEST_PROMPT, max_tokens=1, temperature=0.0)
+        except Exception as exc:  # whatever the backend raises, the engine cannot serve
+            raise EngineStartupError(
+                f"model {self.model_id}: start-up self-test failed, llama.cpp cannot generate one token "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` with BOS (uses only the read-only vocabulary: safe off the worker thread)."""

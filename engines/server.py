@@ -1,5 +1,7 @@
 """An engine's lifecycle: check the model file, bind the application, load the model on its
-worker thread, register in DNS, follow the domain's pattern library; and the reverse on stop.
+worker thread and self-test it (one generated token for llama), register in DNS, follow the
+domain's pattern library; and the reverse on stop. The self-test comes before the engine is ready
+and before any attachment starts, so a backend that fails or crashes never gets registered.
 
 The aiohttp application knows no sockets; `EngineServer` owns the AppRunner and TCPSite and the
 explicit `start()` / `stop()` (the aiohttp runner model).
@@ -85,7 +87,7 @@ class EngineServer:
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     async def start(self) -> None:
-        """Check the model file, listen, load the model, then start the attachments."""
+        """Check the model file, listen, load and self-test the model, then start the attachments."""
         config = self.config
         if config.backend == "llama":
             check_gguf(config.model)
@@ -129,7 +131,12 @@ class EngineServer:
         if config.backend == "llama":
             from engines.llama_backend import LlamaBackend
 
-            return lambda: LlamaBackend(config.llama_settings, config.served_model_id)
+            def load_llama_backend() -> LlamaBackend:
+                backend = LlamaBackend(config.llama_settings, config.served_model_id)
+                backend.self_test()
+                return backend
+
+            return load_llama_backend
         from engines.onnx_backend import OnnxBackend, OnnxSettings
 
         onnx_settings = OnnxSettings(path=config.model, tokenizer=config.tokenizer, n_threads=config.threads)
