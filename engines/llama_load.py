@@ -42,7 +42,7 @@ class LlamaSettings:
 
 def load_llama(settings: LlamaSettings) -> "Llama":
     """`settings.path` loaded by llama-cpp-python with `use_extra_bufts` as asked, verified after load."""
-    import llama_cpp
+    import llama_cpp  # heavy import, deferred until a model is actually loaded
     import llama_cpp.llama_cpp as llama_c  # the module whose defaults `Llama.__init__` reads
 
     _require_field(llama_c, llama_cpp.__version__)
