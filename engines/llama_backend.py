@@ -1,51 +1,50 @@
 """llama-cpp-python behind plain synchronous calls; every call runs on the model's worker thread.
 
 The backend returns OpenAI-shaped dicts (llama-cpp-python already produces them) with the served
-model name substituted, and maps llama's context-window error to `ContextTooLong`.
+model name substituted, and maps llama's context-window error to `ContextTooLong`. The model is
+loaded by `engines.llama_load.load_llama` (llama.cpp's extra buffer types off unless asked).
 """
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 from engines.errors import ContextTooLong, EngineStartupError
+from engines.llama_load import LlamaSettings, load_llama
 from engines.models import check_gguf
 from engines.schema import ChatMessage, Sampling
 
 CONTEXT_OVERFLOW_MARK = "exceed context window"
-
-
-@dataclass(frozen=True)
-class LlamaSettings:
-    path: Path
-    n_ctx: int = 2048
-    n_threads: int = max(1, os.cpu_count() or 1)
-    n_batch: int = 512
+SELF_TEST_PROMPT = "Hello"
 
 
 class LlamaBackend:
     """One loaded GGUF model. Not thread-safe: call only from the worker thread (tokenize excepted)."""
 
     def __init__(self, settings: LlamaSettings, model_id: str) -> None:
-        from llama_cpp import Llama  # heavy import, deferred until a model is actually loaded
-
         check_gguf(settings.path)
-        try:
-            self._llm = Llama(
-                model_path=str(settings.path),
-                n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads,
-                n_batch=settings.n_batch,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise EngineStartupError(f"model file {settings.path}: llama.cpp cannot load it ({exc})") from exc
+        self._llm = load_llama(settings)
         self.model_id = model_id
         self.n_ctx = self._llm.n_ctx()
+
+    @property
+    def model_params(self) -> Any:
+        """The `llama_model_params` the model was loaded with (e.g. `.use_extra_bufts`)."""
+        return self._llm.model_params
+
+    def self_test(self) -> None:
+        """Generate one token, or raise EngineStartupError: a backend that cannot generate must not serve.
+
+        A native crash here ends the process, which is why the engine runs this before it reports
+        ready or registers in DNS."""
+        try:
+            self._llm.create_completion(SELF_TEST_PROMPT, max_tokens=1, temperature=0.0)
+        except Exception as exc:  # whatever the backend raises, the engine cannot serve
+            raise EngineStartupError(
+                f"model {self.model_id}: start-up self-test failed, llama.cpp cannot generate one token "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` with BOS (uses only the read-only vocabulary: safe off the worker thread)."""

@@ -1,5 +1,7 @@
 """An engine's lifecycle: check the model file, bind the application, load the model on its
-worker thread, register in DNS, follow the domain's pattern library; and the reverse on stop.
+worker thread and self-test it (one generated token for llama), register in DNS, follow the
+domain's pattern library; and the reverse on stop. The self-test comes before the engine is ready
+and before any attachment starts, so a backend that fails or crashes never gets registered.
 
 The aiohttp application knows no sockets; `EngineServer` owns the AppRunner and TCPSite and the
 explicit `start()` / `stop()` (the aiohttp runner model).
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from engines.app import EngineState, build_app
 from engines.errors import EngineStartupError
+from engines.llama_load import LlamaSettings
 from engines.metrics import EngineMetrics
 from engines.models import check_gguf, check_onnx, model_id_for
 from engines.worker import InferenceWorker
@@ -37,10 +40,16 @@ class EngineConfig:
     threads: int = max(1, os.cpu_count() or 1)
     tokenizer: Path | None = None
     shutdown_grace: float = 5.0
+    llama_extra_bufts: bool = False
 
     @property
     def served_model_id(self) -> str:
         return self.model_id or model_id_for(self.model)
+
+    @property
+    def llama_settings(self) -> LlamaSettings:
+        return LlamaSettings(path=self.model, n_ctx=self.n_ctx, n_threads=self.threads,
+                             use_extra_bufts=self.llama_extra_bufts)
 
 
 class Attachment(Protocol):
@@ -78,7 +87,7 @@ class EngineServer:
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     async def start(self) -> None:
-        """Check the model file, listen, load the model, then start the attachments."""
+        """Check the model file, listen, load and self-test the model, then start the attachments."""
         config = self.config
         if config.backend == "llama":
             check_gguf(config.model)
@@ -120,10 +129,14 @@ class EngineServer:
     def _loader(self):
         config = self.config
         if config.backend == "llama":
-            from engines.llama_backend import LlamaBackend, LlamaSettings
+            from engines.llama_backend import LlamaBackend
 
-            settings = LlamaSettings(path=config.model, n_ctx=config.n_ctx, n_threads=config.threads)
-            return lambda: LlamaBackend(settings, config.served_model_id)
+            def load_llama_backend() -> LlamaBackend:
+                backend = LlamaBackend(config.llama_settings, config.served_model_id)
+                backend.self_test()
+                return backend
+
+            return load_llama_backend
         from engines.onnx_backend import OnnxBackend, OnnxSettings
 
         onnx_settings = OnnxSettings(path=config.model, tokenizer=config.tokenizer, n_threads=config.threads)

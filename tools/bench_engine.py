@@ -3,7 +3,9 @@
 - generation: for each of `--runs` rounds, one in-process streamed completion and one streamed
   through the engine (a `semdns engine` subprocess on a free loopback port), alternating so drift
   hits both; end-of-sequence tokens are banned so every run makes exactly `--max-tokens` tokens.
-  Reports medians of time to first token and tokens/s, and the ratio engine / in-process.
+  Reports medians of time to first token and tokens/s, and the ratio engine / in-process. The
+  in-process model is loaded as the engine loads it (`engines.llama_load.load_llama`), so
+  `--llama-extra-bufts` applies to both.
 - embeddings: requests/s of `/v1/embeddings` (MiniLM ONNX engine, `--concurrency` clients, one
   sentence per request) against `routing.embedder.Embedder.embed` in-process on one sentence.
 Prints a table. Never asserts on time.
@@ -22,6 +24,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tools.cmd_engine import add_llama_extra_bufts_flag
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 NO_EOS = {0: -100.0, 1: -100.0, 2: -100.0}
@@ -48,6 +56,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--embed-seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--skip-embeddings", action="store_true")
+    add_llama_extra_bufts_flag(p)
     p.set_defaults(func=run)
 
 
@@ -71,17 +80,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench_generation(model: Path, args: argparse.Namespace) -> tuple[list[GenerationRun], list[GenerationRun]]:
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=str(model), n_ctx=2048, n_threads=args.threads, verbose=False)
+    llm = local_llama(model, args)
     local: list[GenerationRun] = []
     remote: list[GenerationRun] = []
-    with _engine("--backend", "llama", "--model", str(model), "--threads", str(args.threads)) as url:
+    extra_bufts = ("--llama-extra-bufts",) if args.llama_extra_bufts else ()
+    with _engine("--backend", "llama", "--model", str(model), "--threads", str(args.threads), *extra_bufts) as url:
         model_id = _model_id(url)
         for _ in range(args.runs):
             local.append(_in_process(llm, args.max_tokens))
             remote.append(asyncio.run(_over_http(url, model_id, args.max_tokens)))
     return local, remote
+
+
+def local_llama(model: Path, args: argparse.Namespace) -> "Llama":
+    """The in-process reference: loaded as the engine loads it (`engines.llama_load.load_llama`)."""
+    from engines.llama_load import LlamaSettings, load_llama
+
+    return load_llama(LlamaSettings(path=model, n_ctx=2048, n_threads=args.threads,
+                                    use_extra_bufts=args.llama_extra_bufts))
 
 
 def _in_process(llm: object, max_tokens: int) -> GenerationRun:

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=8, help="requests that may wait behind the running one")
     p.add_argument("--ctx", type=int, default=2048, help="llama context size in tokens")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    add_llama_extra_bufts_flag(p)
     p.add_argument("--server", help="nameserver ADDR:PORT for DNS UPDATE registration and the pattern library")
     p.add_argument("--tsig-key", type=Path, help="TSIG key file for the UPDATE (needed with --server)")
     p.add_argument("--lease", type=int, default=60, help="registration lease in seconds (renewed every lease/3)")
@@ -94,8 +95,16 @@ def _config(args: argparse.Namespace) -> EngineConfig:
         max_queue=args.max_queue,
         n_ctx=args.ctx,
         tokenizer=tokenizer,
+        llama_extra_bufts=args.llama_extra_bufts,
         **kwargs,
     )
+
+
+def add_llama_extra_bufts_flag(parser: argparse.ArgumentParser) -> None:
+    """`--llama-extra-bufts`, shared with `semdns bench engine`."""
+    parser.add_argument("--llama-extra-bufts", action="store_true",
+                        help="llama: let llama.cpp repack weights into its extra buffer types (CPU_REPACK, AMX); "
+                             "off by default: with AMX, llama-cpp-python 0.3.x crashes in the first decode")
 
 
 def _attachments(args: argparse.Namespace) -> tuple:
