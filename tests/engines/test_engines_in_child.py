@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from engine_support import ROOT
-from in_child import ChildFailed, run_in_child
+from helpers.in_child import ChildFailed, run_in_child
 
 CRASHING_SESSION = """
 import ctypes
 
-from in_child import run_in_child
+from helpers.in_child import run_in_child
 
 
 def read_address_zero() -> bytes:
@@ -70,7 +69,7 @@ def test_a_child_that_hangs_is_killed() -> None:
 
 def test_a_crash_fails_one_test_and_the_session_goes_on(tmp_path: Path) -> None:
     (tmp_path / "test_crash.py").write_text(CRASHING_SESSION)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "engines"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              str(tmp_path / "test_crash.py")],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

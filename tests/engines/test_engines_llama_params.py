@@ -7,12 +7,12 @@ from __future__ import annotations
 import ctypes
 
 import pytest
+from helpers.in_child import run_in_child
 
 from engines.errors import EngineStartupError
 from engines.llama_backend import LlamaBackend
 from engines.llama_load import LlamaSettings, load_llama
 from engines.models import default_gguf_path
-from in_child import run_in_child
 from tools import bench_engine
 from tools.cli import build_parser
 from tools.cmd_engine import _config

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from engine_support import READY_MARK, ROOT
+
 from zones.tsig import generate_key
 
 

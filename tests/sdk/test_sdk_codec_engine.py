@@ -2,14 +2,18 @@
 legal library, a real llama engine (SmolLM2) that loads that library by DNS (the engine's
 `LibraryWatcher` + `DnsLibrarySource`, what `semdns engine --server` attaches), and
 `AsyncClient.ask(question, context=...)`: the context travels compressed with the legal dictionary
-and the engine restores it exactly (the same prompt tokens as the plain text)."""
+and the engine restores it exactly (the same prompt tokens as the plain text).
+
+llama.cpp runs in a child process (`helpers.in_child`): a native crash fails this test only."""
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 from pathlib import Path
 
 import pytest
+from helpers.in_child import run_in_child
 from helpers.server import REPO, free_port
 from sdk_codec_support import defined_terms, legal_document
 
@@ -38,7 +42,8 @@ $INCLUDE codec/{domain}codec {domain}
 """
 
 
-async def test_ask_with_compressed_context_through_a_llama_engine(tmp_path: Path) -> None:
+async def ask_both_ways(tmp_path: Path) -> dict[str, object]:
+    """Serve, start the engine, ask with and without compression; what the test checks."""
     engine_port = free_port()
     zones = tmp_path / "zones"
     (zones / "codec").mkdir(parents=True)
@@ -67,12 +72,29 @@ async def test_ask_with_compressed_context_through_a_llama_engine(tmp_path: Path
     finally:
         await engine.stop()
         await runner.stop()
-    assert library is not None and engine.state.decoder.dict_ids == (library.dict_id,)  # loaded by DNS
-    assert compressed.engine.port == engine_port
-    assert compressed.failures == ()  # the engine knew the dictionary: no plain-text retry
-    stats = compressed.context
-    assert stats.mode == "zstd-dict" and stats.dict_id == library.dict_id and stats.ratio > 1.5
-    assert compressed.text.strip()  # a generated answer
+    return {
+        "library_id": library.dict_id if library is not None else None,
+        "engine_dict_ids": engine.state.decoder.dict_ids,
+        "port": compressed.engine.port, "engine_port": engine_port, "failures": compressed.failures,
+        "stats": compressed.context, "text": compressed.text, "plain_mode": plain.context.mode,
+        "compressed_tokens": compressed.raw["usage"]["prompt_tokens"],
+        "plain_tokens": plain.raw["usage"]["prompt_tokens"],
+    }
+
+
+def ask_in_child(tmp: str) -> dict[str, object]:
+    return asyncio.run(ask_both_ways(Path(tmp)))
+
+
+def test_ask_with_compressed_context_through_a_llama_engine(tmp_path: Path) -> None:
+    got = run_in_child(ask_in_child, str(tmp_path))
+    library_id = got["library_id"]
+    assert library_id is not None and got["engine_dict_ids"] == (library_id,)  # loaded by DNS
+    assert got["port"] == got["engine_port"]
+    assert got["failures"] == ()  # the engine knew the dictionary: no plain-text retry
+    stats = got["stats"]
+    assert stats.mode == "zstd-dict" and stats.dict_id == library_id and stats.ratio > 1.5
+    assert str(got["text"]).strip()  # a generated answer
     # the engine put the decompressed context in the prompt: exactly as many tokens as the plain text
-    assert plain.context.mode == "plain"
-    assert compressed.raw["usage"]["prompt_tokens"] == plain.raw["usage"]["prompt_tokens"] > 200
+    assert got["plain_mode"] == "plain"
+    assert got["compressed_tokens"] == got["plain_tokens"] > 200  # type: ignore[operator]
