@@ -1,11 +1,16 @@
-"""The runner: owns the listeners, loads and reloads the zones, sends NOTIFY, shuts down.
+"""The runner: owns the listeners, loads and reloads the zones, sends NOTIFY, starts and stops its
+attachments, shuts down. `nameserver.build.build_server` makes one from the server's options.
 
     runner = ServerRunner(config)            # or ServerRunner(config, store=..., extra=[...])
-    await runner.start()                     # binds every --listen address (UDP and TCP)
+    runner.load()                            # the zones, then every `after_load` hook
+    await runner.start()                     # binds every --listen address, then starts attachments
     print(runner.addresses)                  # the actual addresses (port 0 picks a free one)
     await runner.reload()                    # what SIGHUP does
     await runner.stop()
 
+Attachments are background parts with `async start()` / `async stop()` (the health monitor of
+registered engines): started after the listeners, stopped before them. `after_load` hooks run
+after every catalog load, the first and each reload (the UPDATE journal's replay).
 `serve_forever()` installs SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) handlers and runs
 until stopped. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
 `load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
@@ -17,7 +22,7 @@ import errno
 import logging
 import signal
 import socket
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 import dns.name
 
@@ -52,6 +57,14 @@ def load_zones(config: ServerConfig) -> ZoneCatalog:
     return catalog
 
 
+class Attachment(Protocol):
+    """A background part of a server, started and stopped with it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class ServerRunner:
     """One server: a zone store, a chain, and UDP+TCP listeners on every configured address."""
 
@@ -68,13 +81,21 @@ class ServerRunner:
         self._tcp: list[TcpListener] = []
         self._stopped = asyncio.Event()
         self._background: set[asyncio.Task[object]] = set()
-        self.after_reload: list[Callable[[], object]] = []
+        self.after_load: list[Callable[[], object]] = []
+        self.attachments: list[Attachment] = []
+        self._running: list[Attachment] = []  # started attachments, stopped in reverse order
         self._stop_task: asyncio.Task[None] | None = None
 
+    def attach(self, attachment: Attachment) -> None:
+        """Start `attachment` with the server (after the listeners) and stop it with it (before)."""
+        self.attachments.append(attachment)
+
     def load(self) -> None:
-        """Load `config.zones_dir` into the store (raises `ZoneLoadError`)."""
+        """Load `config.zones_dir` into the store (raises `ZoneLoadError`), then run `after_load`."""
         if self.config.zones_dir is not None:
             self.store.swap(load_zones(self.config))
+        for hook in self.after_load:
+            hook()
 
     async def start(self) -> None:
         if not self.store.current.zones:
@@ -83,6 +104,9 @@ class ServerRunner:
         for host, port in self.config.listen:
             self.addresses.append(await self._listen(host, port))
         log.info("listening on %s", " ".join(format_address(a) for a in self.addresses))
+        for attachment in self.attachments:
+            await attachment.start()
+            self._running.append(attachment)
 
     async def _listen(self, host: str, port: int) -> Address:
         """Bind UDP then TCP on the same port (retrying when port 0 gave one TCP can't have)."""
@@ -123,7 +147,7 @@ class ServerRunner:
             log.info("reload: nothing changed")
             return False
         self.store.swap(result.catalog)
-        for hook in self.after_reload:
+        for hook in self.after_load:
             hook()
         self.chain.warm()
         log.info("reload: catalog generation %d", self.store.current.generation)
@@ -142,7 +166,9 @@ class ServerRunner:
             task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
-        """Close the listeners and open connections; cancel background work."""
+        """Stop the attachments; close the listeners and open connections; cancel background work."""
+        while self._running:
+            await self._running.pop().stop()
         for server in self._servers:
             server.close()
         for listener in self._tcp:

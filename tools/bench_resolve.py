@@ -46,15 +46,14 @@ import dns.rcode
 import dns.rdatatype
 
 from codec.qname import text_to_qname
-from nameserver.chain import build_chain
+from nameserver.build import RecursionOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
-from nameserver.resolver.handler import RecursionHandler, whole_seconds
+from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
-from zones.catalog import ZoneStore
 
 REPO = Path(__file__).resolve().parents[1]
 RESOLVER = "127.0.0.10"
@@ -284,9 +283,8 @@ async def cached_qps(port: int, seconds: float) -> dict:
     for label, wire_cache in (("wire cache", True), ("rrset cache", False)):
         recursor = Recursor(Hints.single(ZONE, "127.0.0.1"), config=ResolverConfig(port=port, total_timeout=10.0),
                             cache=RRsetCache(clock=whole_seconds))
-        store = ZoneStore()
-        config = ServerConfig(wire_cache=wire_cache)
-        server = DnsServer(store, build_chain(store, config, [RecursionHandler(recursor, cache_answers=True)]), config)
+        options = ServerOptions(config=ServerConfig(wire_cache=wire_cache), semantic=None, recursion=RecursionOptions())
+        server = build_server(options, recursor=recursor).server
         await server.handle(wire, ("127.0.0.1", 1), "udp")  # warm: one full resolution
         figures[label] = await _loop(server, wire, seconds)
     return figures

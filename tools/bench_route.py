@@ -40,7 +40,7 @@ from routing.classifier import Classifier
 from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
-from zones.catalog import ZoneCatalog, ZoneStore
+from zones.catalog import ZoneCatalog
 from zones.loader import load_directory
 
 DEFAULT_ZONES = Path(__file__).resolve().parents[1] / "zonefiles"
@@ -262,14 +262,13 @@ class _OwnServer:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        from nameserver.runner import ServerRunner
-        from nameserver.semantic.handler import SemanticHandler
+        from nameserver.build import SemanticOptions, ServerOptions, build_server
 
         try:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             config = ServerConfig(zones_dir=self.zones_dir, listen=(("127.0.0.1", 0),), uvloop=False)
-            store = ZoneStore()
-            runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, load_embedder(self.variant, threads=QUERY_THREADS))])
+            semantic = SemanticOptions(encoder=self.variant, threads=QUERY_THREADS)
+            runner = build_server(ServerOptions(config=config, semantic=semantic))
             await runner.start()
             self.address = runner.addresses[0]
         except BaseException as exc:  # reported by __enter__

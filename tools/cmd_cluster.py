@@ -35,9 +35,10 @@ from typing import Sequence
 import dns.name
 import dns.rdatatype
 
+from nameserver.build import RecursionOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig, format_address, parse_address
 from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
-from nameserver.resolver.handler import RecursionHandler, whole_seconds
+from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
 from zones.errors import ZonesError
@@ -323,7 +324,8 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         hints, config=ResolverConfig(port=args.upstream_port), cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes
     )
     listen = tuple(parse_address(a) for a in args.listen) or ((RESOLVER_ADDRESS, 53),)
-    runner = ServerRunner(ServerConfig(listen=listen), extra=[RecursionHandler(recursor, cache_answers=True)])
+    options = ServerOptions(config=ServerConfig(listen=listen), semantic=None, recursion=RecursionOptions())
+    runner = build_server(options, recursor=recursor)
     return asyncio.run(_run_resolver(runner, hints.apex))
 
 

@@ -13,19 +13,14 @@ import os
 import sys
 from pathlib import Path
 
+from common.errors import SemanticDnsError
+from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
 from nameserver.config import DEFAULT_MAX_UDP, LOOPBACK, ServerConfig, format_address, parse_address, parse_network
-from nameserver.errors import NameserverError, ZoneLoadError
-from nameserver.resolver.handler import add_arguments as add_recursive_arguments
-from nameserver.resolver.handler import handler_from_args as recursion_handler_from_args
+from nameserver.errors import ZoneLoadError
 from nameserver.runner import ServerRunner
-from nameserver.update.dynamic import DynamicZones
-from nameserver.update.handler import UpdateHandler
-from nameserver.update.health import HealthMonitor, HealthSettings
-from nameserver.update.journal import Journal
+from nameserver.update.health import HealthSettings
 from routing.embedder import QUERY_THREADS
-from zones.catalog import ZoneStore
 from zones.errors import KeyFileError
-from zones.tsig import load_keyring
 
 log = logging.getLogger("semdns.serve")
 
@@ -81,7 +76,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="seconds between /health probes of registered engines (default 2)")
     dynamic.add_argument("--health-failures", type=int, default=2, metavar="N",
                          help="failed probes before an engine leaves the SRV answers (default 2)")
-    add_recursive_arguments(parser)
+    recursive = parser.add_argument_group("recursive mode")
+    recursive.add_argument("--recursive", action="store_true", help="resolve iteratively from --root-hints")
+    recursive.add_argument("--root-hints", metavar="FILE", help="NS + A records of the resolution root")
+    recursive.add_argument("--upstream-port", type=int, default=53, metavar="PORT",
+                           help="port of the authoritative servers (default 53; the cluster uses its own)")
+    recursive.add_argument("--cache-size", type=int, default=100_000, metavar="N", help="RRsets kept (LRU)")
+    recursive.add_argument("--query-timeout", type=float, default=0.8, metavar="S", help="per query to one server")
+    recursive.add_argument("--resolve-timeout", type=float, default=4.0, metavar="S",
+                           help="per whole resolution")
     parser.set_defaults(func=run)
 
 
@@ -110,54 +113,42 @@ def identification(args: argparse.Namespace) -> dict[str, str]:
     return {option: text for option, text in given.items() if text is not None}
 
 
-def dynamic_zones(args: argparse.Namespace, store: ZoneStore) -> DynamicZones | None:
-    """Signed UPDATE support when `--tsig-keys` is given (raises KeyFileError for a bad key file)."""
-    if args.tsig_keys is None:
-        return None
-    journal_dir = args.journal or args.tsig_keys.parent / "journal"
-    return DynamicZones(store, load_keyring(args.tsig_keys), Journal(journal_dir))
-
-
-def build_handlers(args: argparse.Namespace, store: ZoneStore, dynamic: DynamicZones | None) -> list:
-    """The optional chain handlers these flags ask for (their order is fixed by `nameserver.chain`)."""
-    handlers: list = []
-    if dynamic is not None:
-        handlers.append(UpdateHandler(dynamic))
-    if args.zones is not None and not args.no_semantic:
-        from nameserver.semantic.handler import SemanticHandler
-        from routing.embedder import load_embedder
-
-        handlers.append(SemanticHandler(store, load_embedder(args.encoder, threads=args.encoder_threads)))
+def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    """The one place where flags become the server's options (`nameserver.build`)."""
+    dynamic = None
+    if args.tsig_keys is not None:
+        health = HealthSettings(interval=args.health_interval, failures=args.health_failures)
+        dynamic = DynamicOptions(tsig_keys=args.tsig_keys, journal=args.journal, health=health)
+    recursion = None
     if args.recursive:
-        handlers.append(recursion_handler_from_args(args))
-    return handlers
+        recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,
+                                     cache_size=args.cache_size, query_timeout=args.query_timeout,
+                                     resolve_timeout=args.resolve_timeout)
+    semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads)
+    return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.zones is None and not args.recursive:
         print("semdns serve: give --zones DIR (authoritative) and/or --recursive --root-hints FILE", file=sys.stderr)
         return 2
+    if args.recursive and not args.root_hints:
+        print("semdns serve: --recursive needs --root-hints FILE (NS + A records of the root)", file=sys.stderr)
+        return 2
     try:
-        config = config_from_args(args)
-        store = ZoneStore()
-        dynamic = dynamic_zones(args, store)
-        runner = ServerRunner(config, store=store, extra=build_handlers(args, store, dynamic))
+        options = options_from_args(args)
+        runner = build_server(options)
         runner.load()
-        if dynamic is not None:
-            replayed = dynamic.replay()
-            log.info("journal: %d registration updates replayed", replayed)
-            runner.after_reload.append(dynamic.replay)
-            dynamic.on_change = runner.notify  # an accepted UPDATE: NOTIFY, as a reload does
     except KeyFileError as exc:
         print(f"semdns serve: {exc}", file=sys.stderr)
         return 2
     except ZoneLoadError as exc:
         print(f"semdns serve: refusing to start, the zones have errors:\n{exc}", file=sys.stderr)
         return 1
-    except NameserverError as exc:
+    except SemanticDnsError as exc:
         print(f"semdns serve: {exc}", file=sys.stderr)
         return 2
-    if config.uvloop:
+    if options.config.uvloop:
         try:
             import uvloop
 
@@ -165,19 +156,14 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             log.info("uvloop not installed: using the default event loop")
     try:
-        monitor = None
-        if dynamic is not None:
-            monitor = HealthMonitor(dynamic, HealthSettings(interval=args.health_interval, failures=args.health_failures))
-        return asyncio.run(_serve(runner, config, monitor))
+        return asyncio.run(_serve(runner, options.config))
     except OSError as exc:
         print(f"semdns serve: cannot listen: {exc}", file=sys.stderr)
         return 2
 
 
-async def _serve(runner: ServerRunner, config: ServerConfig, monitor: HealthMonitor | None) -> int:
+async def _serve(runner: ServerRunner, config: ServerConfig) -> int:
     await runner.start()
-    if monitor is not None:
-        await monitor.start()
     zones = ", ".join(str(o) for o in sorted(runner.store.current.zones)) or "none"
     log.info("serving zones: %s", zones)
 
@@ -189,8 +175,6 @@ async def _serve(runner: ServerRunner, config: ServerConfig, monitor: HealthMoni
     try:
         await runner.serve_forever(on_ready=announce)
     finally:
-        if monitor is not None:
-            await monitor.stop()
         await runner.stop()
         if config.pid_file is not None:
             config.pid_file.unlink(missing_ok=True)

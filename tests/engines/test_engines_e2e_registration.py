@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 from engine_support import start_engine, stop_engine
 
+from nameserver.build import DynamicOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.update.dynamic import DynamicZones
-from nameserver.update.handler import UpdateHandler
-from nameserver.update.health import HealthMonitor, HealthSettings
-from nameserver.update.journal import Journal
-from zones.catalog import ZoneStore
-from zones.tsig import generate_key, load_keyring
+from nameserver.update.health import HealthSettings
+from zones.tsig import generate_key
 
 pytestmark = pytest.mark.slow
 DOMAIN = "legal.semantic.root."
@@ -41,23 +39,22 @@ async def dig_srv(port: int) -> list[str]:
 
 
 def make_server(tmp_path: Path) -> tuple[ServerRunner, DynamicZones, Path]:
-    """A server of the legal zone accepting UPDATEs (not started), its dynamic zones and the key file."""
+    """A server of the legal zone accepting UPDATEs, probing engines' health (not started), its
+    dynamic zones and the key file."""
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
     key_file = tmp_path / "legal.key"
     key_file.write_text(generate_key(f"engine.{DOMAIN}"))
-    store = ZoneStore()
-    dynamic = DynamicZones(store, load_keyring(key_file), Journal(tmp_path / "journal"))
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
-    return ServerRunner(config, store=store, extra=[UpdateHandler(dynamic)]), dynamic, key_file
+    dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp_path / "journal", health=SETTINGS)
+    runner = build_server(ServerOptions(config=config, semantic=None, dynamic=dynamic))
+    return runner, runner.chain.get("update").dynamic, key_file
 
 
 async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
     runner, dynamic, key_file = make_server(tmp_path)
-    monitor = HealthMonitor(dynamic, SETTINGS)
-    await runner.start()
-    await monitor.start()
+    await runner.start()  # and its health monitor
     port = runner.addresses[0][1]
     engine = None
     try:
@@ -79,7 +76,6 @@ async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
     finally:
         if engine is not None:
             await asyncio.to_thread(stop_engine, engine.process)
-        await monitor.stop()
         await runner.stop()
 
 

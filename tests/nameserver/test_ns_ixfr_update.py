@@ -15,12 +15,9 @@ import dns.xfr
 import dns.zone
 import pytest
 
+from nameserver.build import DynamicOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.runner import ServerRunner
 from nameserver.transfer.axfr import TransferHandler
-from nameserver.update.dynamic import DynamicZones
-from nameserver.update.handler import UpdateHandler
-from nameserver.update.journal import Journal
 from zones.catalog import ZoneStore
 from zones.tsig import generate_key, load_keyring
 
@@ -45,10 +42,10 @@ class Primary:
         key_file.write_text(generate_key(KEY.to_text()))
         self.keyring = load_keyring(key_file)
         self.store = ZoneStore()
-        self.dynamic = DynamicZones(self.store, self.keyring, Journal(tmp / "journal"))
         config = ServerConfig(zones_dir=self.zones, listen=(("127.0.0.1", 0),), uvloop=False)
-        self.runner = ServerRunner(config, store=self.store, extra=[UpdateHandler(self.dynamic)])
-        self.runner.after_reload.append(self.dynamic.replay)
+        dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp / "journal")
+        self.runner = build_server(ServerOptions(config=config, semantic=None, dynamic=dynamic), store=self.store)
+        self.dynamic = self.runner.chain.get("update").dynamic
 
     @property
     def port(self) -> int:

@@ -21,10 +21,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
+from nameserver.build import RecursionOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
-from nameserver.resolver.handler import RecursionHandler
-from nameserver.runner import ServerRunner
 from tools.cmd_cluster import free_port_on
 
 TRUNCATE = "truncate"
@@ -230,7 +229,9 @@ async def recursive_server(port: int):
         Hints.single("semantic.root.", "127.0.0.1"),
         config=ResolverConfig(port=port, query_timeout=0.2, total_timeout=1.5),
     )
-    runner = ServerRunner(ServerConfig(listen=(("127.0.0.10", 0),), uvloop=False), extra=[RecursionHandler(recursor)])
+    options = ServerOptions(config=ServerConfig(listen=(("127.0.0.10", 0),), uvloop=False), semantic=None,
+                            recursion=RecursionOptions(cache_answers=False))
+    runner = build_server(options, recursor=recursor)
     await runner.start()
     try:
         yield runner.addresses[0]

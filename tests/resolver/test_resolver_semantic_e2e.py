@@ -13,13 +13,12 @@ import pytest
 from resolver_fakes import free_port
 
 from codec.qname import text_to_qname
+from nameserver.build import RecursionOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
-from nameserver.resolver.handler import RecursionHandler
 from nameserver.resolver.routecache import RouteCache
 from nameserver.resolver.semcache import SemanticCache
-from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import EMBEDDING_MODEL, SemanticHandler
+from nameserver.semantic.handler import EMBEDDING_MODEL
 from routing.embedder import load_embedder
 from sdk import AsyncClient
 from tools.cmd_cluster import _zone_dir, zone_addresses
@@ -39,7 +38,7 @@ async def distributed(tmp_path: Path, embedder):
             zdir = _zone_dir(tmp_path, REPO / "zonefiles", address, files)
             store = ZoneStore()
             config = ServerConfig(zones_dir=zdir, listen=((address, port),), uvloop=False)
-            runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, embedder)])
+            runner = build_server(ServerOptions(config=config), store=store, encoder=embedder)
             runners.append(runner)
             await runner.start()
         yield port
@@ -63,7 +62,9 @@ async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, e
     async with distributed(tmp_path, embedder) as port:
         r = recursor(port)
         result = await r.resolve(dns.name.from_text(text_to_qname(QUESTION, "semantic.root.")), dns.rdatatype.SRV)
-        runner = ServerRunner(ServerConfig(listen=(("127.0.0.10", port),), uvloop=False), extra=[RecursionHandler(r)])
+        options = ServerOptions(config=ServerConfig(listen=(("127.0.0.10", port),), uvloop=False), semantic=None,
+                                recursion=RecursionOptions(cache_answers=False))
+        runner = build_server(options, recursor=r)
         await runner.start()
         try:
             async with AsyncClient([f"127.0.0.10:{port}"], timeout=8.0) as client:

@@ -28,9 +28,8 @@ import numpy as np
 import pytest
 
 from codec import text_to_qname
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import SemanticHandler
 from nameserver.update.dynamic import DynamicZones
 from routing.descend import general_engine
 from zones.catalog import ZoneStore
@@ -91,7 +90,7 @@ async def serving(zones: Path) -> AsyncIterator[tuple[tuple[str, int], ZoneStore
     store = ZoneStore()
     store.swap(load(zones))
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, _FakeEncoder())])
+    runner = build_server(ServerOptions(config=config), store=store, encoder=_FakeEncoder())
     await runner.start()
     try:
         yield runner.addresses[0], store

@@ -19,10 +19,11 @@ from helpers.reference import CLIENT, dnspython_render
 from codec import parse_semantic_name, text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError, TextTooLong
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.errors import scan_plain
 from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import SemanticHandler, _labels_wire, _rebase
+from nameserver.semantic.handler import _labels_wire, _rebase
 from routing.classifier import Classifier
 from routing.descend import descend
 from zones.catalog import ZoneCatalog, ZoneStore
@@ -76,7 +77,7 @@ def runner(encoder, shipped) -> ServerRunner:
     store = ZoneStore()
     store.swap(shipped)
     config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, encoder)])
+    runner = build_server(ServerOptions(config=config), store=store, encoder=encoder)
     runner.chain.warm()
     return runner
 

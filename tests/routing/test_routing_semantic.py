@@ -15,8 +15,8 @@ import pytest
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.runner import ServerRunner
 from nameserver.semantic.batcher import EmbedBatcher
 from nameserver.semantic.handler import SemanticHandler
 from zones.catalog import ZoneStore
@@ -39,7 +39,7 @@ def handler(encoder, shipped) -> SemanticHandler:
 @pytest.fixture
 async def server(handler):
     config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = ServerRunner(config, store=handler.store, extra=[handler])
+    runner = build_server(ServerOptions(config=config), store=handler.store, encoder=handler.encoder)
     await runner.start()
     try:
         yield runner.addresses[0]

@@ -20,10 +20,8 @@ from sdk_codec_support import defined_terms, legal_document
 from engines.library_source import DnsLibrarySource, LibraryWatcher
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import SemanticHandler
-from routing.embedder import load_embedder
 from sdk import AsyncClient
 from zones.catalog import ZoneStore
 
@@ -51,7 +49,7 @@ async def ask_both_ways(tmp_path: Path) -> dict[str, object]:
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE.format(domain=DOMAIN, port=engine_port, model=MODEL))
     store = ZoneStore()
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
-    runner = ServerRunner(config, store=store, extra=[SemanticHandler(store, load_embedder("int8"))])
+    runner = build_server(ServerOptions(config=config), store=store)
     await runner.start()
     dns_server = ("127.0.0.1", runner.addresses[0][1])
     watcher = LibraryWatcher(DnsLibrarySource(DOMAIN, dns_server))

@@ -1,0 +1,130 @@
+"""Assembling a server from its options: the one place that wires the parts together.
+
+    runner = build_server(ServerOptions(config=ServerConfig(zones_dir=Path("zonefiles"))))
+    runner.load()                    # zones + the journal's registrations (raises ZoneLoadError)
+    await runner.start()             # listeners, then the attachments (health probes)
+    ...
+    await runner.stop()
+
+`semdns serve`, `semdns cluster`, the benchmarks and the tests all build their servers here, so
+what runs in a test is what an operator runs. Parts a test or a bench wants to supply itself (an
+encoder already loaded, a recursor with fake transports) are passed in; everything else comes
+from the options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from nameserver.chain import Handler
+from nameserver.config import ServerConfig
+from nameserver.resolver.handler import RecursionHandler, whole_seconds
+from nameserver.resolver.hints import Hints
+from nameserver.resolver.iterator import ResolverConfig
+from nameserver.resolver.recursor import Recursor
+from nameserver.resolver.rrcache import RRsetCache
+from nameserver.runner import ServerRunner
+from nameserver.update.dynamic import DynamicZones
+from nameserver.update.handler import UpdateHandler
+from nameserver.update.health import HealthMonitor, HealthSettings
+from nameserver.update.journal import Journal
+from routing.embedder import QUERY_THREADS
+from zones.catalog import ZoneStore
+from zones.tsig import load_keyring
+
+if TYPE_CHECKING:
+    from routing.index import Encoder
+
+
+@dataclass(frozen=True)
+class SemanticOptions:
+    """Semantic routing of the zones' questions (needs the [server] extra's encoder)."""
+
+    encoder: Literal["int8", "fp32"] = "int8"
+    threads: int = QUERY_THREADS
+
+
+@dataclass(frozen=True)
+class DynamicOptions:
+    """Signed UPDATE for engine registrations, their journal and their health probes."""
+
+    tsig_keys: Path
+    journal: Path | None = None  # default: `journal/` next to the key file
+    health: HealthSettings = field(default_factory=HealthSettings)
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.journal if self.journal is not None else self.tsig_keys.parent / "journal"
+
+
+@dataclass(frozen=True)
+class RecursionOptions:
+    """Iterative resolution from root hints for names outside our zones (queries with RD)."""
+
+    root_hints: Path | None = None  # None: the recursor must be given to `build_server`
+    upstream_port: int = 53
+    cache_size: int = 100_000
+    query_timeout: float = 0.8
+    resolve_timeout: float = 4.0
+    cache_answers: bool = True  # rendered answers in the wire cache (needs the whole-seconds RRset clock)
+
+    def recursor(self) -> Recursor:
+        if self.root_hints is None:
+            raise ValueError("recursion needs root hints (or a recursor given to build_server)")
+        config = ResolverConfig(port=self.upstream_port, query_timeout=self.query_timeout,
+                                total_timeout=self.resolve_timeout)
+        cache = RRsetCache(self.cache_size, clock=whole_seconds)
+        return Recursor(Hints.from_file(self.root_hints), config=config, cache=cache)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Everything a server is built from. The defaults serve `config.zones_dir` with semantic
+    routing, no UPDATE and no recursion."""
+
+    config: ServerConfig = field(default_factory=ServerConfig)
+    semantic: SemanticOptions | None = field(default_factory=SemanticOptions)  # None: plain DNS
+    dynamic: DynamicOptions | None = None
+    recursion: RecursionOptions | None = None
+
+
+def build_server(options: ServerOptions, *, store: ZoneStore | None = None, encoder: Encoder | None = None,
+                 recursor: Recursor | None = None) -> ServerRunner:
+    """The runner for `options`, with its chain handlers and attachments (not yet loaded or started).
+
+    `encoder` replaces the one `options.semantic` would load; `recursor` the one built from
+    `options.recursion`'s hints (giving one turns recursion on). Raises `KeyFileError` for a bad
+    TSIG key file, `HintsError` for bad root hints, `EmbedderError` when the encoder cannot load."""
+    store = store if store is not None else ZoneStore()
+    handlers: list[Handler] = []
+    dynamic = _dynamic(options.dynamic, store)
+    if dynamic is not None:
+        handlers.append(UpdateHandler(dynamic))
+    if options.semantic is not None and (options.config.zones_dir is not None or encoder is not None):
+        handlers.append(_semantic(options.semantic, store, encoder))
+    if recursor is not None or options.recursion is not None:
+        recursion = options.recursion or RecursionOptions()
+        handlers.append(RecursionHandler(recursor or recursion.recursor(), cache_answers=recursion.cache_answers))
+    runner = ServerRunner(options.config, store=store, extra=handlers)
+    if dynamic is not None:
+        runner.after_load.append(dynamic.replay)  # registrations survive restarts and reloads
+        dynamic.on_change = runner.notify  # an accepted UPDATE: NOTIFY, as a reload does
+        assert options.dynamic is not None
+        runner.attach(HealthMonitor(dynamic, options.dynamic.health))
+    return runner
+
+
+def _dynamic(options: DynamicOptions | None, store: ZoneStore) -> DynamicZones | None:
+    if options is None:
+        return None
+    return DynamicZones(store, load_keyring(options.tsig_keys), Journal(options.journal_dir))
+
+
+def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | None) -> Handler:
+    from nameserver.semantic.handler import SemanticHandler  # the [server] extra's packages, when used
+    if encoder is None:
+        from routing.embedder import load_embedder
+
+        encoder = load_embedder(options.encoder, threads=options.threads)
+    return SemanticHandler(store, encoder)
