@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
+from helpers.guards import require
 from helpers.processes import read_until, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,7 @@ class EngineProcess:
 
 def start_engine(*args: str) -> EngineProcess:
     """`semdns engine ARGS --listen 127.0.0.1:<free>`; returns once it prints its ready line."""
+    require("model")
     port = free_port()
     cmd = [*SEMDNS, "engine", "--listen", f"127.0.0.1:{port}", "--threads", "2", *args]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -25,11 +25,11 @@ def read_address_zero() -> bytes:
 
 
 def test_crashes() -> None:
-    run_in_child(read_address_zero)
+    run_in_child(read_address_zero, model=False)
 
 
 def test_after_the_crash() -> None:
-    assert run_in_child(sum, [1, 2]) == 3
+    assert run_in_child(sum, [1, 2], model=False) == 3
 """
 
 
@@ -46,24 +46,24 @@ def read_address_zero() -> bytes:
 
 
 def test_the_result_comes_back_from_another_process() -> None:
-    pid, total = run_in_child(child_pid_and_sum, [1, 2, 3])
+    pid, total = run_in_child(child_pid_and_sum, [1, 2, 3], model=False)
     assert (total, pid != os.getpid()) == (6, True)
 
 
 def test_an_exception_comes_back_with_its_traceback() -> None:
     with pytest.raises(ChildFailed, match=r"(?s)divide_by_zero raised in its child process:.*ZeroDivisionError"):
-        run_in_child(divide_by_zero)
+        run_in_child(divide_by_zero, model=False)
 
 
 def test_a_segfault_fails_with_the_signal_name() -> None:
     with pytest.raises(ChildFailed, match=r"read_address_zero crashed its child process with signal 11 \(SIGSEGV\)"):
-        run_in_child(read_address_zero)
+        run_in_child(read_address_zero, model=False)
 
 
 def test_a_child_that_hangs_is_killed() -> None:
     started = time.monotonic()
     with pytest.raises(ChildFailed, match=r"sleep did not finish within 1 s"):
-        run_in_child(time.sleep, 60, timeout=1)
+        run_in_child(time.sleep, 60, timeout=1, model=False)
     assert time.monotonic() - started < 30
 
 

@@ -16,6 +16,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable, TypeVar
 
+from helpers.guards import require
+
 T = TypeVar("T")
 CHILD_TIMEOUT = 180.0
 EXIT_GRACE = 10.0  # after an answer (or EOF), how long the child may take to exit
@@ -25,11 +27,14 @@ class ChildFailed(AssertionError):
     """The function raised in the child, crashed it, or did not finish in time."""
 
 
-def run_in_child(func: Callable[..., T], *args: Any, timeout: float = CHILD_TIMEOUT) -> T:
+def run_in_child(func: Callable[..., T], *args: Any, timeout: float = CHILD_TIMEOUT, model: bool = True) -> T:
     """`func(*args)` in a fresh (spawned) Python process; its return value, or ChildFailed saying why not.
 
-    A child that answered but then died badly (a crash at exit) fails too."""
+    A child that answered but then died badly (a crash at exit) fails too. `model`: the child
+    loads a model (the test must be marked `model`; `helpers.guards`)."""
     __tracebackhide__ = True  # a failure points at the test's call, not at this helper
+    if model:
+        require("model")
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child_main, args=(sender, func, args), name=f"in-child:{func.__name__}")

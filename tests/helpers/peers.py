@@ -29,6 +29,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from helpers.guards import require
 from helpers.processes import stop_process
 from helpers.server import free_port
 from zones.loader import load_zone
@@ -425,6 +426,7 @@ def _running(
     ready: Callable[[], bool],
     check: list[str] | None = None,
 ) -> Iterator[PeerHandle]:
+    require("external")
     try:
         if check is not None:
             _check_config(name, check, config)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from helpers.guards import require
 from helpers.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,6 +89,8 @@ def running_server(
     command: Sequence[str] | None = None,
 ) -> Iterator[ServerHandle]:
     """Start `semdns serve --zones DIR --listen LISTEN *extra_args`, yield its handle, stop it."""
+    if "--no-semantic" not in extra_args:
+        require("model")  # the server loads the encoder for semantic routing
     argv = [*(command or semdns_command()), "serve", "--zones", str(zones_dir), "--listen", listen, *extra_args]
     log_dir = Path(tempfile.mkdtemp(prefix="semdns-server-"))
     stderr_path = log_dir / "stderr.log"
