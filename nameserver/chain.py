@@ -13,8 +13,11 @@ its first real suspension (`asyncio.timeout`, `TaskGroup`, `asyncio.current_task
 unless it declares `inline = True` ("my serve needs no task until it waits on something"): the
 chain first yields once so that the rest runs inside a task. The built-in handlers are inline.
 
-When no handler answers, the chain's end answers NOTIMP for an opcode nobody took and REFUSED for a
-query outside every zone, with EDE 20 (Not Authoritative, RFC 8914) as NSD sends it.
+A handler answers an error that is an answer by raising `errors.Refusal` (RCODE, optional EDE,
+reason); the chain turns a refusal that leaves any handler into its reply (`Reply.refusing`), so
+the handlers before it never see it. When no handler answers, the chain's end refuses: NOTIMP for
+an opcode nobody took, REFUSED for a query outside every zone, with EDE 20 (Not Authoritative,
+RFC 8914) as NSD sends it.
 """
 from __future__ import annotations
 
@@ -28,12 +31,14 @@ import dns.rcode
 from nameserver.authority.chaos import ChaosHandler
 from nameserver.authority.handler import Authorities, AuthorityHandler
 from nameserver.config import ServerConfig
-from nameserver.errors import ConfigError
+from nameserver.errors import ConfigError, Refusal
 from nameserver.request import Next, Reply, Request, Response
 from nameserver.transfer.axfr import TransferHandler
 from zones.catalog import ZoneStore
 
-NOT_AUTHORITATIVE = Reply(int(dns.rcode.REFUSED), options=(dns.edns.EDEOption(dns.edns.EDECode.NOT_AUTHORITATIVE),))
+NOT_AUTHORITATIVE = Reply.refusing(
+    Refusal(dns.rcode.REFUSED, "outside every zone", dns.edns.EDECode.NOT_AUTHORITATIVE))
+NOT_IMPLEMENTED = Reply.refusing(Refusal(dns.rcode.NOTIMP, "no handler takes this opcode"))
 
 # The one place that fixes the order of the chain (first to last).
 ORDER: tuple[str, ...] = (
@@ -55,9 +60,7 @@ class Handler(Protocol):
 
 async def fallthrough(request: Request) -> Response:
     """The end of the chain: nobody answered."""
-    if request.opcode != dns.opcode.QUERY:
-        return Response(message=request.reply(dns.rcode.NOTIMP))
-    return Response(reply=NOT_AUTHORITATIVE)
+    return Response(reply=NOT_AUTHORITATIVE if request.opcode == dns.opcode.QUERY else NOT_IMPLEMENTED)
 
 
 class Chain:
@@ -75,7 +78,12 @@ class Chain:
         self._entry = entry
 
     async def serve(self, request: Request) -> Response:
-        return await self._entry(request)
+        """The response of the first handler that answers; a `Refusal` raised on the way is
+        answered here."""
+        try:
+            return await self._entry(request)
+        except Refusal as refusal:
+            return Response(reply=Reply.refusing(refusal))
 
     def warm(self) -> None:
         """Let handlers prepare for the current catalog (indexes, rendered transfers) up front."""
@@ -114,5 +122,7 @@ def _bind(handler: Handler, after: Next) -> Next:
 def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:
     """The standard chain (chaos, transfer, authority) plus `extra` handlers, each in its slot."""
     authorities = Authorities(store)
-    standard: list[Handler] = [ChaosHandler(config), TransferHandler(store, config, authorities), AuthorityHandler(store, authorities)]
+    standard: list[Handler] = [
+        ChaosHandler(config), TransferHandler(store, config, authorities), AuthorityHandler(store, authorities),
+    ]
     return Chain([*standard, *extra])

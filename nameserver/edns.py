@@ -1,4 +1,4 @@
-"""EDNS(0) (RFC 6891) negotiation, applied to replies when they are rendered, and EDE (RFC 8914).
+"""EDNS(0) (RFC 6891) negotiation, applied to replies when they are rendered.
 
 - The client's advertised UDP size is honoured but clamped to our maximum (1232 by default) and
   never below 512; over TCP an answer may use the whole 64 KiB.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dns.edns
 import dns.flags
 import dns.message
 
@@ -61,7 +60,8 @@ def negotiate_plain(present: bool, payload: int, ttl: int, transport: str, max_u
     else:
         max_size = MIN_UDP
     version = (ttl >> 16) & 0xFF if present else 0
-    negotiation = Negotiation(present=present, version=version, do=present and bool(ttl & dns.flags.DO), max_size=max_size)
+    do = present and bool(ttl & dns.flags.DO)
+    negotiation = Negotiation(present=present, version=version, do=do, max_size=max_size)
     if len(_NEGOTIATIONS) < 4096:
         _NEGOTIATIONS[key] = negotiation
     return negotiation
@@ -77,10 +77,3 @@ def apply(reply: dns.message.Message, negotiation: Negotiation, max_udp: int) ->
         reply.use_edns(0, flags, max_udp, options=list(reply.options))
     reply.set_rcode(rcode)
 
-
-def add_ede(reply: dns.message.Message, code: dns.edns.EDECode | int, text: str | None = None) -> None:
-    """Attach an Extended DNS Error; it is sent only when the client speaks EDNS."""
-    rcode = reply.rcode()
-    options = [*reply.options, dns.edns.EDEOption(code, text)]
-    reply.use_edns(0, reply.ednsflags if reply.edns >= 0 else 0, reply.payload, options=options)
-    reply.set_rcode(rcode)

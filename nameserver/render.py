@@ -17,7 +17,6 @@ its entry lives), bounded, and emptied when the zone catalog changes. RRsets mad
 from __future__ import annotations
 
 import io
-import struct
 from typing import Any, Union
 
 import dns.name
@@ -27,17 +26,12 @@ import dns.rrset
 
 from nameserver.edns import Negotiation
 from nameserver.request import Alias, Reply
+from nameserver.wire import HEADER, MAX_POINTER, QUESTION_START, RR_FIXED, TC, opt_to_wire, reply_flags
 
 NameParts = tuple[tuple[bytes, bytes], ...]  # (lower-cased wire of the suffix, length octet + label)
 RdataParts = tuple[Union[bytes, NameParts], ...]
 Record = Union[bytes, tuple[bytes, RdataParts]]  # fixed tail, or (type/class/TTL, RDATA pieces)
 Pieces = tuple[NameParts, tuple[Record, ...]]
-HEADER = struct.Struct("!2sHHHHH")
-RR_FIXED = struct.Struct("!HHI")
-OPT = struct.Struct("!BHHIH")
-OPTION = struct.Struct("!HH")
-QR, TC, DO = 0x8000, 0x0200, 0x8000
-MAX_POINTER = 0x3FFF
 
 
 def name_parts(name: dns.name.Name) -> NameParts:
@@ -189,27 +183,18 @@ def _put_aliases(out: bytearray, table: dict[bytes, int], aliases: tuple[Alias, 
     return len(aliases)
 
 
-def _opt(reply: Reply, negotiation: Negotiation, max_udp: int) -> bytes:
-    """The OPT record (root owner) with the reply's options, as `dns.rdtypes.ANY.OPT` writes them."""
-    data = b""
-    for option in reply.options:
-        body = option.to_wire()
-        data += OPTION.pack(option.otype, len(body)) + body  # type: ignore[operator]
-    return OPT.pack(0, 41, max_udp, DO if negotiation.do else 0, len(data)) + data
-
-
 def render_reply(
     wire: bytes, qname_end: int, query_flags: int, reply: Reply, negotiation: Negotiation, max_udp: int,
     cache: PieceCache,
 ) -> bytes:
     """The reply to the plain query `wire` (its QNAME ends at `qname_end`), as dnspython renders
     `reply.to_message(request)` after `edns.apply` with `to_wire(max_size=..., want_shuffle=False)`."""
-    flags = QR | (query_flags & 0x7910) | reply.flags | reply.rcode  # opcode, RD, CD
-    question = wire[12 : qname_end + 4]
-    opt = _opt(reply, negotiation, max_udp) if negotiation.present else b""
-    out = bytearray(12)
+    flags = reply_flags(query_flags) | reply.flags | reply.rcode
+    question = wire[QUESTION_START : qname_end + 4]
+    opt = opt_to_wire(reply.options, max_udp, negotiation.do) if negotiation.present else b""
+    out = bytearray(QUESTION_START)
     out += question
-    table = {key: 12 + len(question) - 4 - len(key) for key, _label in wire_name_parts(wire, 12, qname_end)}
+    table = {key: qname_end - len(key) for key, _label in wire_name_parts(wire, QUESTION_START, qname_end)}
     answers = _put_aliases(out, table, reply.aliases) if reply.aliases else 0
     answers += _put_rrsets(out, table, reply.answer, cache, reply.transient)
     authorities = _put_rrsets(out, table, reply.authority, cache)
@@ -217,6 +202,6 @@ def render_reply(
     extra = 1 if opt else 0
     if len(out) + len(opt) > negotiation.max_size:
         return HEADER.pack(wire[:2], flags | TC, 1, 0, 0, extra) + question + opt
-    out[:12] = HEADER.pack(wire[:2], flags, 1, answers, authorities, additionals + extra)
+    out[:QUESTION_START] = HEADER.pack(wire[:2], flags, 1, answers, authorities, additionals + extra)
     out += opt
     return bytes(out)

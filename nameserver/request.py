@@ -24,7 +24,9 @@ import dns.rrset
 
 from nameserver.config import Address
 from nameserver.edns import Negotiation
-from nameserver.errors import option_data
+from nameserver.errors import Refusal
+from nameserver.wire import id_from_wire, option_from_wire, qname_from_wire
+from nameserver.wire import qname_wire as _qname_wire
 
 Transport = Literal["udp", "tcp"]
 T = TypeVar("T")
@@ -55,8 +57,9 @@ class Request:
     """One query, as the chain sees it.
 
     `wire` is the raw query; `flags` its header flags; `qname` (in the client's case, a property
-    built on first use), `qtype` and `qclass` its question; `edns` the outcome of EDNS negotiation (`edns.max_size` is how big the
-    answer may be on this transport). `message` is the parsed query, built on first use.
+    built on first use), `qtype` and `qclass` its question; `edns` the outcome of EDNS negotiation
+    (`edns.max_size` is how big the answer may be on this transport). `message` is the parsed
+    query, built on first use.
     """
 
     wire: bytes
@@ -85,7 +88,7 @@ class Request:
         cls, wire: bytes, client: Address, transport: Transport, edns: Negotiation,
         qtype: int, qclass: int, flags: int, qname_end: int, opt_rdata: bytes = b"",
     ) -> "Request":
-        """A request read from the wire by `errors.scan_plain` (no dnspython parse); its QNAME
+        """A request read from the wire by `wire.PlainQuery.from_wire` (no dnspython parse); its QNAME
         ends at `qname_end`, its OPT record (if any) carries `opt_rdata`."""
         rdtype = _RDTYPES.get(qtype)
         rdclass = _RDCLASSES.get(qclass)
@@ -95,7 +98,7 @@ class Request:
             dns.rdataclass.RdataClass.make(qclass) if rdclass is None else rdclass,
             flags, qname_end, opt_rdata,
         )
-        request.__dict__["qkey"] = wire[12:qname_end].lower()
+        request.__dict__["qkey"] = _qname_wire(wire, qname_end).lower()
         return request
 
     @cached_property
@@ -106,28 +109,26 @@ class Request:
     @cached_property
     def qname(self) -> dns.name.Name:
         """The QNAME, in the client's case (built on first use)."""
-        end = self.qname_end
-        if end < 0:
+        if self.qname_end < 0:
             return self.message.question[0].name
-        wire = self.wire
-        labels = []
-        offset = 12
-        while offset < end - 1:
-            length = wire[offset]
-            labels.append(wire[offset + 1 : offset + 1 + length])
-            offset += length + 1
-        labels.append(b"")
-        return dns.name.Name(labels)
+        return qname_from_wire(self.wire, self.qname_end)
 
     @cached_property
     def qkey(self) -> bytes:
         """The QNAME as lower-cased wire bytes (`authority.name_key`)."""
         return self.qname.to_wire().lower()  # type: ignore[union-attr]
 
+    @property
+    def qname_wire(self) -> bytes:
+        """The QNAME in uncompressed wire form, in the client's case."""
+        if self.qname_end < 0:
+            return self.qname.to_wire()  # type: ignore[return-value]
+        return _qname_wire(self.wire, self.qname_end)
+
     def option(self, code: int) -> bytes | None:
         """The data of the query's first EDNS option `code`, or None."""
         if self.opt_rdata is not None:
-            return option_data(self.opt_rdata, code)
+            return option_from_wire(self.opt_rdata, code)
         for option in self.message.options:
             if option.otype == code:
                 return option.to_wire()
@@ -143,7 +144,7 @@ class Request:
 
         EDNS is applied when the response is rendered (`nameserver/edns.py`), not here.
         """
-        reply = dns.message.Message(id=int.from_bytes(self.wire[:2], "big"))
+        reply = dns.message.Message(id=id_from_wire(self.wire))
         reply.flags = dns.flags.QR | (self.flags & (dns.flags.RD | dns.flags.CD))
         reply.set_opcode(self.opcode)
         parsed = self.__dict__.get("message")
@@ -193,12 +194,23 @@ class Reply:
     transient: int = 0
     aliases: tuple[Alias, ...] = ()
 
-    def to_message(self, request: Request) -> dns.message.Message:
+    @classmethod
+    def refusing(
+        cls, refusal: Refusal, flags: int = 0, authority: tuple[dns.rrset.RRset, ...] = (),
+    ) -> "Reply":
+        """The reply to a `Refusal`: the one place a refusal becomes an answer (its RCODE, its
+        EDE option); `flags` and `authority` add what the refusing handler knows (AA and the
+        zone's SOA for an authoritative negative answer)."""
+        return cls(int(refusal.rcode), flags, authority=authority, options=refusal.options)
+
+    def to_message(self, request: Request, base: dns.message.Message | None = None) -> dns.message.Message:
+        """This reply as a message: `request.reply()` filled in, or `base` (a reply already
+        made, e.g. the TSIG-signed response to an UPDATE)."""
         rcode = dns.rcode.Rcode.make(self.rcode)
-        message = request.reply(rcode)
+        message = request.reply() if base is None else base
         if self.options:
             message.use_edns(0, 0, options=list(self.options))
-            message.set_rcode(rcode)
+        message.set_rcode(rcode)
         message.flags |= self.flags
         message.answer = [alias.to_rrset() for alias in self.aliases] + list(self.answer)
         message.authority = list(self.authority)

@@ -1,6 +1,6 @@
 """The server core, with no I/O: bytes and a client address in, the bytes to send back out.
 
-    wire -> wire cache hit? -> read (errors.scan_plain, else errors.parse_query) -> EDNS
+    wire -> wire cache hit? -> read (wire.PlainQuery.from_wire, else wire.query_from_wire) -> EDNS
          -> chain -> render (EDNS applied, TC when too big for UDP) -> wire cache
 
 The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()`, which answers a wire
@@ -22,10 +22,11 @@ import dns.rcode
 from nameserver import edns
 from nameserver.chain import Chain
 from nameserver.config import Address, ServerConfig
-from nameserver.errors import HEADER_START, Plain, Rejected, parse_query, scan_plain
+from nameserver.errors import Rejected
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
-from nameserver.wirecache import WireCache, question_end
+from nameserver.wire import PlainQuery, copyable_question, error_reply, query_from_wire
+from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore
 
 log = logging.getLogger(__name__)
@@ -65,17 +66,17 @@ class DnsServer:
         """The messages to send back (none: drop the packet)."""
         catalog = self.store.current
         max_udp = self.config.max_udp
-        plain = scan_plain(wire)
+        plain = PlainQuery.from_wire(wire)
         if plain is not None:
             negotiation = edns.negotiate_plain(plain.edns, plain.payload, plain.ttl, transport, max_udp)
             request = Request.plain(wire, client, transport, negotiation, plain.qtype, plain.qclass, plain.flags,
                                     plain.qname_end, plain.options)
         else:
             try:
-                query = parse_query(wire)
+                query = query_from_wire(wire)
             except Rejected as rejected:
                 log.debug("%s %s: %s", transport, client[0], rejected.reason)
-                return (rejected.reply,) if rejected.reply is not None else ()
+                return (error_reply(wire, rejected.refusal.rcode),) if rejected.refusal is not None else ()
             negotiation = edns.negotiate(query, transport, max_udp)
             request = Request.of(query, wire, client, transport, negotiation)
         if negotiation.bad_version:
@@ -88,7 +89,9 @@ class DnsServer:
         if response.wires:
             return response.wires
         reply = response.reply
-        question = _question(wire, plain) if reply is not None and response.message is None else None
+        question = None
+        if reply is not None and response.message is None:
+            question = (plain.qname_end, plain.flags) if plain is not None else copyable_question(wire)
         if reply is not None and question is not None and 0 <= reply.rcode <= 15:
             pieces = self.pieces
             pieces.belong_to(catalog)
@@ -145,16 +148,3 @@ class _Resumed:
                 except StopIteration as done:
                     return done.value
 
-
-def _question(wire: bytes, plain: Plain | None) -> tuple[int, int] | None:
-    """(end of QNAME, header flags) where the fast renderer can copy the question from `wire`:
-    every plain query, and parsed queries (EDNS options, e.g. the semantic text form) with one
-    uncompressed question; None sends the reply through dnspython."""
-    if plain is not None:
-        return plain.qname_end, plain.flags
-    if wire[4:6] != b"\x00\x01":
-        return None
-    end = question_end(wire)
-    if end < 0 or end + 4 > len(wire):
-        return None
-    return end, HEADER_START.unpack_from(wire)[1]

@@ -22,68 +22,14 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-_TRANSPORT_TAGS = {"udp": b"u", "tcp": b"t"}
+from nameserver.wire import count_down, echoes_question, query_key, splice_question, ttl_offsets
 
-
-def question_end(wire: bytes) -> int:
-    """Offset just past the QNAME of a query's first question, or -1 if it is not plain labels."""
-    size = len(wire)
-    offset = 12
-    while offset < size:
-        length = wire[offset]
-        if length == 0:
-            return offset + 1
-        if length > 63:
-            return -1
-        offset += length + 1
-    return -1
-
-
-def ttl_offsets(answer: bytes) -> tuple[int, ...] | None:
-    """Offsets of the TTL fields of every record but OPT in a rendered message (None: unreadable)."""
-    found: list[int] = []
-    try:
-        questions = int.from_bytes(answer[4:6], "big")
-        records = sum(int.from_bytes(answer[i : i + 2], "big") for i in (6, 8, 10))
-        offset = 12
-        for index in range(questions + records):
-            while True:  # the owner: labels, then the root label or a pointer
-                length = answer[offset]
-                if length == 0:
-                    offset += 1
-                    break
-                if length >= 0xC0:
-                    offset += 2
-                    break
-                offset += length + 1
-            if index < questions:
-                offset += 4  # a question: type, class
-                continue
-            rdtype = int.from_bytes(answer[offset : offset + 2], "big")
-            rdlength = int.from_bytes(answer[offset + 8 : offset + 10], "big")
-            if rdtype != 41:
-                found.append(offset + 4)
-            offset += 10 + rdlength
-    except IndexError:
-        return None
-    return tuple(found) if offset == len(answer) else None
-
-
-def query_key(wire: bytes, transport: str) -> tuple[bytes, int] | None:
-    """(key, end of QNAME) for a plain query, else None."""
-    if len(wire) < 17:
-        return None
-    # QR=0, opcode=0 (QUERY): the top five bits of byte 2; QDCOUNT=1; ANCOUNT=NSCOUNT=0; ARCOUNT<=1
-    if wire[2] & 0xF8 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[10] or wire[11] > 1:
-        return None
-    end = question_end(wire)
-    if end < 0 or end - 12 > 255 or end + 4 > len(wire):
-        return None
-    return _TRANSPORT_TAGS[transport] + wire[2:12] + wire[12:end].lower() + wire[end:], end
+TRANSPORT_TAGS = {"udp": b"u", "tcp": b"t"}  # the key's prefix: answers differ by transport (sizes)
 
 
 class WireCache:
-    """Rendered answers by `query_key`, bounded (oldest entries leave first)."""
+    """Rendered answers by `wire.query_key` (prefixed with the transport), bounded (oldest
+    entries leave first)."""
 
     def __init__(self, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_entries = max_entries
@@ -98,7 +44,7 @@ class WireCache:
         if catalog is not self._owner:
             self._entries.clear()
             self._owner = catalog
-        found = query_key(wire, transport)
+        found = query_key(wire, TRANSPORT_TAGS[transport])
         if found is None:
             return None
         key, end = found
@@ -114,9 +60,9 @@ class WireCache:
                 self.misses += 1
                 return None
             if epoch is not None and int(now) > epoch:
-                answer = _count_down(answer, ttls, int(now) - epoch)
+                answer = count_down(answer, ttls, int(now) - epoch)
         self.hits += 1
-        return wire[:2] + answer[2:12] + wire[12:end] + answer[end:]
+        return splice_question(answer, wire, end)
 
     def store(
         self, wire: bytes, transport: str, answer: bytes, catalog: Any,
@@ -134,11 +80,11 @@ class WireCache:
             if found is None or expires is None:
                 return
             ttls = found
-        found = query_key(wire, transport)
+        found = query_key(wire, TRANSPORT_TAGS[transport])
         if found is None:
             return
         key, end = found
-        if answer[4:6] != b"\x00\x01" or answer[12:end].lower() != wire[12:end].lower():
+        if not echoes_question(answer, wire, end):
             return  # the reply does not echo the question where we will patch it
         entries = self._entries
         if len(entries) >= self.max_entries:
@@ -148,10 +94,3 @@ class WireCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-
-def _count_down(answer: bytes, offsets: tuple[int, ...], seconds: int) -> bytes:
-    patched = bytearray(answer)
-    for offset in offsets:
-        ttl = int.from_bytes(answer[offset : offset + 4], "big")
-        patched[offset : offset + 4] = max(ttl - seconds, 0).to_bytes(4, "big")
-    return bytes(patched)

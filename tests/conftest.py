@@ -13,10 +13,14 @@ if str(TESTS) not in sys.path:
 from helpers.guards import FORBIDDEN, require  # noqa: E402  (needs the path above)
 
 HEAVY_MARKERS = tuple(FORBIDDEN)
+MODEL_FIXTURES = frozenset({"encoder", "embedder"})  # shared encoders: a test using one (even through
+# another fixture) needs the model, though only the first such test loads it
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
         if any(item.get_closest_marker(name) for name in HEAVY_MARKERS):
             item.add_marker(pytest.mark.slow)
 

@@ -21,14 +21,14 @@ import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from nameserver.config import ServerConfig
+from nameserver.errors import Refusal
 from nameserver.request import Next, Reply, Request, Response
 
 VERSION_NAMES = ("version.bind.", "version.server.")
 IDENTITY_NAMES = ("id.server.", "hostname.bind.")
 ANSWERED_TYPES = frozenset({dns.rdatatype.TXT, dns.rdatatype.ANY})
-REFUSED = int(dns.rcode.REFUSED)
-PROHIBITED = Reply(REFUSED, options=(dns.edns.EDEOption(dns.edns.EDECode.PROHIBITED),))
-NOT_SUPPORTED = Reply(REFUSED, options=(dns.edns.EDEOption(dns.edns.EDECode.NOT_SUPPORTED),))
+PROHIBITED = Reply.refusing(Refusal(dns.rcode.REFUSED, "hidden", dns.edns.EDECode.PROHIBITED))
+NOT_SUPPORTED = Reply.refusing(Refusal(dns.rcode.REFUSED, "no such CHAOS query", dns.edns.EDECode.NOT_SUPPORTED))
 
 
 def chaos_txt(owner: str, text: str) -> dns.rrset.RRset:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import dns.edns
 import dns.rcode
 
+from nameserver.errors import NameserverError
 
-class ResolverError(Exception):
+
+class ResolverError(NameserverError):
     """Root of the resolver's errors."""
 
 

@@ -60,7 +60,6 @@ import asyncio
 
 import dns.edns
 import dns.flags
-import dns.message
 import dns.name
 import dns.opcode
 import dns.rcode
@@ -81,9 +80,10 @@ from codec.edns_text import (
     text_hash_label,
 )
 from common.steps import drive_async
-from nameserver.edns import add_ede
+from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
 from nameserver.semantic.batcher import EmbedBatcher
+from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
 from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from routing.index import Encoder, IndexCache
@@ -97,14 +97,6 @@ FORM_WIRE = {"q": b"\x01q", "explain": b"\x07explain"}
 MAX_NAME_OCTETS = 255
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
-
-
-class _Refusal(Exception):
-    """A defined error answer: RCODE plus EDE."""
-
-    def __init__(self, rcode: dns.rcode.Rcode, ede: dns.edns.EDECode, text: str) -> None:
-        super().__init__(text)
-        self.rcode, self.ede, self.text = rcode, ede, text
 
 
 def _form_index(qname: dns.name.Name) -> int | None:
@@ -151,23 +143,21 @@ class SemanticHandler:
             return await next(request)  # no routing and no engine here: plain DNS names for authority
         try:
             return await self._answer(request, catalog, zone, node, at)
-        except _Refusal as refusal:
-            reply = self._negative(request, zone, refusal.rcode)
-            add_ede(reply, refusal.ede, refusal.text)
-            return Response(message=reply, cacheable=True)
+        except Refusal as refusal:
+            return Response(reply=Reply.refusing(refusal, *_negative(catalog, zone, refusal.rcode)), cacheable=True)
 
     async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
                       node: dns.name.Name, at: int) -> Response:
         index = route_index(catalog, self.indexes, node)
         if at == 0:
-            return Response(message=self._negative(request, zone, dns.rcode.NOERROR), cacheable=True)
+            return _no_data(catalog, zone)
         try:
             parsed = parse_semantic_name(request.qname)
         except CodecError as exc:
-            raise _Refusal(dns.rcode.NXDOMAIN, dns.edns.EDECode.INVALID_DATA, f"undecodable question: {exc}")
+            raise _invalid(dns.rcode.NXDOMAIN, f"undecodable question: {exc}")
         allowed = ROUTE_QTYPES if parsed.form == "q" else EXPLAIN_QTYPES
         if request.qtype not in allowed:
-            return Response(message=self._negative(request, zone, dns.rcode.NOERROR), cacheable=True)
+            return _no_data(catalog, zone)
         text = self._text(request, parsed)
         if index is None:
             hops: tuple[Hop, ...] = ()
@@ -199,15 +189,13 @@ class SemanticHandler:
             return parsed.text or ""
         payload = request.option(TEXT_OPTION)
         if payload is None:
-            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA,
-                           f"hashed name needs the text in EDNS option {TEXT_OPTION}")
+            raise _invalid(dns.rcode.FORMERR, f"hashed name needs the text in EDNS option {TEXT_OPTION}")
         try:
             text = decode_text_option(payload)
         except CodecError as exc:
-            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA, str(exc))
+            raise _invalid(dns.rcode.FORMERR, str(exc))
         if text_hash_label(text) != parsed.text_hash:
-            raise _Refusal(dns.rcode.FORMERR, dns.edns.EDECode.INVALID_DATA,
-                           "the text option does not match the hashed name")
+            raise _invalid(dns.rcode.FORMERR, "the text option does not match the hashed name")
         return text
 
     def _embedding(self, request: Request) -> np.ndarray | None:
@@ -245,8 +233,8 @@ class SemanticHandler:
         the rest of the answer, the additional section). Names are built as wire bytes: this
         is the hot path of every routed question."""
         aliases: list[Alias] = []
-        owner = request.wire[12 : request.qname_end] if request.qname_end >= 0 else request.qname.to_wire()
-        text_wire = _labels_wire(parsed)
+        owner = request.qname_wire
+        text_wire = labels_to_wire(parsed.labels)
         ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
         for hop in hops:
             ttl = hop.route_ttl
@@ -294,19 +282,35 @@ class SemanticHandler:
             rdatas.append(" ".join(_quote(f) for f in fields))
         return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
 
-    @staticmethod
-    def _negative(request: Request, zone: dns.zone.Zone, rcode: dns.rcode.Rcode) -> dns.message.Message:
-        reply = request.reply(rcode)
-        if rcode == dns.rcode.FORMERR:
-            return reply
-        reply.flags |= dns.flags.AA
+
+def _invalid(rcode: dns.rcode.Rcode, text: str) -> Refusal:
+    """The refusal of bad input: `rcode` with EDE 24 (Invalid Data) saying `text`."""
+    return Refusal(rcode, text, dns.edns.EDECode.INVALID_DATA, text)
+
+
+def _negative(catalog: ZoneCatalog, zone: dns.zone.Zone, rcode: dns.rcode.Rcode
+              ) -> tuple[int, tuple[dns.rrset.RRset, ...]]:
+    """(flags, authority section) of a negative answer from `zone`: AA and the zone's SOA with
+    its negative TTL (RFC 2308); nothing for FORMERR (the question itself is wrong)."""
+    if rcode == dns.rcode.FORMERR:
+        return 0, ()
+
+    def negative_soa() -> tuple[dns.rrset.RRset, ...]:
         soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA)
-        if soa is not None:
-            negative = dns.rrset.RRset(soa.name, soa.rdclass, soa.rdtype)
-            negative.update(soa)
-            negative.ttl = _negative_ttl(zone)
-            reply.authority = [negative]
-        return reply
+        if soa is None:
+            return ()
+        negative = dns.rrset.RRset(soa.name, soa.rdclass, soa.rdtype)
+        negative.update(soa)
+        negative.ttl = _negative_ttl(zone)
+        return (negative,)
+
+    return dns.flags.AA, catalog.memo("semantic-negative-soa", zone.origin, negative_soa)  # type: ignore[return-value]
+
+
+def _no_data(catalog: ZoneCatalog, zone: dns.zone.Zone) -> Response:
+    """NOERROR with no data (an empty non-terminal under `q`/`explain`), cacheable."""
+    flags, authority = _negative(catalog, zone, dns.rcode.NOERROR)
+    return Response(reply=Reply(int(dns.rcode.NOERROR), flags, authority=authority), cacheable=True)
 
 
 def _served_rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
@@ -360,18 +364,13 @@ def _negative_ttl(zone: dns.zone.Zone | None) -> int:
     return min(soa.ttl, soa[0].minimum) if soa is not None else DEFAULT_ROUTE_TTL
 
 
-def _labels_wire(parsed: SemanticName) -> bytes:
-    """The text labels of a semantic name in wire form (lower case, as the codec spells them)."""
-    return b"".join(bytes((len(label),)) + label.encode("ascii") for label in parsed.labels)
-
-
 def _lower_wire(catalog: ZoneCatalog, name: dns.name.Name) -> bytes:
     """`name` in lower-case wire form, computed once per catalog snapshot."""
     return catalog.memo("lower-wire", name, lambda: name.to_wire().lower())  # type: ignore[return-value]
 
 
 def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.Name) -> bytes:
-    """The same text labels under `child` (`text_wire`: `_labels_wire(parsed)`), as the wire
+    """The same text labels under `child` (`text_wire`: `labels_to_wire(parsed.labels)`), as the wire
     of the name `parsed.rebase` spells; the hashed form when they no longer fit a name there (a
     deeper zone leaves less room: the chain goes on here, another server needs the option)."""
     target = text_wire + FORM_WIRE[parsed.form] + child.to_wire().lower()

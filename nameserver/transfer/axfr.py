@@ -24,7 +24,6 @@ served, over either transport; others get REFUSED with EDE 18 (Prohibited).
 from __future__ import annotations
 
 import logging
-import struct
 from collections import Counter
 from typing import Sequence
 
@@ -43,10 +42,10 @@ import dns.rrset
 from nameserver.authority.handler import Authorities
 from nameserver.authority.lookup import ZoneIndex
 from nameserver.config import ServerConfig
-from nameserver.edns import add_ede
+from nameserver.errors import Refusal
 from nameserver.request import Next, Request, Response
 from nameserver.transfer import ixfr
-from nameserver.wirecache import question_end
+from nameserver.wire import splice_transfer
 from zones.catalog import ZoneStore
 from zones.history import ZoneHistory
 
@@ -122,14 +121,13 @@ class TransferHandler:
         if request.opcode != dns.opcode.QUERY or request.qtype not in TRANSFER_TYPES:
             return await next(request)
         if request.transport != "tcp" and request.qtype == dns.rdatatype.AXFR:
-            return Response(message=request.reply(dns.rcode.FORMERR))
+            raise Refusal(dns.rcode.FORMERR, "AXFR over UDP")
         if not self.config.axfr_allowed(request.client[0]):
-            reply = request.reply(dns.rcode.REFUSED)
-            add_ede(reply, dns.edns.EDECode.PROHIBITED, "zone transfer not allowed")
-            return Response(message=reply)
+            raise Refusal(dns.rcode.REFUSED, f"transfer to {request.client[0]}", dns.edns.EDECode.PROHIBITED,
+                          "zone transfer not allowed")
         index = self.authorities.current().indexes.get(request.qname)
         if index is None:
-            return Response(message=request.reply(dns.rcode.NOTAUTH))
+            raise Refusal(dns.rcode.NOTAUTH, f"{request.qname} is no zone apex here")
         if request.qtype == dns.rdatatype.IXFR:
             return self._ixfr(request, index)
         return self._full(request, index, "axfr", f"AXFR {index.origin} serial {index.soa[0].serial}", "full")
@@ -137,7 +135,7 @@ class TransferHandler:
     def _full(self, request: Request, index: ZoneIndex, key: str, what: str, outcome: str) -> Response:
         messages = self.messages(index)
         self._count(key, request, what, f"{outcome}, {len(messages)} message(s)")
-        return Response(wires=_personalise(messages, request.wire, request.flags))
+        return Response(wires=splice_transfer(messages, request.wire, request.flags))
 
     def _ixfr(self, request: Request, index: ZoneIndex) -> Response:
         decision = ixfr.plan(request.message, index.soa, self.history)
@@ -153,7 +151,7 @@ class TransferHandler:
         self._count("ixfr-incremental", request, what,
                     f"incremental, {len(decision.steps)} step(s), {decision.records} records, "
                     f"{len(messages)} message(s)")
-        return Response(wires=_personalise(messages, request.wire, request.flags))
+        return Response(wires=splice_transfer(messages, request.wire, request.flags))
 
     def _ixfr_udp(self, request: Request, index: ZoneIndex, decision: ixfr.Plan, what: str) -> Response:
         """The incremental answer when it fits one datagram; else our SOA (the client then uses TCP)."""
@@ -206,11 +204,3 @@ class TransferHandler:
             kept[1][serial] = messages
         return messages
 
-
-def _personalise(messages: tuple[bytes, ...], query: bytes, query_flags: int) -> tuple[bytes, ...]:
-    head = query[:2] + struct.pack("!H", dns.flags.QR | dns.flags.AA | (query_flags & dns.flags.RD))
-    first = messages[0]
-    end = question_end(query) + 4
-    out = [head + first[4:12] + query[12:end] + first[end:]]
-    out.extend(head + m[4:] for m in messages[1:])
-    return tuple(out)

@@ -5,7 +5,7 @@
             -> bump the SOA serial -> journal -> swap the catalog -> NOERROR (signed)
             -> NOTIFY the secondaries (RFC 1996; `semdns serve --notify`), which fetch it by IXFR
 
-Refusals leave the zone untouched:
+Refusals (`errors.Refusal`, with the RCODE below and no EDE) leave the zone untouched:
 - no TSIG: REFUSED; unknown key: NOTAUTH (TSIG error BADKEY in the log); bad MAC: NOTAUTH (BADSIG);
   clock skew: NOTAUTH (BADTIME); a key not authorised for the zone: REFUSED. Authorisation rule:
   a key authorises the zone its name lies in: `engine.legal.semantic.root.` (or a key named
@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
-import struct
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -43,21 +42,14 @@ import dns.tsig
 import dns.update
 import dns.zone
 
+from nameserver.errors import Refusal
 from nameserver.update.registry import Record
+from nameserver.wire import update_lease_from_wire
 from zones.catalog import ZoneCatalog
 
 log = logging.getLogger(__name__)
 
 UPDATE_LEASE_OPTION = 2
-
-
-class UpdateRefused(Exception):
-    """An UPDATE that is answered with `rcode` and changes nothing."""
-
-    def __init__(self, rcode: dns.rcode.Rcode, reason: str) -> None:
-        super().__init__(f"{dns.rcode.to_text(rcode)}: {reason}")
-        self.rcode = rcode
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -71,21 +63,21 @@ class Applied:
 
 # --- authentication ------------------------------------------------------------------------
 def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.update.UpdateMessage:
-    """The UPDATE parsed and its TSIG verified, or UpdateRefused saying why not."""
+    """The UPDATE parsed and its TSIG verified, or Refusal saying why not."""
     try:
         message = dns.message.from_wire(wire, keyring=keyring)
     except dns.message.UnknownTSIGKey as exc:
-        raise UpdateRefused(dns.rcode.NOTAUTH, f"TSIG BADKEY: {exc}") from None
+        raise Refusal(dns.rcode.NOTAUTH, f"TSIG BADKEY: {exc}") from None
     except dns.tsig.BadSignature:
-        raise UpdateRefused(dns.rcode.NOTAUTH, "TSIG BADSIG: the MAC does not verify") from None
+        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADSIG: the MAC does not verify") from None
     except dns.tsig.BadTime:
-        raise UpdateRefused(dns.rcode.NOTAUTH, "TSIG BADTIME: the signature time is outside the fudge") from None
+        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADTIME: the signature time is outside the fudge") from None
     except (dns.exception.DNSException, ValueError) as exc:
-        raise UpdateRefused(dns.rcode.FORMERR, f"unparsable UPDATE: {exc}") from None
+        raise Refusal(dns.rcode.FORMERR, f"unparsable UPDATE: {exc}") from None
     if not message.had_tsig:
-        raise UpdateRefused(dns.rcode.REFUSED, "UPDATE without a TSIG signature")
+        raise Refusal(dns.rcode.REFUSED, "UPDATE without a TSIG signature")
     if not isinstance(message, dns.update.UpdateMessage):
-        raise UpdateRefused(dns.rcode.FORMERR, "not an UPDATE message")
+        raise Refusal(dns.rcode.FORMERR, "not an UPDATE message")
     return message
 
 
@@ -101,9 +93,10 @@ def lease_of(message: dns.message.Message) -> int | None:
     for option in message.options:
         if option.otype == UPDATE_LEASE_OPTION:
             data = option.to_wire()
-            if len(data) in (4, 8):
-                return struct.unpack("!I", data[:4])[0]
-            raise UpdateRefused(dns.rcode.FORMERR, f"UPDATE-LEASE option of {len(data)} octets")
+            lease = update_lease_from_wire(data)
+            if lease is None:
+                raise Refusal(dns.rcode.FORMERR, f"UPDATE-LEASE option of {len(data)} octets")
+            return lease
     return None
 
 
@@ -114,30 +107,30 @@ def check_prerequisites(zone: dns.zone.Zone, message: dns.update.UpdateMessage) 
     for rrset in message.prerequisite:
         name, rdtype = rrset.name, rrset.rdtype
         if rrset.ttl != 0:
-            raise UpdateRefused(dns.rcode.FORMERR, f"prerequisite {name} {dns.rdatatype.to_text(rdtype)}: TTL not 0")
+            raise Refusal(dns.rcode.FORMERR, f"prerequisite {name} {dns.rdatatype.to_text(rdtype)}: TTL not 0")
         if not name.is_subdomain(origin):
-            raise UpdateRefused(dns.rcode.NOTZONE, f"prerequisite {name} is outside zone {origin}")
+            raise Refusal(dns.rcode.NOTZONE, f"prerequisite {name} is outside zone {origin}")
         node = zone.get_node(name)
         if rrset.deleting == dns.rdataclass.ANY:
             if rdtype == dns.rdatatype.ANY:
                 if node is None or not len(node.rdatasets):
-                    raise UpdateRefused(dns.rcode.NXDOMAIN, f"prerequisite: {name} is not in use")
+                    raise Refusal(dns.rcode.NXDOMAIN, f"prerequisite: {name} is not in use")
             elif zone.get_rdataset(name, rdtype) is None:
-                raise UpdateRefused(dns.rcode.NXRRSET, f"prerequisite: no {dns.rdatatype.to_text(rdtype)} at {name}")
+                raise Refusal(dns.rcode.NXRRSET, f"prerequisite: no {dns.rdatatype.to_text(rdtype)} at {name}")
         elif rrset.deleting == dns.rdataclass.NONE:
             if rdtype == dns.rdatatype.ANY:
                 if node is not None and len(node.rdatasets):
-                    raise UpdateRefused(dns.rcode.YXDOMAIN, f"prerequisite: {name} is in use")
+                    raise Refusal(dns.rcode.YXDOMAIN, f"prerequisite: {name} is in use")
             elif zone.get_rdataset(name, rdtype) is not None:
-                raise UpdateRefused(dns.rcode.YXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} exists")
+                raise Refusal(dns.rcode.YXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} exists")
         elif rrset.rdclass == zone.rdclass:
             required.setdefault((name, rdtype), set()).update(rrset)
         else:
-            raise UpdateRefused(dns.rcode.FORMERR, f"prerequisite {name}: bad class")
+            raise Refusal(dns.rcode.FORMERR, f"prerequisite {name}: bad class")
     for (name, rdtype), rdatas in required.items():
         have = zone.get_rdataset(name, rdtype)
         if have is None or set(have) != rdatas:
-            raise UpdateRefused(dns.rcode.NXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} differs")
+            raise Refusal(dns.rcode.NXRRSET, f"prerequisite: {dns.rdatatype.to_text(rdtype)} at {name} differs")
 
 
 # --- RFC 2136 §3.4.1: prescan ----------------------------------------------------------------
@@ -147,20 +140,20 @@ def prescan(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset]) -> None:
         name, rdtype = rrset.name, rrset.rdtype
         what = f"{name} {dns.rdatatype.to_text(rdtype)}"
         if not name.is_subdomain(origin):
-            raise UpdateRefused(dns.rcode.NOTZONE, f"{what} is outside zone {origin}")
+            raise Refusal(dns.rcode.NOTZONE, f"{what} is outside zone {origin}")
         if rdtype == dns.rdatatype.SOA or (name == origin and rdtype == dns.rdatatype.NS):
-            raise UpdateRefused(dns.rcode.REFUSED, f"{what}: the SOA and the apex NS are not updatable")
+            raise Refusal(dns.rcode.REFUSED, f"{what}: the SOA and the apex NS are not updatable")
         if rrset.deleting is None:
             if rrset.rdclass != zone.rdclass or dns.rdatatype.is_metatype(rdtype):
-                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: cannot add this class/type")
+                raise Refusal(dns.rcode.FORMERR, f"{what}: cannot add this class/type")
         elif rrset.deleting == dns.rdataclass.ANY:
             if rrset.ttl != 0 or len(rrset):
-                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: delete with TTL or data")
+                raise Refusal(dns.rcode.FORMERR, f"{what}: delete with TTL or data")
         elif rrset.deleting == dns.rdataclass.NONE:
             if rrset.ttl != 0 or dns.rdatatype.is_metatype(rdtype):
-                raise UpdateRefused(dns.rcode.FORMERR, f"{what}: delete-RR with TTL or meta-type")
+                raise Refusal(dns.rcode.FORMERR, f"{what}: delete-RR with TTL or meta-type")
         else:
-            raise UpdateRefused(dns.rcode.FORMERR, f"{what}: bad class")
+            raise Refusal(dns.rcode.FORMERR, f"{what}: bad class")
 
 
 # --- RFC 2136 §3.4.2: apply to a copy ------------------------------------------------------
@@ -293,7 +286,8 @@ def apply_updates(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset],
 def _cname_conflict(node: dns.node.Node, rdata: dns.rdata.Rdata, rdclass: dns.rdataclass.RdataClass) -> bool:
     """RFC 2136 §3.4.2.2: no CNAME beside other data, no other data beside a CNAME."""
     if rdata.rdtype == dns.rdatatype.CNAME:
-        return any(r.rdtype not in (dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC) for r in node.rdatasets)
+        other = (dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC)
+        return any(r.rdtype not in other for r in node.rdatasets)
     return node.get_rdataset(rdclass, dns.rdatatype.CNAME) is not None
 
 

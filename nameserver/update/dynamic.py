@@ -18,15 +18,8 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from nameserver.update.apply import (
-    Applied,
-    UpdateRefused,
-    apply_updates,
-    check_prerequisites,
-    key_may_update,
-    lease_of,
-    prescan,
-)
+from nameserver.errors import Refusal
+from nameserver.update.apply import Applied, apply_updates, check_prerequisites, key_may_update, lease_of, prescan
 from nameserver.update.journal import Journal
 from nameserver.update.registry import Record, Registry
 from zones.catalog import ZoneStore
@@ -51,15 +44,15 @@ class DynamicZones:
         self.on_change = on_change  # told of every journaled change (the runner sends NOTIFY)
 
     async def update(self, message: dns.update.UpdateMessage) -> None:
-        """Check and apply a verified UPDATE (raises UpdateRefused; nothing changes then)."""
+        """Check and apply a verified UPDATE (raises Refusal; nothing changes then)."""
         if len(message.zone) != 1 or message.zone[0].rdtype != dns.rdatatype.SOA:
-            raise UpdateRefused(dns.rcode.FORMERR, "the zone section must hold one SOA question")
+            raise Refusal(dns.rcode.FORMERR, "the zone section must hold one SOA question")
         origin = message.zone[0].name
         zone = self.store.current.zones.get(origin)
         if zone is None:
-            raise UpdateRefused(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
+            raise Refusal(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
         if not key_may_update(message.keyname, origin, self.store.current):
-            raise UpdateRefused(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
+            raise Refusal(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
         check_prerequisites(zone, message)
         prescan(zone, message.update)
         self.apply(origin, message.update, lease_of(message), journal=True)
@@ -97,6 +90,7 @@ class DynamicZones:
             for entry in self.journal.entries(origin):
                 self.apply(origin, entry.updates, entry.lease)
                 count += 1
+        log.info("journal: %d registration updates replayed", count)
         return count
 
     def set_visible(self, origin: dns.name.Name, records: Iterable[Record], visible: bool) -> None:

@@ -1,4 +1,7 @@
-"""The chain's `update` slot: takes opcode UPDATE (RFC 2136), passes everything else on."""
+"""The chain's `update` slot: takes opcode UPDATE (RFC 2136), passes everything else on.
+
+A refused UPDATE (`errors.Refusal`) gets its RCODE: unsigned when the signature is what failed,
+else on the TSIG-signed response (RFC 8945 §5.3) made for the verified message."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +9,9 @@ import logging
 import dns.message
 import dns.opcode
 
-from nameserver.request import Next, Request, Response
-from nameserver.update.apply import UpdateRefused, verify
+from nameserver.errors import Refusal
+from nameserver.request import Next, Reply, Request, Response
+from nameserver.update.apply import verify
 from nameserver.update.dynamic import DynamicZones
 
 log = logging.getLogger(__name__)
@@ -27,13 +31,13 @@ class UpdateHandler:
             return await next(request)
         try:
             message = verify(request.wire, self.dynamic.keyring)
-        except UpdateRefused as refused:
+        except Refusal as refused:
             log.warning("UPDATE from %s refused: %s", request.client[0], refused)
-            return Response(message=request.reply(refused.rcode))
+            return Response(message=Reply.refusing(refused).to_message(request))
         reply = dns.message.make_response(message)
         try:
             await self.dynamic.update(message)
-        except UpdateRefused as refused:
+        except Refusal as refused:
             log.warning("UPDATE of %s from %s refused: %s", request.qname, request.client[0], refused)
-            reply.set_rcode(refused.rcode)
+            reply = Reply.refusing(refused).to_message(request, base=reply)  # still signed
         return Response(message=reply)

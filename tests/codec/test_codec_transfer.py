@@ -18,7 +18,7 @@ from helpers.server import REPO, ServerHandle, running_server
 from codec.compress import compress, decompress
 from codec.library import PatternLibrary, chunk_owner, from_txt_records, header_owner, parse_header
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 DOMAIN = "legal.semantic.root."
 FRAGMENT = REPO / "zonefiles" / "codec" / f"{DOMAIN}codec"

@@ -18,7 +18,7 @@ from nameserver.update.dynamic import DynamicZones
 from nameserver.update.health import HealthSettings
 from zones.tsig import generate_key
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 DOMAIN = "legal.semantic.root."
 ZONEFILE = """$ORIGIN legal.semantic.root.
 $TTL 300

@@ -9,7 +9,7 @@ import pytest
 
 from engines.context import encode_context
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 MODEL = "smollm2-135m-instruct"
 NO_EOS = {"0": -100, "1": -100, "2": -100}  # SmolLM2's special tokens: generation runs to max_tokens
 

@@ -17,7 +17,7 @@ from tools import bench_engine
 from tools.cli import build_parser
 from tools.cmd_engine import _config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 MODEL_ID = "smollm2-135m-instruct"
 
 

@@ -77,7 +77,7 @@ async def test_onnx_health_and_metrics(classifier_engine) -> None:
             assert 'backend="onnx",model="tiny-classifier"' in await resp.text()
 
 
-@pytest.mark.slow
+@pytest.mark.model
 async def test_default_onnx_engine_is_minilm() -> None:
     """No --model: the MiniLM encoder; its vectors match the in-process embedder's."""
     from routing.embedder import load_embedder

@@ -11,7 +11,7 @@ from helpers.server import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_demo_serves_routes_registers_and_answers(tmp_path: Path) -> None:
     env = {
         **os.environ,

@@ -24,7 +24,7 @@ from helpers.server import REPO, free_port, running_server, semdns_command
 
 from codec import text_to_qname
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 
 QUESTION = "Can I sue my neighbor in small claims court?"  # semantic.root -> legal -> litigation
 SUBDOMAIN = "litigation.legal.semantic.root."  # hosted in the legal zone file (no cut)

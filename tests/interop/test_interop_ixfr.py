@@ -19,7 +19,7 @@ import pytest
 from helpers.peers import Address, PeerHandle, running_knot_secondary, soa_serial
 from helpers.server import REPO, ServerHandle, free_port, running_server, semdns_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 ZONE = "legal.semantic.root."
 WAIT = 20.0

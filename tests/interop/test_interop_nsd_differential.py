@@ -34,7 +34,7 @@ import pytest
 from helpers.peers import Address, running_nsd_zonefile
 from helpers.server import running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 ORIGIN = "diff.test."
 VERSION = "differential 1.0"

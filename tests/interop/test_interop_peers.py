@@ -9,7 +9,8 @@ from helpers.server import REPO, running_server
 ZONEFILES = REPO / "zonefiles"
 
 
-@pytest.mark.slow
+@pytest.mark.external
+@pytest.mark.model
 def test_nsd_primary_serves_the_shipped_zones_like_ours() -> None:
     files = [ZONEFILES / "semantic.root.zone", ZONEFILES / "legal.semantic.root.zone"]
     with running_server(ZONEFILES) as ours, running_nsd_primary(*files) as nsd:

@@ -17,7 +17,7 @@ import pytest
 from helpers.peers import Address, PeerHandle, query, running_knot_secondary, running_nsd_secondary, soa_serial
 from helpers.server import REPO, ServerHandle, free_port, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 ZONE = "legal.semantic.root."
 ORIGIN = dns.name.from_text(ZONE)

@@ -9,7 +9,7 @@ from helpers.dnswire import dig, run_tool
 from helpers.peers import PeerHandle, running_unbound, soa_serial
 from helpers.server import REPO, ServerHandle, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 APEX = "semantic.root."
 

@@ -14,7 +14,7 @@ from helpers.server import REPO, ServerHandle, running_server
 
 from codec.qname import text_to_qname
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.external, pytest.mark.model]
 
 APEX = "semantic.root."
 LEGAL = dns.name.from_text("legal.semantic.root.")

@@ -25,7 +25,7 @@ def test_sighup_reload_swaps_data_and_notifies(tmp_path: Path) -> None:
         secondary.bind(("127.0.0.1", 0))
         secondary.settimeout(DEADLINE)
         notify_to = f"127.0.0.1:{secondary.getsockname()[1]}"
-        with running_server(zones, ["--notify", notify_to]) as server:
+        with running_server(zones, ["--no-semantic", "--notify", notify_to]) as server:
             assert www(server.host, server.port) == "192.0.2.1"
             assert www(server.host, server.port) == "192.0.2.1"  # now in the wire cache
             write_test_zones(zones, serial=2026112302, www="192.0.2.99")
@@ -48,7 +48,7 @@ def test_broken_zone_refuses_to_start_with_file_and_line(tmp_path: Path) -> None
     path = zones / "sem.test.zone"
     path.write_text(path.read_text() + "broken IN A not-an-address\n")
     try:
-        with running_server(zones):
+        with running_server(zones, ["--no-semantic"]):
             raise AssertionError("the server started on a broken zone")
     except RuntimeError as exc:
         message = str(exc)
@@ -58,7 +58,7 @@ def test_broken_zone_refuses_to_start_with_file_and_line(tmp_path: Path) -> None
 def test_sighup_right_after_ready_reloads_instead_of_killing(tmp_path: Path) -> None:
     # `ready` is printed only once SIGHUP is handled: a supervisor may reload at once.
     zones = write_test_zones(tmp_path / "zones")
-    with running_server(zones) as server:
+    with running_server(zones, ["--no-semantic"]) as server:
         write_test_zones(zones, serial=2026112302, www="192.0.2.99")
         server.reload()
         deadline = time.monotonic() + DEADLINE

@@ -17,9 +17,9 @@ from helpers.testzones import parent_zone
 
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
-from nameserver.errors import scan_plain
 from nameserver.render import PieceCache, rrset_pieces
 from nameserver.server import DnsServer
+from nameserver.wire import PlainQuery
 from zones.catalog import ZoneCatalog, ZoneStore
 
 BULK = 1100  # MX records with A records: a TCP answer well past 16 KiB
@@ -68,7 +68,7 @@ async def test_fast_render_equals_dnspython(server: DnsServer) -> None:
     fast_count = truncated = pointers_far = 0
     for query in queries():
         wire = query.to_wire()
-        assert scan_plain(wire) is not None
+        assert PlainQuery.from_wire(wire) is not None
         for transport in ("udp", "tcp"):
             (fast,) = await server.handle(wire, CLIENT, transport)
             expected, was_fast = await dnspython_render(server, wire, transport)
@@ -83,7 +83,7 @@ async def test_fast_render_equals_dnspython(server: DnsServer) -> None:
 async def test_queries_beyond_the_plain_shape_still_answer(server: DnsServer) -> None:
     query = dns.message.make_query("www.sem.test.", "A", use_edns=0, options=[dns.edns.GenericOption(65009, b"x")])
     wire = query.to_wire()
-    assert scan_plain(wire) is None
+    assert PlainQuery.from_wire(wire) is None
     (reply,) = await server.handle(wire, CLIENT, "udp")
     expected, _fast = await dnspython_render(server, wire, "udp")
     assert reply == expected and dns.message.from_wire(reply).answer

@@ -26,9 +26,9 @@ from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from nameserver.chain import build_chain
 from nameserver.config import ServerConfig
-from nameserver.errors import scan_plain
 from nameserver.semantic.handler import SemanticHandler
 from nameserver.server import DnsServer
+from nameserver.wire import PlainQuery
 from zones.catalog import ZoneCatalog, ZoneStore
 
 APEX = "sem.test."
@@ -104,7 +104,7 @@ def queries() -> Iterator[bytes]:
 async def test_semantic_fast_render_equals_dnspython(server: DnsServer) -> None:
     fast_count = with_ede = chained = total = 0
     for wire in queries():
-        assert scan_plain(wire) is not None
+        assert PlainQuery.from_wire(wire) is not None
         for transport in ("udp", "tcp"):
             (fast,) = await server.handle(wire, CLIENT, transport)
             expected, was_fast = await dnspython_render(server, wire, transport)
@@ -129,7 +129,7 @@ async def test_queries_with_edns_options_answer_as_before(server: DnsServer) -> 
     qname = text_to_qname(TEXTS[0], APEX)
     query = dns.message.make_query(qname, "SRV", use_edns=0, options=[dns.edns.GenericOption(65009, b"zz")])
     wire = query.to_wire()
-    assert scan_plain(wire) is None
+    assert PlainQuery.from_wire(wire) is None
     (reply,) = await server.handle(wire, CLIENT, "udp")
     expected, _fast = await dnspython_render(server, wire, "udp")
     parsed = dns.message.from_wire(reply)
@@ -145,7 +145,7 @@ async def test_edns_text_form_goes_through_the_fast_renderer_unchanged(server: D
         option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
         query = dns.message.make_query(hashed_qname(text, APEX), rdtype, use_edns=0, payload=size, options=[option])
         wire = query.to_wire()
-        plain = scan_plain(wire)
+        plain = PlainQuery.from_wire(wire)
         assert plain is not None and plain.options
         for transport in ("udp", "tcp"):
             (fast,) = await server.handle(wire, CLIENT, transport)

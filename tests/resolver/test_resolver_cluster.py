@@ -65,7 +65,7 @@ def cluster(tmp_path: Path):
                     os.kill(m["pid"], signal.SIGKILL)
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_cluster_resolves_across_servers_and_survives_a_dead_domain(cluster) -> None:
     port, runtime, members = cluster
     roles = {m["address"]: m for m in members}

@@ -57,7 +57,7 @@ def embedder():
     return load_embedder()
 
 
-@pytest.mark.slow
+@pytest.mark.model
 async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, embedder) -> None:
     async with distributed(tmp_path, embedder) as port:
         r = recursor(port)
@@ -80,7 +80,7 @@ async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, e
     assert route.stage in ("keyword", "embed", "deep") and route.confidence is not None
 
 
-@pytest.mark.slow
+@pytest.mark.model
 async def test_semantic_cache_routes_a_paraphrase_without_asking_the_hierarchy(tmp_path: Path, embedder) -> None:
     routes = RouteCache(SemanticCache(default_threshold=0.85), embed=lambda t: embedder.embed([t])[0],
                         embed_model=EMBEDDING_MODEL)

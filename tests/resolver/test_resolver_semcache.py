@@ -111,7 +111,7 @@ def test_guard_allows_paraphrases() -> None:
     assert guard_allows(features("I never signed it, is it valid? No."), features("Is it valid, I signed it?"))
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_guard_with_real_embeddings_blocks_a_near_duplicate_negation() -> None:
     from routing.embedder import load_embedder
 

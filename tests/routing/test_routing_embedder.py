@@ -17,7 +17,7 @@ SENTENCES = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_onnx_matches_sentence_transformers(encoder) -> None:
     reference = _reference_vectors(model_dir(), SENTENCES)
     got = encoder.embed(SENTENCES)
@@ -25,7 +25,7 @@ def test_onnx_matches_sentence_transformers(encoder) -> None:
     assert min_cosine(got, reference) > 0.999
 
 
-@pytest.mark.slow
+@pytest.mark.model
 def test_int8_variant_stays_close(encoder) -> None:
     from routing.embedder import Embedder
 

@@ -21,9 +21,9 @@ from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError, TextTooLong
 from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.errors import scan_plain
 from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import _labels_wire, _rebase
+from nameserver.semantic.handler import _rebase
+from nameserver.wire import PlainQuery, labels_to_wire
 from routing.classifier import Classifier
 from routing.descend import descend
 from zones.catalog import ZoneCatalog, ZoneStore
@@ -144,7 +144,7 @@ def test_rebase_builds_the_name_the_codec_spells(words: int, child: str) -> None
         expected = dns.name.from_text(parsed.rebase(node.to_text()))
     except TextTooLong:
         expected = dns.name.from_text(hashed_qname(text, node.to_text(), parsed.form))
-    got = _rebase(_labels_wire(parsed), parsed, text, node)
+    got = _rebase(labels_to_wire(parsed.labels), parsed, text, node)
     assert got == expected.to_wire()
 
 
@@ -161,7 +161,7 @@ async def test_semantic_answers_take_the_fast_renderer_with_dnspython_bytes(runn
             (got,) = await server.handle(sent, CLIENT, transport)
             expected, was_reply = await dnspython_render(server, sent, transport)
             assert got == expected, query.to_text()
-            fast += was_reply and scan_plain(sent) is not None
+            fast += was_reply and PlainQuery.from_wire(sent) is not None
     assert fast >= len(QUESTIONS) * 3
 
 

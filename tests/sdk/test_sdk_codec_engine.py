@@ -25,7 +25,7 @@ from nameserver.config import ServerConfig
 from sdk import AsyncClient
 from zones.catalog import ZoneStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.model
 DOMAIN = "legal.semantic.root."
 MODEL = "smollm2-135m-instruct"
 ZONEFILE = """$ORIGIN {domain}
