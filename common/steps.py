@@ -21,10 +21,12 @@ def drive(steps: Generator[Out, In, Result], io: Callable[[Out], In]) -> Result:
         return stop.value
 
 
-async def drive_async(steps: Generator[Out, In, Result], io: Callable[[Out], Awaitable[In]]) -> Result:
-    """`drive` with an awaitable `io`."""
+async def drive_async(steps: Generator[Out, In, Result], io: Callable[[Out], Awaitable[In]],
+                      started: tuple[Out] | None = None) -> Result:
+    """`drive` with an awaitable `io`. `started=(first,)`: the caller already took the first thing
+    `steps` yielded (to look at it before deciding to drive), and it is answered first."""
     try:
-        outgoing = next(steps)
+        outgoing = started[0] if started is not None else next(steps)
         while True:
             outgoing = steps.send(await io(outgoing))
     except StopIteration as stop:

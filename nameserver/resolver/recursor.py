@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+from common.steps import drive_async
 from nameserver.resolver.hints import Hints
 from nameserver.resolver.iterator import EDE, Event, Iteration, Query, Resolution, ResolverConfig
 from nameserver.resolver.routecache import RouteCache
@@ -107,11 +108,7 @@ class Recursor:
         transport = transport or self.transport
         try:
             async with asyncio.timeout(self.config.total_timeout):
-                while True:
-                    event = await transport.exchange(action)
-                    action = steps.send(event)
-        except StopIteration as stop:
-            return stop.value
+                return await drive_async(steps, transport.exchange, started=(action,))
         except TimeoutError:
             steps.close()
             text = f"resolving {qname} took longer than {self.config.total_timeout:g} s"
