@@ -3,6 +3,7 @@
 outside server (`helpers.guards`)."""
 import sys
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 
@@ -41,3 +42,60 @@ def declared_heavy_parts(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
             original(self, *args, **kwargs)
 
         monkeypatch.setattr(Embedder, "__init__", guarded)
+
+
+# --- the shipped hierarchy and the real encoder, shared by the routing and semantic tests ----------
+from helpers.shipped import ZONEFILES  # noqa: E402
+
+from nameserver.build import ServerOptions, build_server  # noqa: E402
+from nameserver.config import ServerConfig  # noqa: E402
+from nameserver.semantic.handler import SemanticHandler  # noqa: E402
+from routing.classifier import Classifier  # noqa: E402
+from routing.embedder import Embedder, load_embedder  # noqa: E402
+from routing.index import IndexCache  # noqa: E402
+from zones.catalog import ZoneCatalog, ZoneStore  # noqa: E402
+from zones.loader import load_directory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Embedder:
+    return load_embedder("fp32")
+
+
+@pytest.fixture(scope="session")
+def shipped() -> ZoneCatalog:
+    catalog, problems = load_directory(ZONEFILES)
+    assert not [p for p in problems if p.is_error]
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def indexes(encoder: Embedder) -> IndexCache:
+    return IndexCache(encoder)
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture(scope="module")
+def shipped_handler(encoder: Embedder, shipped: ZoneCatalog) -> SemanticHandler:
+    """A semantic handler over the shipped zones, its indexes compiled (one per test module)."""
+    store = ZoneStore()
+    store.swap(shipped)
+    semantic = SemanticHandler(store, encoder)
+    semantic.warm()
+    return semantic
+
+
+@pytest.fixture
+async def shipped_server(shipped_handler: SemanticHandler) -> AsyncIterator[tuple[str, int]]:
+    """A running server (loopback, free port) with `shipped_handler`'s store and encoder."""
+    config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
+    runner = build_server(ServerOptions(config=config), store=shipped_handler.store, encoder=shipped_handler.encoder)
+    await runner.start()
+    try:
+        yield runner.addresses[0]
+    finally:
+        await runner.stop()

@@ -5,7 +5,6 @@ import json
 
 import dns.name
 from test_routing_classifier import QUESTIONS
-from test_routing_semantic import handler, server  # noqa: F401  (fixtures)
 
 from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
 
@@ -44,12 +43,12 @@ def test_in_process_and_baseline(tmp_path, shipped, indexes, classifier, encoder
     assert len(baseline) == len(queries) and all(o.stage == "embed" for o in baseline)
 
 
-async def test_over_udp(tmp_path, server) -> None:  # noqa: F811
+async def test_over_udp(tmp_path, shipped_server) -> None:
     import asyncio
 
     queries = write_queries(tmp_path)
     loop = asyncio.get_running_loop()
-    outcomes = await loop.run_in_executor(None, run_wire, queries, server[0], server[1],
+    outcomes = await loop.run_in_executor(None, run_wire, queries, shipped_server[0], shipped_server[1],
                                           dns.name.from_text("semantic.root."))
     assert [o.predicted for o in outcomes] == [q.domain for q in queries]
     assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)

@@ -20,7 +20,7 @@ import pytest
 
 from tools.cmd_cluster import free_port_on
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ADDRESSES = [f"127.0.0.{i}" for i in range(1, 11)]
 
 

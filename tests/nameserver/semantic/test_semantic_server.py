@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import dns.asyncquery
 import dns.edns
@@ -15,36 +14,9 @@ import pytest
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from nameserver.build import ServerOptions, build_server
-from nameserver.config import ServerConfig
 from nameserver.semantic.batcher import EmbedBatcher
-from nameserver.semantic.handler import SemanticHandler
-from zones.catalog import ZoneStore
-
-ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
-
 
 APEX = "semantic.root."
-
-
-@pytest.fixture(scope="module")
-def handler(encoder, shipped) -> SemanticHandler:
-    store = ZoneStore()
-    store.swap(shipped)
-    semantic = SemanticHandler(store, encoder)
-    semantic.warm()
-    return semantic
-
-
-@pytest.fixture
-async def server(handler):
-    config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = build_server(ServerOptions(config=config), store=handler.store, encoder=handler.encoder)
-    await runner.start()
-    try:
-        yield runner.addresses[0]
-    finally:
-        await runner.stop()
 
 
 async def ask(address, name: str, rdtype: int, options=()) -> dns.message.Message:
@@ -60,9 +32,9 @@ def cnames(reply: dns.message.Message) -> list[tuple[str, str, int]]:
     return [(str(r.name), str(r[0].target), r.ttl) for r in reply.answer if r.rdtype == dns.rdatatype.CNAME]
 
 
-async def test_srv_chain_down_to_the_engine(server) -> None:
+async def test_srv_chain_down_to_the_engine(shipped_server) -> None:
     name = text_to_qname("is a verbal agreement legally binding", APEX)
-    reply = await ask(server, name, dns.rdatatype.SRV)
+    reply = await ask(shipped_server, name, dns.rdatatype.SRV)
     assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
     chain = cnames(reply)
     assert [target for _, target, _ in chain] == [
@@ -78,8 +50,8 @@ async def test_srv_chain_down_to_the_engine(server) -> None:
                for r in reply.additional)
 
 
-async def test_txt_ends_in_dns_sd_attributes(server) -> None:
-    reply = await ask(server, text_to_qname("write a limerick about a lazy cat", APEX), dns.rdatatype.TXT)
+async def test_txt_ends_in_dns_sd_attributes(shipped_server) -> None:
+    reply = await ask(shipped_server, text_to_qname("write a limerick about a lazy cat", APEX), dns.rdatatype.TXT)
     assert cnames(reply)[-1][1] == "_llm._tcp.poetry.creative.semantic.root."
     txt = [r for r in reply.answer if r.rdtype == dns.rdatatype.TXT][0]
     assert b"txtvers=1" in txt[0].strings
@@ -87,17 +59,17 @@ async def test_txt_ends_in_dns_sd_attributes(server) -> None:
 
 @pytest.mark.parametrize("name", ["q.semantic.root.", text_to_qname("how do vaccines work", APEX),
                                   "work.q.semantic.root."])
-async def test_address_queries_under_q_are_nodata(server, name) -> None:
+async def test_address_queries_under_q_are_nodata(shipped_server, name) -> None:
     for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS):
-        reply = await ask(server, name, rdtype)
+        reply = await ask(shipped_server, name, rdtype)
         assert reply.rcode() == dns.rcode.NOERROR
         assert reply.answer == []
         assert reply.authority[0].rdtype == dns.rdatatype.SOA
 
 
-async def test_explain_shows_stage_choice_and_candidates(server) -> None:
+async def test_explain_shows_stage_choice_and_candidates(shipped_server) -> None:
     name = text_to_qname("how much ibuprofen can I take for a toothache", APEX, "explain")
-    reply = await ask(server, name, dns.rdatatype.TXT)
+    reply = await ask(shipped_server, name, dns.rdatatype.TXT)
     records = [dict(s.decode().split("=", 1) for s in rdata.strings) for rdata in reply.answer[0]]
     first = next(r for r in records if r["hop"] == "1")
     assert first["node"] == APEX and first["choice"] == "medical.semantic.root."
@@ -108,38 +80,38 @@ async def test_explain_shows_stage_choice_and_candidates(server) -> None:
     assert any(r["node"] == "medical.semantic.root." for r in records)
 
 
-async def test_only_punctuation_goes_to_the_general_engine(server) -> None:
-    reply = await ask(server, text_to_qname("?!?", APEX), dns.rdatatype.SRV)
+async def test_only_punctuation_goes_to_the_general_engine(shipped_server) -> None:
+    reply = await ask(shipped_server, text_to_qname("?!?", APEX), dns.rdatatype.SRV)
     assert reply.rcode() == dns.rcode.NOERROR
     assert cnames(reply)[0][1] == "_llm._tcp.semantic.root."
     assert ede_texts(reply) and "no words" in ede_texts(reply)[0]
 
 
-async def test_undecodable_labels_are_nxdomain_with_ede(server) -> None:
-    reply = await ask(server, "abcq9.q.semantic.root.", dns.rdatatype.SRV)
+async def test_undecodable_labels_are_nxdomain_with_ede(shipped_server) -> None:
+    reply = await ask(shipped_server, "abcq9.q.semantic.root.", dns.rdatatype.SRV)
     assert reply.rcode() == dns.rcode.NXDOMAIN
     assert "unknown escape" in ede_texts(reply)[0]
 
 
-async def test_node_without_profiles_or_engine_is_plain_dns(server) -> None:
+async def test_node_without_profiles_or_engine_is_plain_dns(shipped_server) -> None:
     # No routing and no engine at ns1: the name is an ordinary one, answered by the authority.
-    reply = await ask(server, "hello.q.ns1.semantic.root.", dns.rdatatype.SRV)
+    reply = await ask(shipped_server, "hello.q.ns1.semantic.root.", dns.rdatatype.SRV)
     assert reply.rcode() == dns.rcode.NXDOMAIN and not ede_texts(reply)
     assert reply.authority[0].rdtype == dns.rdatatype.SOA
 
 
-async def test_leaf_zone_answers_with_its_engine(server) -> None:
-    reply = await ask(server, text_to_qname("what is a void contract", "contract.legal.semantic.root."),
+async def test_leaf_zone_answers_with_its_engine(shipped_server) -> None:
+    reply = await ask(shipped_server, text_to_qname("what is a void contract", "contract.legal.semantic.root."),
                       dns.rdatatype.SRV)
     assert cnames(reply)[0][1] == "_llm._tcp.contract.legal.semantic.root."
     assert reply.answer[-1].rdtype == dns.rdatatype.SRV
 
 
-async def test_hashed_name_with_text_option(server) -> None:
+async def test_hashed_name_with_text_option(shipped_server) -> None:
     text = "My Python program reads a big CSV file and then crashes with MemoryError. " * 4
     name = hashed_qname(text, APEX)
     option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
-    reply = await ask(server, name, dns.rdatatype.SRV, [option])
+    reply = await ask(shipped_server, name, dns.rdatatype.SRV, [option])
     assert cnames(reply)[0][1] == name.replace(".q.semantic.root.", ".q.code.semantic.root.")
     assert reply.answer[-1].rdtype == dns.rdatatype.SRV
 
@@ -154,9 +126,9 @@ async def test_hashed_name_with_text_option(server) -> None:
         (b"\x00another question entirely", "does not match"),
     ],
 )
-async def test_bad_text_option_is_formerr(server, payload, needle) -> None:
+async def test_bad_text_option_is_formerr(shipped_server, payload, needle) -> None:
     options = [] if payload is None else [dns.edns.GenericOption(TEXT_OPTION, payload)]
-    reply = await ask(server, hashed_qname("a question", APEX), dns.rdatatype.SRV, options)
+    reply = await ask(shipped_server, hashed_qname("a question", APEX), dns.rdatatype.SRV, options)
     assert reply.rcode() == dns.rcode.FORMERR
     assert needle in ede_texts(reply)[0]
 
@@ -178,9 +150,9 @@ def text_too_long_for(deeper: str) -> str:
     raise AssertionError("never too long")
 
 
-async def test_long_text_switches_to_the_hashed_form_deeper(server) -> None:
+async def test_long_text_switches_to_the_hashed_form_deeper(shipped_server) -> None:
     name = text_to_qname(text_too_long_for("legal.semantic.root."), APEX)
-    reply = await ask(server, name, dns.rdatatype.SRV)
+    reply = await ask(shipped_server, name, dns.rdatatype.SRV)
     assert reply.rcode() == dns.rcode.NOERROR
     targets = [target for _, target, _ in cnames(reply)]
     assert targets[0].startswith("h-") and targets[0].endswith(".q.legal.semantic.root.")
@@ -198,16 +170,16 @@ async def test_batcher_merges_concurrent_requests(encoder) -> None:
     await batcher.close()
 
 
-async def test_embedding_option_replaces_the_encoder(server, encoder) -> None:
+async def test_embedding_option_replaces_the_encoder(shipped_server, encoder) -> None:
     from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
     from nameserver.semantic.handler import EMBEDDING_MODEL
 
     name = text_to_qname("tell me about this one", APEX, "explain")  # no keyword, vague
     vector = encoder.embed(["Why do stars twinkle but planets do not?"])[0]
     good = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag(EMBEDDING_MODEL)))
-    reply = await ask(server, name, dns.rdatatype.TXT, [good])
+    reply = await ask(shipped_server, name, dns.rdatatype.TXT, [good])
     first = next(dict(s.decode().split("=", 1) for s in r.strings) for r in reply.answer[0] if b"hop=1" in r.strings)
     assert first["choice"] == "science.semantic.root."
     other = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag("another-model")))
-    reply = await ask(server, name, dns.rdatatype.TXT, [other])  # ignored: embedded here instead
+    reply = await ask(shipped_server, name, dns.rdatatype.TXT, [other])  # ignored: embedded here instead
     assert reply.rcode() == dns.rcode.NOERROR and reply.answer

@@ -24,7 +24,7 @@ from sdk import AsyncClient
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 QUESTION = "Is a verbal agreement to sell my car binding if we never signed anything?"
 
 

@@ -8,7 +8,7 @@ import pytest
 from helpers.dnswire import dig, run_tool
 from helpers.server import ServerHandle, running_server
 
-ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
+ZONEFILES = Path(__file__).resolve().parents[3] / "zonefiles"
 
 
 @pytest.fixture(scope="module")

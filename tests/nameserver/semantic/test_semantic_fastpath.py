@@ -6,8 +6,6 @@ whole chain ran without suspending.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import dns.edns
 import dns.message
 import dns.name
@@ -15,6 +13,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 from helpers.reference import CLIENT, dnspython_render
+from helpers.shipped import ZONEFILES  # noqa: E402
 
 from codec import parse_semantic_name, text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
@@ -28,7 +27,6 @@ from routing.classifier import Classifier
 from routing.descend import descend
 from zones.catalog import ZoneCatalog, ZoneStore
 
-ZONEFILES = Path(__file__).resolve().parents[2] / "zonefiles"
 APEX = "semantic.root."
 LEGAL = dns.name.from_text("legal.semantic.root.")
 KEYWORD_QUESTIONS = [  # our own wording: every step is decided by profile keywords
