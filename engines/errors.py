@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.errors import SemanticDnsError
 
-class EngineError(Exception):
+
+class EngineError(SemanticDnsError):
     """Root of every error the engines raise."""
 
 
