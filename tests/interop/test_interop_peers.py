@@ -25,6 +25,7 @@ def test_nsd_primary_serves_the_shipped_zones_like_ours() -> None:
             assert got == expected and expected, f"{rdtype} {name}: ours {expected}, nsd {got}\n{nsd.describe()}"
 
 
+@pytest.mark.external
 def test_a_peer_that_cannot_start_reports_its_configuration() -> None:
     with pytest.raises(PeerStartError) as failure:
         with running_unbound(stub_zone="semantic.root.", stub_addr=("not-an-address", 53)):

@@ -13,6 +13,7 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import pytest
 from helpers.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ def test_blocker_really_blocks() -> None:
     assert result.returncode != 0 and "an extra's package" in result.stderr
 
 
+@pytest.mark.model  # the server it asks routes with the encoder (the client side loads none)
 def test_sdk_and_client_commands_without_extras(tmp_path: Path) -> None:
     with running_server(ROOT / "zonefiles") as server:
         address = f"{server.host}:{server.port}"
