@@ -52,6 +52,11 @@ is negative, and an Extended DNS Error, RFC 8914, saying why):
 | text option does not match the `h-<hash>` label     | FORMERR    | 24 Invalid Data    |
 | text of only punctuation/symbols (no letter/digit) | NOERROR, CNAME to the node's general engine | 0 Other |
 | embedding option from another encoder or damaged   | ignored (the text is embedded here)   | none |
+| embedding of other than 384 values, NaN/inf, not unit length | ignored (the text is embedded here) | none |
+
+A client's valid embedding routes that one answer only (`_embedding`): no shared state learns from
+it, and the wire cache, keyed on the whole query after the ID, keeps the answer for queries that
+carry the very same option bytes.
 Text too long for a QNAME is the EDNS form's job (the codec raises before a name is built).
 """
 from __future__ import annotations
@@ -83,6 +88,7 @@ from common.steps import drive_async
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
 from nameserver.semantic.batcher import EmbedBatcher
+from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
 from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
@@ -199,6 +205,9 @@ class SemanticHandler:
         return text
 
     def _embedding(self, request: Request) -> np.ndarray | None:
+        """The client's vector when it is from our encoder and `nameserver.vectors.usable`, else
+        None (the text is embedded here). It decides this one answer only: the wire cache keys
+        on the option's bytes too, so the answer never reaches a client that did not send them."""
         payload = request.option(EMBEDDING_OPTION)
         if payload is None:
             return None
@@ -206,9 +215,9 @@ class SemanticHandler:
             embedding = decode_embedding_option(payload)
         except CodecError:
             return None
-        if embedding.model != self._model_tag or not np.any(embedding.vector):
+        if embedding.model != self._model_tag:
             return None
-        return embedding.vector
+        return usable(embedding.vector)
 
     async def _route(self, catalog: ZoneCatalog, text: str, node: dns.name.Name,
                      vector: np.ndarray | None) -> tuple[Hop, ...]:
