@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from nameserver.chain import Handler
-from nameserver.config import ServerConfig
+from nameserver.config import LOOPBACK, IPNetwork, ServerConfig
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.resolver.hints import Hints
 from nameserver.resolver.iterator import ResolverConfig
@@ -68,6 +68,7 @@ class RecursionOptions:
     query_timeout: float = 0.8
     resolve_timeout: float = 4.0
     cache_answers: bool = True  # rendered answers in the wire cache (needs the whole-seconds RRset clock)
+    allow_recursion: tuple[IPNetwork, ...] = LOOPBACK  # clients served; the others get REFUSED (EDE 18)
 
     def recursor(self) -> Recursor:
         if self.root_hints is None:
@@ -103,10 +104,15 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
         handlers.append(UpdateHandler(dynamic))
     if options.semantic is not None and (options.config.zones_dir is not None or encoder is not None):
         handlers.append(_semantic(options.semantic, store, encoder))
+    recursing: RecursionHandler | None = None
     if recursor is not None or options.recursion is not None:
         recursion = options.recursion or RecursionOptions()
-        handlers.append(RecursionHandler(recursor or recursion.recursor(), cache_answers=recursion.cache_answers))
+        recursing = RecursionHandler(recursor or recursion.recursor(), cache_answers=recursion.cache_answers,
+                                     allow=recursion.allow_recursion)
+        handlers.append(recursing)
     runner = ServerRunner(options.config, store=store, extra=handlers)
+    if recursing is not None:
+        runner.server.recursion_clients = recursing.allows  # its cached answers are theirs only
     if dynamic is not None:
         runner.after_load.append(dynamic.replay)  # registrations survive restarts and reloads
         dynamic.on_change = runner.notify  # an accepted UPDATE: NOTIFY, as a reload does

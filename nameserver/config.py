@@ -65,13 +65,18 @@ class ServerConfig:
 
     def axfr_allowed(self, host: str) -> bool:
         """True when a transfer client at `host` is in the ACL."""
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.axfr_allow)
+        return address_in(host, self.axfr_allow)
+
+
+def address_in(host: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """True when the client address `host` (scope id and IPv4-mapped form allowed) is in `networks`."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
 
 
 def parse_address(text: str, default_port: int = 53) -> Address:

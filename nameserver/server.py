@@ -12,7 +12,7 @@ Replies given as a `Reply` (the authority and semantic handlers') are rendered f
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Coroutine, Generator
+from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 import dns.exception
 import dns.flags
@@ -31,6 +31,7 @@ from zones.catalog import ZoneStore
 
 log = logging.getLogger(__name__)
 Replies = tuple[bytes, ...]
+RD_OCTET = 0x01  # RD in the header's third octet
 
 
 class DnsServer:
@@ -42,6 +43,9 @@ class DnsServer:
         self.config = config
         self.wirecache = WireCache(config.wire_cache_entries) if config.wire_cache else None
         self.pieces = PieceCache()
+        # with recursion on: the clients whose RD queries the wire cache may answer (it holds
+        # recursive answers, which the others are refused); None: every client's
+        self.recursion_clients: Callable[[str], bool] | None = None
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
@@ -52,7 +56,8 @@ class DnsServer:
 
     def respond(self, wire: bytes, client: Address, transport: Transport) -> Replies | Awaitable[Replies]:
         """The replies, when they could be computed without waiting; else an awaitable for them."""
-        hit = self.cached(wire, transport)
+        admitted = self.recursion_clients is None or not wire[2:3] or not wire[2] & RD_OCTET
+        hit = self.cached(wire, transport) if admitted or self.recursion_clients(client[0]) else None
         if hit is not None:
             return (hit,)
         coro = self.handle(wire, client, transport)

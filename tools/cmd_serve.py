@@ -85,6 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recursive.add_argument("--query-timeout", type=float, default=0.8, metavar="S", help="per query to one server")
     recursive.add_argument("--resolve-timeout", type=float, default=4.0, metavar="S",
                            help="per whole resolution")
+    recursive.add_argument("--allow-recursion", action="append", default=[], metavar="CIDR",
+                           help="clients whose queries are resolved (repeatable; default: loopback only; "
+                                "the others get REFUSED, EDE 18)")
     parser.set_defaults(func=run)
 
 
@@ -123,7 +126,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     if args.recursive:
         recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,
                                      cache_size=args.cache_size, query_timeout=args.query_timeout,
-                                     resolve_timeout=args.resolve_timeout)
+                                     resolve_timeout=args.resolve_timeout,
+                                     allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads)
     return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)
 

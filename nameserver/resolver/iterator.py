@@ -51,7 +51,9 @@ class ResolverConfig:
     max_cname: int = 8
     max_ns_depth: int = 3  # nesting of "resolve the name server's address first"
     udp_payload: int = 1232
-    forward_options: frozenset[int] = frozenset({OPTION_TEXT, OPTION_EMBEDDING})
+    # a client's options passed on to the authoritative servers: the text, never the client's
+    # embedding (an answer routed by it would be cached by QNAME for every client)
+    forward_options: frozenset[int] = frozenset({OPTION_TEXT})
     learn_options: frozenset[int] = frozenset({OPTION_EMBEDDING})
 
 
@@ -95,6 +97,7 @@ class Resolution:
     ede: dns.edns.EDEOption | None = None
     queries: int = 0  # how many queries went out (0: answered from the cache)
     options: tuple[dns.edns.Option, ...] = ()  # options learned from servers (e.g. the embedding)
+    private: bool = False  # a semantic-cache shortcut from this client's own entries: no shared cache
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ Steps = Generator[Query, Event, "_Outcome"]
 
 @dataclass
 class Iteration:
-    """One resolution's state: the shared cache, the hints, limits and forwarded EDNS options."""
+    """One resolution's state: the shared cache, the hints, limits, and the EDNS options to send
+    with every query of the chain (`options`: the `Recursor` chooses them)."""
 
     cache: RRsetCache
     hints: Hints
@@ -119,7 +123,7 @@ class Iteration:
     queries: int = 0
 
     def __post_init__(self) -> None:
-        self._forward = {o.otype: o for o in self.options if o.otype in self.config.forward_options}
+        self._forward = {o.otype: o for o in self.options}
         self._learned: dict[int, dns.edns.Option] = {}
         self._resolving: set[dns.name.Name] = set()
 

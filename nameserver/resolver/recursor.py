@@ -54,8 +54,13 @@ class Recursor:
         options: tuple[dns.edns.Option, ...] = (),
         *,
         transport: Transport | None = None,
+        client: str = "",
     ) -> Resolution:
         """Resolve (qname, rdtype); never raises for DNS faults (they come back as SERVFAIL + EDE).
+
+        Of the client's `options` only those in `config.forward_options` go upstream (the text,
+        never the client's embedding). `client` (its address) scopes the semantic cache: a
+        shortcut reuses only routes this same client learned (`routecache`).
 
         The RRset cache answers first: a question it answers whole (CNAME chain included) costs
         no query, no semantic parse and no embedding. Otherwise, with a route cache, a semantic
@@ -63,18 +68,19 @@ class Recursor:
         only the route is resolved. The cache's statistics count the lookups of the first walk
         over the cache only (a resolution restarted after it does not count them again).
         """
+        options = tuple(o for o in options if o.otype in self.config.forward_options)
         iteration = Iteration(self.cache, self.hints, self.config, options)
         steps = iteration.run(qname, rdtype)
         try:
             first = next(steps)
         except StopIteration as stop:
             return stop.value
-        question = self.routes.question(qname, rdtype, options) if self.routes is not None else None
+        question = self.routes.question(qname, rdtype, options, client) if self.routes is not None else None
         if question is None:
             return await self._drive(qname, iteration, steps, first, transport)
         assert self.routes is not None
         steps.close()  # its first query lacks the embedding the semantic path may add
-        extra = self.routes.option_for(question, options)
+        extra = self.routes.option_for(question)
         if extra is not None:
             options = (*options, extra)
         shortcut = self.routes.shortcut(qname, question)
@@ -82,7 +88,7 @@ class Recursor:
             result = await self._iterate(shortcut.route, rdtype, options, transport)
             if result.rcode == dns.rcode.NOERROR and result.answer:
                 self.semantic_hits += 1
-                return replace(result, answer=(shortcut.cname, *result.answer))
+                return replace(result, answer=(shortcut.cname, *result.answer), private=True)
         result = await self._iterate(qname, rdtype, options, transport)
         if result.rcode == dns.rcode.NOERROR and result.queries:
             self.routes.learn(question, result)
@@ -118,7 +124,7 @@ class Recursor:
             )
 
     async def respond(self, query: dns.message.Message) -> dns.message.Message:
-        """The full response to a stub client's query (EDNS options forwarded, EDE on failure)."""
+        """The full response to a stub client's query (the text option forwarded, EDE on failure)."""
         response = dns.message.make_response(query)
         response.flags = dns.flags.QR | dns.flags.RA | (query.flags & (dns.flags.RD | dns.flags.CD))
         if query.opcode() != dns.opcode.QUERY:

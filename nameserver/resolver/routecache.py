@@ -5,9 +5,14 @@ question close enough to it (`nameserver.resolver.semcache`); on a hit, answer w
 the question straight to the cached route (`_llm._tcp.<domain>.`) and resolve only the route.
 After a full resolution, remember where its CNAME chain ended.
 
-The text comes from the EDNS text option (65001) or the QNAME; the embedding from the EDNS
-embedding option (65002), sent by the client or learned from a server during the resolution, or
-from an optional local `embed(text)` function. Without an embedding, nothing is cached.
+The text comes from the EDNS text option (65001) or the QNAME; the embedding only from the local
+`embed(text)` function (normalised, then `nameserver.vectors.usable`): a client's embedding
+(65002) or one a server returned never reaches the cache, so a foreign vector cannot send other
+clients' questions to its route. Without a usable local embedding, nothing is cached.
+
+Shortcuts stay within one client: entries are scoped by the client's address (`Question.scope`),
+so a paraphrase's one-hop answer never tells a client what another asked. The synthesised CNAME
+goes from the asker's own QNAME to `_llm._tcp.<domain>.`: it carries no earlier question's labels.
 """
 from __future__ import annotations
 
@@ -21,11 +26,12 @@ import dns.rdatatype
 import dns.rrset
 import numpy as np
 
-from codec.edns_text import decode_embedding_option, decode_text_option, encode_embedding_option, model_tag
+from codec.edns_text import decode_text_option, encode_embedding_option, model_tag
 from codec.errors import CodecError
 from codec.qname import parse_semantic_name
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT, Resolution
 from nameserver.resolver.semcache import SemanticCache
+from nameserver.vectors import normalized
 
 ROUTE_TYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT})
 ENGINES_LABELS = (b"_llm", b"_tcp")
@@ -39,7 +45,8 @@ class Question:
 
     zone: dns.name.Name
     text: str
-    vector: np.ndarray | None
+    vector: np.ndarray | None  # from the local encoder only
+    scope: str = ""  # whose semantic-cache entries it may use and add to (the client's address)
 
 
 @dataclass(frozen=True)
@@ -56,24 +63,24 @@ def _payload(option: dns.edns.Option) -> bytes:
 
 
 class RouteCache:
-    """`embed` (optional) embeds texts that arrive without option 65002; `embed_model` names that
-    encoder, so the embedding can be forwarded to the servers below (`option_for`)."""
+    """`embed` (optional) embeds the questions' texts; `embed_model` names that encoder, so the
+    embedding can be forwarded to the servers below (`option_for`)."""
 
     def __init__(self, cache: SemanticCache, embed: Embed | None = None, embed_model: str | None = None) -> None:
         self.cache = cache
         self.embed = embed
         self._tag = model_tag(embed_model) if embed_model else None
 
-    def option_for(self, question: Question, options: Iterable[dns.edns.Option]) -> dns.edns.Option | None:
-        """The embedding option to forward when we embedded the text here and the client sent none."""
-        if question.vector is None or self._tag is None or any(o.otype == OPTION_EMBEDDING for o in options):
+    def option_for(self, question: Question) -> dns.edns.Option | None:
+        """The embedding option to forward: the vector we computed here (None without one)."""
+        if question.vector is None or self._tag is None:
             return None
         return dns.edns.GenericOption(OPTION_EMBEDDING, encode_embedding_option(question.vector, self._tag))
 
     def question(
-        self, qname: dns.name.Name, rdtype: int, options: Iterable[dns.edns.Option]
+        self, qname: dns.name.Name, rdtype: int, options: Iterable[dns.edns.Option], scope: str = ""
     ) -> Question | None:
-        """The semantic question behind (qname, rdtype), or None when this is not one."""
+        """The semantic question behind (qname, rdtype) asked by `scope`, or None when this is not one."""
         if rdtype not in ROUTE_TYPES:
             return None
         try:
@@ -91,37 +98,30 @@ class RouteCache:
             return None
         if not text:
             return None
-        return Question(dns.name.from_text(parsed.zone), text, self._vector(text, by_code))
+        return Question(dns.name.from_text(parsed.zone), text, self._vector(text), scope)
 
-    def _vector(self, text: str, by_code: dict[int, dns.edns.Option]) -> np.ndarray | None:
-        if OPTION_EMBEDDING in by_code:
-            try:
-                return decode_embedding_option(_payload(by_code[OPTION_EMBEDDING])).vector
-            except CodecError:
-                return None
-        if self.embed is not None:
-            return np.asarray(self.embed(text), dtype=np.float32).ravel()
-        return None
+    def _vector(self, text: str) -> np.ndarray | None:
+        if self.embed is None:
+            return None
+        return normalized(self.embed(text))
 
     def shortcut(self, qname: dns.name.Name, question: Question) -> Shortcut | None:
         if question.vector is None:
             return None
-        hit = self.cache.lookup(question.zone, question.text, question.vector)
+        hit = self.cache.lookup(question.zone, question.text, question.vector, scope=question.scope)
         if hit is None:
             return None
         cname = dns.rrset.from_text(qname, max(hit.ttl, 1), dns.rdataclass.IN, dns.rdatatype.CNAME, hit.route.to_text())
         return Shortcut(cname, hit.route, hit.similarity)
 
     def learn(self, question: Question, result: Resolution) -> None:
-        """Remember where a full resolution's CNAME chain ended (only engine routes)."""
-        vector = question.vector
-        if vector is None:
-            learned = {o.otype: o for o in result.options}
-            vector = self._vector(question.text, learned) if OPTION_EMBEDDING in learned else None
+        """Remember, for the asking client, where a full resolution's CNAME chain ended (only
+        engine routes, only with the vector computed here)."""
         cnames = [rr for rr in result.answer if rr.rdtype == dns.rdatatype.CNAME]
-        if vector is None or not cnames:
+        if question.vector is None or not cnames:
             return
         route = cnames[-1][0].target
         if tuple(label.lower() for label in route.labels[:2]) != ENGINES_LABELS:
             return
-        self.cache.put(question.zone, question.text, vector, route, min(rr.ttl for rr in cnames))
+        ttl = min(rr.ttl for rr in cnames)
+        self.cache.put(question.zone, question.text, question.vector, route, ttl, scope=question.scope)

@@ -9,16 +9,24 @@ A hit needs both
 - the `Guard`: the two questions agree on negation, on the numbers they mention and on their named
   entities. Embeddings of "is a verbal contract binding" and "is a verbal contract *not* binding",
   or "tax on 10000" and "tax on 90000", sit close together but must not share a route blindly.
-  Only these derived features of a question are stored, not its text.
+  Only these derived features of a question are stored, not its text, and only as keyed
+  digests (`features`): numbers and names asked stay unreadable in the cache.
 
-Pure: numpy vectors in (the embedder belongs to `zones/`), an injectable clock.
+Entries live under a key that is a keyed digest of (scope, zone): `scope` is whose entries they
+are (the resolver passes the client's address, so a shortcut never reveals another client's
+question; "" for one shared scope). Vectors that are not `nameserver.vectors.usable` (another
+dimension, NaN/inf, not unit length) are neither stored nor looked up: a miss, never an error.
+
+Pure: numpy vectors in (the embedder belongs to `routing/`), an injectable clock.
 
     cache = SemanticCache(thresholds={dns.name.from_text("semantic.root."): 0.9})
-    cache.put(zone, "is a verbal contract binding", vector, route, ttl=300)
-    hit = cache.lookup(zone, "is an oral contract binding", other_vector)   # -> SemanticHit | None
+    cache.put(zone, "is a verbal contract binding", vector, route, ttl=300, scope="192.0.2.1")
+    hit = cache.lookup(zone, "is an oral contract binding", other_vector, scope="192.0.2.1")   # -> SemanticHit | None
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import time
 import unicodedata
@@ -28,6 +36,8 @@ from typing import Callable, Mapping
 
 import dns.name
 import numpy as np
+
+from nameserver.vectors import usable
 
 Clock = Callable[[], float]
 
@@ -46,23 +56,32 @@ _NOT_ENTITIES = frozenset(
 )
 
 
+#: the key of every digest this process makes (numbers, names, entry keys): not guessable offline
+_DIGEST_KEY = os.urandom(16)
+
+
+def _digest(*parts: bytes) -> bytes:
+    return hashlib.blake2b(b"\0".join(parts), digest_size=16, key=_DIGEST_KEY).digest()
+
+
 @dataclass(frozen=True)
 class Features:
-    """What the guard compares: derived from a question, not its text."""
+    """What the guard compares: derived from a question, its numbers and names as digests."""
 
     negated: bool
-    numbers: frozenset[str]
-    entities: frozenset[str]
+    numbers: frozenset[bytes]
+    entities: frozenset[bytes]
 
 
 def features(text: str) -> Features:
-    """Negation (an odd count of negation words), the numbers, capitalised words inside sentences."""
+    """Negation (an odd count of negation words), the numbers, capitalised words inside sentences
+    (those two as keyed digests: equal words, equal digests)."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
     words = _WORD.findall(text)
     negations = sum(w.lower() in NEGATIONS or w.lower().endswith("n't") for w in words)
-    numbers = frozenset(n.replace(",", "") for n in _NUMBER.findall(text))
+    numbers = frozenset(_digest(n.replace(",", "").encode()) for n in _NUMBER.findall(text))
     entities = frozenset(
-        w.lower()
+        _digest(w.lower().encode())
         for sentence in _SENTENCE.split(text)
         for i, w in enumerate(_WORD.findall(sentence))
         if i > 0 and w[:1].isupper() and w.lower() not in _NOT_ENTITIES and w.lower() not in NEGATIONS
@@ -100,7 +119,7 @@ class _Entry:
 
 class SemanticCache:
     """Per-zone nearest-neighbour cache of routes with TTLs; over `max_entries`, the least
-    recently used entry of the largest zone goes first."""
+    recently used entry of the largest (scope, zone) goes first."""
 
     def __init__(
         self,
@@ -114,8 +133,8 @@ class SemanticCache:
         self._default = default_threshold
         self._max = max_entries
         self._clock = clock
-        self._zones: dict[dns.name.Name, OrderedDict[int, _Entry]] = {}
-        self._matrix: dict[dns.name.Name, tuple[np.ndarray, list[int]]] = {}
+        self._zones: dict[bytes, OrderedDict[int, _Entry]] = {}  # by `_key(scope, zone)`
+        self._matrix: dict[bytes, tuple[np.ndarray, list[int]]] = {}
         self._next_id = 0
         self._size = 0
         self._hits = self._misses = self._guarded = 0
@@ -126,31 +145,37 @@ class SemanticCache:
     def set_threshold(self, zone: dns.name.Name, value: float) -> None:
         self._thresholds[zone] = value
 
-    def put(self, zone: dns.name.Name, text: str, vector: np.ndarray, route: dns.name.Name, ttl: int) -> None:
-        """Remember that `text` asked at `zone` was routed to `route` for `ttl` seconds."""
-        if ttl <= 0:
+    def put(self, zone: dns.name.Name, text: str, vector: np.ndarray, route: dns.name.Name, ttl: int,
+            *, scope: str = "") -> None:
+        """Remember that `text` asked at `zone` by `scope` was routed to `route` for `ttl` seconds
+        (nothing when `vector` is not usable)."""
+        unit = usable(vector)
+        if ttl <= 0 or unit is None:
             return
-        unit = _unit(vector)
-        entries = self._zones.setdefault(zone, OrderedDict())
+        key = _key(scope, zone)
+        entries = self._zones.setdefault(key, OrderedDict())
         entries[self._next_id] = _Entry(unit, features(text), route, self._clock() + ttl)
         self._next_id += 1
         self._size += 1
-        self._matrix.pop(zone, None)
+        self._matrix.pop(key, None)
         while self._size > self._max:
             self._evict_one()
 
-    def lookup(self, zone: dns.name.Name, text: str, vector: np.ndarray) -> SemanticHit | None:
-        """The route of the closest cached question that passes threshold and guard, or None."""
-        entries = self._zones.get(zone)
-        if not entries:
+    def lookup(self, zone: dns.name.Name, text: str, vector: np.ndarray, *, scope: str = "") -> SemanticHit | None:
+        """The route of the closest question `scope` cached at `zone` that passes threshold and
+        guard, or None (also for a vector that is not usable)."""
+        key = _key(scope, zone)
+        entries = self._zones.get(key)
+        unit = usable(vector)
+        if not entries or unit is None:
             self._misses += 1
             return None
-        self._expire(zone)
-        matrix, ids = self._matrix_of(zone)
+        self._expire(key)
+        matrix, ids = self._matrix_of(key)
         if not ids:
             self._misses += 1
             return None
-        scores = matrix @ _unit(vector)
+        scores = matrix @ unit
         order = np.argsort(-scores)
         wanted = features(text)
         threshold = self.threshold(zone)
@@ -174,35 +199,32 @@ class SemanticCache:
     def stats(self) -> SemanticStats:
         return SemanticStats(self._hits, self._misses, self._guarded, self._size)
 
-    def _matrix_of(self, zone: dns.name.Name) -> tuple[np.ndarray, list[int]]:
-        cached = self._matrix.get(zone)
+    def _matrix_of(self, key: bytes) -> tuple[np.ndarray, list[int]]:
+        cached = self._matrix.get(key)
         if cached is None:
-            entries = self._zones[zone]
+            entries = self._zones[key]
             ids = list(entries)
             matrix = np.stack([entries[i].vector for i in ids]) if ids else np.zeros((0, 1), np.float32)
-            cached = self._matrix[zone] = (matrix, ids)
+            cached = self._matrix[key] = (matrix, ids)
         return cached
 
-    def _expire(self, zone: dns.name.Name) -> None:
+    def _expire(self, key: bytes) -> None:
         now = self._clock()
-        entries = self._zones[zone]
+        entries = self._zones[key]
         dead = [i for i, e in entries.items() if int(e.expires - now) <= 0]
         for i in dead:
             del entries[i]
         if dead:
             self._size -= len(dead)
-            self._matrix.pop(zone, None)
+            self._matrix.pop(key, None)
 
     def _evict_one(self) -> None:
-        zone = max(self._zones, key=lambda z: len(self._zones[z]))
-        self._zones[zone].popitem(last=False)
+        key = max(self._zones, key=lambda k: len(self._zones[k]))
+        self._zones[key].popitem(last=False)
         self._size -= 1
-        self._matrix.pop(zone, None)
+        self._matrix.pop(key, None)
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vec = np.asarray(vector, dtype=np.float32).ravel()
-    norm = float(np.linalg.norm(vec))
-    if norm == 0.0:
-        raise ValueError("semantic cache: an all-zero embedding has no direction")
-    return vec / norm
+def _key(scope: str, zone: dns.name.Name) -> bytes:
+    """Where (scope, zone)'s entries live: a keyed digest, no readable address or name."""
+    return _digest(scope.encode(), zone.to_wire().lower())

@@ -269,6 +269,7 @@ async def test_overlong_cname_chain_and_cname_loop() -> None:
 async def test_edns_text_is_forwarded_and_the_embedding_learned_and_passed_down() -> None:
     text = dns.edns.GenericOption(OPTION_TEXT, b"\x00is my contract breached")
     embedding = dns.edns.GenericOption(OPTION_EMBEDDING, b"\x01\x02\x03")
+    clients = dns.edns.GenericOption(OPTION_EMBEDDING, b"\x04\x05\x06")
 
     def embeds(query, reply, transport):
         reply.use_edns(0, 0, 1232, options=[embedding])
@@ -276,7 +277,7 @@ async def test_edns_text_is_forwarded_and_the_embedding_learned_and_passed_down(
 
     servers = hierarchy(root=embeds)
     async with running(list(servers.values())) as port:
-        result = await recursor(port).resolve(QUESTION, dns.rdatatype.SRV, (text,))
+        result = await recursor(port).resolve(QUESTION, dns.rdatatype.SRV, (text, clients))
     for key in ("root", "legal", "contract"):
         options = {o.otype: o for o in servers[key].received[-1].options}
         assert options[OPTION_TEXT] == text, key
@@ -312,28 +313,52 @@ async def test_names_outside_the_root_are_refused() -> None:
 async def test_semantic_cache_reuses_a_route_for_a_close_question_and_guards_negation() -> None:
     import numpy as np
 
-    from codec.edns_text import encode_embedding_option
     from nameserver.resolver.routecache import RouteCache
     from nameserver.resolver.semcache import SemanticCache
 
     rng = np.random.default_rng(7)
     base = rng.normal(size=384).astype(np.float32)
     close = base + 0.05 * rng.normal(size=384).astype(np.float32)
-
-    def option(vector) -> dns.edns.GenericOption:
-        return dns.edns.GenericOption(OPTION_EMBEDDING, encode_embedding_option(vector, 1))
+    vectors = {"breach": base, "breaching": close, "no breach": close}
 
     servers = hierarchy()
     async with running(list(servers.values())) as port:
         r = recursor(port)
-        r.routes = RouteCache(SemanticCache(default_threshold=0.9))
-        first = await r.resolve(QUESTION, dns.rdatatype.SRV, (option(base),))
-        paraphrase = await r.resolve(N("breaching.q.semantic.root."), dns.rdatatype.SRV, (option(close),))
-        negated = await r.resolve(N("no-breach.q.semantic.root."), dns.rdatatype.SRV, (option(close),))
+        r.routes = RouteCache(SemanticCache(default_threshold=0.9), embed=vectors.__getitem__)
+        first = await r.resolve(QUESTION, dns.rdatatype.SRV)
+        paraphrase = await r.resolve(N("breaching.q.semantic.root."), dns.rdatatype.SRV)
+        negated = await r.resolve(N("no-breach.q.semantic.root."), dns.rdatatype.SRV)
     assert first.rcode == dns.rcode.NOERROR and first.queries == 3
     assert paraphrase.rcode == dns.rcode.NOERROR and paraphrase.queries == 0
     assert str(paraphrase.answer[0].name) == "breaching.q.semantic.root."
     assert str(paraphrase.answer[0][0].target) == "_llm._tcp.contract.legal.semantic.root."
     assert paraphrase.answer[-1][0].port == 8111
-    assert r.semantic_hits == 1
+    assert r.semantic_hits == 1 and paraphrase.private
     assert negated.rcode == dns.rcode.NXDOMAIN  # the guard sent it to the servers, who don't know it
+
+
+async def test_a_client_embedding_is_never_forwarded_nor_poisons_the_next_client() -> None:
+    """A finance vector sent with a medical question must not route it (for anyone, by QNAME)."""
+    fever = N("fever.q.semantic.root.")
+
+    def routes_by_embedding(query, reply, transport):  # an authority that trusts a vector it is given
+        if OPTION_EMBEDDING not in {o.otype for o in query.options} or query.question[0].name != fever:
+            return reply
+        poisoned = dns.message.make_response(query)
+        poisoned.flags |= dns.flags.AA
+        poisoned.answer.append(dns.rrset.from_text(fever, 300, "IN", "CNAME", "_llm._tcp.finance.semantic.root."))
+        return poisoned
+
+    servers = hierarchy(root=routes_by_embedding)
+    with servers["root"].zone.writer() as txn:
+        txn.add(N("_llm._tcp.finance.semantic.root."), 300, dns.rdata.from_text("IN", "SRV", "10 10 8130 llm1"))
+    finance = dns.edns.GenericOption(OPTION_EMBEDDING, b"\x01\x02\x03")
+    async with running(list(servers.values())) as port:
+        r = recursor(port)
+        attacker = await r.resolve(fever, dns.rdatatype.SRV, (finance,))
+        victim = await r.resolve(fever, dns.rdatatype.SRV)
+    assert not [q for s in servers.values() for q in s.received if q.options]  # no option went upstream
+    for result in (attacker, victim):
+        assert result.rcode == dns.rcode.NOERROR
+        assert [str(rr[0].target) for rr in result.answer[:1]] == ["fever.q.medical.semantic.root."]
+        assert result.answer[-1][0].port == 8120  # medical's engines, routed by the text

@@ -97,7 +97,7 @@ class Slow:
     def __init__(self, clock: Clock, rcode: int, end: float) -> None:
         self.clock, self.rcode, self.end = clock, rcode, end
 
-    async def resolve(self, qname, rdtype, options=()):
+    async def resolve(self, qname, rdtype, options=(), *, client=""):
         self.clock.now = self.end
         answer = (dns.rrset.from_text(qname, 30, "IN", "A", "192.0.2.7"),) if self.rcode == dns.rcode.NOERROR else ()
         return Resolution(self.rcode, answer=answer)
