@@ -25,6 +25,7 @@ from nameserver.config import Address, ServerConfig
 from nameserver.errors import Rejected
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
+from nameserver.rrl import RateLimiter
 from nameserver.wire import PlainQuery, copyable_question, error_reply, query_from_wire
 from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore
@@ -42,6 +43,7 @@ class DnsServer:
         self.config = config
         self.wirecache = WireCache(config.wire_cache_entries) if config.wire_cache else None
         self.pieces = PieceCache()
+        self.rrl = RateLimiter.from_config(config)  # applied by udp.py to every reply it sends
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
