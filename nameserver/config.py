@@ -21,6 +21,13 @@ LOOPBACK: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("::1/128"),
 )
 MAX_TXT_STRING = 255
+# Response rate limiting (nameserver/rrl.py): Knot's mod-rrl `rate-limit` default (20 replies a
+# second per prefix and class); slip 2 as BIND's and NSD's default (every second limited reply
+# goes out truncated); a one-second burst, as Knot's per-second token refill.
+DEFAULT_RRL_RATE = 20
+DEFAULT_RRL_SLIP = 2
+DEFAULT_RRL_WINDOW = 1.0
+DEFAULT_RRL_TABLE = 100_000
 
 
 def default_version() -> str:
@@ -53,12 +60,21 @@ class ServerConfig:
     identity: str = field(default_factory=socket.gethostname)  # CH TXT id.server. / hostname.bind.
     hide_version: bool = False  # then those queries are REFUSED (EDE 18), as NSD's hide-version
     hide_identity: bool = False
+    rrl_rate: int = DEFAULT_RRL_RATE  # UDP replies a second per client prefix and response class; 0: off
+    rrl_window: float = DEFAULT_RRL_WINDOW  # seconds of `rrl_rate` a quiet bucket saves up (the burst)
+    rrl_slip: int = DEFAULT_RRL_SLIP  # every Nth limited reply goes out truncated (TC=1); 0: drop all
+    rrl_exempt: tuple[IPNetwork, ...] = ()  # clients never limited
+    rrl_table_size: int = DEFAULT_RRL_TABLE  # buckets kept (least recently used prefix evicted)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:
             raise ConfigError(f"max-udp {self.max_udp}: must be within 512..65535")
         if not self.listen:
             raise ConfigError("listen: at least one address is needed")
+        if self.rrl_rate < 0 or self.rrl_slip < 0 or self.rrl_window <= 0 or self.rrl_table_size < 1:
+            raise ConfigError("rrl: rate and slip at least 0, window above 0, table size at least 1")
+        if self.rrl_rate and self.rrl_rate * self.rrl_window < 1:
+            raise ConfigError(f"rrl: rate {self.rrl_rate} x window {self.rrl_window} s holds no whole reply")
         for option, text in (("version", self.version), ("identity", self.identity)):
             if len(text.encode()) > MAX_TXT_STRING:
                 raise ConfigError(f"{option} {text[:20]!r}...: at most {MAX_TXT_STRING} octets (one TXT string)")

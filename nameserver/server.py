@@ -25,6 +25,7 @@ from nameserver.config import Address, ServerConfig
 from nameserver.errors import Rejected
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
+from nameserver.rrl import RateLimiter
 from nameserver.wire import PlainQuery, copyable_question, error_reply, query_from_wire
 from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore
@@ -46,6 +47,7 @@ class DnsServer:
         # with recursion on: the clients whose RD queries the wire cache may answer (it holds
         # recursive answers, which the others are refused); None: every client's
         self.recursion_clients: Callable[[str], bool] | None = None
+        self.rrl = RateLimiter.from_config(config)  # applied by udp.py to every reply it sends
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 class UdpProtocol(asyncio.DatagramProtocol):
     """Queries answered without waiting are answered inline; the others finish as tasks (kept
-    until they are done)."""
+    until they are done). Every reply passes the server's rate limiter (`nameserver/rrl.py`)."""
 
     def __init__(self, server: DnsServer) -> None:
         self.server = server
@@ -25,9 +25,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         replies = self.server.respond(data, (addr[0], addr[1]), "udp")
         if type(replies) is tuple:
-            transport = self.transport
-            for reply in replies:
-                transport.sendto(reply, addr)  # type: ignore[union-attr]
+            self._send(replies, addr)
             return
         task = asyncio.get_running_loop().create_task(self._finish(replies, addr))  # type: ignore[arg-type]
         self._tasks.add(task)
@@ -35,11 +33,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
     async def _finish(self, pending: Awaitable[Replies], addr: tuple) -> None:
         replies = await pending
-        transport = self.transport
-        if transport is None or transport.is_closing():
+        if self.transport is None or self.transport.is_closing():
             return
+        self._send(replies, addr)
+
+    def _send(self, replies: Replies, addr: tuple) -> None:
+        """Send `replies` to `addr`, as the server's response rate limiting lets through."""
+        transport = self.transport
+        rrl = self.server.rrl
         for reply in replies:
-            transport.sendto(reply, addr)
+            if rrl is not None:
+                limited = rrl.limit(reply, addr[0])
+                if limited is None:
+                    continue
+                reply = limited
+            transport.sendto(reply, addr)  # type: ignore[union-attr]
 
     def error_received(self, exc: Exception) -> None:
         log.debug("udp: %s", exc)

@@ -17,7 +17,9 @@ Reading queries:
 Reading and splicing replies:
 - `ttl_offsets` and `count_down` (TTLs of a rendered answer), `echoes_question` and
   `splice_question` (a cached answer given another query's ID and QNAME case),
-  `splice_transfer` (rendered transfer messages given the query's ID, RD and question).
+  `splice_transfer` (rendered transfer messages given the query's ID, RD and question),
+  `last_answer_owner`, `authority_owner` and `truncated_reply` (response rate limiting's
+  classes and its slip).
 Writing pieces: `reply_flags`, `error_reply` (a header-only reply), `opt_to_wire`,
 `labels_to_wire`; the renderer of whole replies (`nameserver/render.py`, compression included)
 writes with `HEADER`, `RR_FIXED` and these.
@@ -314,3 +316,78 @@ def splice_transfer(messages: Sequence[bytes], query: bytes, query_flags: int) -
     out = [head + first[4:QUESTION_START] + query[QUESTION_START:end] + first[end:]]
     out.extend(head + m[4:] for m in messages[1:])
     return tuple(out)
+
+
+def _skip_name(message: bytes, offset: int) -> int:
+    """Offset just past the (possibly compressed) name at `offset`; IndexError when cut short."""
+    while True:
+        length = message[offset]
+        if length == 0:
+            return offset + 1
+        if length >= 0xC0:
+            return offset + 2
+        offset += length + 1
+
+
+def _name_at(message: bytes, offset: int) -> bytes:
+    """The name at `offset`, pointers followed, as lower-cased uncompressed wire (labels, then the
+    root label); IndexError when cut short or for a forward pointer (RFC 1035 §4.1.4 points back:
+    no loops) or an unknown label type."""
+    labels = []
+    while True:
+        length = message[offset]
+        if length >= 0xC0:
+            target = ((length & 0x3F) << 8) | message[offset + 1]
+            if target >= offset:
+                raise IndexError("pointer forwards")
+            offset = target
+            continue
+        label = message[offset : offset + 1 + length]
+        if length > 63 or len(label) != length + 1:
+            raise IndexError("bad label")
+        labels.append(label)
+        if length == 0:
+            return b"".join(labels).lower()
+        offset += length + 1
+
+
+def _owner_after(reply: bytes, records: int) -> bytes | None:
+    """The owner (`_name_at`) of the record that follows the questions and `records` records."""
+    try:
+        offset = QUESTION_START
+        for _ in range(int.from_bytes(reply[4:6], "big")):
+            offset = _skip_name(reply, offset) + 4
+        for _ in range(records):
+            offset = _skip_name(reply, offset)
+            offset += 10 + int.from_bytes(reply[offset + 8 : offset + 10], "big")
+        return _name_at(reply, offset)
+    except IndexError:
+        return None
+
+
+def last_answer_owner(reply: bytes) -> bytes | None:
+    """The owner of the last answer record of a rendered reply (lower-cased uncompressed wire):
+    the QNAME of a plain answer, the end of a CNAME chain; None when there is no answer record
+    or the reply cannot be read that far."""
+    answers = int.from_bytes(reply[6:8], "big")
+    return _owner_after(reply, answers - 1) if answers else None
+
+
+def authority_owner(reply: bytes) -> bytes | None:
+    """The owner of the first authority record of a rendered reply (lower-cased uncompressed
+    wire): the zone of a negative answer (its SOA), the child of a referral (its NS); None when
+    the authority section is empty or the reply cannot be read that far."""
+    if reply[8:10] == b"\x00\x00":
+        return None
+    return _owner_after(reply, int.from_bytes(reply[6:8], "big"))
+
+
+def truncated_reply(reply: bytes) -> bytes:
+    """`reply` cut to its header and question, TC set and the other sections empty: what tells a
+    client to ask again over TCP (RFC 1035 §4.2.1, RFC 7766 §5). A reply whose question cannot be
+    read keeps its header alone."""
+    end = question_end(reply)
+    qdcount = 1 if reply[4:6] == b"\x00\x01" and 0 <= end and end + 4 <= len(reply) else 0
+    flags = ID_FLAGS.unpack_from(reply)[1] | TC
+    question = reply[QUESTION_START : end + 4] if qdcount else b""
+    return HEADER.pack(reply[:2], flags, qdcount, 0, 0, 0) + question

@@ -165,9 +165,12 @@ def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator
 def ours(
     zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = ()
 ) -> Callable[[], ContextManager[subprocess.Popen]]:
-    """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given."""
+    """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given. Response
+    rate limiting off, where the checkout has it (dnsperf is one client; NSD runs without it too)."""
     argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}",
             *extra]
+    if ((tree or Path(__file__).resolve().parents[1]) / "nameserver" / "rrl.py").exists():
+        argv += ["--rrl-rate", "0"]
     if not wire_cache:
         argv.append("--no-wire-cache")
     return lambda: process(argv, log, cwd=tree)

@@ -15,7 +15,18 @@ from pathlib import Path
 
 from common.errors import SemanticDnsError
 from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
-from nameserver.config import DEFAULT_MAX_UDP, LOOPBACK, ServerConfig, format_address, parse_address, parse_network
+from nameserver.config import (
+    DEFAULT_MAX_UDP,
+    DEFAULT_RRL_RATE,
+    DEFAULT_RRL_SLIP,
+    DEFAULT_RRL_TABLE,
+    DEFAULT_RRL_WINDOW,
+    LOOPBACK,
+    ServerConfig,
+    format_address,
+    parse_address,
+    parse_network,
+)
 from nameserver.errors import ZoneLoadError
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
@@ -88,6 +99,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recursive.add_argument("--allow-recursion", action="append", default=[], metavar="CIDR",
                            help="clients whose queries are resolved (repeatable; default: loopback only; "
                                 "the others get REFUSED, EDE 18)")
+    rrl = parser.add_argument_group("response rate limiting (UDP replies per client /24 or /56 and response class)")
+    rrl.add_argument("--rrl-rate", type=int, default=DEFAULT_RRL_RATE, metavar="N",
+                     help=f"replies a second (default {DEFAULT_RRL_RATE}, as Knot's rate-limit; 0 turns limiting off)")
+    rrl.add_argument("--rrl-window", type=float, default=DEFAULT_RRL_WINDOW, metavar="S",
+                     help=f"seconds of the rate a quiet client may burst (default {DEFAULT_RRL_WINDOW:g})")
+    rrl.add_argument("--rrl-slip", type=int, default=DEFAULT_RRL_SLIP, metavar="N",
+                     help=f"every Nth limited reply goes out truncated, for a retry over TCP "
+                          f"(default {DEFAULT_RRL_SLIP}; 0: drop all)")
+    rrl.add_argument("--rrl-exempt", action="append", default=[], metavar="CIDR",
+                     help="clients never limited (repeatable)")
+    rrl.add_argument("--rrl-table-size", type=int, default=DEFAULT_RRL_TABLE, metavar="N",
+                     help=f"buckets kept, least recently used prefix evicted (default {DEFAULT_RRL_TABLE})")
     parser.set_defaults(func=run)
 
 
@@ -106,6 +129,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         uvloop=not args.no_uvloop,
         hide_version=args.hide_version,
         hide_identity=args.hide_identity,
+        rrl_rate=args.rrl_rate,
+        rrl_window=args.rrl_window,
+        rrl_slip=args.rrl_slip,
+        rrl_exempt=tuple(parse_network(n) for n in args.rrl_exempt),
+        rrl_table_size=args.rrl_table_size,
         **identification(args),
     )
 

@@ -7,6 +7,8 @@ The server listens on 127.0.0.1 with a port it picks itself (`--listen 127.0.0.1
 other tests); the handle reads the actual port from its `ready:` line. Extra flags go in
 `extra_args` (e.g. `("--axfr-allow", "127.0.0.1/32")`; another `--listen` adds a listener, and
 `server.addresses` lists them all). `server.log()` returns what the server wrote to stderr.
+Response rate limiting is off (`--rrl-rate 0`: a test asks the same question from 127.0.0.1 far
+faster than any client) unless `rate_limit=True`.
 """
 from __future__ import annotations
 
@@ -87,11 +89,14 @@ def running_server(
     extra_args: Sequence[str] = (),
     listen: str = "127.0.0.1:0",
     command: Sequence[str] | None = None,
+    rate_limit: bool = False,
 ) -> Iterator[ServerHandle]:
     """Start `semdns serve --zones DIR --listen LISTEN *extra_args`, yield its handle, stop it."""
     if "--no-semantic" not in extra_args:
         require("model")  # the server loads the encoder for semantic routing
     argv = [*(command or semdns_command()), "serve", "--zones", str(zones_dir), "--listen", listen, *extra_args]
+    if not rate_limit:
+        argv += ["--rrl-rate", "0"]
     log_dir = Path(tempfile.mkdtemp(prefix="semdns-server-"))
     stderr_path = log_dir / "stderr.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
