@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     domains = sorted(p for p in args.corpus.iterdir() if p.is_dir())
     corpora = {d.name: [f.read_bytes() for f in sorted(d.glob("*.txt"))] for d in domains}
     names = list(corpora)
-    full = {name: train_library(docs, args.size, args.level) for name, docs in tqdm(corpora.items(), desc="full libraries")}
+    full = {
+        name: train_library(docs, args.size, args.level) for name, docs in tqdm(corpora.items(), desc="full libraries")
+    }
     results: dict[str, DomainResult] = {}
     for position, name in enumerate(tqdm(names, desc="domains")):
         docs = corpora[name]

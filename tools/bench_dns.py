@@ -324,13 +324,19 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
           f"median of {args.repeat} interleaved round(s); "
           f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
           f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
-    header = f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    header = (
+        f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
+        f"{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         p = row.perf
-        print(f"{row.server:<26}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
-              f"{fmt(p and p.p90_ms, '8.3f')}{fmt(p and p.p99_ms, '8.3f')}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
+        print(
+            f"{row.server:<26}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
+            f"{fmt(p and p.p90_ms, '8.3f')}{fmt(p and p.p99_ms, '8.3f')}"
+            f"{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}"
+        )
     by_name = {r.server: r for r in rows}
     reference = by_name.get("nsd")
     cached, plain = by_name.get("semdns (wire cache)"), by_name.get("semdns (no wire cache)")

@@ -191,15 +191,19 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+def _recall(outcomes: Sequence[Outcome], domain: str) -> float:
+    """The share of `domain`'s questions routed to `domain`."""
+    hits = sum(o.predicted == domain for o in outcomes if o.domain == domain)
+    return hits / max(1, sum(o.domain == domain for o in outcomes))
+
+
 def report(title: str, outcomes: Sequence[Outcome]) -> str:
     domains = sorted({o.domain for o in outcomes})
     columns = domains + sorted({o.predicted for o in outcomes} - set(domains))
     lines = [f"== {title}: {len(outcomes)} queries"]
     correct = sum(o.domain == o.predicted for o in outcomes)
     lines.append(f"accuracy (top level): {correct / len(outcomes):.4f}")
-    lines.append("per domain: " + "  ".join(
-        f"{d} {sum(o.predicted == d for o in outcomes if o.domain == d) / max(1, sum(o.domain == d for o in outcomes)):.3f}"
-        for d in domains))
+    lines.append("per domain: " + "  ".join(f"{d} {_recall(outcomes, d):.3f}" for d in domains))
     width = max(len(c) for c in columns + ["expected"]) + 1
     lines.append("confusion (rows expected, columns routed):")
     lines.append("expected".ljust(width) + "".join(c[:9].rjust(10) for c in columns))
@@ -293,13 +297,15 @@ def run(args: argparse.Namespace) -> int:
     if apex_index is None:
         raise SystemExit(f"{apex}: no routing profiles")
     if args.in_process:
-        title, outcomes = "staged hierarchy (in-process)", run_in_process(queries, catalog, apex, indexes, classifier, encoder)
+        title = "staged hierarchy (in-process)"
+        outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder)
     elif args.server:
         host, port = parse_address(args.server)
         title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex)
     else:
         with _OwnServer(Path(args.zones), args.variant) as (host, port):
-            title, outcomes = f"staged hierarchy over UDP (own server {host}:{port})", run_wire(queries, host, port, apex)
+            title = f"staged hierarchy over UDP (own server {host}:{port})"
+            outcomes = run_wire(queries, host, port, apex)
     print(report(f"{title}, encoder {args.variant}", outcomes))
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",

@@ -101,7 +101,8 @@ async def print_hop(number: int, hop: Hop, args: argparse.Namespace) -> None:
             for line in rrset.to_text().splitlines():
                 print(f"   {line}")
     semantic = any(
-        rr.rdtype == dns.rdatatype.CNAME and b"q" in [l.lower() for l in rr[0].target.labels] for rr in reply.answer
+        rr.rdtype == dns.rdatatype.CNAME and b"q" in [label.lower() for label in rr[0].target.labels]
+        for rr in reply.answer
     )
     if semantic and not args.no_explain:
         await print_explain(q, args.text, args.timeout)

@@ -310,7 +310,9 @@ class Authority:
             chain=tuple(chain),
         )
 
-    def _additional(self, answer: list[dns.rrset.RRset], authority: tuple[dns.rrset.RRset, ...]) -> tuple[dns.rrset.RRset, ...]:
+    def _additional(
+        self, answer: list[dns.rrset.RRset], authority: tuple[dns.rrset.RRset, ...]
+    ) -> tuple[dns.rrset.RRset, ...]:
         """A/AAAA that we hold for NS, MX and SRV targets (glue for referrals), each once, and
         none that the answer already holds (address RRsets are the index's own objects)."""
         extra: list[dns.rrset.RRset] = []

@@ -246,7 +246,11 @@ class Iteration:
                         continue
                     return reply
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no name servers"
-        code = EDE.NETWORK_ERROR if failures and all("network" in v for v in failures.values()) else EDE.NO_REACHABLE_AUTHORITY
+        code = (
+            EDE.NETWORK_ERROR
+            if failures and all("network" in v for v in failures.values())
+            else EDE.NO_REACHABLE_AUTHORITY
+        )
         raise ResolutionFailed(code, f"no usable answer from the servers of {zone} for {name} ({detail})")
 
     def _exchange(
