@@ -79,7 +79,7 @@ import dns.name
 from codec.errors import BadEncoding, EmptyText, HashedName, NotSemantic, TextTooLong
 
 Form = Literal["q", "explain"]
-FORMS: tuple[str, ...] = ("q", "explain")
+FORMS: tuple[Form, ...] = ("q", "explain")
 MAX_LABEL = 63
 _ESC = "q"
 _JOIN = "qj"

@@ -115,7 +115,8 @@ def build_update(
         else:
             update.add(owner, instance.ttl, rdata)
     if lease is not None:
-        update.use_edns(0, options=[dns.edns.GenericOption(UPDATE_LEASE_OPTION, struct.pack("!I", lease))])
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(UPDATE_LEASE_OPTION), struct.pack("!I", lease))
+        update.use_edns(0, options=[option])
     return update
 
 

@@ -60,7 +60,8 @@ def _bucket(size: int) -> str | None:
 
 
 def _plain_library(docs: list[bytes], size: int, level: int) -> PatternLibrary:
-    return PatternLibrary.from_dictionary(zstandard.train_dictionary(size, docs, level=level).as_bytes())
+    samples: list[bytes | bytearray | memoryview] = list(docs)
+    return PatternLibrary.from_dictionary(zstandard.train_dictionary(size, samples, level=level).as_bytes())
 
 
 def _measure(result: DomainResult, docs: list[bytes], libraries: dict[str, PatternLibrary], level: int) -> None:

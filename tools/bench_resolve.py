@@ -301,7 +301,7 @@ async def _loop(server: DnsServer, wire: bytes, seconds: float) -> dict:
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
         replies = server.respond(wire, client, "udp")
-        if type(replies) is not tuple:
+        if not isinstance(replies, tuple):
             await replies
         samples.append(time.perf_counter() - t0)
         count += 1

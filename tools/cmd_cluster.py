@@ -182,7 +182,7 @@ def hints_text(zones_dir: Path, by_address: dict[str, list[Path]]) -> str:
     origin = origin_for(apex_path)
     zone = load_zone(apex_path, origin).zone
     lines = []
-    for rd in zone.get_rrset(origin, dns.rdatatype.NS):
+    for rd in zone.find_rrset(origin, dns.rdatatype.NS):
         lines.append(f"{origin} 3600 IN NS {rd.target}")
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             rrset = zone.get_rrset(rd.target, rdtype)

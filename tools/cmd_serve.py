@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 from common.errors import SemanticDnsError
 from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
@@ -115,10 +116,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def identification(args: argparse.Namespace) -> dict[str, str]:
+class Identification(TypedDict, total=False):
+    version: str
+    identity: str
+
+
+def identification(args: argparse.Namespace) -> Identification:
     """`--version` / `--identity` where given (the config's defaults otherwise)."""
-    given = {"version": args.version, "identity": args.identity}
-    return {option: text for option, text in given.items() if text is not None}
+    given = Identification()
+    if args.version is not None:
+        given["version"] = args.version
+    if args.identity is not None:
+        given["identity"] = args.identity
+    return given
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:

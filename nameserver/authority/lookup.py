@@ -26,6 +26,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from common.names import name_wire
 from nameserver.errors import NameserverError
 from zones.catalog import ZoneCatalog
 
@@ -80,7 +81,7 @@ def _as_name(name: QName) -> dns.name.Name:
 
 def name_key(name: dns.name.Name) -> bytes:
     """A name as lower-cased wire bytes: equal for names that DNS deems equal."""
-    return name.to_wire().lower()  # type: ignore[union-attr]
+    return name_wire(name).lower()
 
 
 def _parent_key(key: bytes) -> bytes:

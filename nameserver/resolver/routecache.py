@@ -68,7 +68,8 @@ class RouteCache:
         """The embedding option to forward when we embedded the text here and the client sent none."""
         if question.vector is None or self._tag is None or any(o.otype == OPTION_EMBEDDING for o in options):
             return None
-        return dns.edns.GenericOption(OPTION_EMBEDDING, encode_embedding_option(question.vector, self._tag))
+        payload = encode_embedding_option(question.vector, self._tag)
+        return dns.edns.GenericOption(dns.edns.OptionType.make(OPTION_EMBEDDING), payload)
 
     def question(
         self, qname: dns.name.Name, rdtype: int, options: Iterable[dns.edns.Option]
@@ -82,7 +83,7 @@ class RouteCache:
             return None
         if parsed.form != "q":
             return None
-        by_code = {o.otype: o for o in options}
+        by_code: dict[int, dns.edns.Option] = {o.otype: o for o in options}
         text = parsed.text
         try:
             if OPTION_TEXT in by_code:
@@ -116,7 +117,7 @@ class RouteCache:
         """Remember where a full resolution's CNAME chain ended (only engine routes)."""
         vector = question.vector
         if vector is None:
-            learned = {o.otype: o for o in result.options}
+            learned: dict[int, dns.edns.Option] = {o.otype: o for o in result.options}
             vector = self._vector(question.text, learned) if OPTION_EMBEDDING in learned else None
         cnames = [rr for rr in result.answer if rr.rdtype == dns.rdatatype.CNAME]
         if vector is None or not cnames:
