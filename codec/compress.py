@@ -37,12 +37,13 @@ def _decompression_dict(library: PatternLibrary) -> zstandard.ZstdCompressionDic
 
 def compress(data: bytes, library: PatternLibrary | None, level: int = DEFAULT_LEVEL) -> bytes:
     """One zstd frame of `data`, with the library's dictionary (and word table) when given."""
-    options = {"level": level, "write_checksum": True, "write_content_size": True}
-    if library is None:
-        return zstandard.ZstdCompressor(**options).compress(data)
-    if library.word_table is not None:
-        data = library.word_table.encode(data)
-    return zstandard.ZstdCompressor(dict_data=_compression_dict(library, level), **options).compress(data)
+    cdict = None
+    if library is not None:
+        if library.word_table is not None:
+            data = library.word_table.encode(data)
+        cdict = _compression_dict(library, level)
+    compressor = zstandard.ZstdCompressor(level=level, dict_data=cdict, write_checksum=True, write_content_size=True)
+    return compressor.compress(data)
 
 
 def payload_dict_id(payload: bytes) -> int:
@@ -68,14 +69,14 @@ def decompress(
         raise CorruptPayload("the zstd frame does not declare its content size")
     if params.content_size > max_output:
         raise CorruptPayload(f"the frame declares {params.content_size} octets, more than {max_output}")
-    options = {}
+    ddict = None
     library = None
     if params.dict_id:
         library = libraries_by_id.get(params.dict_id)
         if library is None:
             raise UnknownDictionary(params.dict_id)
-        options["dict_data"] = _decompression_dict(library)
-    stream = zstandard.ZstdDecompressor(**options).decompressobj()
+        ddict = _decompression_dict(library)
+    stream = zstandard.ZstdDecompressor(dict_data=ddict).decompressobj()
     try:
         out = stream.decompress(payload)
     except zstandard.ZstdError as exc:

@@ -177,7 +177,9 @@ def encode_embedding_option(vector: np.ndarray | list[float], model: int) -> byt
         raise BadEncoding(f"embedding: model tag {model} does not fit 16 bits")
     peak = float(np.max(np.abs(vec)))
     scale = peak / 127.0 if peak > 0 else 0.0
-    quant = np.zeros(vec.size, dtype=np.int8) if scale == 0 else np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
+    quant = (
+        np.zeros(vec.size, dtype=np.int8) if scale == 0 else np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
+    )
     return _EMBED_HEADER.pack(model, vec.size, scale) + quant.tobytes()
 
 

@@ -15,9 +15,10 @@ Words and labels
     cut becomes the label break, so a label break means "one space" too. A name never exceeds
     255 octets (wire form, including ``q``/``explain`` and the zone); longer text raises
     `TextTooLong` (use the EDNS form). A question travels as a QNAME only when its names in both
-    forms fit (`text_qnames`): one question, one form under a zone, whichever query is sent. Produced labels are valid LDH host labels: no leading or
-    trailing ``-``, never ``--`` (so never an IDNA ``xn--`` look-alike; dig's IDN check accepts
-    them, and no label starts with ``-``, which dig would read as an option).
+    forms fit (`text_qnames`): one question, one form under a zone, whichever query is sent.
+    Produced labels are valid LDH host labels: no leading or trailing ``-``, never ``--`` (so
+    never an IDNA ``xn--`` look-alike; dig's IDN check accepts them, and no label starts with
+    ``-``, which dig would read as an option).
 
 Escapes (``q`` is the escape letter)
     ``q`` followed by:
@@ -78,7 +79,7 @@ import dns.name
 from codec.errors import BadEncoding, EmptyText, HashedName, NotSemantic, TextTooLong
 
 Form = Literal["q", "explain"]
-FORMS: tuple[str, ...] = ("q", "explain")
+FORMS: tuple[Form, ...] = ("q", "explain")
 MAX_LABEL = 63
 _ESC = "q"
 _JOIN = "qj"

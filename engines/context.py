@@ -49,7 +49,9 @@ class ContextDecoder:
         try:
             raw = base64.b64decode(context.data, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ContextError(f"{CONTEXT_FIELD}.data is not valid base64: {exc}", param=f"{CONTEXT_FIELD}.data") from exc
+            raise ContextError(
+                f"{CONTEXT_FIELD}.data is not valid base64: {exc}", param=f"{CONTEXT_FIELD}.data"
+            ) from exc
         try:
             framed_id = payload_dict_id(raw)
             if framed_id != context.dict_id:

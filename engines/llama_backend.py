@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from engines.errors import ContextTooLong, EngineStartupError
 from engines.llama_load import LlamaSettings, load_llama
 from engines.models import check_gguf
 from engines.schema import ChatMessage, Sampling
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 CONTEXT_OVERFLOW_MARK = "exceed context window"
 SELF_TEST_PROMPT = "Hello"
@@ -104,8 +107,9 @@ def _overflow_as_413(param: str) -> Iterator[None]:
         raise
 
 
-def _messages(messages: tuple[ChatMessage, ...]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+def _messages(messages: tuple[ChatMessage, ...]) -> list[ChatCompletionRequestMessage]:
+    # The roles were checked against CHAT_ROLES when the request was parsed (engines.schema).
+    return [cast("ChatCompletionRequestMessage", {"role": m.role, "content": m.content}) for m in messages]
 
 
 def _llama_sampling(sampling: Sampling) -> dict[str, Any]:

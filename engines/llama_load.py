@@ -88,8 +88,8 @@ def _defaults_with_extra_bufts(llama_c: ModuleType, use_extra_bufts: bool) -> It
         return params
 
     with _DEFAULT_PARAMS_LOCK:
-        llama_c.llama_model_default_params = defaults
+        setattr(llama_c, "llama_model_default_params", defaults)
         try:
             yield
         finally:
-            llama_c.llama_model_default_params = original
+            setattr(llama_c, "llama_model_default_params", original)

@@ -71,7 +71,9 @@ def _backend(state: EngineState) -> LlamaBackend:
     return state.backend
 
 
-async def _send_stream(request: web.Request, state: EngineState, stream: JobStream[dict[str, Any]]) -> web.StreamResponse:
+async def _send_stream(
+    request: web.Request, state: EngineState, stream: JobStream[dict[str, Any]]
+) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         first = await stream.__anext__()

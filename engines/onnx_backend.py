@@ -72,7 +72,9 @@ class OnnxBackend:
         self._inputs = [i.name for i in self._session.get_inputs()]
         missing = [name for name in self._inputs if name not in TOKEN_INPUTS]
         if missing:
-            raise EngineStartupError(f"model file {settings.path}: unsupported inputs {missing} (expected {TOKEN_INPUTS})")
+            raise EngineStartupError(
+                f"model file {settings.path}: unsupported inputs {missing} (expected {TOKEN_INPUTS})"
+            )
         self._outputs = [o.name for o in self._session.get_outputs()]
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.labels: tuple[str, ...] = _labels(metadata.get(LABELS_METADATA_KEY), settings.path)

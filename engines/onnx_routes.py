@@ -67,8 +67,11 @@ def _backend(state: EngineState, kind: str, param: str) -> OnnxBackend:
     if backend is None:
         raise Unavailable(f"engine {state.model_id} is not ready (model loading)")
     if backend.kind != kind:
-        raise BadRequest(f"model {state.model_id!r} is an ONNX {backend.kind}; this endpoint needs an ONNX {kind}", param="model",
-                         code="unsupported_model")
+        raise BadRequest(
+            f"model {state.model_id!r} is an ONNX {backend.kind}; this endpoint needs an ONNX {kind}",
+            param="model",
+            code="unsupported_model",
+        )
     return backend
 
 

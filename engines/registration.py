@@ -5,7 +5,8 @@ What one engine adds (instance `llm-8110`, domain `legal.semantic.root.`):
     _llm._tcp.legal.semantic.root.           SRV 0 0 8110 llm-8110.legal.semantic.root.
     _llm._tcp.legal.semantic.root.           PTR llm-8110._llm._tcp.legal.semantic.root.
     llm-8110._llm._tcp.legal.semantic.root.  SRV 0 0 8110 llm-8110.legal.semantic.root.
-    llm-8110._llm._tcp.legal.semantic.root.  TXT "txtvers=1" "model=…" "api=openai-v1" "ctx=2048" "codec=zstd-dict" "path=/v1"
+    llm-8110._llm._tcp.legal.semantic.root.  TXT ( "txtvers=1" "model=…" "api=openai-v1" "ctx=2048"
+                                                   "codec=zstd-dict" "path=/v1" )
     llm-8110.legal.semantic.root.            A   127.0.0.1
 
 The SRV at the service name is the flat form the semantic answers use; PTR + instance SRV/TXT
@@ -114,7 +115,8 @@ def build_update(
         else:
             update.add(owner, instance.ttl, rdata)
     if lease is not None:
-        update.use_edns(0, options=[dns.edns.GenericOption(UPDATE_LEASE_OPTION, struct.pack("!I", lease))])
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(UPDATE_LEASE_OPTION), struct.pack("!I", lease))
+        update.use_edns(0, options=[option])
     return update
 
 

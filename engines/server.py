@@ -106,7 +106,9 @@ class EngineServer:
         except OSError as exc:
             await self._runner.cleanup()
             raise EngineStartupError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from exc
-        log.info("engine %s (%s) listening on %s, loading %s", self.state.model_id, config.backend, self.url, config.model)
+        log.info(
+            "engine %s (%s) listening on %s, loading %s", self.state.model_id, config.backend, self.url, config.model
+        )
         self.state.backend = await self.state.worker.load(self._loader())
         log.info("engine %s ready", self.state.model_id)
         for attachment in self._attachments:

@@ -24,6 +24,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from common.names import name_wire
 from nameserver.edns import Negotiation
 from nameserver.request import Alias, Reply
 from nameserver.wire import HEADER, MAX_POINTER, QUESTION_START, RR_FIXED, TC, opt_to_wire, reply_flags
@@ -37,7 +38,7 @@ Pieces = tuple[NameParts, tuple[Record, ...]]
 def name_parts(name: dns.name.Name) -> NameParts:
     """The suffixes of an absolute name, longest first, without the root."""
     labels = name.labels
-    wire = name.to_wire()
+    wire = name_wire(name)
     parts = []
     offset = 0
     for label in labels[:-1]:
@@ -86,7 +87,7 @@ def rdata_parts(rdata: Any) -> RdataParts:
             continue  # a suffix of the name just taken
         parts.append(data[last:position])
         parts.append(name_parts(name))
-        last = position + len(name.to_wire())
+        last = position + len(name_wire(name))
     parts.append(data[last:])
     return tuple(p for p in parts if p != b"")
 
@@ -154,18 +155,18 @@ def _put_rrsets(
         owner, records = rrset_pieces(rrset) if index < transient else cache.pieces(rrset)
         for record in records:
             _put_name(out, table, owner)
-            if type(record) is bytes:
+            if isinstance(record, bytes):
                 out += record
             else:
-                fixed, parts = record  # type: ignore[misc]
+                fixed, parts = record
                 out += fixed
                 at = len(out)
                 out += b"\x00\x00"
                 for part in parts:
-                    if type(part) is bytes:
+                    if isinstance(part, bytes):
                         out += part
                     else:
-                        _put_name(out, table, part)  # type: ignore[arg-type]
+                        _put_name(out, table, part)
                 out[at : at + 2] = (len(out) - at - 2).to_bytes(2, "big")
             count += 1
     return count

@@ -22,6 +22,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 import dns.rrset
 
+from common.names import name_wire
 from nameserver.config import Address
 from nameserver.edns import Negotiation
 from nameserver.errors import Refusal
@@ -116,13 +117,13 @@ class Request:
     @cached_property
     def qkey(self) -> bytes:
         """The QNAME as lower-cased wire bytes (`authority.name_key`)."""
-        return self.qname.to_wire().lower()  # type: ignore[union-attr]
+        return name_wire(self.qname).lower()
 
     @property
     def qname_wire(self) -> bytes:
         """The QNAME in uncompressed wire form, in the client's case."""
         if self.qname_end < 0:
-            return self.qname.to_wire()  # type: ignore[return-value]
+            return name_wire(self.qname)
         return _qname_wire(self.wire, self.qname_end)
 
     def option(self, code: int) -> bytes | None:

@@ -58,8 +58,9 @@ class DnsServer:
 
     def respond(self, wire: bytes, client: Address, transport: Transport) -> Replies | Awaitable[Replies]:
         """The replies, when they could be computed without waiting; else an awaitable for them."""
-        admitted = self.recursion_clients is None or not wire[2:3] or not wire[2] & RD_OCTET
-        hit = self.cached(wire, transport) if admitted or self.recursion_clients(client[0]) else None
+        allowed = self.recursion_clients
+        admitted = allowed is None or not wire[2:3] or not wire[2] & RD_OCTET or allowed(client[0])
+        hit = self.cached(wire, transport) if admitted else None
         if hit is not None:
             return (hit,)
         coro = self.handle(wire, client, transport)

@@ -98,7 +98,7 @@ class TcpConnection(asyncio.Protocol):
     def _dispatch(self, message: bytes) -> None:
         replies = self.server.respond(message, self.peer, "tcp")
         if type(replies) is tuple:
-            self._send(replies)  # type: ignore[arg-type]
+            self._send(replies)
             return
         task = asyncio.get_running_loop().create_task(self._answer(replies))  # type: ignore[arg-type]
         self._tasks.add(task)

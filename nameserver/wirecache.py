@@ -80,10 +80,10 @@ class WireCache:
             if found is None or expires is None:
                 return
             ttls = found
-        found = query_key(wire, TRANSPORT_TAGS[transport])
-        if found is None:
+        keyed = query_key(wire, TRANSPORT_TAGS[transport])
+        if keyed is None:
             return
-        key, end = found
+        key, end = keyed
         if not echoes_question(answer, wire, end):
             return  # the reply does not echo the question where we will patch it
         entries = self._entries

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Generator
+from typing import Callable, Generator, cast
 
 import dns.name
 import numpy as np
@@ -121,8 +121,9 @@ class Classifier:
         self._sentences.update(zip(parts, vectors))
 
     def _embed_sentences(self, parts: list[str]) -> Generator[Embed, np.ndarray, np.ndarray]:
-        found = {part: self._sentences.get(part) for part in parts}
-        missing = [part for part, vector in found.items() if vector is None]
+        cached = {part: self._sentences.get(part) for part in parts}
+        found = {part: vector for part, vector in cached.items() if vector is not None}
+        missing = [part for part in cached if part not in found]
         if missing:
             fresh = yield Embed(tuple(missing))
             found.update(zip(missing, fresh))
@@ -140,7 +141,8 @@ class Classifier:
         shares = _keyword_shares(index, keywords)
         top = keywords.top
         if top is not None and keywords.confidence >= index.settings.keyword_threshold:
-            return _decision(index, shares, "keyword", int(top[0])), embedding
+            child = cast(int, top[0])  # the index's matcher is keyed by child position
+            return _decision(index, shares, "keyword", child), embedding
         if embedding is None:
             vector = (yield Embed((text,)))[0]
         else:

@@ -39,7 +39,7 @@ class Hop:
 def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
     """The zone that holds `name`'s own data here, or None when `name` lies beyond a zone cut
     (delegated to a server this catalog does not host) or outside every zone."""
-    return catalog.memo("hosting_zone", name, lambda: _hosting_zone(catalog, name))  # type: ignore[return-value]
+    return catalog.memo("hosting_zone", name, lambda: _hosting_zone(catalog, name))
 
 
 def _hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
@@ -62,7 +62,7 @@ def route_index(catalog: ZoneCatalog, indexes: IndexCache, node: dns.name.Name) 
         zone = hosting_zone(catalog, node)
         return indexes.get(zone, node) if zone is not None else None
 
-    return catalog.memo("route_index", (indexes, node), lookup)  # type: ignore[return-value]
+    return catalog.memo("route_index", (indexes, node), lookup)
 
 
 def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,

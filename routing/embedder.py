@@ -99,7 +99,7 @@ def export_onnx(source: Path, target: Path) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(source))
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids, attention_mask, token_type_ids):
             tokens = self.bert(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state

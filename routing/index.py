@@ -18,6 +18,7 @@ import dns.rdatatype
 import dns.zone
 import numpy as np
 
+from common.names import zone_origin
 from routing.keywords import KeywordMatcher
 from zones.profile import RouteSettings, RouteTable, RoutingProfile, parse_profiles
 
@@ -118,7 +119,7 @@ def _spans(owners: list[int], children: int) -> tuple[tuple[int, int], ...]:
 
 
 def zone_serial(zone: dns.zone.Zone) -> int | None:
-    soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
+    soa = zone.get_rdataset(zone_origin(zone), dns.rdatatype.SOA)
     return soa[0].serial if soa else None
 
 
@@ -137,7 +138,7 @@ class IndexCache:
 
     def get(self, zone: dns.zone.Zone, node: dns.name.Name) -> RoutingIndex | None:
         """The index of `node` in `zone`, or None when the node has no child profiles."""
-        key = (zone.origin, node)
+        key = (zone_origin(zone), node)
         serial = zone_serial(zone)
         entry = self._entries.get(key)
         if entry is not None and entry[0]() is zone and entry[1] == serial:

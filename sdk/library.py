@@ -1,7 +1,7 @@
 """The SDK's side of context compression (issue 6): fetch a domain's pattern library by DNS,
 verify it, cache it, and compress `ask(..., context=...)` with it.
 
-- `library_steps(domain, apex, known)`: a sans-IO plan (a generator, like `sdk_core`) that yields
+- `library_steps(domain, apex, known)`: a sans-IO plan (a generator, like those of `sdk.steps`) that yields
   TXT queries for the header `_codec.<owner>.` of each name of `library_owner_chain(domain)`,
   nearest first, until one exists; then for its chunks `<i>._codec.<owner>.`, and returns a
   `FetchedLibrary` verified by `codec.library.from_txt_records` (format, size, sha256, dict id).

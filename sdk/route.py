@@ -93,7 +93,9 @@ def question_form(text: str, zone: str = DEFAULT_ZONE) -> QueryForm:
 
 def form_query(form: QueryForm, which: Form, rdtype: int) -> dns.message.Message:
     """The query for one form's name (with the text option when the form is the EDNS one)."""
-    options = (dns.edns.GenericOption(TEXT_OPTION, form.option),) if form.option is not None else ()
+    options: tuple[dns.edns.Option, ...] = ()
+    if form.option is not None:
+        options = (dns.edns.GenericOption(dns.edns.OptionType.make(TEXT_OPTION), form.option),)
     return make_query(form.name(which), rdtype, options)
 
 
@@ -112,8 +114,8 @@ def make_query(
 ) -> dns.message.Message:
     """A recursive query advertising a UDP payload of 1232 octets; the query itself may be as large
     as a DNS message (the text option carries up to 65,000 octets) and then goes over TCP."""
-    query = dns.message.make_query(name, rdtype, use_edns=0, payload=UDP_PAYLOAD, request_payload=MAX_MESSAGE,
-                                   options=list(options))
+    query = dns.message.make_query(name, dns.rdatatype.RdataType.make(rdtype), use_edns=0, payload=UDP_PAYLOAD,
+                                   request_payload=MAX_MESSAGE, options=list(options))
     query.flags |= dns.flags.RD
     return query
 

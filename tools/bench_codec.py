@@ -60,7 +60,8 @@ def _bucket(size: int) -> str | None:
 
 
 def _plain_library(docs: list[bytes], size: int, level: int) -> PatternLibrary:
-    return PatternLibrary.from_dictionary(zstandard.train_dictionary(size, docs, level=level).as_bytes())
+    samples: list[bytes | bytearray | memoryview] = list(docs)
+    return PatternLibrary.from_dictionary(zstandard.train_dictionary(size, samples, level=level).as_bytes())
 
 
 def _measure(result: DomainResult, docs: list[bytes], libraries: dict[str, PatternLibrary], level: int) -> None:
@@ -92,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     domains = sorted(p for p in args.corpus.iterdir() if p.is_dir())
     corpora = {d.name: [f.read_bytes() for f in sorted(d.glob("*.txt"))] for d in domains}
     names = list(corpora)
-    full = {name: train_library(docs, args.size, args.level) for name, docs in tqdm(corpora.items(), desc="full libraries")}
+    full = {
+        name: train_library(docs, args.size, args.level) for name, docs in tqdm(corpora.items(), desc="full libraries")
+    }
     results: dict[str, DomainResult] = {}
     for position, name in enumerate(tqdm(names, desc="domains")):
         docs = corpora[name]

@@ -318,6 +318,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+PERF_COLUMNS = (("qps", "10.0f"), ("lost", "7.2f"), ("p50_ms", "8.3f"), ("p90_ms", "8.3f"), ("p99_ms", "8.3f"))
+
+
 def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     def fmt(value: float | None, spec: str) -> str:
         width = int(spec.split(".")[0])
@@ -327,13 +330,16 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
           f"median of {args.repeat} interleaved round(s); "
           f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
           f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
-    header = f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    header = (
+        f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
+        f"{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         p = row.perf
-        print(f"{row.server:<26}{fmt(p and p.qps, '10.0f')}{fmt(p and p.lost, '7.2f')}{fmt(p and p.p50_ms, '8.3f')}"
-              f"{fmt(p and p.p90_ms, '8.3f')}{fmt(p and p.p99_ms, '8.3f')}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
+        perf = [fmt(None if p is None else getattr(p, f), spec) for f, spec in PERF_COLUMNS]
+        print(f"{row.server:<26}{''.join(perf)}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
     by_name = {r.server: r for r in rows}
     reference = by_name.get("nsd")
     cached, plain = by_name.get("semdns (wire cache)"), by_name.get("semdns (no wire cache)")
@@ -344,6 +350,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     base = by_name.get("baseline (no wire cache)")
     if base and base.perf and plain and plain.perf:
         print(f"no wire cache, this tree / baseline: {plain.perf.qps / base.perf.qps:.2f}x")
-    if reference and cached and reference.axfr_raw_ms and cached.axfr_raw_ms:
+    if reference and cached and reference.axfr_raw_ms and cached.axfr_raw_ms and reference.axfr_dig_ms \
+            and cached.axfr_dig_ms:
         print(f"AXFR time ours/NSD: raw {cached.axfr_raw_ms / reference.axfr_raw_ms:.2f}x, "
               f"dig {cached.axfr_dig_ms / reference.axfr_dig_ms:.2f}x (target <= 2x)")

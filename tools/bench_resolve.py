@@ -63,11 +63,13 @@ ZONE = "semantic.root."
 TEMPLATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Is a verbal agreement to sell my {x} binding?", "If I agreed out loud to sell my {x}, is that binding?",
      ("car", "bike", "house", "boat", "piano", "laptop")),
-    ("Can my landlord keep the deposit for a broken {x}?", "Is my landlord allowed to keep my deposit over a broken {x}?",
+    ("Can my landlord keep the deposit for a broken {x}?",
+     "Is my landlord allowed to keep my deposit over a broken {x}?",
      ("window", "door", "oven", "fridge", "heater")),
     ("What are the side effects of taking {x} every day?", "Which side effects come from daily {x}?",
      ("ibuprofen", "aspirin", "melatonin", "caffeine", "antihistamines")),
-    ("Why does my {x} code throw a null pointer exception?", "My {x} program crashes with a null pointer exception, why?",
+    ("Why does my {x} code throw a null pointer exception?",
+     "My {x} program crashes with a null pointer exception, why?",
      ("java", "kotlin", "android", "spring")),
     ("How do I pay less tax on my {x} income?", "What are legal ways to reduce the tax on {x} income?",
      ("freelance", "rental", "dividend", "pension")),
@@ -299,7 +301,7 @@ async def _loop(server: DnsServer, wire: bytes, seconds: float) -> dict:
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
         replies = server.respond(wire, client, "udp")
-        if type(replies) is not tuple:
+        if not isinstance(replies, tuple):
             await replies
         samples.append(time.perf_counter() - t0)
         count += 1
@@ -359,7 +361,8 @@ def print_table(figures: dict) -> None:
     for kind, row in figures["stream"].items():
         print(f"{'stream ' + kind:<26}{row['count']:>7}{row['rate']:>8.1%}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}")
     cold_row = figures["cold"]
-    print(f"{'cold full (3 levels)':<26}{cold_row['count']:>7}{'':>8}{cold_row['p50_ms']:>9.2f}{cold_row['p99_ms']:>9.2f}"
+    print(f"{'cold full (3 levels)':<26}{cold_row['count']:>7}{'':>8}"
+          f"{cold_row['p50_ms']:>9.2f}{cold_row['p99_ms']:>9.2f}"
           f"   median {cold_row['median_queries']} queries")
     for label, cached in figures["cached_path"].items():
         print(f"{'cached path, ' + label:<26}{'':>7}{'':>8}{cached['p50_ms']:>9.3f}{cached['p99_ms']:>9.3f}"
@@ -368,7 +371,8 @@ def print_table(figures: dict) -> None:
     if udp is None:
         print(f"{'cached path, udp':<26}   not measured (needs dnsperf, taskset, two cores, the resolver's pid)")
     else:
-        print(f"{'cached path, udp':<26}{'':>7}{'':>8}{'':>9}{'':>9}   {udp['qps']:,.0f} qps, resolver pinned to core 0, "
+        print(f"{'cached path, udp':<26}{'':>7}{'':>8}{'':>9}{'':>9}   "
+              f"{udp['qps']:,.0f} qps, resolver pinned to core 0, "
               f"dnsperf on core 1 ({udp['names']} names, avg {udp['avg_ms']:.2f} ms, lost {udp['lost_pct']:g}%)")
     for label, clients in figures["client"].items():
         for client, row in clients.items():

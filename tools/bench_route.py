@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence, TypeVar
 
 import dns.edns
 import dns.flags
@@ -35,6 +35,7 @@ import numpy as np
 from codec import normalize, text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
 from codec.errors import CodecError
+from codec.qname import Form
 from nameserver.config import ServerConfig, parse_address
 from routing.classifier import Classifier
 from routing.descend import descend
@@ -42,6 +43,8 @@ from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
 from zones.catalog import ZoneCatalog
 from zones.loader import load_directory
+
+T = TypeVar("T")
 
 DEFAULT_ZONES = Path(__file__).resolve().parents[1] / "zonefiles"
 NONE = "(general)"
@@ -77,7 +80,7 @@ def _label_under(name: dns.name.Name | None, apex: dns.name.Name) -> str:
     return name.relativize(apex).labels[-1].decode()
 
 
-def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     start = time.perf_counter()
     result = fn()
     return result, (time.perf_counter() - start) * 1000.0
@@ -89,8 +92,8 @@ def run_in_process(queries: Sequence[Query], catalog: ZoneCatalog, apex: dns.nam
     for query in queries:
         text = normalize(query.text)
         hops, millis = _timed(lambda: descend(catalog, indexes, classifier, text, apex, encoder))
-        first = hops[0].decision if hops else None  # type: ignore[index]
-        stage = path_stage([hop.decision.stage for hop in hops])  # type: ignore[union-attr]
+        first = hops[0].decision if hops else None
+        stage = path_stage([hop.decision.stage for hop in hops])
         outcomes.append(Outcome(query.domain, _label_under(first.child if first else None, apex), stage, millis))
     return outcomes
 
@@ -110,15 +113,16 @@ def run_baseline(queries: Sequence[Query], index: RoutingIndex, encoder) -> list
     return outcomes
 
 
-def _semantic_query(text: str, apex: dns.name.Name, form: str, rdtype: int) -> dns.message.Message:
+def _semantic_query(text: str, apex: dns.name.Name, form: Form, rdtype: int) -> dns.message.Message:
     zone = apex.to_text()
     try:
-        qname = text_to_qname(text, zone, form)  # type: ignore[arg-type]
+        qname = text_to_qname(text, zone, form)
         options: list[dns.edns.Option] = []
     except CodecError:
-        qname = hashed_qname(text, zone, form)  # type: ignore[arg-type]
-        options = [dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))]
-    return dns.message.make_query(qname, rdtype, use_edns=0, payload=1232, options=options)
+        qname = hashed_qname(text, zone, form)
+        options = [dns.edns.GenericOption(dns.edns.OptionType.make(TEXT_OPTION), encode_text_option(text))]
+    rdatatype = dns.rdatatype.RdataType.make(rdtype)
+    return dns.message.make_query(qname, rdatatype, use_edns=0, payload=1232, options=options)
 
 
 def _ask(message: dns.message.Message, host: str, port: int) -> tuple[dns.message.Message, float]:
@@ -183,12 +187,18 @@ def run_wire(queries: Sequence[Query], host: str, port: int, apex: dns.name.Name
         message = _semantic_query(query.text, apex, "q", dns.rdatatype.SRV)
         reply, millis = _ask(message, host, port)
         explain, _ = _ask(_semantic_query(query.text, apex, "explain", dns.rdatatype.TXT), host, port)
-        outcomes.append(Outcome(query.domain, _first_hop(reply, apex), _explained_stage(explain), millis))  # type: ignore[arg-type]
+        outcomes.append(Outcome(query.domain, _first_hop(reply, apex), _explained_stage(explain), millis))
     return outcomes
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _recall(outcomes: Sequence[Outcome], domain: str) -> float:
+    """The share of `domain`'s questions routed to `domain`."""
+    hits = sum(o.predicted == domain for o in outcomes if o.domain == domain)
+    return hits / max(1, sum(o.domain == domain for o in outcomes))
 
 
 def report(title: str, outcomes: Sequence[Outcome]) -> str:
@@ -197,9 +207,7 @@ def report(title: str, outcomes: Sequence[Outcome]) -> str:
     lines = [f"== {title}: {len(outcomes)} queries"]
     correct = sum(o.domain == o.predicted for o in outcomes)
     lines.append(f"accuracy (top level): {correct / len(outcomes):.4f}")
-    lines.append("per domain: " + "  ".join(
-        f"{d} {sum(o.predicted == d for o in outcomes if o.domain == d) / max(1, sum(o.domain == d for o in outcomes)):.3f}"
-        for d in domains))
+    lines.append("per domain: " + "  ".join(f"{d} {_recall(outcomes, d):.3f}" for d in domains))
     width = max(len(c) for c in columns + ["expected"]) + 1
     lines.append("confusion (rows expected, columns routed):")
     lines.append("expected".ljust(width) + "".join(c[:9].rjust(10) for c in columns))
@@ -237,7 +245,7 @@ def _warm(catalog: ZoneCatalog, indexes: IndexCache) -> None:
 class _OwnServer:
     """A semantic server on the shipped zones, on 127.0.0.1 with a free port, in its own thread."""
 
-    def __init__(self, zones_dir: Path, variant: str) -> None:
+    def __init__(self, zones_dir: Path, variant: Literal["int8", "fp32"]) -> None:
         self.zones_dir, self.variant = zones_dir, variant
         self.address: tuple[str, int] | None = None
         self._ready = threading.Event()
@@ -294,13 +302,15 @@ def run(args: argparse.Namespace) -> int:
     if apex_index is None:
         raise SystemExit(f"{apex}: no routing profiles")
     if args.in_process:
-        title, outcomes = "staged hierarchy (in-process)", run_in_process(queries, catalog, apex, indexes, classifier, encoder)
+        title = "staged hierarchy (in-process)"
+        outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder)
     elif args.server:
         host, port = parse_address(args.server)
         title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex)
     else:
         with _OwnServer(Path(args.zones), args.variant) as (host, port):
-            title, outcomes = f"staged hierarchy over UDP (own server {host}:{port})", run_wire(queries, host, port, apex)
+            title = f"staged hierarchy over UDP (own server {host}:{port})"
+            outcomes = run_wire(queries, host, port, apex)
     print(report(f"{title}, encoder {args.variant}", outcomes))
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",

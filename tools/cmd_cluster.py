@@ -71,7 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cluster", help="run the hierarchy as one server per zone on loopback")
     sub = parser.add_subparsers(dest="cluster_command", required=True)
     up = sub.add_parser("up", help="start one server per zone, plus a recursive resolver")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the one port of every server (default {DEFAULT_PORT})")
+    up.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"the one port of every server (default {DEFAULT_PORT})"
+    )
     up.add_argument("--zones", type=Path, default=Path("zonefiles"), help="directory of *.zone files")
     up.add_argument("--runtime", type=Path, default=default_runtime(), help="state, logs and per-server zone dirs")
     up.add_argument("--resolver", default=RESOLVER_ADDRESS, help=f"resolver address (default {RESOLVER_ADDRESS})")
@@ -180,7 +182,7 @@ def hints_text(zones_dir: Path, by_address: dict[str, list[Path]]) -> str:
     origin = origin_for(apex_path)
     zone = load_zone(apex_path, origin).zone
     lines = []
-    for rd in zone.get_rrset(origin, dns.rdatatype.NS):
+    for rd in zone.find_rrset(origin, dns.rdatatype.NS):
         lines.append(f"{origin} 3600 IN NS {rd.target}")
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             rrset = zone.get_rrset(rd.target, rdtype)
@@ -321,9 +323,8 @@ def cmd_resolver(args: argparse.Namespace) -> int:
 
         embedder = load_embedder()
         routes = RouteCache(SemanticCache(), embed=lambda text: embedder.embed([text])[0], embed_model=EMBEDDING_MODEL)
-    recursor = Recursor(
-        hints, config=ResolverConfig(port=args.upstream_port), cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes
-    )
+    recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),
+                        cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes)
     listen = tuple(parse_address(a) for a in args.listen) or ((RESOLVER_ADDRESS, 53),)
     options = ServerOptions(config=ServerConfig(listen=listen), semantic=None, recursion=RecursionOptions())
     runner = build_server(options, recursor=recursor)

@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("corpus", type=Path, help="directory of the domain's documents (*.txt, read recursively)")
     train.add_argument("--domain", required=True, help="the domain, e.g. legal.semantic.root")
     train.add_argument("--zonefiles", type=Path, default=Path("zonefiles"), help="default: %(default)s")
-    train.add_argument("--size", type=int, default=DEFAULT_SIZE, help="library octets: word table + dictionary (default %(default)s)")
+    train.add_argument(
+        "--size", type=int, default=DEFAULT_SIZE, help="library octets: word table + dictionary (default %(default)s)"
+    )
     train.add_argument("--pid-file", type=Path, help="send SIGHUP to this server after writing (reload + NOTIFY)")
     train.set_defaults(func=run_train)
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 from common.errors import SemanticDnsError
 from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
@@ -69,18 +70,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
     )
     parser.add_argument(
-        "--encoder-threads", type=_thread_count, default=QUERY_THREADS, metavar="N",
-        help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: a question uses both cores of a small machine)",
+        "--encoder-threads",
+        type=_thread_count,
+        default=QUERY_THREADS,
+        metavar="N",
+        help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: "
+        "a question uses both cores of a small machine)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
-    chaos = parser.add_argument_group("identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
-    chaos.add_argument("--version", metavar="TEXT", help='what version.bind answers (default "semantic-dns <package version>")')
-    chaos.add_argument("--identity", metavar="TEXT", help="what id.server and hostname.bind answer (default: the host name)")
+    chaos = parser.add_argument_group(
+        "identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
+    chaos.add_argument("--version", metavar="TEXT",
+                       help='what version.bind answers (default "semantic-dns <package version>")')
+    chaos.add_argument("--identity", metavar="TEXT",
+                       help="what id.server and hostname.bind answer (default: the host name)")
     chaos.add_argument("--hide-version", action="store_true", help="REFUSE version.bind / version.server (EDE 18)")
     chaos.add_argument("--hide-identity", action="store_true", help="REFUSE id.server / hostname.bind (EDE 18)")
     dynamic = parser.add_argument_group("dynamic registration (DNS UPDATE) and engine health")
     dynamic.add_argument("--tsig-keys", type=Path, metavar="FILE",
-                         help="BIND-style key file (`semdns zone keygen`); enables signed UPDATE for zones the key names lie in")
+                         help="BIND-style key file (`semdns zone keygen`); "
+                         "enables signed UPDATE for zones the key names lie in")
     dynamic.add_argument("--journal", type=Path, metavar="DIR",
                          help="keep accepted UPDATEs here and replay them at start (default: next to --tsig-keys)")
     dynamic.add_argument("--health-interval", type=float, default=2.0, metavar="S",
@@ -138,10 +147,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def identification(args: argparse.Namespace) -> dict[str, str]:
+class Identification(TypedDict, total=False):
+    version: str
+    identity: str
+
+
+def identification(args: argparse.Namespace) -> Identification:
     """`--version` / `--identity` where given (the config's defaults otherwise)."""
-    given = {"version": args.version, "identity": args.identity}
-    return {option: text for option, text in given.items() if text is not None}
+    given = Identification()
+    if args.version is not None:
+        given["version"] = args.version
+    if args.identity is not None:
+        given["identity"] = args.identity
+    return given
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:

@@ -75,7 +75,7 @@ async def trace(args: argparse.Namespace, host: str, port: int) -> int:
     print(f"; semdns trace {question.name} {dns.rdatatype.to_text(question.rdtype)} from {host}:{port}")
     for number, hop in enumerate(hops, 1):
         await print_hop(number, hop, args)
-    status = dns.rcode.to_text(result.rcode)
+    status = dns.rcode.to_text(dns.rcode.Rcode.make(result.rcode))
     print(f";; result: {status} after {len(hops)} queries in {total * 1000:.1f} ms")
     for rrset in result.answer:
         print(rrset.to_text())
@@ -101,7 +101,8 @@ async def print_hop(number: int, hop: Hop, args: argparse.Namespace) -> None:
             for line in rrset.to_text().splitlines():
                 print(f"   {line}")
     semantic = any(
-        rr.rdtype == dns.rdatatype.CNAME and b"q" in [l.lower() for l in rr[0].target.labels] for rr in reply.answer
+        rr.rdtype == dns.rdatatype.CNAME and b"q" in [label.lower() for label in rr[0].target.labels]
+        for rr in reply.answer
     )
     if semantic and not args.no_explain:
         await print_explain(q, args.text, args.timeout)

@@ -8,13 +8,15 @@ also feeds the store's `history` (`zones.history`): the differences IXFR sends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TypeVar
 
 import dns.name
 import dns.zone
 
 from zones.history import ZoneHistory
 from zones.source import ZoneSource
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class ZoneCatalog:
     # place: reload and UPDATE swap in a new catalog). See `memo`.
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
-    def memo(self, kind: str, key: object, compute: Callable[[], object], limit: int = 4096) -> object:
+    def memo(self, kind: str, key: object, compute: Callable[[], T], limit: int = 4096) -> T:
         """`compute()`, remembered per (kind, key) while this catalog is current (bounded)."""
         slot = (kind, key)
         try:

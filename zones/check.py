@@ -152,17 +152,17 @@ def _check_delegations(loaded: LoadedZone) -> Iterator[ZoneProblem]:
     cuts = _delegation_points(zone)
     glue_names: set[dns.name.Name] = set()
     for cut in cuts:
-        ns = zone.get_rdataset(cut, NS)
+        ns = zone.find_rdataset(cut, NS)
         glue_names.update(rdata.target for rdata in ns)
         yield from _check_ns_addresses(loaded, cut, ns)
     for name, node in zone.nodes.items():
-        cut = _enclosing_cut(name, cuts)
-        if cut is None:
+        enclosing = _enclosing_cut(name, cuts)
+        if enclosing is None:
             continue
         for rdataset in node:
             rdtype = rdataset.rdtype
             kind = dns.rdatatype.to_text(rdtype)
-            if name == cut:
+            if name == enclosing:
                 if rdtype not in CUT_TYPES:
                     yield _problem(
                         loaded.where(name, rdtype),
@@ -171,7 +171,7 @@ def _check_delegations(loaded: LoadedZone) -> Iterator[ZoneProblem]:
             elif rdtype not in ADDRESS_TYPES:
                 yield _problem(
                     loaded.where(name, rdtype),
-                    f"{name}: {kind} below the delegation point {cut} (only glue may be there)",
+                    f"{name}: {kind} below the delegation point {enclosing} (only glue may be there)",
                 )
             elif name not in glue_names:
                 yield _problem(

@@ -38,6 +38,8 @@ import dns.rrset
 import dns.serial
 import dns.zone
 
+from common.names import name_wire, zone_origin
+
 log = logging.getLogger(__name__)
 
 MAX_VERSIONS = 64
@@ -83,17 +85,18 @@ class ZoneDiff:
 
 def soa_rrset(zone: dns.zone.Zone) -> dns.rrset.RRset | None:
     """The apex SOA of `zone` as an RRset, or None."""
-    rdataset = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
+    origin = zone_origin(zone)
+    rdataset = zone.get_rdataset(origin, dns.rdatatype.SOA)
     if rdataset is None or not len(rdataset):
         return None
-    rrset = dns.rrset.RRset(zone.origin, rdataset.rdclass, dns.rdatatype.SOA)
+    rrset = dns.rrset.RRset(origin, rdataset.rdclass, dns.rdatatype.SOA)
     rrset.update(rdataset)
     return rrset
 
 
 def rrset_octets(rrset: dns.rdataset.Rdataset, name: dns.name.Name | None = None) -> int:
     """The RRs' uncompressed wire size: owner, type/class/TTL/length (10 octets) and rdata each."""
-    owner = len((name if name is not None else rrset.name).to_wire())  # type: ignore[attr-defined, union-attr]
+    owner = len(name_wire(name if name is not None else rrset.name))  # type: ignore[attr-defined]
     return sum(owner + RR_FIXED + len(rdata.to_wire()) for rdata in rrset)
 
 

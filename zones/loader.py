@@ -17,7 +17,7 @@ name minus `.zone`) into a `ZoneCatalog`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import dns.exception
 import dns.name
@@ -145,10 +145,11 @@ class _Reader(dns.zonefile.Reader):
         self.record_location = tok.location()
         self.added = 0
         super().__init__(
-            tok, dns.rdataclass.IN, _RecordingTransaction(txn, self), allow_include=True
+            tok, dns.rdataclass.IN, cast(dns.transaction.Transaction, _RecordingTransaction(txn, self)),
+            allow_include=True,
         )
 
-    @property  # type: ignore[override]
+    @property
     def tok(self) -> _IncludeTokenizer:
         return self._tok
 

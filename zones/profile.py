@@ -16,6 +16,7 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 
+from common.names import zone_origin
 from zones.errors import ZonesError
 
 ROUTE_LABEL = b"_route"
@@ -68,8 +69,9 @@ class RouteTable:
 def find_route_nodes(zone: dns.zone.Zone) -> list[dns.name.Name]:
     """Every (absolute) node of `zone` that has `_route` data, sorted canonically."""
     nodes: set[dns.name.Name] = set()
+    origin = zone_origin(zone)
     for name in zone.nodes:
-        absolute = name.derelativize(zone.origin)
+        absolute = name.derelativize(origin)
         split = _split_route_name(absolute)
         if split is not None and _txt_strings(zone, absolute):
             nodes.add(split[1])
@@ -78,7 +80,8 @@ def find_route_nodes(zone: dns.zone.Zone) -> list[dns.name.Name]:
 
 def parse_profiles(zone: dns.zone.Zone, node: dns.name.Name) -> RouteTable:
     """Parse the settings and child profiles stored under `_route.<node>` in `zone`."""
-    node = node.derelativize(zone.origin)
+    origin = zone_origin(zone)
+    node = node.derelativize(origin)
     route_name = dns.name.Name((ROUTE_LABEL,) + node.labels)
     settings = RouteSettings()
     settings_strings = _txt_strings(zone, route_name)
@@ -86,7 +89,7 @@ def parse_profiles(zone: dns.zone.Zone, node: dns.name.Name) -> RouteTable:
         settings = _parse_settings(route_name, settings_strings)
     profiles: list[RoutingProfile] = []
     for name in zone.nodes:
-        absolute = name.derelativize(zone.origin)
+        absolute = name.derelativize(origin)
         split = _split_route_name(absolute)
         if split is None or split[1] != node:
             continue

@@ -22,6 +22,7 @@ import dns.rdatatype
 import dns.serial
 import dns.zone
 
+from common.names import zone_origin
 from zones.catalog import ZoneCatalog
 from zones.errors import ZoneProblem
 from zones.loader import load_checked, origin_for, zone_files
@@ -39,7 +40,7 @@ class ReloadResult:
 
 
 def zone_serial(zone: dns.zone.Zone) -> int | None:
-    soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
+    soa = zone.get_rdataset(zone_origin(zone), dns.rdatatype.SOA)
     return soa[0].serial if soa else None
 
 

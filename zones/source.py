@@ -14,6 +14,8 @@ import dns.rdata
 import dns.rdatatype
 import dns.zone
 
+from common.names import zone_origin
+
 
 @dataclass(frozen=True)
 class Location:
@@ -93,7 +95,7 @@ class LoadedZone:
 
     @property
     def origin(self) -> dns.name.Name:
-        return self.zone.origin
+        return zone_origin(self.zone)
 
     def where(
         self,

@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.rrset
 
+from common.names import name_wire
 from nameserver.config import ServerConfig
 from nameserver.errors import Refusal
 from nameserver.request import Next, Reply, Request, Response
@@ -45,7 +46,7 @@ def chaos_replies(config: ServerConfig) -> dict[bytes, Reply]:
         (IDENTITY_NAMES, config.identity, config.hide_identity),
     ):
         for owner in names:
-            key = dns.name.from_text(owner).to_wire()
+            key = name_wire(dns.name.from_text(owner))
             replies[key] = PROHIBITED if hidden else Reply(int(dns.rcode.NOERROR), answer=(chaos_txt(owner, text),))
     return replies
 

@@ -26,6 +26,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from common.names import name_wire
 from nameserver.errors import NameserverError
 from zones.catalog import ZoneCatalog
 
@@ -80,7 +81,7 @@ def _as_name(name: QName) -> dns.name.Name:
 
 def name_key(name: dns.name.Name) -> bytes:
     """A name as lower-cased wire bytes: equal for names that DNS deems equal."""
-    return name.to_wire().lower()  # type: ignore[union-attr]
+    return name_wire(name).lower()
 
 
 def _parent_key(key: bytes) -> bytes:
@@ -310,7 +311,9 @@ class Authority:
             chain=tuple(chain),
         )
 
-    def _additional(self, answer: list[dns.rrset.RRset], authority: tuple[dns.rrset.RRset, ...]) -> tuple[dns.rrset.RRset, ...]:
+    def _additional(
+        self, answer: list[dns.rrset.RRset], authority: tuple[dns.rrset.RRset, ...]
+    ) -> tuple[dns.rrset.RRset, ...]:
         """A/AAAA that we hold for NS, MX and SRV targets (glue for referrals), each once, and
         none that the answer already holds (address RRsets are the index's own objects)."""
         extra: list[dns.rrset.RRset] = []

@@ -62,7 +62,9 @@ def _walk_chain(
     answer: list[dns.rrset.RRset], zone: dns.name.Name, qname: dns.name.Name, rdtype: int
 ) -> tuple[list[dns.rrset.RRset], bool]:
     """The CNAME chain from `qname` inside the answer; True when it ends in the asked type."""
-    by_key = {(rr.name, rr.rdtype): rr for rr in answer if in_bailiwick(rr.name, zone)}
+    by_key: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {
+        (rr.name, rr.rdtype): rr for rr in answer if in_bailiwick(rr.name, zone)
+    }
     chain: list[dns.rrset.RRset] = []
     name = qname
     seen: set[dns.name.Name] = set()

@@ -153,6 +153,7 @@ class Iteration:
             hit = self.cache.get(name, rdtype, count=self.count and depth == 0)
             if hit is not None:
                 if hit.kind is Kind.POSITIVE:
+                    assert hit.rrset is not None  # a positive hit carries its RRset
                     return _Outcome(ReplyKind.ANSWER, (*chain, hit.rrset))
                 kind = ReplyKind.NXDOMAIN if hit.kind is Kind.NXDOMAIN else ReplyKind.NODATA
                 return _Outcome(kind, tuple(chain), hit.soa)
@@ -250,7 +251,11 @@ class Iteration:
                         continue
                     return reply
         detail = "; ".join(f"{k}: {v}" for k, v in failures.items()) or "no name servers"
-        code = EDE.NETWORK_ERROR if failures and all("network" in v for v in failures.values()) else EDE.NO_REACHABLE_AUTHORITY
+        code = (
+            EDE.NETWORK_ERROR
+            if failures and all("network" in v for v in failures.values())
+            else EDE.NO_REACHABLE_AUTHORITY
+        )
         raise ResolutionFailed(code, f"no usable answer from the servers of {zone} for {name} ({detail})")
 
     def _exchange(
@@ -281,7 +286,7 @@ class Iteration:
     def _make_query(self, name: dns.name.Name, rdtype: int, forward: bool) -> dns.message.Message:
         options = list(self._forward.values()) if forward else []
         query = dns.message.make_query(
-            name, rdtype, use_edns=0, payload=self.config.udp_payload, options=options
+            name, dns.rdatatype.RdataType.make(rdtype), use_edns=0, payload=self.config.udp_payload, options=options
         )
         query.flags &= ~dns.flags.RD
         return query

@@ -144,8 +144,9 @@ def fill(response: dns.message.Message, result: Resolution, edns: bool) -> None:
     response.answer = list(result.answer)
     response.authority = list(result.authority)
     response.additional = list(result.additional)
-    response.set_rcode(result.rcode)
+    rcode = dns.rcode.Rcode.make(result.rcode)
+    response.set_rcode(rcode)
     if edns:
         options = [*result.options, *([result.ede] if result.ede is not None else [])]
         response.use_edns(0, 0, 1232, options=options)
-        response.set_rcode(result.rcode)
+        response.set_rcode(rcode)

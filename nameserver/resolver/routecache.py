@@ -75,7 +75,8 @@ class RouteCache:
         """The embedding option to forward: the vector we computed here (None without one)."""
         if question.vector is None or self._tag is None:
             return None
-        return dns.edns.GenericOption(OPTION_EMBEDDING, encode_embedding_option(question.vector, self._tag))
+        payload = encode_embedding_option(question.vector, self._tag)
+        return dns.edns.GenericOption(dns.edns.OptionType.make(OPTION_EMBEDDING), payload)
 
     def question(
         self, qname: dns.name.Name, rdtype: int, options: Iterable[dns.edns.Option], scope: str = ""
@@ -89,7 +90,7 @@ class RouteCache:
             return None
         if parsed.form != "q":
             return None
-        by_code = {o.otype: o for o in options}
+        by_code: dict[int, dns.edns.Option] = {o.otype: o for o in options}
         text = parsed.text
         try:
             if OPTION_TEXT in by_code:

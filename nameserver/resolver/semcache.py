@@ -37,6 +37,7 @@ from typing import Callable, Mapping
 import dns.name
 import numpy as np
 
+from common.names import name_wire
 from nameserver.vectors import usable
 
 Clock = Callable[[], float]
@@ -227,4 +228,4 @@ class SemanticCache:
 
 def _key(scope: str, zone: dns.name.Name) -> bytes:
     """Where (scope, zone)'s entries live: a keyed digest, no readable address or name."""
-    return _digest(scope.encode(), zone.to_wire().lower())
+    return _digest(scope.encode(), name_wire(zone).lower())

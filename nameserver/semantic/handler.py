@@ -84,6 +84,7 @@ from codec.edns_text import (
     model_tag,
     text_hash_label,
 )
+from common.names import name_wire, zone_origin
 from common.steps import drive_async
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
@@ -176,7 +177,8 @@ class SemanticHandler:
         aliases: tuple[Alias, ...] = ()
         additional: tuple[dns.rrset.RRset, ...] = ()
         if parsed.form == "explain":
-            answer, transient = (self._explain(request.qname, node, hops, fallback),), 1
+            answer: tuple[dns.rrset.RRset, ...] = (self._explain(request.qname, node, hops, fallback),)
+            transient = 1
         else:
             aliases, answer, additional = self._chain(request, catalog, parsed, text, end, fallback, hops)
             transient = 0
@@ -268,7 +270,7 @@ class SemanticHandler:
     def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
         if qtype != dns.rdatatype.SRV:
             return ()
-        return catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name))  # type: ignore[return-value]
+        return catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name))
 
     @staticmethod
     def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],
@@ -305,7 +307,7 @@ def _negative(catalog: ZoneCatalog, zone: dns.zone.Zone, rcode: dns.rcode.Rcode
         return 0, ()
 
     def negative_soa() -> tuple[dns.rrset.RRset, ...]:
-        soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA)
+        soa = zone.get_rrset(zone_origin(zone), dns.rdatatype.SOA)
         if soa is None:
             return ()
         negative = dns.rrset.RRset(soa.name, soa.rdclass, soa.rdtype)
@@ -313,7 +315,7 @@ def _negative(catalog: ZoneCatalog, zone: dns.zone.Zone, rcode: dns.rcode.Rcode
         negative.ttl = _negative_ttl(zone)
         return (negative,)
 
-    return dns.flags.AA, catalog.memo("semantic-negative-soa", zone.origin, negative_soa)  # type: ignore[return-value]
+    return dns.flags.AA, catalog.memo("semantic-negative-soa", zone.origin, negative_soa)
 
 
 def _no_data(catalog: ZoneCatalog, zone: dns.zone.Zone) -> Response:
@@ -327,10 +329,10 @@ def _served_rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tup
     snapshot (its zones never change in place) and shared by every answer: never modify it."""
     def lookup() -> tuple[dns.rrset.RRset, ...]:
         zone = hosting_zone(catalog, name)
-        rrset = zone.get_rrset(name, qtype) if zone is not None else None
+        rrset = zone.get_rrset(name, dns.rdatatype.RdataType.make(qtype)) if zone is not None else None
         return (rrset,) if rrset is not None else ()
 
-    return catalog.memo("semantic-rrsets", (name, qtype), lookup)  # type: ignore[return-value]
+    return catalog.memo("semantic-rrsets", (name, qtype), lookup)
 
 
 def _target_addresses(catalog: ZoneCatalog, name: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
@@ -364,28 +366,28 @@ def _fallback(catalog: ZoneCatalog, end: dns.name.Name | None) -> dns.name.Name 
         serving = general_engine(catalog, end)
         return serving if serving is not None and serving != end else None
 
-    return catalog.memo("semantic-fallback", end, lookup)  # type: ignore[return-value]
+    return catalog.memo("semantic-fallback", end, lookup)
 
 
 def _negative_ttl(zone: dns.zone.Zone | None) -> int:
     """RFC 2308: how long the zone lets an absence be cached (min of the SOA's TTL and MINIMUM)."""
-    soa = zone.get_rrset(zone.origin, dns.rdatatype.SOA) if zone is not None else None
+    soa = zone.get_rrset(zone_origin(zone), dns.rdatatype.SOA) if zone is not None else None
     return min(soa.ttl, soa[0].minimum) if soa is not None else DEFAULT_ROUTE_TTL
 
 
 def _lower_wire(catalog: ZoneCatalog, name: dns.name.Name) -> bytes:
     """`name` in lower-case wire form, computed once per catalog snapshot."""
-    return catalog.memo("lower-wire", name, lambda: name.to_wire().lower())  # type: ignore[return-value]
+    return catalog.memo("lower-wire", name, lambda: name_wire(name).lower())
 
 
 def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.Name) -> bytes:
     """The same text labels under `child` (`text_wire`: `labels_to_wire(parsed.labels)`), as the wire
     of the name `parsed.rebase` spells; the hashed form when they no longer fit a name there (a
     deeper zone leaves less room: the chain goes on here, another server needs the option)."""
-    target = text_wire + FORM_WIRE[parsed.form] + child.to_wire().lower()
+    target = text_wire + FORM_WIRE[parsed.form] + name_wire(child).lower()
     if len(target) <= MAX_NAME_OCTETS:
         return target
-    return dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form)).to_wire()
+    return name_wire(dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form)))
 
 
 def _quote(text: str) -> str:

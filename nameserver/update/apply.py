@@ -42,6 +42,7 @@ import dns.tsig
 import dns.update
 import dns.zone
 
+from common.names import zone_origin
 from nameserver.errors import Refusal
 from nameserver.update.registry import Record
 from nameserver.wire import update_lease_from_wire
@@ -102,8 +103,8 @@ def lease_of(message: dns.message.Message) -> int | None:
 
 # --- RFC 2136 §3.2: prerequisites ----------------------------------------------------------
 def check_prerequisites(zone: dns.zone.Zone, message: dns.update.UpdateMessage) -> None:
-    origin = zone.origin
-    required: dict[tuple[dns.name.Name, int], set[dns.rdata.Rdata]] = {}
+    origin = zone_origin(zone)
+    required: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], set[dns.rdata.Rdata]] = {}
     for rrset in message.prerequisite:
         name, rdtype = rrset.name, rrset.rdtype
         if rrset.ttl != 0:
@@ -135,7 +136,7 @@ def check_prerequisites(zone: dns.zone.Zone, message: dns.update.UpdateMessage) 
 
 # --- RFC 2136 §3.4.1: prescan ----------------------------------------------------------------
 def prescan(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset]) -> None:
-    origin = zone.origin
+    origin = zone_origin(zone)
     for rrset in updates:
         name, rdtype = rrset.name, rrset.rdtype
         what = f"{name} {dns.rdatatype.to_text(rdtype)}"
@@ -204,7 +205,7 @@ class Draft:
             return
         node = self._node(name, create=False)
         assert node is not None
-        rdataset = node.get_rdataset(self.zone.rdclass, rdata.rdtype)
+        rdataset = node.find_rdataset(self.zone.rdclass, rdata.rdtype)
         self.removed.append((name, rdataset.ttl, rdata))
         rdataset.discard(rdata)
         if not len(rdataset):
@@ -216,7 +217,7 @@ class Draft:
             return
         node = self._node(name, create=False)
         assert node is not None
-        rdataset = node.get_rdataset(self.zone.rdclass, rdtype)
+        rdataset = node.find_rdataset(self.zone.rdclass, rdtype)
         self.removed.extend((name, rdataset.ttl, r) for r in rdataset)
         node.delete_rdataset(self.zone.rdclass, rdtype)
         self._prune(name)
@@ -232,10 +233,9 @@ class Draft:
 
     def bump_serial(self, now: datetime.date | None = None) -> int:
         """Raise the SOA serial: YYYYMMDD00 of today, or old + 1 when that is not higher."""
-        origin = self.zone.origin
-        node = self._node(origin, create=False)
+        node = self._node(zone_origin(self.zone), create=False)
         assert node is not None
-        soa_set = node.get_rdataset(self.zone.rdclass, dns.rdatatype.SOA)
+        soa_set = node.find_rdataset(self.zone.rdclass, dns.rdatatype.SOA)
         soa = soa_set[0]
         today = int((now or datetime.datetime.now(datetime.timezone.utc).date()).strftime("%Y%m%d")) * 100
         serial = (soa.serial + 1) % (1 << 32)

@@ -51,6 +51,7 @@ class DynamicZones:
         zone = self.store.current.zones.get(origin)
         if zone is None:
             raise Refusal(dns.rcode.NOTAUTH, f"{origin} is not a zone of this server")
+        assert message.keyname is not None  # verify() refuses an UPDATE without TSIG
         if not key_may_update(message.keyname, origin, self.store.current):
             raise Refusal(dns.rcode.REFUSED, f"key {message.keyname} may not update {origin}")
         check_prerequisites(zone, message)
@@ -73,7 +74,7 @@ class DynamicZones:
                 self.journal.append(origin, updates, lease)
             self.store.swap(self.store.current.replacing({origin: applied.zone}))
             log.info("UPDATE %s: +%d -%d records, serial %d", origin, len(applied.added), len(applied.removed),
-                     applied.zone.get_rdataset(origin, dns.rdatatype.SOA)[0].serial)
+                     applied.zone.find_rdataset(origin, dns.rdatatype.SOA)[0].serial)
             if journal and self.on_change is not None:
                 self.on_change(origin)
         return applied

@@ -8,6 +8,9 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.IN.SRV
 import dns.rrset
 
 Record = tuple[dns.name.Name, int, dns.rdata.Rdata]
@@ -26,15 +29,17 @@ class Registration:
     hidden: bool = False
 
     @property
-    def srv_records(self) -> tuple[Record, ...]:
-        return tuple(r for r in self.records if r[2].rdtype == dns.rdatatype.SRV)
+    def srv_records(self) -> tuple[tuple[dns.name.Name, int, dns.rdtypes.IN.SRV.SRV], ...]:
+        return tuple(
+            (name, ttl, rdata) for name, ttl, rdata in self.records if isinstance(rdata, dns.rdtypes.IN.SRV.SRV)
+        )
 
     def endpoints(self) -> tuple[tuple[str, int], ...]:
         """(address, port) of every SRV target with an address in this registration."""
         out = []
         for _name, _ttl, srv in self.srv_records:
             for owner, _t, rdata in self.records:
-                if owner == srv.target and rdata.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                if owner == srv.target and isinstance(rdata, (dns.rdtypes.IN.A.A, dns.rdtypes.IN.AAAA.AAAA)):
                     out.append((rdata.address, srv.port))
         return tuple(sorted(set(out)))
 

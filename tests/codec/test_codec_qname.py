@@ -21,11 +21,15 @@ from codec import (
     text_to_qname,
 )
 
-ZONES = st.sampled_from(["semantic.root.", "legal.semantic.root", "contract.legal.semantic.root.", "q.explain.example."])
+ZONES = st.sampled_from(
+    ["semantic.root.", "legal.semantic.root", "contract.legal.semantic.root.", "q.explain.example."]
+)
 PUNCT = "?,.'!-\"():;/&%#$~+*@=_\u2019"
 # Mostly ASCII words and punctuation, with whitespace of every kind and any Unicode now and then.
 TEXTS = st.one_of(
-    st.lists(st.text(alphabet="abcqu xyz0123456789" + PUNCT + "\t\n\u00a0\u2003é", min_size=1, max_size=20), max_size=12).map(" ".join),
+    st.lists(
+        st.text(alphabet="abcqu xyz0123456789" + PUNCT + "\t\n\u00a0\u2003é", min_size=1, max_size=20), max_size=12
+    ).map(" ".join),
     st.text(max_size=80),
     st.lists(st.text(alphabet="abcdefqu?'.-", min_size=1, max_size=70), min_size=1, max_size=40).map(" ".join),
 )
@@ -149,7 +153,10 @@ def test_empty_and_whitespace_text_are_rejected() -> None:
             text_to_qname(text, "semantic.root.")
 
 
-@given(st.lists(st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=70), min_size=1, max_size=12))
+LDH_WORD = st.text(alphabet="abcdefghijklmnoprstuvwxyz0123456789", min_size=1, max_size=70)
+
+
+@given(st.lists(LDH_WORD, min_size=1, max_size=12))
 def test_labels_without_escapes_decode_to_their_words(words: list[str]) -> None:
     # The decoder's shortcut for names without any `q` must agree with the encoder both ways.
     text = " ".join(words)

@@ -74,7 +74,9 @@ def test_tiny_held_in_documents_fall_back_to_in_sample_tables() -> None:
 
 
 def test_dictionary_ids_take_two_octets_and_follow_the_content() -> None:
-    libraries = [train_library(make_corpus(seed), size=8192, words=words) for seed in (12, 13) for words in (False, True)]
+    libraries = [
+        train_library(make_corpus(seed), size=8192, words=words) for seed in (12, 13) for words in (False, True)
+    ]
     assert all(32768 <= library.dict_id < 65536 for library in libraries)
     assert len({library.dict_id for library in libraries}) == len(libraries)
     frame = compress(make_corpus(14, count=1)[0], libraries[0])

@@ -59,8 +59,8 @@ async def test_engine_registers_and_drops_out(tmp_path: Path) -> None:
     engine = None
     try:
         assert await dig_srv(port) == []
-        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256", "--server",
-                              f"127.0.0.1:{port}", "--tsig-key", str(key_file), "--lease", "30")
+        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256",
+                                         "--server", f"127.0.0.1:{port}", "--tsig-key", str(key_file), "--lease", "30")
         engine_port = engine.url.rsplit(":", 1)[1]
         expected = [f"0 0 {engine_port} llm-{engine_port}.{DOMAIN}"]
         assert await dig_srv(port) == expected
@@ -84,8 +84,8 @@ async def test_clean_shutdown_deregisters(tmp_path: Path) -> None:
     await runner.start()
     port = runner.addresses[0][1]
     try:
-        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256", "--server",
-                              f"127.0.0.1:{port}", "--tsig-key", str(key_file))
+        engine = await asyncio.to_thread(start_engine, "--backend", "llama", "--domain", DOMAIN, "--ctx", "256",
+                                         "--server", f"127.0.0.1:{port}", "--tsig-key", str(key_file))
         try:
             assert len(await dig_srv(port)) == 1
         finally:

@@ -34,7 +34,9 @@ async def test_watcher_loads_the_library_over_dns(tmp_path: Path) -> None:
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE + library.to_zone_fragment(DOMAIN))
-    runner = build_server(ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None))
+    runner = build_server(
+        ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None)
+    )
     await runner.start()
     try:
         source = DnsLibrarySource(DOMAIN, ("127.0.0.1", runner.addresses[0][1]))
@@ -55,7 +57,9 @@ async def test_no_library_is_not_an_error(tmp_path: Path) -> None:
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
-    runner = build_server(ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None))
+    runner = build_server(
+        ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None)
+    )
     await runner.start()
     try:
         snapshot = await DnsLibrarySource(DOMAIN, ("127.0.0.1", runner.addresses[0][1])).fetch()
@@ -81,7 +85,9 @@ async def test_a_domain_without_a_library_uses_its_parents_and_follows_its_seria
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE + library.to_zone_fragment(DOMAIN))
     (zones / f"{CHILD}zone").write_text(CHILD_ZONEFILE)
-    runner = build_server(ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None))
+    runner = build_server(
+        ServerOptions(config=ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False), semantic=None)
+    )
     await runner.start()
     try:
         source = DnsLibrarySource(CHILD, ("127.0.0.1", runner.addresses[0][1]))

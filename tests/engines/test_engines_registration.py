@@ -71,7 +71,9 @@ class FakeServer:
         if query.opcode() == dns.opcode.UPDATE:
             self.updates.append(query)
         else:
-            soa = dns.rrset.from_text(ZONE, 60, "IN", "SOA", "ns1.legal.semantic.root. admin.legal.semantic.root. 1 60 60 60 60")
+            soa = dns.rrset.from_text(
+                ZONE, 60, "IN", "SOA", "ns1.legal.semantic.root. admin.legal.semantic.root. 1 60 60 60 60"
+            )
             (reply.answer if query.question[0].name == ZONE else reply.authority).append(soa)
         return reply.to_wire()
 

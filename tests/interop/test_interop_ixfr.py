@@ -82,8 +82,13 @@ def retrain(zones: Path, tmp_path: Path) -> int:
     rnd = random.Random(5)
     for i in range(60):  # ~150 KB: a full-size (64 KiB) library, like the one it replaces
         (corpus / f"doc{i}.txt").write_text(" ".join(rnd.choice(WORDS) for _ in range(400)))
-    done = subprocess.run([*semdns_command(), "codec", "train", str(corpus), "--domain", ZONE, "--zonefiles", str(zones)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*semdns_command(), "codec", "train", str(corpus), "--domain", ZONE, "--zonefiles", str(zones)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     bumped = re.search(r"serial (\d+) -> (\d+)", done.stdout)
     assert bumped, done.stdout

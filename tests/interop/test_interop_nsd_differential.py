@@ -167,7 +167,11 @@ class Query:
         return message
 
     def __str__(self) -> str:
-        edns = "noedns" if self.payload is None else f"edns{self.payload}{'+do' if self.do else ''}{'+cookie' if self.cookie else ''}"
+        edns = (
+            "noedns"
+            if self.payload is None
+            else f"edns{self.payload}{'+do' if self.do else ''}{'+cookie' if self.cookie else ''}"
+        )
         return f"{self.name} {self.qclass} {self.qtype} {edns}{' rd' if self.rd else ''}{' tcp' if self.tcp else ''}"
 
 

@@ -39,7 +39,9 @@ def ours() -> Iterator[ServerHandle]:
 def transfer(address: Address, zone: str = ZONE) -> dns.zone.Zone:
     """The whole zone by AXFR over TCP from `address`."""
     host, port = address
-    return dns.zone.from_xfr(dns.query.xfr(host, zone, port=port, timeout=5.0, lifetime=20.0, relativize=False), relativize=False)
+    return dns.zone.from_xfr(
+        dns.query.xfr(host, zone, port=port, timeout=5.0, lifetime=20.0, relativize=False), relativize=False
+    )
 
 
 def rrsets(zone: dns.zone.Zone) -> RRsets:

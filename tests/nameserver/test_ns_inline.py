@@ -97,7 +97,9 @@ async def test_an_inline_handler_that_waits_finishes_as_a_task_and_can_be_cancel
     pending = await _respond_from_callback(server, query("slow.short.sem.test."))
     (reply,) = await asyncio.get_running_loop().create_task(_await(pending))
     assert dns.message.from_wire(reply).rcode() == dns.rcode.NXDOMAIN
-    task = asyncio.get_running_loop().create_task(_await(await _respond_from_callback(server, query("slow.long.sem.test."))))
+    task = asyncio.get_running_loop().create_task(
+        _await(await _respond_from_callback(server, query("slow.long.sem.test.")))
+    )
     await asyncio.sleep(0)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -24,7 +24,7 @@ from zones.catalog import ZoneCatalog, ZoneStore
 
 BULK = 1100  # MX records with A records: a TCP answer well past 16 KiB
 EXTRA = "\n".join(
-    ["UpperCase CNAME WWW", "txt-at-apex TXT \"a\" \"b\"", "ptr PTR www.sem.test.", "rp RP mail.sem.test. www.sem.test."]
+    ["UpperCase CNAME WWW", 'txt-at-apex TXT "a" "b"', "ptr PTR www.sem.test.", "rp RP mail.sem.test. www.sem.test."]
     + [f"bulk MX {i} m{i}.bulk" for i in range(BULK)]
     + [f"m{i}.bulk A 10.1.{i // 256}.{i % 256}" for i in range(0, BULK, 2)]
 )

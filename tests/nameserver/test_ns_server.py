@@ -29,7 +29,9 @@ def server(zones_dir: Path) -> Iterator[ServerHandle]:
         yield handle
 
 
-def ask(server: ServerHandle, name: str, rdtype: str = "A", tcp: bool = False, **edns) -> tuple[dns.message.Message, dnslib.DNSRecord]:
+def ask(
+    server: ServerHandle, name: str, rdtype: str = "A", tcp: bool = False, **edns
+) -> tuple[dns.message.Message, dnslib.DNSRecord]:
     query = dns.message.make_query(name, rdtype, **edns)
     wire = query.to_wire()
     reply = (tcp_exchange if tcp else udp_exchange)(server.host, server.port, wire)
@@ -128,7 +130,8 @@ def test_truncated_over_udp_whole_over_tcp(server: ServerHandle) -> None:
 
 
 def test_tcp_pipelining(server: ServerHandle) -> None:
-    queries = [dns.message.make_query(n, "A") for n in ("www.sem.test", "nope.sem.test", "alias.sem.test", "x.child.sem.test")]
+    names = ("www.sem.test", "nope.sem.test", "alias.sem.test", "x.child.sem.test")
+    queries = [dns.message.make_query(n, "A") for n in names]
     with tcp_connect(server.host, server.port) as sock:
         tcp_send(sock, *(q.to_wire() for q in queries))
         replies = {m.id: m for m in (dns.message.from_wire(tcp_read(sock)) for _ in queries)}

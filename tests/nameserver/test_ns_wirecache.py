@@ -83,8 +83,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerHa
 
 
 def variants() -> Iterator[dns.message.Message]:
-    names = ["www.sem.test.", "WwW.SeM.TeSt.", "LeGaL.SeM.TeSt.", "nope.SEM.test.", "host.SUB.sem.test.", "ALIAS.sem.test.", "big.sem.test."]
-    for name, rdtype, edns, rd, cd in itertools.product(names, ["A", "TXT"], [None, 512, 1232, 4096, "do"], [False, True], [False, True]):
+    names = ["www.sem.test.", "WwW.SeM.TeSt.", "LeGaL.SeM.TeSt.", "nope.SEM.test.", "host.SUB.sem.test.",
+             "ALIAS.sem.test.", "big.sem.test."]
+    edns_forms = [None, 512, 1232, 4096, "do"]
+    for name, rdtype, edns, rd, cd in itertools.product(names, ["A", "TXT"], edns_forms, [False, True], [False, True]):
         if edns is None:
             query = dns.message.make_query(name, rdtype, use_edns=False)
         elif edns == "do":

@@ -28,7 +28,10 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_origin_ttl_and_nested_relative_includes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    zonefile = write(tmp_path / "zones" / "example.test.zone", HEAD + "$INCLUDE sub/one.inc part.example.test.\nafter IN A 127.0.0.9\n")
+    zonefile = write(
+        tmp_path / "zones" / "example.test.zone",
+        HEAD + "$INCLUDE sub/one.inc part.example.test.\nafter IN A 127.0.0.9\n",
+    )
     write(tmp_path / "zones" / "sub" / "one.inc", "$TTL 60\nx IN A 127.0.0.2\n$INCLUDE deeper/two.inc\n")
     write(tmp_path / "zones" / "sub" / "deeper" / "two.inc", "\n\ny IN TXT \"hello\"\n")
     monkeypatch.chdir(tmp_path)  # somewhere else than the zonefile's directory
@@ -49,7 +52,10 @@ def test_origin_ttl_and_nested_relative_includes(tmp_path: Path, monkeypatch: py
 
 
 def test_multiline_record_is_located_at_its_first_line(tmp_path: Path) -> None:
-    text = "$ORIGIN example.test.\n$TTL 600\n@ IN SOA ns1 hostmaster (\n  2026112301 3600\n  900 1209600 300 )\n  IN NS ns1\nns1 IN A 127.0.0.1\n"
+    text = (
+        "$ORIGIN example.test.\n$TTL 600\n@ IN SOA ns1 hostmaster (\n  2026112301 3600\n  900 1209600 300 )\n"
+        "  IN NS ns1\nns1 IN A 127.0.0.1\n"
+    )
     loaded = load_zone(write(tmp_path / "example.test.zone", text))
     assert loaded.where(N("example.test."), dns.rdatatype.SOA).line == 3
     assert loaded.where(N("example.test."), dns.rdatatype.NS).line == 6

@@ -40,7 +40,9 @@ def default(zones_dir: Path) -> Iterator[ServerHandle]:
 
 @pytest.fixture(scope="module")
 def configured(zones_dir: Path) -> Iterator[ServerHandle]:
-    with running_server(zones_dir, ["--no-semantic", "--version", "v9 test build", "--identity", "ns-a.example"]) as handle:
+    with running_server(
+        zones_dir, ["--no-semantic", "--version", "v9 test build", "--identity", "ns-a.example"]
+    ) as handle:
         yield handle
 
 

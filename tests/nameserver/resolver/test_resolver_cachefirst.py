@@ -45,7 +45,9 @@ async def test_a_cached_question_is_answered_without_embedding_it() -> None:
     assert first.rcode == dns.rcode.NOERROR and first.queries == 3
     assert embed.calls == 1  # the full resolution embedded it, the cached answer did not
     assert second.queries == 0 and r.semantic_hits == 0
-    assert [(rr.name, rr.rdtype, set(rr)) for rr in second.answer] == [(rr.name, rr.rdtype, set(rr)) for rr in first.answer]
+    assert [(rr.name, rr.rdtype, set(rr)) for rr in second.answer] == [
+        (rr.name, rr.rdtype, set(rr)) for rr in first.answer
+    ]
 
 
 async def test_an_uncached_question_is_still_embedded_and_learned() -> None:
@@ -72,7 +74,8 @@ def cached_semantic_server(embed: CountingEmbed, *, wire_cache: bool):
 
     cache = RRsetCache(clock=lambda: 100.0)
     cache.put(dns.rrset.from_text("breach.q.semantic.root.", 300, "IN", "CNAME", "_llm._tcp.legal.semantic.root."))
-    cache.put(dns.rrset.from_text("_llm._tcp.legal.semantic.root.", 300, "IN", "SRV", "10 1 8110 llm1.legal.semantic.root."))
+    srv = dns.rrset.from_text("_llm._tcp.legal.semantic.root.", 300, "IN", "SRV", "10 1 8110 llm1.legal.semantic.root.")
+    cache.put(srv)
     routes = RouteCache(SemanticCache(), embed=embed, embed_model="all-minilm-l6-v2")
     r = Recursor(Hints.single("semantic.root.", "127.0.0.1"), cache=cache, transport=NoNetwork(), routes=routes)
     store = ZoneStore()

@@ -207,15 +207,26 @@ async def test_referral_back_up_the_tree_is_a_loop() -> None:
 
 
 async def test_referral_chain_longer_than_the_bound() -> None:
-    body = "$ORIGIN semantic.root.\n@ 3600 IN SOA ns1 h 1 3600 900 1209600 300\n@ 3600 IN NS ns1\nns1 3600 IN A 127.0.0.1\n"
+    body = (
+        "$ORIGIN semantic.root.\n@ 3600 IN SOA ns1 h 1 3600 900 1209600 300\n@ 3600 IN NS ns1\n"
+        "ns1 3600 IN A 127.0.0.1\n"
+    )
     labels = ["a", "b", "c", "d", "e", "f"]
     deep = "semantic.root."
-    servers = [FakeServer("127.0.0.1", zone("semantic.root.", body + f"{labels[0]} IN NS ns.{labels[0]}\nns.{labels[0]} IN A 127.0.0.2\n"))]
+    servers = [
+        FakeServer(
+            "127.0.0.1",
+            zone("semantic.root.", body + f"{labels[0]} IN NS ns.{labels[0]}\nns.{labels[0]} IN A 127.0.0.2\n"),
+        )
+    ]
     # each deeper zone is served by the next address and delegates one level further down
     for i, label in enumerate(labels):
         deep = f"{label}.{deep}"
         nxt = labels[i + 1] if i + 1 < len(labels) else None
-        zb = f"$ORIGIN {deep}\n@ 3600 IN SOA ns h 1 3600 900 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 127.0.0.{i + 2}\n"
+        zb = (
+            f"$ORIGIN {deep}\n@ 3600 IN SOA ns h 1 3600 900 1209600 300\n@ 3600 IN NS ns\n"
+            f"ns 3600 IN A 127.0.0.{i + 2}\n"
+        )
         if nxt:
             zb += f"{nxt} IN NS ns.{nxt}\nns.{nxt} IN A 127.0.0.{i + 3}\n"
         servers.append(FakeServer(f"127.0.0.{i + 2}", zone(deep, zb)))

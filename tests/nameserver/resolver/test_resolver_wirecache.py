@@ -43,7 +43,9 @@ class NoNetwork:
 def make_server(recursor, clock: Clock) -> DnsServer:
     store = ZoneStore()
     config = ServerConfig()
-    server = DnsServer(store, build_chain(store, config, [RecursionHandler(recursor, cache_answers=True, clock=clock)]), config)
+    server = DnsServer(
+        store, build_chain(store, config, [RecursionHandler(recursor, cache_answers=True, clock=clock)]), config
+    )
     server.wirecache = WireCache(clock=clock)
     return server
 
@@ -52,7 +54,8 @@ def cached_recursor(clock: Clock) -> Recursor:
     cache = RRsetCache(clock=clock.seconds)
     cache.put(dns.rrset.from_text("www.example.test.", 300, "IN", "A", "192.0.2.1"), Trust.ANSWER)
     cache.put(dns.rrset.from_text("alias.example.test.", 60, "IN", "CNAME", "www.example.test."), Trust.ANSWER)
-    return Recursor(Hints.single("example.test.", "127.0.0.1"), config=ResolverConfig(), cache=cache, transport=NoNetwork())
+    hints = Hints.single("example.test.", "127.0.0.1")
+    return Recursor(hints, config=ResolverConfig(), cache=cache, transport=NoNetwork())
 
 
 def query(name: str, *, edns=0, cd: bool = False) -> bytes:

@@ -128,12 +128,16 @@ async def test_a_new_catalog_is_not_answered_from_the_old_memo(runner) -> None:
     text = zone.to_text(relativize=False).replace(" 8112 ", " 9112 ")
     runner.store.swap(catalog.replacing({LEGAL: dns.zone.from_text(text, origin=LEGAL, relativize=False)}))
     after = dns.message.from_wire(await answer(runner, wire))
-    ports = [[r.port for r in rrset] for m in (before, after) for rrset in m.answer if rrset.rdtype == dns.rdatatype.SRV]
+    ports = [
+        [r.port for r in rrset] for m in (before, after) for rrset in m.answer if rrset.rdtype == dns.rdatatype.SRV
+    ]
     assert ports == [[8112], [9112]]
 
 
 @pytest.mark.parametrize("words", [1, 20, 46, 47, 48, 49])  # 47+: too long under a deeper zone
-@pytest.mark.parametrize("child", ["legal.semantic.root.", "contract.legal.semantic.root.", "Review.Code.semantic.root."])
+@pytest.mark.parametrize(
+    "child", ["legal.semantic.root.", "contract.legal.semantic.root.", "Review.Code.semantic.root."]
+)
 def test_rebase_builds_the_name_the_codec_spells(words: int, child: str) -> None:
     text = " ".join(f"w{i}x" for i in range(words))
     parsed = parse_semantic_name(text_to_qname(text, APEX))
@@ -176,7 +180,8 @@ async def test_batched_walks_decide_as_a_direct_encoder_does(runner, encoder, sh
     direct = Classifier()
     stages = set()
     for text in CHATTY_QUESTIONS:
-        hops = descend(shipped, handler.indexes, direct, " ".join(text.lower().split()), dns.name.from_text(APEX), encoder)
+        spoken = " ".join(text.lower().split())
+        hops = descend(shipped, handler.indexes, direct, spoken, dns.name.from_text(APEX), encoder)
         served = explained(await answer(runner, make_query(text, "explain", "TXT")))
         assert [(h["node"], h["stage"], h["choice"]) for h in served] == [
             (hop.node.to_text(), hop.decision.stage,

@@ -39,7 +39,9 @@ def zone_at(serial: int) -> dns.zone.Zone:
 
 
 def served_serial(server: ServerHandle) -> int:
-    reply = dns.message.from_wire(udp_exchange(server.host, server.port, dns.message.make_query(PARENT, "SOA").to_wire()))
+    reply = dns.message.from_wire(
+        udp_exchange(server.host, server.port, dns.message.make_query(PARENT, "SOA").to_wire())
+    )
     return reply.answer[0][0].serial
 
 
@@ -79,7 +81,8 @@ def test_dnspython_applies_our_ixfr_to_an_old_version_and_gets_the_current_one(s
     query, _ = dns.xfr.make_query(received, serial=old)
     dns.query.inbound_xfr(server.host, received, query, port=server.port, timeout=10)
     assert received == zone_at(V4)
-    assert re.search(rf"IXFR sem\.test\. {old} -> {V4} to 127\.0\.0\.1 \(tcp\): incremental, {V4 - old} step", server.log())
+    expected = rf"IXFR sem\.test\. {old} -> {V4} to 127\.0\.0\.1 \(tcp\): incremental, {V4 - old} step"
+    assert re.search(expected, server.log())
 
 
 def test_ixfr_carries_only_the_difference_in_rfc1995_order(server: ServerHandle) -> None:
@@ -126,7 +129,10 @@ def test_unknown_serial_gets_the_full_zone(server: ServerHandle) -> None:
     assert received == zone_at(V4)
     full = dig_records(server, "AXFR", PARENT)
     assert dig_records(server, f"IXFR={V1 - 100}", PARENT) == full
-    assert f"IXFR sem.test. {V1 - 100} -> {V4} to 127.0.0.1 (tcp): full transfer (serial {V1 - 100} not in the history)" in server.log()
+    assert (
+        f"IXFR sem.test. {V1 - 100} -> {V4} to 127.0.0.1 (tcp): full transfer (serial {V1 - 100} not in the history)"
+        in server.log()
+    )
 
 
 def test_ixfr_over_udp_when_it_fits_else_the_soa(server: ServerHandle) -> None:

@@ -28,6 +28,11 @@ def zone(serial: int, body: str = "", ttl: int = 300) -> dns.zone.Zone:
     return dns.zone.from_text(text, relativize=False)
 
 
+def step(serial: int) -> tuple[dict[dns.name.Name, dns.zone.Zone], dict[dns.name.Name, dns.zone.Zone]]:
+    """The catalogs before and after one serial step of ORIGIN (v A 192.0.2.<serial>)."""
+    return {ORIGIN: zone(serial, f"v A 192.0.2.{serial}\n")}, {ORIGIN: zone(serial + 1, f"v A 192.0.2.{serial + 1}\n")}
+
+
 def apply(old: dns.zone.Zone, history: ZoneHistory, to_serial: int) -> dns.zone.Zone:
     """`old` brought to `to_serial` by the IXFR records, applied with dnspython's inbound IXFR."""
     steps = history.steps(ORIGIN, old.get_rdataset(ORIGIN, "SOA")[0].serial, to_serial)
@@ -46,8 +51,14 @@ def test_diff_holds_only_the_change_and_dnspython_applies_it() -> None:
     new = zone(2, 'txt TXT "a" "c"\ncame A 192.0.2.2\n')
     diff = diff_zones(old, new)
     assert (diff.from_serial, diff.to_serial) == (1, 2)
-    assert sorted(r.to_text() for r in diff.deleted) == ['gone.h.test. 300 IN A 192.0.2.1', 'txt.h.test. 300 IN TXT "a" "b"']
-    assert sorted(r.to_text() for r in diff.added) == ['came.h.test. 300 IN A 192.0.2.2', 'txt.h.test. 300 IN TXT "a" "c"']
+    assert sorted(r.to_text() for r in diff.deleted) == [
+        "gone.h.test. 300 IN A 192.0.2.1",
+        'txt.h.test. 300 IN TXT "a" "b"',
+    ]
+    assert sorted(r.to_text() for r in diff.added) == [
+        'came.h.test. 300 IN A 192.0.2.2',
+        'txt.h.test. 300 IN TXT "a" "c"',
+    ]
     history = ZoneHistory()
     history.record({ORIGIN: old}, {ORIGIN: new})
     assert apply(zone(1, 'txt TXT "a" "b"\ngone A 192.0.2.1\n'), history, 2) == new
@@ -112,7 +123,7 @@ def test_a_zone_that_goes_and_comes_back_starts_afresh() -> None:
 def test_bounded_by_version_count() -> None:
     history = ZoneHistory(max_versions=3)
     for serial in range(1, 8):
-        history.record({ORIGIN: zone(serial, f"v A 192.0.2.{serial}\n")}, {ORIGIN: zone(serial + 1, f"v A 192.0.2.{serial + 1}\n")})
+        history.record(*step(serial))
     assert history.serials(ORIGIN) == (5, 6, 7)
 
 
@@ -130,7 +141,7 @@ def test_bounded_by_octets_relative_to_the_zone() -> None:
     # Small steps accumulate until they would outweigh the zone; the oldest go first.
     small = ZoneHistory(max_ratio=1.0)
     for serial in range(1, 30):
-        small.record({ORIGIN: zone(serial, f"v A 192.0.2.{serial}\n")}, {ORIGIN: zone(serial + 1, f"v A 192.0.2.{serial + 1}\n")})
+        small.record(*step(serial))
     kept = small.serials(ORIGIN)
     assert kept[-1] == 29 and 1 < len(kept) < 29
     steps = small.steps(ORIGIN, kept[0], 30)
