@@ -15,7 +15,7 @@ import pytest
 from helpers.reference import CLIENT, dnspython_render
 from helpers.testzones import parent_zone
 
-from nameserver.chain import build_chain
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.render import PieceCache, rrset_pieces
 from nameserver.server import DnsServer
@@ -46,8 +46,7 @@ def server() -> DnsServer:
         "x A 192.0.2.77\n", relativize=False)
     catalog = ZoneCatalog(zones={dns.name.from_text("sem.test."): parent, dns.name.from_text("child.sem.test."): child})
     store = ZoneStore(catalog)
-    config = ServerConfig(wire_cache=False)
-    return DnsServer(store, build_chain(store, config), config)
+    return build_server(ServerOptions(config=ServerConfig(wire_cache=False), semantic=None), store=store).server
 
 
 def queries() -> Iterator[dns.message.Message]:

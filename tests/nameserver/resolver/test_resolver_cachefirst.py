@@ -65,12 +65,9 @@ class NoNetwork:
 
 
 def cached_semantic_server(embed: CountingEmbed, *, wire_cache: bool):
-    from nameserver.chain import build_chain
+    from nameserver.build import RecursionOptions, ServerOptions, build_server
     from nameserver.config import ServerConfig
-    from nameserver.resolver.handler import RecursionHandler
     from nameserver.resolver.rrcache import RRsetCache
-    from nameserver.server import DnsServer
-    from zones.catalog import ZoneStore
 
     cache = RRsetCache(clock=lambda: 100.0)
     cache.put(dns.rrset.from_text("breach.q.semantic.root.", 300, "IN", "CNAME", "_llm._tcp.legal.semantic.root."))
@@ -78,9 +75,8 @@ def cached_semantic_server(embed: CountingEmbed, *, wire_cache: bool):
     cache.put(srv)
     routes = RouteCache(SemanticCache(), embed=embed, embed_model="all-minilm-l6-v2")
     r = Recursor(Hints.single("semantic.root.", "127.0.0.1"), cache=cache, transport=NoNetwork(), routes=routes)
-    store = ZoneStore()
-    config = ServerConfig(wire_cache=wire_cache)
-    return DnsServer(store, build_chain(store, config, [RecursionHandler(r, cache_answers=True)]), config)
+    options = ServerOptions(config=ServerConfig(wire_cache=wire_cache), semantic=None, recursion=RecursionOptions())
+    return build_server(options, recursor=r).server
 
 
 async def ask(server, name: str) -> tuple[dns.message.Message, dns.message.Message]:

@@ -24,9 +24,8 @@ from helpers.reference import CLIENT, dnspython_render
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
-from nameserver.chain import build_chain
+from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.semantic.handler import SemanticHandler
 from nameserver.server import DnsServer
 from nameserver.wire import PlainQuery
 from zones.catalog import ZoneCatalog, ZoneStore
@@ -78,10 +77,9 @@ def server() -> DnsServer:
         dns.name.from_text("med.sem.test."): dns.zone.from_text(MED_ZONE, relativize=False),
     }
     store = ZoneStore(ZoneCatalog(zones=zones))
-    config = ServerConfig(wire_cache=False)
-    handler = SemanticHandler(store, _FakeEncoder())
-    handler.warm()
-    return DnsServer(store, build_chain(store, config, extra=[handler]), config)
+    runner = build_server(ServerOptions(config=ServerConfig(wire_cache=False)), store=store, encoder=_FakeEncoder())
+    runner.chain.warm()
+    return runner.server
 
 
 def queries() -> Iterator[bytes]:
