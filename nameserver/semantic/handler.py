@@ -49,9 +49,10 @@ is negative, and an Extended DNS Error, RFC 8914, saying why):
 | hashed name without the text option (SRV/TXT)      | FORMERR    | 24 Invalid Data    |
 | text option: invalid UTF-8, unknown flag, damaged  | FORMERR    | 24 Invalid Data    |
 | text option: empty after normalisation             | FORMERR    | 24 Invalid Data    |
+| text option: > 65,000 octets, or > 65,000 code points once decomposed (NFKD) | FORMERR | 24 Invalid Data |
 | text option does not match the `h-<hash>` label     | FORMERR    | 24 Invalid Data    |
 | text of only punctuation/symbols (no letter/digit) | NOERROR, CNAME to the node's general engine | 0 Other |
-| embedding option from another encoder or damaged   | ignored (the text is embedded here)   | none |
+| embedding option: another encoder, dimension, or damaged | ignored (the text is embedded here) | none |
 Text too long for a QNAME is the EDNS form's job (the codec raises before a name is built).
 """
 from __future__ import annotations
