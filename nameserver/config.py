@@ -53,6 +53,7 @@ class ServerConfig:
     identity: str = field(default_factory=socket.gethostname)  # CH TXT id.server. / hostname.bind.
     hide_version: bool = False  # then those queries are REFUSED (EDE 18), as NSD's hide-version
     hide_identity: bool = False
+    log_questions: bool = False  # name semantic questions in log lines (else a hash: logs leak prompts)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:

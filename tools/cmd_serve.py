@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: a question uses both cores of a small machine)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
+    parser.add_argument("--log-questions", action="store_true",
+                        help="write semantic questions into log lines (default: a hash; questions are private)")
     chaos = parser.add_argument_group("identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
     chaos.add_argument("--version", metavar="TEXT", help='what version.bind answers (default "semantic-dns <package version>")')
     chaos.add_argument("--identity", metavar="TEXT", help="what id.server and hostname.bind answer (default: the host name)")
@@ -103,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         uvloop=not args.no_uvloop,
         hide_version=args.hide_version,
         hide_identity=args.hide_identity,
+        log_questions=args.log_questions,
         **identification(args),
     )
 
