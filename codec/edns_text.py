@@ -6,7 +6,9 @@ nameserver and the SDK wrap them in dnspython `GenericOption`s.
 TEXT_OPTION (65001)
     ``flags:u8 | payload``. Flag bit 0 (0x01): the payload is a zstd frame (with its content size)
     of the UTF-8 text, set when that is shorter; every other bit must be 0 (`UnknownFlag`). The
-    text is sent exactly as typed (at most 65000 octets of UTF-8); servers normalise it.
+    text is sent exactly as typed; servers normalise it. Its size is bounded twice (`codec.text`):
+    at most 65,000 octets of UTF-8, and at most 65,000 code points once decomposed (NFKD), checked
+    before anything is normalised (`TextTooLarge`).
 
 EMBEDDING_OPTION (65002)
     ``model:u16 | dim:u16 | scale:f32 | int8[dim]`` in network byte order: the query's sentence
@@ -35,11 +37,13 @@ import dns.name
 import numpy as np
 import zstandard
 
-from codec.errors import BadEncoding, EmptyText, TextTooLong, Truncated, UnknownFlag
-from codec.qname import FORMS, Form, is_hashed_label, normalize, text_qnames
+from codec.errors import BadEncoding, EmptyText, TextTooLarge, TextTooLong, Truncated, UnknownFlag
+from codec.qname import FORMS, Form, is_hashed_label, text_qnames
+from codec.text import MAX_TEXT_OCTETS, normalize
 
 __all__ = [
     "EMBEDDING_OPTION",
+    "MAX_TEXT_OCTETS",
     "TEXT_OPTION",
     "Embedding",
     "QueryForm",
@@ -57,7 +61,6 @@ __all__ = [
 TEXT_OPTION = 65001
 EMBEDDING_OPTION = 65002
 FLAG_ZSTD = 0x01
-MAX_TEXT_OCTETS = 65000
 _EMBED_HEADER = struct.Struct("!HHf")
 _ZSTD_LEVEL = 9
 
@@ -86,8 +89,8 @@ def query_form(text: str, zone: str) -> QueryForm:
     """The QNAME form of `text` under `zone` when its names fit 255 octets in every form, else the
     EDNS form (hashed names + the text option).
 
-    Raises `EmptyText` (nothing left after normalisation), `BadEncoding` (lone surrogates, more than
-    `MAX_TEXT_OCTETS` of UTF-8, a zone that is not a domain name).
+    Raises `EmptyText` (nothing left after normalisation), `TextTooLarge` (over a bound of
+    `codec.text`), `BadEncoding` (lone surrogates, a zone that is not a domain name).
     """
     try:
         return QueryForm(text_qnames(text, zone))
@@ -120,8 +123,6 @@ def encode_text_option(text: str) -> bytes:
         raw = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
-    if len(raw) > MAX_TEXT_OCTETS:
-        raise BadEncoding(f"the question has {len(raw)} octets of UTF-8, more than {MAX_TEXT_OCTETS}")
     packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True).compress(raw)
     if len(packed) < len(raw):
         return bytes([FLAG_ZSTD]) + packed
@@ -129,7 +130,8 @@ def encode_text_option(text: str) -> bytes:
 
 
 def decode_text_option(payload: bytes) -> str:
-    """The text of a TEXT_OPTION payload. Raises Truncated, UnknownFlag, BadEncoding, EmptyText."""
+    """The text of a TEXT_OPTION payload. Raises Truncated, UnknownFlag, BadEncoding, TextTooLarge
+    (checked before the text is normalised), EmptyText."""
     if not payload:
         raise Truncated("text option: empty, expected a flags octet")
     flags, body = payload[0], payload[1:]
@@ -137,11 +139,17 @@ def decode_text_option(payload: bytes) -> str:
         raise UnknownFlag(f"text option: unknown flag bits 0x{flags & ~FLAG_ZSTD:02x}")
     if flags & FLAG_ZSTD:
         body = _unzstd(body)
+    if len(body) > MAX_TEXT_OCTETS:
+        raise TextTooLarge(f"text option: {len(body)} octets of text, more than {MAX_TEXT_OCTETS}")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadEncoding(f"text option: invalid UTF-8 at octet {exc.start}: {exc.reason}") from None
-    if not normalize(text):
+    try:
+        normal = normalize(text)
+    except TextTooLarge as exc:
+        raise TextTooLarge(f"text option: {exc}") from None
+    if not normal:
         raise EmptyText("text option: the question is empty after normalisation")
     return text
 
@@ -154,7 +162,7 @@ def _unzstd(body: bytes) -> bytes:
     if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
         raise BadEncoding("text option: the zstd frame must declare its content size")
     if params.content_size > MAX_TEXT_OCTETS:
-        raise BadEncoding(f"text option: {params.content_size} octets declared, more than {MAX_TEXT_OCTETS}")
+        raise TextTooLarge(f"text option: {params.content_size} octets declared, more than {MAX_TEXT_OCTETS}")
     if params.dict_id:
         raise BadEncoding(f"text option: the zstd frame needs dictionary {params.dict_id}; none is used here")
     try:

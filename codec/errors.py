@@ -21,6 +21,11 @@ class BadEncoding(CodecError):
     """An invalid escape, label, UTF-8 sequence or value in an encoded question."""
 
 
+class TextTooLarge(BadEncoding):
+    """The question is larger than any form carries (`codec.text`: 65,000 octets of UTF-8, or
+    65,000 code points once decomposed)."""
+
+
 class NotSemantic(CodecError):
     """A name without a `q` or `explain` label: not a semantic query."""
 

@@ -4,8 +4,8 @@ A question travels as labels left of a `q` (ask) or `explain` label under the zo
 ``is-a-verbal-agreement-legally-binding.q.semantic.root.``
 
 Normalisation
-    ``normalize(t)``: Unicode NFKC, case folding, NFKC again (repeated until stable), then every
-    run of whitespace becomes one space and the ends are stripped. The decoder returns exactly
+    ``normalize(t)`` (`codec.text`): Unicode NFKC, case folding, NFKC again (repeated until
+    stable), then every run of whitespace becomes one space and the ends are stripped. The decoder returns exactly
     ``normalize(t)``; names are case-insensitive (resolvers randomise case, "0x20"), so the
     decoder lowercases every label first.
 
@@ -68,15 +68,14 @@ Canonical form
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import dns.exception
 import dns.name
 
 from codec.errors import BadEncoding, EmptyText, HashedName, NotSemantic, TextTooLong
+from codec.text import normalize
 
 Form = Literal["q", "explain"]
 FORMS: tuple[Form, ...] = ("q", "explain")
@@ -118,22 +117,6 @@ class SemanticName:
     def rebase(self, zone: str, form: Form | None = None) -> str:
         """The same text labels under another zone (and form): the target of a semantic CNAME."""
         return _build(list(self.labels), form or self.form, zone)
-
-
-@lru_cache(maxsize=128)
-def normalize(text: str) -> str:
-    """NFKC + casefold, whitespace runs -> one space, stripped (iterated to a fixed point).
-
-    Remembered for the last questions: one question is normalised by the decoder, the hash check
-    of the EDNS form and the keyword matcher of every level it passes."""
-    current = text
-    for _ in range(4):
-        folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", current).casefold())
-        nxt = " ".join(folded.split())
-        if nxt == current:
-            break
-        current = nxt
-    return current
 
 
 def is_hashed_label(label: str | bytes) -> bool:

@@ -65,6 +65,7 @@ class ServerConfig:
     rrl_slip: int = DEFAULT_RRL_SLIP  # every Nth limited reply goes out truncated (TC=1); 0: drop all
     rrl_exempt: tuple[IPNetwork, ...] = ()  # clients never limited
     rrl_table_size: int = DEFAULT_RRL_TABLE  # buckets kept (least recently used prefix evicted)
+    log_questions: bool = False  # name semantic questions in log lines (else a hash: logs leak prompts)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:

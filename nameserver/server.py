@@ -11,7 +11,6 @@ Replies given as a `Reply` (the authority and semantic handlers') are rendered f
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 import dns.exception
@@ -23,6 +22,7 @@ from nameserver import edns
 from nameserver.chain import Chain
 from nameserver.config import Address, ServerConfig
 from nameserver.errors import Rejected
+from nameserver.logs import HandlerFailures, packet_log
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
 from nameserver.rrl import RateLimiter
@@ -30,7 +30,7 @@ from nameserver.wire import PlainQuery, copyable_question, error_reply, query_fr
 from nameserver.wirecache import WireCache
 from zones.catalog import ZoneStore
 
-log = logging.getLogger(__name__)
+packets = packet_log(__name__)  # lines a client's packet can cause: rate-limited, no question text
 Replies = tuple[bytes, ...]
 RD_OCTET = 0x01  # RD in the header's third octet
 
@@ -48,6 +48,7 @@ class DnsServer:
         # recursive answers, which the others are refused); None: every client's
         self.recursion_clients: Callable[[str], bool] | None = None
         self.rrl = RateLimiter.from_config(config)  # applied by udp.py to every reply it sends
+        self.failures = HandlerFailures(packets, config.log_questions)
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
@@ -83,7 +84,7 @@ class DnsServer:
             try:
                 query = query_from_wire(wire)
             except Rejected as rejected:
-                log.debug("%s %s: %s", transport, client[0], rejected.reason)
+                packets.debug("%s %s: %s", transport, client[0], rejected.reason)
                 return (error_reply(wire, rejected.refusal.rcode),) if rejected.refusal is not None else ()
             negotiation = edns.negotiate(query, transport, max_udp)
             request = Request.of(query, wire, client, transport, negotiation)
@@ -91,8 +92,8 @@ class DnsServer:
             return (self.render(request.reply(dns.rcode.BADVERS), negotiation),)
         try:
             response = await self.chain.serve(request)
-        except Exception:
-            log.exception("handler failed on %s %s from %s", request.qname, request.qtype, client[0])
+        except Exception as exc:
+            self.failures.report(exc, request.qname, request.qtype, client[0])
             response = Response(message=request.reply(dns.rcode.SERVFAIL))
         if response.wires:
             return response.wires

@@ -134,7 +134,8 @@ class Classifier:
               ) -> Generator[Embed, np.ndarray, tuple[Decision, np.ndarray | None]]:
         """Decide among the children of `index`; returns the decision and the sentence vector
         used (None when keywords decided without one), so that a walk down the hierarchy embeds
-        a question at most once. A given `embedding` skips the encoder for the whole text."""
+        a question at most once. A given `embedding` of the index's dimension skips the encoder for
+        the whole text (one of another dimension is ignored)."""
         if not index.children:
             return Decision(None, "none", 0.0, None, ()), embedding
         keywords = index.matcher.match(text)
@@ -143,10 +144,10 @@ class Classifier:
         if top is not None and keywords.confidence >= index.settings.keyword_threshold:
             child = cast(int, top[0])  # the index's matcher is keyed by child position
             return _decision(index, shares, "keyword", child), embedding
-        if embedding is None:
-            vector = (yield Embed((text,)))[0]
-        else:
+        if embedding is not None and embedding.shape == index.centroids.shape[1:]:
             vector = _unit(embedding)
+        else:  # none given, or one of another dimension (a client's: ignored)
+            vector = (yield Embed((text,)))[0]
         scores = _similarity_scores(index, vector[None, :])[0]
         probs = _softmax(scores + KEYWORD_BONUS * shares)
         order = np.argsort(-probs, kind="stable")

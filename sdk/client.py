@@ -24,8 +24,8 @@ target addresses) and the `explain` TXT (stage, confidence). Engines come ordere
 until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
 `degrade=False` to get `ServerFailure` instead). Errors: `BadQuestion` (text no form can carry: empty,
-lone surrogates, over 65,000 octets of UTF-8), `NoRoute`, `ServerFailure`, `ResolveTimeout`,
-`EngineFailure` (all `SdkError`), each saying what to do.
+lone surrogates, over 65,000 octets of UTF-8 or 65,000 code points decomposed), `NoRoute`, `ServerFailure`,
+`ResolveTimeout`, `EngineFailure` (all `SdkError`), each saying what to do.
 
 Context compression (issue 6): by default `ask(text, context=...)` fetches the route's domain
 pattern library by DNS over TCP (`_codec.<domain>`, or the nearest ancestor's), verifies it,

@@ -10,7 +10,8 @@ class SdkError(SemanticDnsError):
 
 class BadQuestion(SdkError):
     """The question cannot be sent in any form: empty once normalised, not valid Unicode (lone
-    surrogates), longer than the EDNS text option's 65,000 octets of UTF-8, or a bad zone name."""
+    surrogates), larger than the EDNS text option carries (65,000 octets of UTF-8, or 65,000 code
+    points once decomposed, NFKD: `codec.text`), or a bad zone name."""
 
 
 class NoRoute(SdkError):

@@ -84,7 +84,8 @@ def question_form(text: str, zone: str = DEFAULT_ZONE) -> QueryForm:
     """The names (and text option) of `text` under `zone`: the QNAME form when both its `q` and
     `explain` names fit 255 octets, else the EDNS form (`codec.edns_text.query_form`).
 
-    Raises `BadQuestion` for text no form can carry (empty, invalid Unicode, over 65,000 octets)."""
+    Raises `BadQuestion` for text no form can carry (empty, invalid Unicode, over a size bound of
+    `codec.text`: what a server would refuse)."""
     try:
         return query_form(text, zone)
     except CodecError as exc:

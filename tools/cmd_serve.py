@@ -78,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a question uses both cores of a small machine)",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
+    parser.add_argument("--log-questions", action="store_true",
+                        help="write semantic questions into log lines (default: a hash; questions are private)")
     chaos = parser.add_argument_group(
         "identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
     chaos.add_argument("--version", metavar="TEXT",
@@ -143,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rrl_slip=args.rrl_slip,
         rrl_exempt=tuple(parse_network(n) for n in args.rrl_exempt),
         rrl_table_size=args.rrl_table_size,
+        log_questions=args.log_questions,
         **identification(args),
     )
 

@@ -49,6 +49,7 @@ is negative, and an Extended DNS Error, RFC 8914, saying why):
 | hashed name without the text option (SRV/TXT)      | FORMERR    | 24 Invalid Data    |
 | text option: invalid UTF-8, unknown flag, damaged  | FORMERR    | 24 Invalid Data    |
 | text option: empty after normalisation             | FORMERR    | 24 Invalid Data    |
+| text option: > 65,000 octets, or > 65,000 code points once decomposed (NFKD) | FORMERR | 24 Invalid Data |
 | text option does not match the `h-<hash>` label     | FORMERR    | 24 Invalid Data    |
 | text of only punctuation/symbols (no letter/digit) | NOERROR, CNAME to the node's general engine | 0 Other |
 | embedding option from another encoder or damaged   | ignored (the text is embedded here)   | none |

@@ -4,17 +4,16 @@ A refused UPDATE (`errors.Refusal`) gets its RCODE: unsigned when the signature 
 else on the TSIG-signed response (RFC 8945 §5.3) made for the verified message."""
 from __future__ import annotations
 
-import logging
-
 import dns.message
 import dns.opcode
 
 from nameserver.errors import Refusal
+from nameserver.logs import packet_log
 from nameserver.request import Next, Reply, Request, Response
 from nameserver.update.apply import verify
 from nameserver.update.dynamic import DynamicZones
 
-log = logging.getLogger(__name__)
+log = packet_log(__name__)  # anyone can send an UPDATE: rate-limited lines
 
 
 class UpdateHandler:

@@ -175,3 +175,12 @@ def test_keyword_decision_needs_no_vector(apex_index) -> None:
         next(steps)  # decided without yielding a single Embed
     decision, vector = done.value.value
     assert decision.stage == "keyword" and vector is None
+
+
+@pytest.mark.parametrize("size", [7, 9, 384])
+def test_embedding_of_another_dimension_is_ignored(size: int) -> None:
+    """A client's vector that does not fit the index is embedded again here, never multiplied."""
+    encoder = Counting()
+    index = IndexCache(encoder).get(make_zone(1), dns.name.from_text("t.test."))
+    steps = Classifier().steps(index, "something neither fruit nor vessel", np.ones(size, dtype=np.float32))
+    assert next(steps) == Embed(("something neither fruit nor vessel",))

@@ -116,11 +116,13 @@ def texts(draw: st.DrawFn) -> str:
 
 
 def sendable(text: str) -> bool:
-    """What the codec can carry: words after normalisation, valid Unicode, <= 65,000 octets."""
+    """What the codec can carry: valid Unicode, <= 65,000 octets, <= 65,000 code points decomposed
+    (NFKD), words after normalisation."""
     try:
-        return bool(normalize(text)) and len(text.encode("utf-8")) <= MAX_TEXT_OCTETS
+        octets = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         return False
+    return octets <= MAX_TEXT_OCTETS and len(unicodedata.normalize("NFKD", text)) <= 65000 and bool(normalize(text))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -130,6 +132,7 @@ def sendable(text: str) -> bool:
 @example("a\ud800")
 @example("x" * MAX_TEXT_OCTETS)
 @example("\U0001f600" * (MAX_TEXT_OCTETS // 4 + 1))
+@example("\ufdfa" * 3612)  # within the octet bound, past the decomposed one (18 x 3612 = 65,016)
 @example("e\u0301" * 120)
 def test_every_text_resolves_or_raises_bad_question(client: Client, text: str) -> None:
     """A route means every reply came within the SDK's timeout (else `ResolveTimeout`)."""

@@ -1,0 +1,172 @@
+"""`semdns bench attack`: plain SOA latency while a client floods the server with costly packets.
+
+Starts its own server (`nameserver.build.build_server`, semantic routing on, in a child process)
+on 127.0.0.1 over `--zones`. One socket sends the attack at a fixed rate; a second asks for the
+apex SOA every 10 ms and times each answer. It measures a reference run without the attack, then
+the attack run, and prints p50/p99/max of the SOA latency of each and how the attack packets were
+answered. Kinds:
+
+- `expanding`: hashed-name queries whose EDNS text option (zstd, ~150 octets) holds
+  21,000 x U+FDFA, which NFKC expands 18-fold (issue 11 item 1; the server refuses it before
+  normalising).
+
+Figures are for comparison within one run on one machine; the bench never asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import platform
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.rcode
+import zstandard
+
+from codec.edns_text import FLAG_ZSTD, TEXT_OPTION, hashed_qname
+
+PROBE_INTERVAL = 0.01
+APEX = "semantic.root."
+
+
+def register(bench_subparsers: argparse._SubParsersAction) -> None:
+    parser = bench_subparsers.add_parser("attack", help="SOA latency during a flood of costly packets")
+    parser.add_argument("--kind", choices=("expanding",), default="expanding", help="the attack packets")
+    parser.add_argument("--zones", type=Path, default=Path("zonefiles"), help="zonefiles (default zonefiles)")
+    parser.add_argument("--rate", type=float, default=300.0, help="attack packets a second (default 300)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
+    parser.set_defaults(func=run)
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (else what platform says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def expanding_packets(count: int) -> list[bytes]:
+    """`count` different queries (no two alike: the wire cache answers none) carrying the text."""
+    packer = zstandard.ZstdCompressor(write_content_size=True)
+    packets = []
+    for i in range(count):
+        text = "\ufdfa" * 21000 + f" {i}"
+        payload = bytes([FLAG_ZSTD]) + packer.compress(text.encode())
+        option = dns.edns.GenericOption(dns.edns.OptionType.make(TEXT_OPTION), payload)
+        query = dns.message.make_query(hashed_qname(f"attack {i}", APEX), "SRV", use_edns=0, options=[option])
+        packets.append(query.to_wire())
+    return packets
+
+
+def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
+    """The child process: the server as `semdns serve --zones ZONES --listen 127.0.0.1:0` runs it."""
+    import asyncio
+
+    from nameserver.build import SemanticOptions, ServerOptions, build_server
+    from nameserver.config import ServerConfig
+
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
+    runner = build_server(ServerOptions(config=config, semantic=SemanticOptions()))
+    runner.load()
+
+    async def serve() -> None:
+        await runner.start()
+        ready.put(runner.addresses[0])
+        await runner.serve_forever()
+
+    asyncio.run(serve())
+
+
+def probe(address: tuple[str, int], seconds: float) -> list[float]:
+    """SOA latencies (ms) of one query every PROBE_INTERVAL for `seconds`; a lost one counts 2000."""
+    latencies = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2.0)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            query = dns.message.make_query(APEX, "SOA")
+            start = time.perf_counter()
+            sock.sendto(query.to_wire(), address)
+            try:
+                while dns.message.from_wire(sock.recv(65535)).id != query.id:
+                    continue
+                latencies.append((time.perf_counter() - start) * 1000)
+            except TimeoutError:
+                latencies.append(2000.0)
+            time.sleep(max(0.0, PROBE_INTERVAL - (time.perf_counter() - start)))
+    return latencies
+
+
+def attack(address: tuple[str, int], packets: list[bytes], rate: float, stop: threading.Event,
+           rcodes: dict[str, int]) -> int:
+    """Send `packets` round-robin at `rate` a second until `stop`; count the answers' RCODEs."""
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        start = time.perf_counter()
+        while not stop.is_set():
+            due = start + sent / rate
+            while True:
+                try:
+                    name = dns.rcode.to_text(dns.message.from_wire(sock.recv(65535)).rcode())
+                    rcodes[name] = rcodes.get(name, 0) + 1
+                except BlockingIOError:
+                    break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendto(packets[sent % len(packets)], address)
+            sent += 1
+        time.sleep(0.5)
+        while True:
+            try:
+                name = dns.rcode.to_text(dns.message.from_wire(sock.recv(65535)).rcode())
+                rcodes[name] = rcodes.get(name, 0) + 1
+            except BlockingIOError:
+                return sent
+
+
+def summary(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (f"p50 {statistics.median(ordered):8.3f} ms   p99 {p99:8.3f} ms   max {ordered[-1]:8.3f} ms"
+            f"   n={len(ordered)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    packets = expanding_packets(max(1, int(args.rate)))
+    context = multiprocessing.get_context("spawn")
+    ready: multiprocessing.Queue[tuple[str, int]] = context.Queue()
+    server = context.Process(target=_serve, args=(args.zones, ready), daemon=True)
+    server.start()
+    try:
+        address = ready.get(timeout=120)
+        print(f"cpu: {cpu_model()} ({multiprocessing.cpu_count()} logical)")
+        print(f"server: 127.0.0.1:{address[1]}, zones {args.zones}; attack: {args.kind}, "
+              f"{args.rate:g} packets/s of {statistics.mean(map(len, packets)):.0f} octets, {args.seconds:g} s")
+        probe(address, 1.0)  # warm up
+        reference = probe(address, args.seconds)
+        stop = threading.Event()
+        rcodes: dict[str, int] = {}
+        result: list[int] = []
+        sender = threading.Thread(target=lambda: result.append(attack(address, packets, args.rate, stop, rcodes)))
+        sender.start()
+        during = probe(address, args.seconds)
+        stop.set()
+        sender.join()
+        print(f"SOA without attack: {summary(reference)}")
+        print(f"SOA during attack:  {summary(during)}")
+        print(f"attack: {result[0]} sent, answered {dict(sorted(rcodes.items()))}")
+    finally:
+        server.terminate()
+        server.join(5)
+    return 0
