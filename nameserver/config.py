@@ -53,6 +53,10 @@ class ServerConfig:
     identity: str = field(default_factory=socket.gethostname)  # CH TXT id.server. / hostname.bind.
     hide_version: bool = False  # then those queries are REFUSED (EDE 18), as NSD's hide-version
     hide_identity: bool = False
+    tcp_max_per_address: int = 32  # connections open from one client address (tcp_max_connections in all)
+    tcp_message_timeout: float = 5.0  # seconds from a TCP query's first byte to its last
+    tcp_write_high_water: int = 64 * 1024  # unsent answer bytes at which a connection stops reading
+    wire_cache_bytes: int = 64 * 1024 * 1024  # the wire cache's budget (keys + answers, approximate)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:

@@ -52,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     parser.add_argument("--tcp-idle-timeout", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--tcp-max-connections", type=int, default=256, help="default 256")
+    parser.add_argument("--tcp-max-per-address", type=int, default=32, metavar="N",
+                        help="TCP connections open from one client address (default 32)")
+    parser.add_argument("--tcp-message-timeout", type=float, default=5.0, metavar="S",
+                        help="seconds a TCP query may take from its first byte to its last (default 5)")
+    parser.add_argument("--tcp-write-high-water", type=int, default=64 * 1024, metavar="BYTES",
+                        help="unsent answer bytes at which a TCP connection stops reading queries (default 65536)")
+    parser.add_argument("--wire-cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                        help="the wire cache's budget, keys and answers (default 67108864: 64 MiB)")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
     parser.add_argument(
         "--encoder", choices=("int8", "fp32"), default="int8",
@@ -103,6 +111,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         uvloop=not args.no_uvloop,
         hide_version=args.hide_version,
         hide_identity=args.hide_identity,
+        tcp_max_per_address=args.tcp_max_per_address,
+        tcp_message_timeout=args.tcp_message_timeout,
+        tcp_write_high_water=args.tcp_write_high_water,
+        wire_cache_bytes=args.wire_cache_bytes,
         **identification(args),
     )
 
