@@ -40,7 +40,9 @@ class DnsServer:
         self.store = store
         self.chain = chain
         self.config = config
-        self.wirecache = WireCache(config.wire_cache_entries) if config.wire_cache else None
+        self.wirecache = WireCache(
+            config.wire_cache_entries, max_bytes=config.wire_cache_bytes, max_udp=config.max_udp,
+        ) if config.wire_cache else None
         self.pieces = PieceCache()
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
