@@ -68,13 +68,14 @@ class RecursionOptions:
     query_timeout: float = 0.8
     resolve_timeout: float = 4.0
     cache_answers: bool = True  # rendered answers in the wire cache (needs the whole-seconds RRset clock)
+    cache_bytes: int = 64 * 1024 * 1024  # the RRset cache's budget (`rrcache.entry_bytes`)
 
     def recursor(self) -> Recursor:
         if self.root_hints is None:
             raise ValueError("recursion needs root hints (or a recursor given to build_server)")
         config = ResolverConfig(port=self.upstream_port, query_timeout=self.query_timeout,
                                 total_timeout=self.resolve_timeout)
-        cache = RRsetCache(self.cache_size, clock=whole_seconds)
+        cache = RRsetCache(self.cache_size, clock=whole_seconds, max_bytes=self.cache_bytes)
         return Recursor(Hints.from_file(self.root_hints), config=config, cache=cache)
 
 

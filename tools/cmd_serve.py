@@ -90,6 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recursive.add_argument("--upstream-port", type=int, default=53, metavar="PORT",
                            help="port of the authoritative servers (default 53; the cluster uses its own)")
     recursive.add_argument("--cache-size", type=int, default=100_000, metavar="N", help="RRsets kept (LRU)")
+    recursive.add_argument("--cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                           help="the RRset cache's budget (LRU; default 67108864: 64 MiB)")
     recursive.add_argument("--query-timeout", type=float, default=0.8, metavar="S", help="per query to one server")
     recursive.add_argument("--resolve-timeout", type=float, default=4.0, metavar="S",
                            help="per whole resolution")
@@ -134,7 +136,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     recursion = None
     if args.recursive:
         recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,
-                                     cache_size=args.cache_size, query_timeout=args.query_timeout,
+                                     cache_size=args.cache_size, cache_bytes=args.cache_bytes,
+                                     query_timeout=args.query_timeout,
                                      resolve_timeout=args.resolve_timeout)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads)
     return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)
