@@ -69,13 +69,14 @@ class RecursionOptions:
     resolve_timeout: float = 4.0
     cache_answers: bool = True  # rendered answers in the wire cache (needs the whole-seconds RRset clock)
     allow_recursion: tuple[IPNetwork, ...] = LOOPBACK  # clients served; the others get REFUSED (EDE 18)
+    cache_bytes: int = 64 * 1024 * 1024  # the RRset cache's budget (`rrcache.entry_bytes`)
 
     def recursor(self) -> Recursor:
         if self.root_hints is None:
             raise ValueError("recursion needs root hints (or a recursor given to build_server)")
         config = ResolverConfig(port=self.upstream_port, query_timeout=self.query_timeout,
                                 total_timeout=self.resolve_timeout)
-        cache = RRsetCache(self.cache_size, clock=whole_seconds)
+        cache = RRsetCache(self.cache_size, clock=whole_seconds, max_bytes=self.cache_bytes)
         return Recursor(Hints.from_file(self.root_hints), config=config, cache=cache)
 
 

@@ -66,6 +66,10 @@ class ServerConfig:
     rrl_exempt: tuple[IPNetwork, ...] = ()  # clients never limited
     rrl_table_size: int = DEFAULT_RRL_TABLE  # buckets kept (least recently used prefix evicted)
     log_questions: bool = False  # name semantic questions in log lines (else a hash: logs leak prompts)
+    tcp_max_per_address: int = 32  # connections open from one client address (tcp_max_connections in all)
+    tcp_message_timeout: float = 5.0  # seconds from a TCP query's first byte to its last
+    tcp_write_high_water: int = 64 * 1024  # unsent answer bytes at which a connection stops reading
+    wire_cache_bytes: int = 64 * 1024 * 1024  # the wire cache's budget (keys + answers, approximate)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:

@@ -115,6 +115,9 @@ class ServerRunner:
             idle_timeout=self.config.tcp_idle_timeout,
             max_connections=self.config.tcp_max_connections,
             max_inflight=self.config.tcp_max_inflight,
+            max_per_address=self.config.tcp_max_per_address,
+            message_timeout=self.config.tcp_message_timeout,
+            write_high_water=self.config.tcp_write_high_water,
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(BIND_ATTEMPTS):

@@ -42,7 +42,9 @@ class DnsServer:
         self.store = store
         self.chain = chain
         self.config = config
-        self.wirecache = WireCache(config.wire_cache_entries) if config.wire_cache else None
+        self.wirecache = WireCache(
+            config.wire_cache_entries, max_bytes=config.wire_cache_bytes, max_udp=config.max_udp,
+        ) if config.wire_cache else None
         self.pieces = PieceCache()
         # with recursion on: the clients whose RD queries the wire cache may answer (it holds
         # recursive answers, which the others are refused); None: every client's

@@ -13,7 +13,7 @@ Reading queries:
   reply, `error_reply`, or a drop).
 - `question_end`, `plain_qname_end`, `qname_from_wire`, `qname_wire`, `id_from_wire`,
   `copyable_question`, `option_from_wire`, `update_lease_from_wire`, `query_key` (the wire
-  cache's key): pieces of a query's wire.
+  cache's key), `opt_payload`: pieces of a query's wire.
 Reading and splicing replies:
 - `ttl_offsets` and `count_down` (TTLs of a rendered answer), `echoes_question` and
   `splice_question` (a cached answer given another query's ID and QNAME case),
@@ -218,6 +218,16 @@ def query_key(wire: bytes, prefix: bytes) -> tuple[bytes, int] | None:
     if end < 0:
         return None
     return prefix + wire[2:QUESTION_START] + wire[QUESTION_START:end].lower() + wire[end:], end
+
+
+def opt_payload(wire: bytes, qname_end: int) -> int:
+    """The UDP size (the class) of the OPT record that directly follows the question of the plain
+    query `wire` (its QNAME ending at `qname_end`), or -1 when no OPT record is there."""
+    start = qname_end + QUESTION.size
+    if wire[11] != 1 or len(wire) < start + OPT_FIXED.size:
+        return -1
+    owner, opt_type, payload, _ttl, _rdlen = OPT_FIXED.unpack_from(wire, start)
+    return payload if not owner and opt_type == OPT_TYPE else -1
 
 
 # --- replies -------------------------------------------------------------------------------

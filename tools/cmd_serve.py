@@ -64,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     parser.add_argument("--tcp-idle-timeout", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--tcp-max-connections", type=int, default=256, help="default 256")
+    parser.add_argument("--tcp-max-per-address", type=int, default=32, metavar="N",
+                        help="TCP connections open from one client address (default 32)")
+    parser.add_argument("--tcp-message-timeout", type=float, default=5.0, metavar="S",
+                        help="seconds a TCP query may take from its first byte to its last (default 5)")
+    parser.add_argument("--tcp-write-high-water", type=int, default=64 * 1024, metavar="BYTES",
+                        help="unsent answer bytes at which a TCP connection stops reading queries (default 65536)")
+    parser.add_argument("--wire-cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                        help="the wire cache's budget, keys and answers (default 67108864: 64 MiB)")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
     parser.add_argument(
         "--encoder", choices=("int8", "fp32"), default="int8",
@@ -104,6 +112,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     recursive.add_argument("--upstream-port", type=int, default=53, metavar="PORT",
                            help="port of the authoritative servers (default 53; the cluster uses its own)")
     recursive.add_argument("--cache-size", type=int, default=100_000, metavar="N", help="RRsets kept (LRU)")
+    recursive.add_argument("--cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                           help="the RRset cache's budget (LRU; default 67108864: 64 MiB)")
     recursive.add_argument("--query-timeout", type=float, default=0.8, metavar="S", help="per query to one server")
     recursive.add_argument("--resolve-timeout", type=float, default=4.0, metavar="S",
                            help="per whole resolution")
@@ -146,6 +156,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rrl_exempt=tuple(parse_network(n) for n in args.rrl_exempt),
         rrl_table_size=args.rrl_table_size,
         log_questions=args.log_questions,
+        tcp_max_per_address=args.tcp_max_per_address,
+        tcp_message_timeout=args.tcp_message_timeout,
+        tcp_write_high_water=args.tcp_write_high_water,
+        wire_cache_bytes=args.wire_cache_bytes,
         **identification(args),
     )
 
@@ -174,8 +188,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     recursion = None
     if args.recursive:
         recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,
-                                     cache_size=args.cache_size, query_timeout=args.query_timeout,
-                                     resolve_timeout=args.resolve_timeout,
+                                     cache_size=args.cache_size, cache_bytes=args.cache_bytes,
+                                     query_timeout=args.query_timeout, resolve_timeout=args.resolve_timeout,
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads)
     return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)

@@ -11,7 +11,8 @@ Pure (no I/O, no asyncio); the clock is injectable so tests drive time by hand.
 - Every entry has a `Trust` rank (RFC 2181 section 5.4.1): glue or referral data never overwrites
   an authoritative answer, and callers ask for the minimum trust they accept (a stub client's
   answer needs `Trust.ANSWER`; finding a delegation accepts `Trust.GLUE`).
-- The cache holds at most `max_entries` entries; the least recently used one goes first.
+- The cache holds at most `max_entries` entries and `max_bytes` bytes (`entry_bytes`: the wire
+  lengths of the owner and the records, plus `ENTRY_OVERHEAD`); the least recently used go first.
 """
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from common.names import name_wire
+
 Clock = Callable[[], float]
 
 #: the rdtype slot of an NXDOMAIN entry's key: it answers every type at the name.
 _ANY_TYPE = dns.rdatatype.ANY
+#: approximate bytes of an entry besides its wire lengths (the key, the entry and RRset objects).
+ENTRY_OVERHEAD = 400
+RECORD_FIXED = 10  # TYPE, CLASS, TTL and RDLENGTH of each record
 
 
 class Trust(enum.IntEnum):
@@ -78,6 +84,7 @@ class _Entry:
     trust: Trust
     rrset: dns.rrset.RRset | None
     soa: dns.rrset.RRset | None
+    size: int = 0  # `entry_bytes`, set when stored
 
 
 _Key = tuple[dns.name.Name, int, int]
@@ -86,6 +93,13 @@ _Key = tuple[dns.name.Name, int, int]
 def negative_ttl(soa: dns.rrset.RRset) -> int:
     """RFC 2308 section 5: the lesser of the SOA record's TTL and its MINIMUM field."""
     return min(soa.ttl, soa[0].minimum)
+
+
+def entry_bytes(name: dns.name.Name, rrset: dns.rrset.RRset) -> int:
+    """What an entry at `name` holding `rrset` counts against `max_bytes` (approximate)."""
+    owner = len(name_wire(rrset.name))
+    records = sum(owner + RECORD_FIXED + len(rdata.to_wire() or b"") for rdata in rrset)
+    return len(name_wire(name)) + records + ENTRY_OVERHEAD
 
 
 def _with_ttl(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
@@ -104,11 +118,14 @@ class RRsetCache:
         clock: Clock = time.monotonic,
         max_ttl: int = 86_400,
         max_negative_ttl: int = 3_600,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"RRsetCache: max_entries must be >= 1, got {max_entries}")
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.bytes = 0  # what the entries take, as `max_bytes` counts it
         self._clock = clock
         self._max_ttl = max_ttl
         self._max_negative_ttl = max_negative_ttl
@@ -147,11 +164,22 @@ class RRsetCache:
         return old is None or old.expires <= self._clock() or old.trust <= trust
 
     def _store(self, key: _Key, entry: _Entry) -> None:
+        held = entry.rrset if entry.rrset is not None else entry.soa
+        assert held is not None
+        entry.size = entry_bytes(key[0], held)
+        if entry.size > self._max_bytes:
+            return
+        self._drop(key)
         self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self.bytes += entry.size
+        while len(self._entries) > self._max_entries or self.bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))
             self._evictions += 1
+
+    def _drop(self, key: _Key) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -193,7 +221,7 @@ class RRsetCache:
         if entry is None:
             return None
         if int(entry.expires - now) <= 0:
-            del self._entries[key]
+            self._drop(key)
             return None
         return entry
 
@@ -201,6 +229,7 @@ class RRsetCache:
 
     def flush(self) -> None:
         self._entries.clear()
+        self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -116,11 +116,22 @@ class _Entry:
     features: Features
     route: dns.name.Name
     expires: float
+    size: int = 0  # `entry_bytes`, set when stored
+
+
+#: approximate bytes of an entry besides its vector, route and features (the objects, the slot).
+ENTRY_OVERHEAD = 400
+
+
+def entry_bytes(entry: _Entry) -> int:
+    """What `entry` counts against `max_bytes` (approximate)."""
+    derived = sum(len(word) for word in entry.features.numbers | entry.features.entities)
+    return entry.vector.nbytes + len(name_wire(entry.route)) + derived + ENTRY_OVERHEAD
 
 
 class SemanticCache:
-    """Per-zone nearest-neighbour cache of routes with TTLs; over `max_entries`, the least
-    recently used entry of the largest (scope, zone) goes first."""
+    """Per-zone nearest-neighbour cache of routes with TTLs; over `max_entries` or `max_bytes`
+    (`entry_bytes`), the least recently used entry of the largest (scope, zone) goes first."""
 
     def __init__(
         self,
@@ -129,6 +140,7 @@ class SemanticCache:
         default_threshold: float = 0.9,
         max_entries: int = 10_000,
         clock: Clock = time.monotonic,
+        max_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self._thresholds = dict(thresholds or {})
         self._default = default_threshold
@@ -138,6 +150,8 @@ class SemanticCache:
         self._matrix: dict[bytes, tuple[np.ndarray, list[int]]] = {}
         self._next_id = 0
         self._size = 0
+        self._max_bytes = max_bytes
+        self.bytes = 0  # what the entries take, as `max_bytes` counts it
         self._hits = self._misses = self._guarded = 0
 
     def threshold(self, zone: dns.name.Name) -> float:
@@ -154,12 +168,17 @@ class SemanticCache:
         if ttl <= 0 or unit is None:
             return
         key = _key(scope, zone)
+        entry = _Entry(unit, features(text), route, self._clock() + ttl)
+        entry.size = entry_bytes(entry)
+        if entry.size > self._max_bytes:
+            return
         entries = self._zones.setdefault(key, OrderedDict())
-        entries[self._next_id] = _Entry(unit, features(text), route, self._clock() + ttl)
+        entries[self._next_id] = entry
         self._next_id += 1
         self._size += 1
+        self.bytes += entry.size
         self._matrix.pop(key, None)
-        while self._size > self._max:
+        while self._size > self._max or self.bytes > self._max_bytes:
             self._evict_one()
 
     def lookup(self, zone: dns.name.Name, text: str, vector: np.ndarray, *, scope: str = "") -> SemanticHit | None:
@@ -214,14 +233,15 @@ class SemanticCache:
         entries = self._zones[key]
         dead = [i for i, e in entries.items() if int(e.expires - now) <= 0]
         for i in dead:
-            del entries[i]
+            self.bytes -= entries.pop(i).size
         if dead:
             self._size -= len(dead)
             self._matrix.pop(key, None)
 
     def _evict_one(self) -> None:
         key = max(self._zones, key=lambda k: len(self._zones[k]))
-        self._zones[key].popitem(last=False)
+        _id, entry = self._zones[key].popitem(last=False)
+        self.bytes -= entry.size
         self._size -= 1
         self._matrix.pop(key, None)
 

@@ -6,6 +6,7 @@ server with the cache and to one without, and requires byte-identical replies.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Iterator
 
 import dns.flags
@@ -17,6 +18,10 @@ from helpers.dnswire import tcp_exchange, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
 
+from nameserver.build import ServerOptions, build_server
+from nameserver.config import ServerConfig
+from nameserver.request import Transport
+from nameserver.server import DnsServer
 from nameserver.wire import query_key, ttl_offsets
 from nameserver.wirecache import WireCache
 
@@ -156,3 +161,51 @@ def test_ttls_count_down_from_their_epoch_but_opt_is_left_alone() -> None:
     assert hit.ednsflags & dns.flags.DO and hit.payload == 1232
     now[0] = 70.0
     assert cache.lookup(query.to_wire(), "udp", catalog) is None
+
+
+def plain_server(zones: Path, wire_cache: bool) -> DnsServer:
+    """The in-process core of a plain-DNS server of `zones` (UDP answers up to 4096 bytes)."""
+    config = ServerConfig(zones_dir=zones, max_udp=4096, wire_cache=wire_cache)
+    runner = build_server(ServerOptions(config=config, semantic=None))
+    runner.load()
+    return runner.server
+
+
+async def answer(server: DnsServer, wire: bytes, transport: Transport) -> bytes:
+    replies = server.respond(wire, ("127.0.0.1", 5353), transport)
+    if not isinstance(replies, tuple):
+        replies = await replies
+    return replies[0]
+
+
+async def test_udp_sizes_share_two_entries_and_each_client_gets_its_own_truncation(tmp_path: Path) -> None:
+    zones = write_test_zones(tmp_path)
+    cached, fresh = plain_server(zones, True), plain_server(zones, False)
+    whole = len(await answer(fresh, dns.message.make_query("big.sem.test.", "TXT", use_edns=0).to_wire(), "tcp"))
+    assert 512 < whole < 4096
+    for payload in range(1, 4001):
+        wire = dns.message.make_query("big.sem.test.", "TXT", use_edns=0, payload=payload).to_wire()
+        reply = await answer(cached, wire, "udp")
+        assert reply == await answer(fresh, wire, "udp"), payload
+        truncated = bool(dns.message.from_wire(reply).flags & dns.flags.TC)
+        assert truncated == (max(payload, 512) < whole), payload
+        assert await answer(cached, wire, "tcp") == await answer(fresh, wire, "tcp")
+    cache = cached.wirecache
+    assert cache is not None and len(cache) == 3  # UDP whole and truncated, TCP whole
+    assert cache.bytes <= 3 * (whole + 200) <= cache.max_bytes
+
+
+def test_filling_past_the_byte_budget_evicts_the_least_recently_used() -> None:
+    cache = WireCache(max_bytes=20_000)
+    catalog = object()
+    cache.lookup(b"", "udp", catalog)
+    queries = [dns.message.make_query(f"host{i}.sem.test.", "TXT") for i in range(200)]
+    for number, query in enumerate(queries):
+        reply = dns.message.make_response(query)
+        reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "TXT", '"' + "x" * 200 + '"'))
+        cache.store(query.to_wire(), "udp", reply.to_wire(), catalog)
+        assert cache.bytes <= cache.max_bytes
+        assert cache.lookup(queries[0].to_wire(), "udp", catalog) is not None, number  # kept in use
+    assert 20 < len(cache) < 200
+    assert cache.lookup(queries[1].to_wire(), "udp", catalog) is None  # the least recently used left
+    assert cache.lookup(queries[-1].to_wire(), "udp", catalog) is not None

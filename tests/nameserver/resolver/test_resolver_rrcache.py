@@ -135,3 +135,20 @@ def test_zero_ttl_is_not_cached(clock: FakeClock) -> None:
     cache = RRsetCache(clock=clock)
     cache.put(rr("a.example.", 0))
     assert len(cache) == 0
+
+
+def test_byte_budget_evicts_the_least_recently_used_and_is_never_passed(clock: FakeClock) -> None:
+    budget = 40_000
+    cache = RRsetCache(max_entries=100_000, clock=clock, max_bytes=budget)
+    big = '"' + "x" * 250 + '"'
+    cache.put(rr("keep.example.", 300, "TXT", big, big))
+    for i in range(500):
+        cache.put(rr(f"n{i}.example.", 300, "TXT", big, big))
+        assert cache.bytes <= budget
+        assert cache.get(N("keep.example."), dns.rdatatype.TXT) is not None, i  # in use: kept
+    assert 20 < len(cache) < 500
+    assert cache.get(N("n0.example."), dns.rdatatype.TXT) is None
+    assert cache.get(N("n499.example."), dns.rdatatype.TXT) is not None
+    assert cache.stats.evictions == 501 - len(cache)
+    cache.flush()
+    assert cache.bytes == 0

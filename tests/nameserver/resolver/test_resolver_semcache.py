@@ -128,3 +128,16 @@ def test_guard_with_real_embeddings_blocks_a_near_duplicate_negation() -> None:
     assert cache.lookup(ROOT, texts[1], vectors[1]) is None
     hit = cache.lookup(ROOT, texts[2], vectors[2])
     assert hit is not None and hit.route == CONTRACT
+
+
+def test_byte_budget_evicts_the_least_recently_used_and_is_never_passed(base: np.ndarray) -> None:
+    budget = 50_000  # about 25 entries of 384 float32 dimensions
+    cache = SemanticCache(max_entries=100_000, default_threshold=0.99, max_bytes=budget)
+    cache.put(ROOT, "kept", base, CONTRACT, 300)
+    for i in range(200):
+        cache.put(ROOT, f"q{i}", near(base, 0.5, i + 10), TAX, 300)
+        assert cache.bytes <= budget
+        assert cache.lookup(ROOT, "kept", base) is not None, i
+    assert 10 < cache.stats.size < 200
+    assert cache.lookup(ROOT, "q0", near(base, 0.5, 10)) is None
+    assert cache.lookup(ROOT, "q199", near(base, 0.5, 209)) is not None
