@@ -169,6 +169,7 @@ class Registration:
         self._zone: dns.name.Name | None = None
         self._instance: ServiceInstance | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self, server: "EngineServer") -> None:
         s = self.settings
@@ -189,6 +190,10 @@ class Registration:
 
     async def stop(self) -> None:
         if self._renewer is not None:
+            # The flag as well as the cancellation: Python 3.11's asyncio.wait_for (inside
+            # dnspython's query) can swallow a cancellation that lands as the query completes,
+            # and the renewal loop would then run on and this await never return.
+            self._stopping.set()
             self._renewer.cancel()
             try:
                 await self._renewer
@@ -205,6 +210,8 @@ class Registration:
         interval = max(1.0, self.settings.lease / 3)
         while True:
             await asyncio.sleep(interval)
+            if self._stopping.is_set():
+                return
             try:
                 await send_update(build_update(self._zone, self._instance, self.settings.key,
                                                lease=self.settings.lease), self.settings.server)

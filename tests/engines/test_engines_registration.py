@@ -15,6 +15,7 @@ import dns.rdataclass
 import dns.rrset
 import pytest
 
+import engines.registration as registration_module
 from engines.registration import (
     UPDATE_LEASE_OPTION,
     Registration,
@@ -149,3 +150,27 @@ async def test_refused_registration_raises(key_file: Path, tmp_path: Path) -> No
         server.close()
         fake.close_connections()
         await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+
+async def test_stop_ends_a_renewal_whose_cancellation_was_swallowed(key_file: Path, monkeypatch) -> None:
+    # Python 3.11's asyncio.wait_for (inside dnspython's query) can swallow a cancellation that
+    # arrives as the query completes; the renewal loop must still end when the engine stops.
+    calls: list[dns.message.Message] = []
+    renewing = asyncio.Event()
+
+    async def send(update: dns.message.Message, server: tuple[str, int]) -> None:
+        calls.append(update)
+        if len(calls) == 2:  # the first renewal: swallow the cancellation, as wait_for may
+            renewing.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                return
+
+    monkeypatch.setattr(registration_module, "send_update", send)
+    key = load_tsig(key_file)
+    registration = Registration(RegistrationSettings(server=("127.0.0.1", 9), key=key, lease=3, zone=str(ZONE)))
+    await registration.start(fake_engine())
+    await asyncio.wait_for(renewing.wait(), timeout=10)
+    await asyncio.wait_for(registration.stop(), timeout=5)  # hung for ever before the fix
+    assert len(calls) == 3  # registration, the swallowed renewal, the deletion
