@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from nameserver.chain import Handler
-from nameserver.config import LOOPBACK, IPNetwork, ServerConfig
+from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE, LOOPBACK, IPNetwork, ServerConfig
+from nameserver.errors import ConfigError
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.resolver.hints import Hints
 from nameserver.resolver.iterator import ResolverConfig
@@ -43,6 +44,12 @@ class SemanticOptions:
 
     encoder: Literal["int8", "fp32"] = "int8"
     threads: int = QUERY_THREADS
+    queue: int = DEFAULT_ENCODER_QUEUE  # texts waiting for the encoder at most; more are shed
+    deadline: float = DEFAULT_ENCODER_DEADLINE  # seconds a question may wait for the encoder
+
+    def __post_init__(self) -> None:
+        if self.queue < 1 or self.deadline <= 0:
+            raise ConfigError(f"encoder queue {self.queue} and deadline {self.deadline}: at least 1 and above 0")
 
 
 @dataclass(frozen=True)
@@ -134,4 +141,4 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
         from routing.embedder import load_embedder
 
         encoder = load_embedder(options.encoder, threads=options.threads)
-    return SemanticHandler(store, encoder)
+    return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline)

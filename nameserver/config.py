@@ -28,6 +28,13 @@ DEFAULT_RRL_RATE = 20
 DEFAULT_RRL_SLIP = 2
 DEFAULT_RRL_WINDOW = 1.0
 DEFAULT_RRL_TABLE = 100_000
+# Encoder admission (nameserver/semantic/batcher.py). A 2-core box embeds a short question in
+# 3-5 ms and a six-sentence one (the question, then its sentences) in ~30 ms: 64 queued texts are
+# two full batches, ~0.2-0.3 s of work, so a question admitted at the tail still meets a 0.5 s
+# deadline, and an answer never comes later than stock resolvers' first retry (~0.4-1 s) by much.
+# After a burst, whatever still waits is shed within the deadline: the backlog is gone in 0.5 s.
+DEFAULT_ENCODER_QUEUE = 64
+DEFAULT_ENCODER_DEADLINE = 0.5
 
 
 def default_version() -> str:

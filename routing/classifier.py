@@ -172,6 +172,17 @@ class Classifier:
         return _decision(index, probs, "deep", best)
 
 
+def keyword_guess(index: RoutingIndex, text: str, stage: str) -> Decision:
+    """The keyword stage's best child at any confidence (`child=None` when no keyword matched),
+    labelled `stage`: the decision of a step whose vectors the encoder could not give."""
+    if not index.children:
+        return Decision(None, stage, 0.0, None, ())
+    keywords = index.matcher.match(text)
+    top = keywords.top
+    child = cast(int, top[0]) if top is not None else None
+    return _decision(index, _keyword_shares(index, keywords), stage, child)
+
+
 def classify(classifier: Classifier, index: RoutingIndex, text: str, encoder: Encoder,
              embedding: np.ndarray | None = None) -> Decision:
     """One node's decision, its steps driven by `encoder` in the caller's thread (tests, tools)."""

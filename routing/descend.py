@@ -7,6 +7,12 @@ Sans-IO: `descend_steps` yields `classifier.Embed` whenever a stage needs vector
 back; the nameserver's semantic handler drives it with its batcher (`common.steps.drive_async`),
 the in-process benchmark and the tests with an encoder (`descend`, `common.steps.drive`). The
 question's vector is computed at most once and reused at every level.
+
+Admission: a driver that cannot get the vectors in time (the encoder's queue is full, or the
+question's deadline passed) throws `Shed` into the walk instead of sending them. That node's
+decision is then the keyword stage's best guess (`classifier.keyword_guess`, stage `shed`), or
+its general engine when no keyword matched, with a TTL of at most `SHED_TTL`; the walk goes on
+below a guessed child (where keywords may decide alone).
 """
 from __future__ import annotations
 
@@ -19,12 +25,22 @@ import dns.zone
 import numpy as np
 
 from common.steps import drive
-from routing.classifier import Classifier, Decision, Embed, embed_with
+from routing.classifier import Classifier, Decision, Embed, embed_with, keyword_guess
+from routing.errors import RoutingError
 from routing.index import Encoder, IndexCache, RoutingIndex
 from zones.catalog import ZoneCatalog
 
 MAX_DEPTH = 16
 LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
+SHED_TTL = 1  # seconds a shed decision may be cached: a normal answer follows once the load passes
+
+
+class Shed(RoutingError):
+    """The encoder could not serve a step: `reason` is `queue-full` or `deadline`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"encoder overloaded: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -33,7 +49,8 @@ class Hop:
 
     node: dns.name.Name
     decision: Decision
-    route_ttl: int  # the TTL the node's zone gives its routing answers
+    route_ttl: int  # the TTL the node's zone gives its routing answers (at most SHED_TTL when shed)
+    shed: str | None = None  # the `Shed.reason` when the encoder could not serve this step
 
 
 def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
@@ -75,8 +92,13 @@ def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classif
         index = route_index(catalog, indexes, node)
         if index is None:
             break
-        decision, vector = yield from classifier.steps(index, text, vector)
-        hops.append(Hop(node, decision, index.settings.route_ttl))
+        try:
+            decision, vector = yield from classifier.steps(index, text, vector)
+        except Shed as shed:
+            decision = keyword_guess(index, text, "shed")
+            hops.append(Hop(node, decision, min(index.settings.route_ttl, SHED_TTL), shed.reason))
+        else:
+            hops.append(Hop(node, decision, index.settings.route_ttl))
         if decision.child is None:
             break
         node = decision.child

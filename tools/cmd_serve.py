@@ -17,6 +17,8 @@ from typing import TypedDict
 from common.errors import SemanticDnsError
 from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
 from nameserver.config import (
+    DEFAULT_ENCODER_DEADLINE,
+    DEFAULT_ENCODER_QUEUE,
     DEFAULT_MAX_UDP,
     DEFAULT_RRL_RATE,
     DEFAULT_RRL_SLIP,
@@ -84,6 +86,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: "
         "a question uses both cores of a small machine)",
+    )
+    parser.add_argument(
+        "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
+        help=f"texts that may wait for the encoder (default {DEFAULT_ENCODER_QUEUE}: two batches, ~0.3 s "
+        "of work on 2 cores); questions beyond are routed by keywords or the general engine (EDE 0)",
+    )
+    parser.add_argument(
+        "--encoder-deadline", type=float, default=DEFAULT_ENCODER_DEADLINE, metavar="S",
+        help=f"seconds a question may wait for the encoder (default {DEFAULT_ENCODER_DEADLINE:g}); "
+        "then it is answered like one beyond the queue",
     )
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
     parser.add_argument("--log-questions", action="store_true",
@@ -191,7 +203,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      cache_size=args.cache_size, cache_bytes=args.cache_bytes,
                                      query_timeout=args.query_timeout, resolve_timeout=args.resolve_timeout,
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
-    semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads)
+    semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
+                                                            queue=args.encoder_queue, deadline=args.encoder_deadline)
     return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)
 
 

@@ -22,10 +22,17 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   Extended DNS Error 0 saying so. Where no level has engines, the chain still ends at the
   node's own (empty) `_llm._tcp`.
 - `explain` form, QTYPE TXT: one TXT record per routing step, every string `key=value`:
-  `hop=<n>` `node=<name>` `stage=keyword|embed|deep|none` `confidence=<0..1>`
+  `hop=<n>` `node=<name>` `stage=keyword|embed|deep|none|shed` `confidence=<0..1>`
   `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
   (every child, best first: cross-domain questions show all their candidates); the last record
-  adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above.
+  adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above, a shed step adds
+  `shed=queue-full|deadline` (and says `stage=shed`); the TTL is the shortest of the steps'.
+- admission (`EmbedBatcher`): a question waits for the encoder at most `encoder_deadline`
+  seconds in all, and finds at most `encoder_queue` texts ahead of it. A step the encoder cannot
+  serve (queue full, deadline passed) is shed: decided by the keyword stage's best child when a
+  keyword matched, else the walk stops there and the node's general engine answers (with the
+  fallback above when it has none); an EDE 0 per shed step says so, its CNAMEs carry a TTL of at
+  most `routing.descend.SHED_TTL` and the wire cache does not keep the answer.
 - a `q` or `explain` label under a node with neither routing profiles nor `_llm._tcp` names here
   is no semantic name: it goes on to the authority like any other name (wildcards, CNAMEs,
   NXDOMAIN as RFC 1034 has them; a plain zone may use the label `q` for its own data).
@@ -86,14 +93,14 @@ from codec.edns_text import (
     text_hash_label,
 )
 from common.names import name_wire, zone_origin
-from common.steps import drive_async
+from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
 from nameserver.semantic.batcher import EmbedBatcher
 from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
-from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
+from routing.descend import Hop, Shed, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from routing.index import Encoder, IndexCache
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.profile import RouteSettings, find_route_nodes
@@ -120,9 +127,12 @@ class SemanticHandler:
     name = "semantic"
     inline = True  # awaits only futures (executor, batcher): no task needed before it suspends
 
-    def __init__(self, store: ZoneStore, encoder: Encoder) -> None:
+    def __init__(self, store: ZoneStore, encoder: Encoder, encoder_queue: int = DEFAULT_ENCODER_QUEUE,
+                 encoder_deadline: float = DEFAULT_ENCODER_DEADLINE) -> None:
         self.store = store
         self.encoder = encoder
+        self.encoder_queue = encoder_queue  # texts waiting for the encoder at most (`EmbedBatcher`)
+        self.encoder_deadline = encoder_deadline  # seconds one question may wait for the encoder
         self.indexes = IndexCache(encoder)
         self._classifier = Classifier()
         self._batcher: EmbedBatcher | None = None
@@ -189,9 +199,11 @@ class SemanticHandler:
         if fallback is not None and end is not None:
             options.append(dns.edns.EDEOption(
                 dns.edns.EDECode.OTHER, f"no engine at {engine_service(end)}: fallback to {engine_service(fallback)}"))
+        shed = [hop for hop in hops if hop.shed is not None]
+        options.extend(dns.edns.EDEOption(dns.edns.EDECode.OTHER, _shed_text(hop)) for hop in shed)
         reply = Reply(dns.rcode.NOERROR, dns.flags.AA, answer=answer, additional=additional,
                       options=tuple(options), transient=transient, aliases=aliases)
-        return Response(reply=reply, cacheable=True)
+        return Response(reply=reply, cacheable=not shed)  # a shed answer is for this moment only
 
     def _text(self, request: Request, parsed: SemanticName) -> str:
         if not parsed.hashed:
@@ -226,15 +238,28 @@ class SemanticHandler:
                      vector: np.ndarray | None) -> tuple[Hop, ...]:
         """Classification runs inline on the event loop; the model runs only in the batcher,
         for what a stage asks for: the question's vector when keywords (or a vector from the
-        client) do not decide, its sentences' vectors when a step needs the deep stage."""
+        client) do not decide, its sentences' vectors when a step needs the deep stage. All the
+        question's encoder waits share one deadline; a step the batcher sheds (queue full,
+        deadline passed) gets `Shed` thrown in and is decided by keywords or the general engine."""
         steps = descend_steps(catalog, self.indexes, self._classifier, text, node, vector)
-        return await drive_async(steps, lambda request: self._batching().embed(request.texts))
+        deadline = asyncio.get_running_loop().time() + self.encoder_deadline
+        try:
+            request = next(steps)
+            while True:
+                try:
+                    vectors = await self._batching().embed(request.texts, deadline)
+                except Shed as shed:
+                    request = steps.throw(shed)
+                else:
+                    request = steps.send(vectors)
+        except StopIteration as stop:
+            return stop.value
 
     def _batching(self) -> EmbedBatcher:
         """The batcher of the running loop (made on first use: it needs the loop)."""
         loop = asyncio.get_running_loop()
         if self._batcher is None or self._batcher.loop is not loop:
-            self._batcher = EmbedBatcher(self.encoder)
+            self._batcher = EmbedBatcher(self.encoder, max_queue=self.encoder_queue, deadline=self.encoder_deadline)
         return self._batcher
 
     def _chain(self, request: Request, catalog: ZoneCatalog, parsed: SemanticName, text: str,
@@ -276,7 +301,7 @@ class SemanticHandler:
     @staticmethod
     def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],
                  fallback: dns.name.Name | None) -> dns.rrset.RRset:
-        ttl = hops[0].route_ttl if hops else DEFAULT_ROUTE_TTL
+        ttl = min((hop.route_ttl for hop in hops), default=DEFAULT_ROUTE_TTL)
         rdatas = []
         steps = hops or (None,)
         for number, hop in enumerate(steps, start=1):
@@ -288,11 +313,19 @@ class SemanticHandler:
                           f"choice={d.child if d.child is not None else 'general'}"]
                 if d.runner_up is not None:
                     fields.append(f"runner-up={d.runner_up[0]}:{d.runner_up[1]:.4f}")
+                if hop.shed is not None:
+                    fields.append(f"shed={hop.shed}")
                 fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
             if fallback is not None and number == len(steps):
                 fields.append(f"fallback={engine_service(fallback)}")
             rdatas.append(" ".join(_quote(f) for f in fields))
         return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
+
+
+def _shed_text(hop: Hop) -> str:
+    """The EDE 0 text of a step the encoder could not serve."""
+    routed = "keyword route" if hop.decision.child is not None else "general engine"
+    return f"encoder overloaded ({hop.shed}) at {hop.node}: {routed}"
 
 
 def _invalid(rcode: dns.rcode.Rcode, text: str) -> Refusal:
