@@ -21,9 +21,10 @@ LOOPBACK: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("::1/128"),
 )
 MAX_TXT_STRING = 255
-# Response rate limiting (nameserver/rrl.py): Knot's mod-rrl `rate-limit` default (20 replies a
-# second per prefix and class); slip 2 as BIND's and NSD's default (every second limited reply
-# goes out truncated); a one-second burst, as Knot's per-second token refill.
+# Response rate limiting (nameserver/rrl.py): 20 replies a second per prefix and response class
+# (NSD allows 200/s per /24 over every class, BIND sets no default; per class, 20 is ample for any
+# resolver and little for a reflector); slip 2 as BIND's and NSD's default (every second limited
+# reply goes out truncated); a one-second burst.
 DEFAULT_RRL_RATE = 20
 DEFAULT_RRL_SLIP = 2
 DEFAULT_RRL_WINDOW = 1.0

@@ -134,7 +134,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "the others get REFUSED, EDE 18)")
     rrl = parser.add_argument_group("response rate limiting (UDP replies per client /24 or /56 and response class)")
     rrl.add_argument("--rrl-rate", type=int, default=DEFAULT_RRL_RATE, metavar="N",
-                     help=f"replies a second (default {DEFAULT_RRL_RATE}, as Knot's rate-limit; 0 turns limiting off)")
+                     help=f"replies a second per prefix and response class (default {DEFAULT_RRL_RATE}; "
+                          "0 turns limiting off)")
     rrl.add_argument("--rrl-window", type=float, default=DEFAULT_RRL_WINDOW, metavar="S",
                      help=f"seconds of the rate a quiet client may burst (default {DEFAULT_RRL_WINDOW:g})")
     rrl.add_argument("--rrl-slip", type=int, default=DEFAULT_RRL_SLIP, metavar="N",
