@@ -9,6 +9,13 @@ answered. Kinds:
 - `expanding`: hashed-name queries whose EDNS text option (zstd, ~150 octets) holds
   21,000 x U+FDFA, which NFKC expands 18-fold (issue 11 item 1; the server refuses it before
   normalising).
+- `deep`: unique six-sentence questions no keyword decides, so each needs the encoder and the
+  deep stage (issue 11 item 2; the encoder queue sheds what it cannot take in time). A third
+  socket times unique keyword-decided questions alongside the SOA probe, and after the attack
+  one new deep question shows whether the backlog is gone (its latency and stage).
+
+The server runs without response rate limiting (`rrl_rate=0`): one client sends everything here,
+and the bench measures what the packets cost the server, not RRL (`semdns bench amplification`).
 
 Figures are for comparison within one run on one machine; the bench never asserts on time.
 """
@@ -22,6 +29,7 @@ import statistics
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import dns.edns
 import dns.message
@@ -36,7 +44,7 @@ APEX = "semantic.root."
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser = bench_subparsers.add_parser("attack", help="SOA latency during a flood of costly packets")
-    parser.add_argument("--kind", choices=("expanding",), default="expanding", help="the attack packets")
+    parser.add_argument("--kind", choices=("expanding", "deep"), default="expanding", help="the attack packets")
     parser.add_argument("--zones", type=Path, default=Path("zonefiles"), help="zonefiles (default zonefiles)")
     parser.add_argument("--rate", type=float, default=300.0, help="attack packets a second (default 300)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
@@ -67,6 +75,48 @@ def expanding_packets(count: int) -> list[bytes]:
     return packets
 
 
+WORDS = ("river", "garden", "window", "theory", "signal", "harvest", "lantern", "meadow", "pattern", "engine",
+         "marble", "velvet", "orbit", "canyon", "ribbon", "thunder", "pebble", "mosaic", "glacier", "compass")
+
+
+def deep_question(i: int) -> str:
+    """A unique, chatty six-sentence question without a domain's keywords."""
+    words = [WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(18)]
+    sentences = [f"I keep thinking about the {words[k]} and the {words[k + 6]} near the {words[k + 12]}."
+                 for k in range(5)]
+    return " ".join(sentences) + f" What would you tell someone in situation {i}?"
+
+
+def deep_packets(count: int) -> list[bytes]:
+    """`count` unique deep questions as SRV queries (EDNS form: they are too long for a name)."""
+    from sdk.route import question_query
+
+    return [question_query(deep_question(i)).to_wire() for i in range(count)]
+
+
+def keyword_query(i: int) -> dns.message.Message:
+    """A unique question the keyword stage decides at every level (code, then debugging)."""
+    from sdk.route import question_query
+
+    return question_query(f"my python code throws a keyerror exception with a traceback number {i}")
+
+
+def explain_stage(address: tuple[str, int], text: str) -> tuple[float, str]:
+    """(ms, the stages of every hop) of one `explain` query for `text`."""
+    from sdk.route import explain_query, question_form
+
+    query = explain_query(question_form(text, APEX))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5.0)
+        start = time.perf_counter()
+        sock.sendto(query.to_wire(), address)
+        reply = dns.message.from_wire(sock.recv(65535))
+        took = (time.perf_counter() - start) * 1000
+    stages = [part.decode().split("=", 1)[1] for rrset in reply.answer for rdata in rrset
+              for part in rdata.strings if part.startswith(b"stage=")]
+    return took, ",".join(stages) or dns.rcode.to_text(reply.rcode())
+
+
 def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
     """The child process: the server as `semdns serve --zones ZONES --listen 127.0.0.1:0` runs it."""
     import asyncio
@@ -74,7 +124,7 @@ def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None
     from nameserver.build import SemanticOptions, ServerOptions, build_server
     from nameserver.config import ServerConfig
 
-    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, rrl_rate=0)
     runner = build_server(ServerOptions(config=config, semantic=SemanticOptions()))
     runner.load()
 
@@ -86,14 +136,20 @@ def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None
     asyncio.run(serve())
 
 
-def probe(address: tuple[str, int], seconds: float) -> list[float]:
-    """SOA latencies (ms) of one query every PROBE_INTERVAL for `seconds`; a lost one counts 2000."""
-    latencies = []
+def soa_query(_i: int) -> dns.message.Message:
+    return dns.message.make_query(APEX, "SOA")
+
+
+def probe(address: tuple[str, int], seconds: float,
+          make: Callable[[int], dns.message.Message] = soa_query) -> list[float]:
+    """Latencies (ms) of one query (`make(i)`) every PROBE_INTERVAL for `seconds`; a lost one
+    counts 2000."""
+    latencies: list[float] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2.0)
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
-            query = dns.message.make_query(APEX, "SOA")
+            query = make(len(latencies))
             start = time.perf_counter()
             sock.sendto(query.to_wire(), address)
             try:
@@ -143,7 +199,8 @@ def summary(latencies: list[float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    packets = expanding_packets(max(1, int(args.rate)))
+    count = max(1, int(args.rate * (args.seconds + 1)))
+    packets = expanding_packets(max(1, int(args.rate))) if args.kind == "expanding" else deep_packets(count)
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[tuple[str, int]] = context.Queue()
     server = context.Process(target=_serve, args=(args.zones, ready), daemon=True)
@@ -155,17 +212,30 @@ def run(args: argparse.Namespace) -> int:
               f"{args.rate:g} packets/s of {statistics.mean(map(len, packets)):.0f} octets, {args.seconds:g} s")
         probe(address, 1.0)  # warm up
         reference = probe(address, args.seconds)
+        keyword_reference = probe(address, min(args.seconds, 3.0), lambda i: keyword_query(10**6 + i))
         stop = threading.Event()
         rcodes: dict[str, int] = {}
         result: list[int] = []
+        keyword_during: list[float] = []
         sender = threading.Thread(target=lambda: result.append(attack(address, packets, args.rate, stop, rcodes)))
+        keyword = threading.Thread(target=lambda: keyword_during.extend(probe(address, args.seconds, keyword_query)))
         sender.start()
+        keyword.start()
         during = probe(address, args.seconds)
         stop.set()
+        keyword.join()
         sender.join()
-        print(f"SOA without attack: {summary(reference)}")
-        print(f"SOA during attack:  {summary(during)}")
+        print(f"SOA without attack:              {summary(reference)}")
+        print(f"SOA during attack:               {summary(during)}")
+        print(f"keyword question without attack: {summary(keyword_reference)}")
+        print(f"keyword question during attack:  {summary(keyword_during)}")
         print(f"attack: {result[0]} sent, answered {dict(sorted(rcodes.items()))}")
+        if args.kind == "deep":
+            for delay in (0.0, 1.0):
+                time.sleep(delay)
+                took, stages = explain_stage(address, deep_question(10**7 + int(delay)))
+                print(f"a new deep question {delay:.0f} s after the attack (+0.5 s drain): "
+                      f"{took:.1f} ms, stages {stages}")
     finally:
         server.terminate()
         server.join(5)
