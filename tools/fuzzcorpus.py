@@ -140,7 +140,12 @@ class Corpus:
         return header(rng.randrange(65536), _flags(rng), 1, 0, 0, 1) + question_wire(qname, qtype, 1) + opt
 
     def update(self, rng: random.Random) -> bytes:
-        zone = rng.choice((*ZONES, "example.com.", "nowhere."))
+        choice = rng.random()
+        key = rng.choice(self.keys) if self.keys and choice < 0.35 else None
+        if key is not None and rng.random() < 0.8:
+            zone = key.name.parent().to_text()  # the zone the key may update
+        else:
+            zone = rng.choice((*ZONES, "example.com.", "nowhere."))
         if rng.random() < 0.3:  # garbage zone section: several or none, odd type and class
             count = rng.choice((0, 2, 3))
             zones = b"".join(question_wire(rng.choice(NAMES), rng.choice(QTYPES), rng.choice(QCLASSES))
@@ -149,7 +154,7 @@ class Corpus:
             return header(rng.randrange(65536), 5 << 11, count, 0, len(records), 0) + zones + b"".join(records)
         message = dns.update.UpdateMessage(zone)
         owner = dns.name.from_text(rng.choice(("", "engine1.", "_llm._tcp.", "x.y.")) + zone)
-        for _ in range(rng.randrange(4)):
+        for _ in range(rng.randrange(6)):
             action = rng.choice(("add", "delete", "replace", "present", "absent"))
             if action == "present":
                 message.present(owner)
@@ -162,9 +167,7 @@ class Corpus:
                                             ("TXT", '"v=semroute1"'), ("SOA", "ns1 h 1 2 3 4 5"),
                                             ("NS", "ns9." + zone), ("CNAME", "x.")))
                 getattr(message, action)(owner, rng.randrange(0, 86400), rdtype, rdata)
-        choice = rng.random()
-        if choice < 0.35 and self.keys:
-            key = rng.choice(self.keys)
+        if key is not None:
             message.use_tsig(key)
         elif choice < 0.55:
             message.use_tsig(dns.tsig.Key(rng.choice(("engine.semantic.root.", "nokey.")), _bytes(rng, 32) or b"k"))
