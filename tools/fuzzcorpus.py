@@ -48,6 +48,7 @@ from codec.edns_text import (
 from codec.qname import Form, text_to_qname
 
 APEX = "semantic.root."
+KEY_NAMES: tuple[str, ...] = ("engine.semantic.root.", "engine.legal.semantic.root.")  # keys a fuzzed server has
 ZONES: tuple[str, ...] = (
     APEX,
     "legal.semantic.root.",

@@ -36,10 +36,9 @@ from nameserver.request import Transport
 from nameserver.runner import ServerRunner
 from nameserver.tcp import TcpLimits, TcpListener
 from routing.embedder import DIMENSION
-from tools.fuzzcorpus import Corpus, mutate, with_id
+from tools.fuzzcorpus import KEY_NAMES, Corpus, mutate, with_id
 from zones.tsig import generate_key, load_keyring
 
-KEYS = ("engine.semantic.root.", "engine.legal.semantic.root.")
 CLIENT = ("127.0.0.1", 40000)
 SEEDS = st.integers(min_value=0, max_value=2**64 - 1)
 
@@ -107,7 +106,7 @@ class Fuzzed:
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     tmp = tmp_path_factory.mktemp("fuzz")
     key_file = tmp / "keys.conf"
-    key_file.write_text("".join(generate_key(name) for name in KEYS))
+    key_file.write_text("".join(generate_key(name) for name in KEY_NAMES))
     config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, rrl_rate=0)
     options = ServerOptions(config=config, semantic=SemanticOptions(),
                             dynamic=DynamicOptions(tsig_keys=key_file, journal=Path(tmp / "journal")))
@@ -222,4 +221,4 @@ def test_known_key_signs_some_updates(fuzzed: Fuzzed) -> None:
             continue
         signed += message.keyname in keys if message.had_tsig else 0
     assert signed > 0
-    assert dns.name.from_text(KEYS[0]) in keys
+    assert dns.name.from_text(KEY_NAMES[0]) in keys
