@@ -36,6 +36,7 @@ from nameserver.request import Transport
 from nameserver.runner import ServerRunner
 from nameserver.tcp import TcpLimits, TcpListener
 from routing.embedder import DIMENSION
+from tools.cli import main
 from tools.fuzzcorpus import KEY_NAMES, Corpus, mutate, with_id
 from zones.tsig import generate_key, load_keyring
 
@@ -222,3 +223,14 @@ def test_known_key_signs_some_updates(fuzzed: Fuzzed) -> None:
         signed += message.keyname in keys if message.had_tsig else 0
     assert signed > 0
     assert dns.name.from_text(KEY_NAMES[0]) in keys
+
+
+def test_bench_fuzz_runs_over_sockets(capsys: pytest.CaptureFixture[str]) -> None:
+    """`semdns bench fuzz` end to end, briefly (a plain server: no encoder)."""
+    assert main(["bench", "fuzz", "--zones", str(ZONEFILES), "--packets", "400", "--no-semantic",
+                 "--soa-queries", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "packets 400" in out and "unparsable 0" in out and "SERVFAIL 0" in out
+    assert "'Traceback' 0  'handler failed' 0" in out
+    assert "server alive after the run: yes" in out
+    assert "50 answered, 0 not NOERROR/lost" in out
