@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Iterator
 
 import dns.exception
+import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 
 from tools.fuzzcorpus import APEX, KEY_NAMES, Corpus, with_id
@@ -51,7 +53,10 @@ class Tally:
     sent: int = 0
     replies: int = 0
     extra: int = 0  # further messages of a multi-message answer (AXFR over TCP)
+    late: int = 0  # replies that came after their packet had counted as a drop
     drops: int = 0
+    plain_drops: int = 0  # drops of packets dnspython reads as an ordinary query (overload, or a server bug)
+    dropped_examples: list[str] = field(default_factory=list)  # hex of the first few such packets
     unparsable: int = 0
     no_id: int = 0  # packets shorter than an ID: nothing to match a reply to
     reconnects: int = 0
@@ -65,6 +70,17 @@ class Tally:
             return
         self.rcodes[dns.rcode.to_text(message.rcode())] += 1
 
+    def dropped(self, wire: bytes) -> None:
+        self.drops += 1
+        try:
+            message = dns.message.from_wire(wire, keyring=False)
+        except dns.exception.DNSException:
+            return
+        if not message.flags & dns.flags.QR and message.opcode() == dns.opcode.QUERY:
+            self.plain_drops += 1
+            if len(self.dropped_examples) < 3:
+                self.dropped_examples.append(wire.hex())
+
 
 class Channel:
     """One socket's packets in flight, by ID."""
@@ -73,8 +89,9 @@ class Channel:
         self.tally = tally
         self.timeout = timeout
         self.slots = asyncio.Semaphore(window)
-        self.pending: dict[int, float] = {}
+        self.pending: dict[int, tuple[float, bytes]] = {}  # ID: deadline, packet
         self._next = 0
+        self._expired: set[int] = set()  # IDs counted as drops, until reused
 
     async def claim(self, wire: bytes) -> bytes:
         """`wire` with a free ID of this channel, once a slot of the window is free."""
@@ -85,24 +102,30 @@ class Channel:
         while self._next in self.pending:
             self._next = (self._next + 1) & 0xFFFF
         ident, self._next = self._next, (self._next + 1) & 0xFFFF
-        self.pending[ident] = time.monotonic() + self.timeout
-        return with_id(wire, ident)
+        self._expired.discard(ident)
+        wire = with_id(wire, ident)
+        self.pending[ident] = (time.monotonic() + self.timeout, wire)
+        return wire
 
     def answered(self, wire: bytes) -> None:
         ident = int.from_bytes(wire[:2], "big") if len(wire) >= 2 else -1
         if self.pending.pop(ident, None) is not None:
             self.tally.replies += 1
             self.slots.release()
+        elif ident in self._expired:
+            self._expired.discard(ident)
+            self.tally.late += 1
         else:
             self.tally.extra += 1
         self.tally.reply(wire)
 
     def expire(self) -> None:
         now = time.monotonic()
-        for ident, deadline in list(self.pending.items()):
+        for ident, (deadline, wire) in list(self.pending.items()):
             if deadline < now:
                 del self.pending[ident]
-                self.tally.drops += 1
+                self._expired.add(ident)
+                self.tally.dropped(wire)
                 self.slots.release()
 
 
@@ -305,8 +328,11 @@ def run(args: argparse.Namespace) -> int:
         text = log.read_text(errors="replace")
     faults = {marker: text.count(marker) for marker in FAULTS}
     print(f"\npackets {tally.sent}  in {seconds:.1f} s  ({tally.sent / seconds:.0f}/s)")
-    print(f"replies {tally.replies}  (+{tally.extra} further messages)  drops {tally.drops}  "
+    print(f"replies {tally.replies}  (+{tally.extra} further messages)  drops {tally.drops} "
+          f"(of which answered after --timeout: {tally.late})  "
           f"no-id {tally.no_id}  unparsable {tally.unparsable}  tcp reconnects {tally.reconnects}")
+    print(f"drops of packets dnspython reads as an ordinary query: {tally.plain_drops}"
+          + "".join(f"\n  e.g. {example}" for example in tally.dropped_examples))
     print("rcodes  " + "  ".join(f"{name} {count}" for name, count in tally.rcodes.most_common()))
     print(f"SERVFAIL {tally.rcodes['SERVFAIL']}")
     print("server log  " + "  ".join(f"{marker!r} {count}" for marker, count in faults.items()))
