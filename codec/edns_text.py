@@ -201,5 +201,6 @@ def decode_embedding_option(payload: bytes) -> Embedding:
         raise Truncated(f"embedding option: declares {dim} values, carries {len(body)}")
     if dim == 0 or not np.isfinite(scale) or scale < 0:
         raise BadEncoding(f"embedding option: bad dimension {dim} or scale {scale}")
-    vector = np.frombuffer(body, dtype=np.int8).astype(np.float32) * np.float32(scale)
+    with np.errstate(over="ignore"):  # a huge scale overflows to inf: the consumer's finiteness check refuses it
+        vector = np.frombuffer(body, dtype=np.int8).astype(np.float32) * np.float32(scale)
     return Embedding(model=model, vector=vector)

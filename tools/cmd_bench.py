@@ -10,7 +10,7 @@ import importlib
 
 from tools.extras import is_ours, register_missing
 
-BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec", "amplification", "attack")
+BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -249,6 +249,7 @@ class Draft:
         node = self.zone.nodes.get(name)
         if node is not None and not len(node.rdatasets) and name != self.zone.origin:
             del self.zone.nodes[name]
+            self._copied.discard(name)  # a later add in the same UPDATE makes the node anew
 
     def result(self) -> Applied:
         added = tuple(r for r in self.added if r not in self.removed)
