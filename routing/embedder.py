@@ -147,7 +147,11 @@ def quantize_int8(source_onnx: Path, target: Path) -> None:
             os.unlink(tmp)
 
 
-QUERY_THREADS = min(2, os.cpu_count() or 1)  # a question on both cores of a small machine: ~25% faster than 1
+# onnxruntime threads for one question: two where the machine has a core to spare for the event
+# loop, else one. On 2 cores, two threads made one idle question ~25% faster but, under a flood of
+# deep questions, starved the loop (SOA p99 8.4 ms vs 2.8-4.2 ms with one; `semdns bench attack
+# --kind deep`).
+QUERY_THREADS = max(1, min(2, (os.cpu_count() or 1) - 1))
 
 
 class Embedder:

@@ -37,6 +37,7 @@ import dns.rcode
 import zstandard
 
 from codec.edns_text import FLAG_ZSTD, TEXT_OPTION, hashed_qname
+from routing.embedder import QUERY_THREADS
 
 PROBE_INTERVAL = 0.01
 APEX = "semantic.root."
@@ -48,6 +49,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--zones", type=Path, default=Path("zonefiles"), help="zonefiles (default zonefiles)")
     parser.add_argument("--rate", type=float, default=300.0, help="attack packets a second (default 300)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
+    parser.add_argument("--encoder-threads", type=int, default=QUERY_THREADS,
+                        help=f"the server's onnxruntime threads (default {QUERY_THREADS}, as semdns serve)")
     parser.set_defaults(func=run)
 
 
@@ -117,7 +120,7 @@ def explain_stage(address: tuple[str, int], text: str) -> tuple[float, str]:
     return took, ",".join(stages) or dns.rcode.to_text(reply.rcode())
 
 
-def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
+def _serve(zones: Path, threads: int, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
     """The child process: the server as `semdns serve --zones ZONES --listen 127.0.0.1:0` runs it."""
     import asyncio
 
@@ -125,7 +128,7 @@ def _serve(zones: Path, ready: "multiprocessing.Queue[tuple[str, int]]") -> None
     from nameserver.config import ServerConfig
 
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, rrl_rate=0)
-    runner = build_server(ServerOptions(config=config, semantic=SemanticOptions()))
+    runner = build_server(ServerOptions(config=config, semantic=SemanticOptions(threads=threads)))
     runner.load()
 
     async def serve() -> None:
@@ -203,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     packets = expanding_packets(max(1, int(args.rate))) if args.kind == "expanding" else deep_packets(count)
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[tuple[str, int]] = context.Queue()
-    server = context.Process(target=_serve, args=(args.zones, ready), daemon=True)
+    server = context.Process(target=_serve, args=(args.zones, args.encoder_threads, ready), daemon=True)
     server.start()
     try:
         address = ready.get(timeout=120)

@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_thread_count,
         default=QUERY_THREADS,
         metavar="N",
-        help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS}: "
-        "a question uses both cores of a small machine)",
+        help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS} here: 2, "
+        "or 1 where the event loop would have no core of its own)",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
