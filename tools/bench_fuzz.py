@@ -18,19 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import re
 import socket
 import statistics
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import dns.exception
 import dns.flags
@@ -39,9 +34,9 @@ import dns.opcode
 import dns.rcode
 
 from tools.fuzzcorpus import APEX, KEY_NAMES, Corpus, with_id
+from tools.subserver import serving
 from zones.tsig import generate_key, load_keyring
 
-READY = re.compile(r"^ready: listening on \S+:(\d+)")
 LENGTH = struct.Struct("!H")
 FAULTS = ("Traceback", "handler failed", "Exception in callback", "exception was never retrieved")
 
@@ -204,29 +199,6 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-@contextmanager
-def serving(zones: Path, key_file: Path, journal: Path, semantic: bool,
-            log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`semdns serve` with UPDATE keys and RRL off on a free port of 127.0.0.1; yields (port, process)."""
-    argv = [sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", "127.0.0.1:0",
-            "--rrl-rate", "0", "--tsig-keys", str(key_file), "--journal", str(journal)]
-    if not semantic:
-        argv.append("--no-semantic")
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = READY.match(line)
-            if match:
-                yield int(match[1]), proc
-                return
-        raise RuntimeError(f"semdns serve exited ({proc.wait()}) before it was ready:\n{log.read_text()}")
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
 async def fuzz(port: int, corpus: Corpus, args: argparse.Namespace, tally: Tally) -> float:
     """Send `args.packets` packets; returns the seconds it took (until the last reply or drop)."""
     loop = asyncio.get_running_loop()
@@ -322,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
         semantic = not args.no_semantic
         print(f"fuzz: {args.packets} packets (seed {args.seed}), {args.tcp_share:.0%} over TCP, window {args.window}, "
               f"semantic {'on' if semantic else 'off'}, rrl off")
-        with serving(args.zones, key_file, Path(tmp) / "journal", semantic, log) as (port, proc):
+        extra = ("--tsig-keys", str(key_file), "--journal", str(Path(tmp) / "journal"))
+        with serving(args.zones, log, extra, semantic) as (port, proc):
             seconds = asyncio.run(fuzz(port, corpus, args, tally))
             alive = proc.poll() is None
             times, wrong = soa_latency(port, args.soa_queries) if alive else ([], args.soa_queries)

@@ -23,18 +23,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import dns.exception
 import dns.query
 import dns.zone
 
 from codec.qname import text_to_qname
+from tools.subserver import serving
 
-READY = re.compile(r"^ready: listening on \S+:(\d+)")
 RCODES = re.compile(r"Response codes:\s+(.*)")
 RCODE = re.compile(r"([A-Z]+) (\d+) \(")
 COUNTS = re.compile(r"Queries (sent|completed|lost):\s+(\d+)")
@@ -114,28 +112,6 @@ def query_lines() -> list[str]:
     return lines
 
 
-@contextmanager
-def serving(zones: Path, semantic: bool, log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`semdns serve` with RRL off on a free port of 127.0.0.1; yields (port, process)."""
-    argv = [sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", "127.0.0.1:0",
-            "--rrl-rate", "0"]
-    if not semantic:
-        argv.append("--no-semantic")
-    with open(log, "wb") as stderr:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = READY.match(line)
-            if match:
-                yield int(match[1]), proc
-                return
-        raise RuntimeError(f"semdns serve exited ({proc.wait()}) before it was ready:\n{log.read_text()}")
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
 def sample(pid: int, start: float) -> Sample:
     """The RSS (KiB) and open file descriptors of process `pid` now."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -195,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"soak: {seconds} s; dnsperf UDP {args.qps} q/s + TCP {args.tcp_qps} q/s over {len(lines)} queries "
               f"(plain, semantic SRV, NXDOMAIN); AXFR every {args.axfr_every:g} s; "
               f"semantic {'off' if args.no_semantic else 'on'}, rrl off")
-        with serving(args.zones, not args.no_semantic, log) as (port, proc):
+        with serving(args.zones, log, semantic=not args.no_semantic) as (port, proc):
             start = time.monotonic()
             samples = [sample(proc.pid, start)]
             runs = [dnsperf(port, queries, seconds, args.qps, "udp", 4),
