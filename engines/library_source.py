@@ -26,6 +26,7 @@ import dns.rdatatype
 
 from codec.errors import LibraryError
 from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
+from common.tasks import cancel_and_wait
 from engines.errors import EngineError
 
 if TYPE_CHECKING:
@@ -140,12 +141,7 @@ class LibraryWatcher:
         self._task = asyncio.create_task(self._poll(server))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     async def refresh(self, server: "EngineServer") -> None:
         try:

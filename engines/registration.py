@@ -36,6 +36,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 
+from common.tasks import cancel_and_wait
 from engines.errors import EngineError
 
 if TYPE_CHECKING:
@@ -194,11 +195,7 @@ class Registration:
             # dnspython's query) can swallow a cancellation that lands as the query completes,
             # and the renewal loop would then run on and this await never return.
             self._stopping.set()
-            self._renewer.cancel()
-            try:
-                await self._renewer
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._renewer)
         if self._zone is None or self._instance is None:
             return
         await send_update(build_update(self._zone, self._instance, self.settings.key, lease=None, delete=True),

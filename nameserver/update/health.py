@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from common.tasks import cancel_and_wait
 from nameserver.update.dynamic import DynamicZones
 from nameserver.update.registry import Registration
 
@@ -49,12 +50,7 @@ class HealthMonitor:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         if self._session is not None:
             await self._session.close()
             self._session = None
