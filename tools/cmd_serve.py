@@ -114,6 +114,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "enables signed UPDATE for zones the key names lie in")
     dynamic.add_argument("--journal", type=Path, metavar="DIR",
                          help="keep accepted UPDATEs here and replay them at start (default: next to --tsig-keys)")
+    dynamic.add_argument("--update-policy", type=Path, metavar="FILE",
+                         help="grants and limits for UPDATE keys "
+                         "(`grant KEY zone|name|subdomain|engine NAME [TYPES];`, `limit per-key|per-zone N;`); "
+                         "without it a key may only register engines in its own zone")
+    dynamic.add_argument("--health-probe-allow", action="append", default=[], metavar="CIDR",
+                         help="addresses besides loopback that registered engines may be health-probed at "
+                         "(repeatable); a registration at any other address is REFUSED")
     dynamic.add_argument("--health-interval", type=float, default=2.0, metavar="S",
                          help="seconds between /health probes of registered engines (default 2)")
     dynamic.add_argument("--health-failures", type=int, default=2, metavar="N",
@@ -197,7 +204,9 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     dynamic = None
     if args.tsig_keys is not None:
         health = HealthSettings(interval=args.health_interval, failures=args.health_failures)
-        dynamic = DynamicOptions(tsig_keys=args.tsig_keys, journal=args.journal, health=health)
+        probe_allow = LOOPBACK + tuple(parse_network(n) for n in args.health_probe_allow)
+        dynamic = DynamicOptions(tsig_keys=args.tsig_keys, journal=args.journal, health=health,
+                                 update_policy=args.update_policy, probe_allow=probe_allow)
     recursion = None
     if args.recursive:
         recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,

@@ -138,9 +138,10 @@ async def test_refusals_leave_the_zone_unchanged(setup, build, rcode) -> None:
 
 async def test_prerequisites_that_hold(setup) -> None:
     store, _dynamic, handler = setup
-    update = _signed(lambda u: (u.present("contract", "TXT"), u.absent("new"), u.add("new", 60, "A", "127.0.0.9")))
+    new = "llm-9._llm._tcp"  # an instance name: the engine rule lets the key make it its own
+    update = _signed(lambda u: (u.present("contract", "TXT"), u.absent(new), u.add(new, 60, "TXT", '"txtvers=1"')))
     assert (await send(handler, update)).rcode() == dns.rcode.NOERROR
-    assert store.current.zones[ORIGIN].get_rdataset(dns.name.from_text("new", ORIGIN), "A") is not None
+    assert store.current.zones[ORIGIN].get_rdataset(dns.name.from_text(new, ORIGIN), "TXT") is not None
 
 
 async def test_journal_replay_restores_registrations(setup, tmp_path: Path) -> None:

@@ -43,7 +43,9 @@ class Primary:
         self.keyring = load_keyring(key_file)
         self.store = ZoneStore()
         config = ServerConfig(zones_dir=self.zones, listen=(("127.0.0.1", 0),), uvloop=False)
-        dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp / "journal")
+        policy = tmp / "update-policy.conf"
+        policy.write_text(f"grant {KEY} zone {ZONE};\n")  # these UPDATEs change zonefile records too
+        dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp / "journal", update_policy=policy)
         self.runner = build_server(ServerOptions(config=config, semantic=None, dynamic=dynamic), store=self.store)
         self.dynamic = self.runner.chain.get("update").dynamic
 

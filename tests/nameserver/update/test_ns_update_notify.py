@@ -27,7 +27,10 @@ def test_accepted_update_sends_notify_and_a_refused_one_does_not(tmp_path: Path)
         secondary.bind(("127.0.0.1", 0))
         secondary.settimeout(1.5)
         notify_to = f"127.0.0.1:{secondary.getsockname()[1]}"
-        with running_server(zones, ["--no-semantic", "--tsig-keys", str(key_file), "--notify", notify_to]) as server:
+        policy = tmp_path / "update-policy.conf"
+        policy.write_text(f"grant {KEY} zone sem.test.;\n")  # a plain A record: beyond the engine rule
+        flags = ["--no-semantic", "--tsig-keys", str(key_file), "--update-policy", str(policy), "--notify", notify_to]
+        with running_server(zones, flags) as server:
             refused = dns.update.UpdateMessage("child.sem.test.", keyring=keyring, keyname=dns.name.from_text(KEY))
             refused.add("x.child.sem.test.", 60, "A", "192.0.2.9")  # the key may not update the child zone
             assert dns.query.tcp(refused, server.host, port=server.port, timeout=5).rcode() == dns.rcode.REFUSED
