@@ -169,23 +169,18 @@ class Authorizer:
                    "needs a granted key (delete your own records one by one)"
         if change.rdtype == dns.rdatatype.SRV:
             target = change.rdata.target  # type: ignore[attr-defined]
-            return None if self.owns(target) else f"its target {target} is not this key's"
+            return None if self.owns(target) else f"its target: {self._whose(target)}"
         if change.rdtype == dns.rdatatype.PTR:
             target = change.rdata.target  # type: ignore[attr-defined]
-            if target.parent() == change.name and self.owns(target):
-                return None
-            return f"the instance {target} is not this key's"
+            if target.parent() != change.name:
+                return f"{target} is not an instance of {change.name}"
+            return None if self.owns(target) else f"its instance: {self._whose(target)}"
         return f"only SRV and PTR records of the key's own engines may change at the service name {change.name}"
 
     def _owned(self, change: Change, types: set[dns.rdatatype.RdataType], what: str) -> str | None:
         name, rdtype = change.name, change.rdtype
         if not self.owns(name):
-            owner = self.owners.get(name)
-            if owner is not None:
-                return f"{name} belongs to key {owner}"
-            if has_data(self.zone, name):
-                return f"{name} holds records this key did not add (the zonefile's: they need a granted key)"
-            return f"{name} is not this key's"
+            return self._whose(name)
         if not change.adding:
             return None  # every record at a name the key owns is the key's
         if rdtype not in types:
@@ -194,8 +189,17 @@ class Authorizer:
         if rdtype == dns.rdatatype.SRV:
             target = change.rdata.target  # type: ignore[union-attr]
             if not self.owns(target):
-                return f"its target {target} is not this key's"
+                return f"its target: {self._whose(target)}"
         return None
+
+    def _whose(self, name: dns.name.Name) -> str:
+        """Why `name` is not this key's."""
+        owner = self.owners.get(name)
+        if owner is not None:
+            return f"{name} belongs to key {owner}"
+        if has_data(self.zone, name):
+            return f"{name} holds records this key did not add (the zonefile's: they need a granted key)"
+        return f"{name} is not this key's"
 
 
 # --- caps -----------------------------------------------------------------------------------
