@@ -31,7 +31,9 @@ class ZoneLoadError(NameserverError):
 class Refusal(NameserverError):
     """An error that is an answer: `rcode`, the Extended DNS Error `ede` (with `ede_text`, both
     optional; sent only to clients that speak EDNS), and `text` saying why (for logs;
-    `str()` is `"<RCODE>: <text>"`). UPDATE refusals (RFC 2136 §3) are refusals without EDE."""
+    `str()` is `"<RCODE>: <text>"`). An UPDATE the policy refuses carries EDE 18 (Prohibited) and
+    its reason (`nameserver.update.authorize.refused`); the other UPDATE refusals (RFC 2136 §3)
+    carry no EDE."""
 
     def __init__(
         self, rcode: dns.rcode.Rcode, text: str, ede: dns.edns.EDECode | None = None, ede_text: str | None = None,
