@@ -102,6 +102,8 @@ class UpdatePolicy:
                 return True
             if g.kind in ("name", "subdomain") and g.where.is_subdomain(origin):
                 return True
+            if g.kind == "subdomain" and origin.is_subdomain(g.where):  # a grant above the zone covers it
+                return True
         return False
 
 

@@ -60,6 +60,9 @@ class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        mode = directory.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("journal directory %s is open to others (mode %04o); chmod 700 it", directory, mode)
         self.check_modes()
 
     def check_modes(self) -> None:

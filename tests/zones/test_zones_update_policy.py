@@ -53,6 +53,14 @@ def test_what_each_grant_covers() -> None:
     assert policy.touches(OPS, LEGAL) and not policy.touches(OPS, N("medical.semantic.root."))
 
 
+def test_a_subdomain_grant_reaches_the_zones_below_it() -> None:
+    policy = parse_update_policy("grant ops. subdomain legal.semantic.root. TXT;\n")
+    contract = N("contract.legal.semantic.root.")
+    assert policy.touches(N("ops."), contract) and policy.touches(N("ops."), LEGAL)
+    assert policy.explicit(N("ops."), contract, N("x.contract.legal.semantic.root."), dns.rdatatype.TXT)
+    assert not policy.touches(N("ops."), N("medical.semantic.root."))
+
+
 def test_no_file_means_no_grant_and_default_limits() -> None:
     policy = parse_update_policy("# nothing granted\n")
     assert policy.grants == () and policy.limits.per_key == DEFAULT_PER_KEY
