@@ -20,6 +20,8 @@ host name that an SRV of the same UPDATE points to (so an engine key cannot make
 rule: NS, DS or any other type; names at or below a delegation (glue); routing profiles
 (`_route`); the pattern library (`_codec`); the apex; wildcards; names holding zonefile records
 or another key's. The SOA and the apex NS are refused before this (`apply.prescan`) for every key.
+Deleting what the zone does not hold changes nothing and is allowed (an engine deregistering
+after its lease expired).
 
 Caps (`limit per-key`, `limit per-zone`): the records a key owns in a zone (at its names, and
 the SRV/PTR at service names that point to them), and those every key owns together, may not
@@ -98,7 +100,7 @@ class Authorizer:
         self.claimed = {c.name for c in todo if c.adding and self._claimable(c.name)
                         and (is_service(c.name.parent()) or c.name in targets)}
         for change in todo:
-            if self._granted(change):
+            if self._granted(change) or self._noop(change):
                 continue
             if not self.engine:
                 raise refused(f"key {self.key} may not {change}: no grant covers it")
@@ -112,6 +114,16 @@ class Authorizer:
         node = self.zone.nodes.get(change.name)  # delete a name: every type it holds must be granted
         types = [r.rdtype for r in node.rdatasets] if node is not None else []
         return all(self.policy.explicit(self.key, self.origin, change.name, t) for t in types or [change.rdtype])
+
+    def _noop(self, change: Change) -> bool:
+        """A deletion of what the zone does not hold changes nothing (an engine deregistering
+        after its lease expired, or twice): allowed to every key the zone accepts."""
+        if change.adding:
+            return False
+        if change.rdtype == dns.rdatatype.ANY:
+            return not has_data(self.zone, change.name)
+        rdataset = self.zone.get_rdataset(change.name, change.rdtype)
+        return rdataset is None or (change.rdata is not None and change.rdata not in rdataset)
 
     # --- the engine rule --------------------------------------------------------------------
     def owns(self, name: dns.name.Name) -> bool:

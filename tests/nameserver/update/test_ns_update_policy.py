@@ -70,6 +70,10 @@ def test_engine_key_registers_and_removes_its_engine(server: ServerHandle, keys:
     assert send(server, registration(keys["engine"], "llm-9001", 9001, delete=True)).rcode() == dns.rcode.NOERROR
     assert ask(server, SERVICE, "SRV") == STATIC_SRV
     assert ask(server, f"llm-9001.{ZONE}", "A") == []
+    # deregistering again (say after the lease expired) deletes nothing: NOERROR, no serial rise
+    before = serial(server)
+    assert send(server, registration(keys["engine"], "llm-9001", 9001, delete=True)).rcode() == dns.rcode.NOERROR
+    assert serial(server) == before
 
 
 Fill = Callable[[dns.update.UpdateMessage], object]
