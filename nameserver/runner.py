@@ -22,6 +22,7 @@ import errno
 import logging
 import signal
 import socket
+from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import dns.name
@@ -85,6 +86,7 @@ class ServerRunner:
         self.attachments: list[Attachment] = []
         self._running: list[Attachment] = []  # started attachments, stopped in reverse order
         self._stop_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()  # SIGHUP and the file watcher: one reload at a time
 
     def attach(self, attachment: Attachment) -> None:
         """Start `attachment` with the server (after the listeners) and stop it with it (before)."""
@@ -145,7 +147,11 @@ class ServerRunner:
         """Re-read changed zonefiles; swap the catalog; NOTIFY for serials that rose."""
         if self.config.zones_dir is None:
             return False
-        result = await asyncio.to_thread(reload_directory, self.config.zones_dir, self.store.current)
+        async with self._reload_lock:
+            return await self._reload(self.config.zones_dir)
+
+    async def _reload(self, zones_dir: Path) -> bool:
+        result = await asyncio.to_thread(reload_directory, zones_dir, self.store.current)
         if not result.changed:
             log.info("reload: nothing changed")
             return False
