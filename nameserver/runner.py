@@ -12,7 +12,8 @@ Attachments are background parts with `async start()` / `async stop()` (the heal
 registered engines): started after the listeners, stopped before them. `after_load` hooks run
 after every catalog load, the first and each reload (the UPDATE journal's replay).
 `serve_forever()` installs SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) handlers and runs
-until stopped. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
+until stopped. `nameserver.watch.ZoneWatcher` (`serve --watch`) calls `reload()` too: one runs
+at a time. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
 `load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
 """
 from __future__ import annotations
