@@ -214,10 +214,10 @@ class ZoneEdit:
 
     @staticmethod
     def _orphan_comments(lines: list[str], dead: set[int], mention: str | None) -> set[int]:
+        """Lines to delete with `dead`: the blank line before a paragraph left empty, and a
+        paragraph left with nothing but comments when one of them names `mention`."""
         more: set[int] = set()
-        if mention is None:
-            return more
-        pattern = re.compile(rf"(?<![\w.-]){re.escape(mention)}(?![\w-])", re.IGNORECASE)
+        pattern = re.compile(rf"(?<![\w.-]){re.escape(mention)}(?![\w-])", re.IGNORECASE) if mention else None
         i = 0
         while i < len(lines):
             if not lines[i].strip():
@@ -226,14 +226,16 @@ class ZoneEdit:
             j = i
             while j < len(lines) and lines[j].strip():
                 j += 1
-            paragraph = range(i, j)
-            left = [k for k in paragraph if k not in dead]
-            had_dead = any(k in dead for k in paragraph)
-            if had_dead and all(lines[k].lstrip().startswith(";") for k in left):
-                if any(pattern.search(lines[k]) for k in left):
+            left = [k for k in range(i, j) if k not in dead]
+            if any(k in dead for k in range(i, j)) and all(lines[k].lstrip().startswith(";") for k in left):
+                if left and pattern is not None and any(pattern.search(lines[k]) for k in left):
                     more.update(left)
+                    left = []
+                if not left:  # the paragraph is gone: so is the blank line that separated it
                     if i > 0 and not lines[i - 1].strip():
-                        more.add(i - 1)  # the blank line that separated it
+                        more.add(i - 1)
+                    elif j < len(lines) and not lines[j].strip():
+                        more.add(j)
             i = j
         return more
 

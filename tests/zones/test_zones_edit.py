@@ -118,3 +118,27 @@ def test_removing_a_profile_takes_the_comment_paragraph_that_names_it() -> None:
     assert changes["routes/sem.test.routes"] == '; profiles\n_route IN TXT "v=semroute1"\n'
     assert "alpha" not in changes["sem.test.zone"]  # type: ignore[operator]
     assert "2026120300" in changes["sem.test.zone"]  # type: ignore[operator]
+
+
+def test_removing_a_whole_paragraph_leaves_no_double_blank_line() -> None:
+    zone = "$ORIGIN sem.test.\n@ 300 IN SOA ns1 h 1 3600 900 1209600 300\n  300 IN NS ns1\nns1 300 IN A 127.0.0.1\n" \
+           "\na 300 IN NS ns1.a\nns1.a 300 IN A 127.0.0.2\n\nb 300 IN NS ns1.b\nns1.b 300 IN A 127.0.0.3\n"
+    e = edit({"sem.test.zone": zone})
+    e.remove_entries([x for x in e.entries(ORIGIN) if x.owner.is_subdomain(dns.name.from_text("a.sem.test."))])
+    assert e.files["sem.test.zone"] == zone.replace("\na 300 IN NS ns1.a\nns1.a 300 IN A 127.0.0.2\n", "")
+
+
+def test_the_scanner_finds_every_record_the_loader_reads_in_the_shipped_zones() -> None:
+    from helpers.shipped import ZONEFILES
+
+    from zones.edit_files import read_texts
+    from zones.loader import load_zone, origin_for
+
+    e = edit(read_texts(ZONEFILES))
+    for origin, key in e.zones().items():
+        loaded = load_zone(ZONEFILES / key, origin_for(ZONEFILES / key))
+        scanned = {(x.owner, x.rdtype, x.rdata()) for x in e.entries(origin)}
+        assert scanned == set(loaded.records), key
+        for x in e.entries(origin):  # and where: the loader's file:line is the scanner's first line
+            loc = loaded.records[(x.owner, x.rdtype, x.rdata())]
+            assert (loc.file, loc.line) == (str(ZONEFILES / x.file), x.start + 1)
