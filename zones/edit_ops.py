@@ -267,7 +267,9 @@ def remove_engine(edit: ZoneEdit, node: str | dns.name.Name, target: str | None 
     if len(doomed) == len(srvs):
         gone |= {e for e in entries if e.owner == owner and e.rdtype == TXT}
     gone |= _unused_addresses(entries, gone, {e.rdata().target for e in doomed})  # type: ignore[attr-defined]
-    edit.remove_entries(sorted(gone, key=lambda e: (e.file, e.start)), mention=None)
+    # the last engine of a node gone: so is a comment paragraph left naming the node
+    mention = node.labels[0].decode() if len(doomed) == len(srvs) and len(node) > 1 else None
+    edit.remove_entries(sorted(gone, key=lambda e: (e.file, e.start)), mention=mention)
 
 
 def _unused_addresses(entries: list[Entry], gone: set[Entry], targets: set[dns.name.Name]) -> set[Entry]:

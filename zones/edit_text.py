@@ -206,15 +206,26 @@ def format_record(
 ) -> str:
     """One record line, in the columns of `model` (a record of the same file) when there is one."""
     head = f"{ttl} IN {rdtype} " if ttl is not None else f"IN {rdtype} "
-    width = len(owner) + 1
-    if model is not None and model.explicit_owner and len(model.head) > 1:
-        line = lines[model.start]
-        second = model.head[1]
-        width = max(width, second.col)
-        same = model.rdtype == dns.rdatatype.from_text(rdtype) and model.ttl == ttl
-        if same and model.rdata_tokens and model.rdata_tokens[0].line == model.start:
-            head = line[second.col : model.rdata_tokens[0].col]
-    return f"{owner:<{width}}{head}{rdata}\n"
+    if model is None or not model.explicit_owner or len(model.head) < 2:
+        return f"{owner} {head}{rdata}\n"
+    line = lines[model.start]
+    second = model.head[1]
+    same = model.rdtype == dns.rdatatype.from_text(rdtype) and model.ttl == ttl
+    if same and model.rdata_tokens and model.rdata_tokens[0].line == model.start:
+        head = line[second.col : model.rdata_tokens[0].col]
+    return f"{_pad(owner, line[: second.col])}{head}{rdata}\n"
+
+
+def _pad(owner: str, model: str) -> str:
+    """`owner` followed by blanks up to where `model` (a line's owner field) ends: with tabs when
+    the model uses tabs (tab stops of 8), else spaces; at least one blank."""
+    if "\t" not in model:
+        return owner + " " * max(1, len(model) - len(owner))
+    column = len(model.expandtabs(8))
+    padded = owner + "\t"
+    while len(padded.expandtabs(8)) < column:
+        padded += "\t"
+    return padded
 
 
 def replace_token(line: str, token: Token, text: str) -> str:

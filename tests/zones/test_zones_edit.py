@@ -142,3 +142,15 @@ def test_the_scanner_finds_every_record_the_loader_reads_in_the_shipped_zones() 
         for x in e.entries(origin):  # and where: the loader's file:line is the scanner's first line
             loc = loaded.records[(x.owner, x.rdtype, x.rdata())]
             assert (loc.file, loc.line) == (str(ZONEFILES / x.file), x.start + 1)
+
+
+def test_a_new_record_takes_the_tabs_of_its_neighbours_and_add_then_remove_engine_restores_the_file() -> None:
+    zone = "$ORIGIN sem.test.\n@\t300\tIN\tSOA\tns1 h 2026112301 3600 900 1209600 300\n\t300\tIN\tNS\tns1\n" \
+           "ns1\t300\tIN\tA\t127.0.0.1\n"
+    e = edit({"sem.test.zone": zone})
+    edit_ops.add_engine(e, "sem.test", edit_ops.EngineSpec(port=8100, addresses=("127.0.0.1",)))
+    text = e.files["sem.test.zone"]
+    assert text is not None and "llm1\t300\tIN\tA\t127.0.0.1\n" in text
+    assert "_llm._tcp\t300 IN SRV 10 10 8100 llm1\n" in text  # the first SRV: no model of its type
+    edit_ops.remove_engine(e, "sem.test")
+    assert e.files["sem.test.zone"] == zone
