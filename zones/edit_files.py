@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Mapping
@@ -73,14 +74,18 @@ def _touched_zonefiles(texts: Mapping[str, str], changes: Changes) -> list[str]:
 
 
 def validate(directory: Path, texts: Mapping[str, str], changes: Changes) -> list[ZoneProblem]:
-    """Load and check, in a temporary copy, every zone the edit touches; its problems."""
+    """Load and check, in a temporary copy of `directory` with the edit applied, every zone the
+    edit touches; their problems, naming the files of `directory`."""
     problems: list[ZoneProblem] = []
     with tempfile.TemporaryDirectory(prefix="semdns-edit-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / directory.name
+        # the whole directory, so that whatever a check may read beside the zonefiles is there too
+        shutil.copytree(directory, root, symlinks=True)
         for key, text in {**texts, **changes}.items():
-            if text is None:
-                continue
             path = root / key
+            if text is None:
+                path.unlink(missing_ok=True)
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         for key in _touched_zonefiles(texts, changes):
