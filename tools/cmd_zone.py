@@ -101,14 +101,16 @@ def _register_edits(sub: argparse._SubParsersAction) -> None:
                           "NODE")
     engine.add_argument("--port", type=int, required=True)
     engine.add_argument("--address", action="append", default=[], metavar="IP", help="the target's A/AAAA")
-    engine.add_argument("--target", metavar="NAME", help="SRV target (default llm<N>.NODE, the first free N)")
+    engine.add_argument("--target", metavar="NAME", help="SRV target, relative to the zone's origin as in the "
+                        "zonefile, or absolute with a final dot (default llm<N>.NODE, the first free N)")
     engine.add_argument("--priority", type=int, default=10)
     engine.add_argument("--weight", type=int, default=10)
     engine.add_argument("--attr", action="append", default=[], metavar="K=V",
                         help="DNS-SD TXT attribute, when NODE has no TXT yet (default api=openai-v1 path=/v1)")
     engine.set_defaults(func=_edit_command(_add_engine))
     drop = _edit_parser(sub, "remove-engine", "remove static engines of NODE (all, or one target/port)", "NODE")
-    drop.add_argument("--target", metavar="NAME")
+    drop.add_argument("--target", metavar="NAME", help="only the SRV to this target (relative to the zone's origin, "
+                      "as in the zonefile, or absolute with a final dot)")
     drop.add_argument("--port", type=int)
     drop.set_defaults(func=_edit_command(lambda e, a: edit_ops.remove_engine(e, a.name, a.target, a.port)))
     bump = _edit_parser(sub, "bump-serial", "raise a zone's SOA serial (YYYYMMDDnn, else +1)", "ZONE")
@@ -117,10 +119,6 @@ def _register_edits(sub: argparse._SubParsersAction) -> None:
 
 def _absolute(text: str) -> dns.name.Name:
     return dns.name.from_text(text.rstrip(".") + ".")
-
-
-def _target(text: str | None, node: str) -> dns.name.Name | None:
-    return None if text is None else dns.name.from_text(text, _absolute(node))
 
 
 def _add_domain(edit: ZoneEdit, args: argparse.Namespace) -> None:
@@ -133,7 +131,7 @@ def _add_domain(edit: ZoneEdit, args: argparse.Namespace) -> None:
 
 
 def _add_engine(edit: ZoneEdit, args: argparse.Namespace) -> None:
-    spec = edit_ops.EngineSpec(port=args.port, addresses=tuple(args.address), target=_target(args.target, args.name),
+    spec = edit_ops.EngineSpec(port=args.port, addresses=tuple(args.address), target=args.target,
                                priority=args.priority, weight=args.weight, attributes=tuple(args.attr))
     edit_ops.add_engine(edit, args.name, spec)
 

@@ -34,7 +34,7 @@ ENGINE_TTL = 300
 class EngineSpec:
     port: int
     addresses: tuple[str, ...] = ()
-    target: dns.name.Name | None = None  # default: llm<N>.<node>, the first N free
+    target: str | None = None  # as written in the zonefile (relative to its origin); default llm<N>.<node>
     priority: int = 10
     weight: int = 10
     attributes: tuple[str, ...] = ()  # DNS-SD TXT key=value (used when the node has no TXT yet)
@@ -206,7 +206,8 @@ def engine_records(edit: ZoneEdit, zone: dns.name.Name, node: dns.name.Name, spe
     owner = service_owner(node)
     srvs = [e for e in entries if e.owner == owner and e.rdtype == SRV]
     taken = {e.owner for e in entries}
-    target = spec.target or _free_target(node, taken | {e.rdata().target for e in srvs})  # type: ignore[attr-defined]
+    target = (dns.name.from_text(spec.target, zone) if spec.target
+              else _free_target(node, taken | {e.rdata().target for e in srvs}))  # type: ignore[attr-defined]
     if any(e.rdata().target == target for e in srvs):  # type: ignore[attr-defined]
         raise EditError(f"{owner}: an SRV for {target} is there already")
     if not 0 < spec.port < 65536:

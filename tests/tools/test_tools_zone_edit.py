@@ -9,7 +9,9 @@ import hashlib
 import io
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,28 @@ def test_an_edit_that_breaks_the_zone_is_refused_and_nothing_written(zones: Path
     result = semdns("add-domain", str(zones), "tax.finance.semantic.root", "--desc", "again")
     assert result.returncode == 1 and "exists already" in result.stderr
     assert digest(zones) == before
+
+
+def test_named_target_and_reload_pid_file(zones: Path, tmp_path: Path) -> None:
+    waiter = subprocess.Popen(
+        [sys.executable, "-c",
+         "import signal,sys\nsignal.signal(signal.SIGHUP, lambda *a: sys.exit(7))\n"
+         "print('ready', flush=True)\nsignal.pause()"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "ready"
+        pid_file = tmp_path / "semdns.pid"
+        pid_file.write_text(f"{waiter.pid}\n")
+        result = semdns("add-engine", str(zones), "litigation.legal.semantic.root", "--port", "8113",
+                        "--target", "gpu.litigation", "--address", "127.0.0.9", "--reload-pid-file", str(pid_file))
+        assert result.returncode == 0, result.stderr
+        assert f"sent SIGHUP to {waiter.pid}" in result.stdout
+        assert waiter.wait(timeout=30) == 7
+    finally:
+        if waiter.poll() is None:
+            waiter.send_signal(signal.SIGKILL)
+            waiter.wait()
+    text = (zones / "legal.semantic.root.zone").read_text()
+    assert "_llm._tcp.litigation  300 IN  SRV 10 10 8113 gpu.litigation\n" in text
+    assert "gpu.litigation        300 IN  A   127.0.0.9\n" in text
