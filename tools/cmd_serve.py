@@ -2,7 +2,8 @@
 
 Prints one line `ready: listening on ADDR:PORT ... (udp+tcp)` on stdout once every listener is
 bound (tests and scripts wait for it). Refuses to start, listing `file:line: message` errors, when a
-zone fails its check. SIGHUP reloads changed zonefiles; SIGTERM/SIGINT stop gracefully.
+zone fails its check. SIGHUP reloads changed zonefiles (and so does a change of the files themselves
+with `--watch`); SIGTERM/SIGINT stop gracefully.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from nameserver.config import (
 from nameserver.errors import ZoneLoadError
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
+from nameserver.watch import ZoneWatcher
 from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 
@@ -75,6 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--wire-cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
                         help="the wire cache's budget, keys and answers (default 67108864: 64 MiB)")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
+    parser.add_argument("--watch", action="store_true",
+                        help="reload the zones by itself 0.5 s after their files (or includes) stop changing "
+                        "(default off: reload on SIGHUP / `semdns zone reload`, as BIND, NSD and Knot do)")
     parser.add_argument(
         "--encoder", choices=("int8", "fp32"), default="int8",
         help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
@@ -229,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         runner = build_server(options)
         runner.load()
+        if args.watch and args.zones is not None:
+            runner.attach(ZoneWatcher(args.zones, runner.reload, lambda: runner.store.current))
     except KeyFileError as exc:
         print(f"semdns serve: {exc}", file=sys.stderr)
         return 2
