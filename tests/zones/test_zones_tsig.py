@@ -10,13 +10,13 @@ import dns.update
 import pytest
 
 from zones.errors import KeyFileError
-from zones.tsig import generate_key, load_keyring, parse_keyring
+from zones.tsig import generate_key, load_keyring, parse_keyring, write_key_file
 
 
 @pytest.mark.parametrize("algorithm", ["hmac-sha256", "hmac-sha512"])
 def test_generated_key_round_trips_and_signs(tmp_path: Path, algorithm: str) -> None:
     path = tmp_path / "update.key"
-    path.write_text(generate_key("engine-legal", algorithm))
+    write_key_file(path, generate_key("engine-legal", algorithm))
     keyring = load_keyring(path)
     name = dns.name.from_text("engine-legal.")
     key = keyring[name]
@@ -58,7 +58,7 @@ def test_two_generated_keys_differ() -> None:
 )
 def test_bad_key_files(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "bad.key"
-    path.write_text(text)
+    write_key_file(path, text)
     with pytest.raises(KeyFileError) as info:
         load_keyring(path)
     assert needle in str(info.value) and str(path) in str(info.value)
