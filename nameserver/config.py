@@ -242,6 +242,8 @@ def parse_notify(text: str, default_port: int = 53) -> tuple[Address, dns.name.N
 
 
 def _name(text: str, what: str) -> dns.name.Name:
+    if not text.strip():
+        raise ConfigError(f"{what}: empty name")
     try:
         return dns.name.from_text(text.strip())
     except dns.exception.DNSException as exc:

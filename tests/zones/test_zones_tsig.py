@@ -80,3 +80,37 @@ def test_secret_containing_comment_markers_is_kept() -> None:
     )
     key = parse_keyring(text)[dns.name.from_text("k1")]
     assert key.secret == b"\x00\x00\x00\xff\xff\xff\x00\x00\x00"
+
+
+@pytest.mark.parametrize(("mode", "how"), [(0o644, "readable"), (0o640, "readable"), (0o604, "readable"),
+                                           (0o620, "writable")])
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int, how: str) -> None:
+    path = tmp_path / "update.key"
+    write_key_file(path, generate_key("engine-legal"))
+    path.chmod(mode)
+    with pytest.raises(KeyFileError) as info:
+        load_keyring(path)
+    assert f"key file {path} is {how} by others (mode {mode:04o}); chmod 600 it" in str(info.value)
+    path.chmod(0o600)
+    assert load_keyring(path)
+    path.chmod(0o400)
+    assert load_keyring(path)
+
+
+def test_write_key_file_makes_an_existing_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "update.key"
+    path.write_text("x" * 1000)
+    path.chmod(0o666)
+    write_key_file(path, generate_key("engine-legal"))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "xxx" not in path.read_text()
+
+
+def test_the_engines_key_loader_refuses_a_readable_file(tmp_path: Path) -> None:
+    from engines.registration import load_tsig
+
+    path = tmp_path / "engine.key"
+    write_key_file(path, generate_key("engine.legal.semantic.root."))
+    path.chmod(0o644)
+    with pytest.raises(KeyFileError, match="readable by others .mode 0644.; chmod 600 it"):
+        load_tsig(path)
