@@ -105,11 +105,11 @@ def load_keyring(path: str | Path) -> dict[dns.name.Name, dns.tsig.Key]:
 def check_key_file_mode(path: str | Path, mode: int) -> None:
     """`KeyFileError` unless only the owner may read and write a key file of this `st_mode`."""
     if not stat.S_ISREG(mode):
-        raise KeyFileError(f"{path}: key file {path} is not a regular file")
+        raise KeyFileError(f"key file {path} is not a regular file")
     perms = stat.S_IMODE(mode)
     if perms & 0o077:
         how = "readable" if perms & 0o044 else "writable"
-        raise KeyFileError(f"{path}: key file {path} is {how} by others (mode {perms:04o}); chmod 600 it")
+        raise KeyFileError(f"key file {path} is {how} by others (mode {perms:04o}); chmod 600 it")
 
 
 def write_key_file(path: str | Path, text: str) -> None:

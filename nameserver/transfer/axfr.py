@@ -52,6 +52,7 @@ from nameserver.authority.handler import Authorities
 from nameserver.authority.lookup import ZoneIndex
 from nameserver.config import ServerConfig
 from nameserver.errors import Refusal
+from nameserver.logs import packet_log
 from nameserver.request import Next, Reply, Request, Response
 from nameserver.transfer import ixfr
 from nameserver.wire import splice_transfer
@@ -60,6 +61,7 @@ from zones.history import ZoneHistory
 from zones.tsigguard import StreamSigner, TsigFailure, TsigGuard, sign_reply
 
 log = logging.getLogger(__name__)
+packets = packet_log(__name__)  # anyone can send a signed query: rate-limited lines
 
 MESSAGE_SIZE = 16384
 TRANSFER_TYPES = (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
@@ -155,15 +157,17 @@ class TransferHandler:
         try:
             query = self.guard.check(request.wire)
         except TsigFailure as failure:
-            log.info("TSIG from %s (%s) refused: %s", request.client[0], request.transport, failure)
+            packets.warning("TSIG from %s (%s) refused: %s", request.client[0], request.transport, failure)
             self.counts[f"tsig-{failure.name.lower()}"] += 1
             return Response(message=failure.response())
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise Refusal(dns.rcode.FORMERR, f"signed query: {exc}") from None
         try:
             if request.qtype not in TRANSFER_TYPES:
                 return self._signed(query, await next(request), request)
             return self._transfer(request, query)
         except Refusal as refused:
-            log.info("signed query from %s refused: %s", request.client[0], refused)
+            packets.info("signed query from %s refused: %s", request.client[0], refused)
             return self._signed(query, Response(reply=Reply.refusing(refused)), request)
 
     @staticmethod

@@ -230,32 +230,48 @@ remote-control:
 """
 
 
-def nsd_secondary_config(workdir: Path, port: int, zone: str, primary: Address) -> str:
+def nsd_secondary_config(
+    workdir: Path, port: int, zone: str, primary: Address, key: TsigSecret | None = None,
+) -> str:
+    """NSD's configuration; with `key` (name, algorithm, base64 secret) its SOA queries and
+    transfers are TSIG-signed and it accepts only NOTIFYs signed with the key."""
     host, primary_port = primary
     origin = dns.name.from_text(zone).to_text()
-    return _nsd_server(workdir, port, verbosity=2) + f"""
+    keys, use = "", "NOKEY"
+    if key is not None:
+        name, algorithm, secret = key
+        keys = f'\nkey:\n    name: "{name}"\n    algorithm: {algorithm}\n    secret: "{secret}"\n'
+        use = name
+    return _nsd_server(workdir, port, verbosity=2) + keys + f"""
 zone:
     name: "{origin}"
     zonefile: "{origin}zone"
-    request-xfr: AXFR {host}@{primary_port} NOKEY
-    allow-notify: {host} NOKEY
+    request-xfr: AXFR {host}@{primary_port} {use}
+    allow-notify: {host} {use}
     provide-xfr: {HOST} NOKEY
     allow-axfr-fallback: yes
 """
 
 
 @contextmanager
-def running_nsd_secondary(zone: str, primary: Address, port: int | None = None) -> Iterator[PeerHandle]:
+def running_nsd_secondary(
+    zone: str, primary: Address, port: int | None = None, key: TsigSecret | None = None, wait_for_zone: bool = True,
+) -> Iterator[PeerHandle]:
     """NSD as a secondary of `zone`, transferring it by AXFR from `primary` (NOTIFY from there too).
 
-    `port`: listen there (e.g. one the primary was told to NOTIFY); default: a free one."""
+    `port`: listen there (e.g. one the primary was told to NOTIFY); default: a free one. `key` and
+    `wait_for_zone`: as for `running_knot_secondary`."""
     workdir = Path(tempfile.mkdtemp(prefix="semdns-nsd-"))
     port = port or free_port(HOST)
     config = workdir / "nsd.conf"
-    config.write_text(nsd_secondary_config(workdir, port, zone, primary))
+    config.write_text(nsd_secondary_config(workdir, port, zone, primary, key))
+
+    def ready() -> bool:
+        return soa_serial((HOST, port), zone) is not None if wait_for_zone else answers((HOST, port))
+
     with _running(
         "nsd", ["nsd", "-d", "-c", str(config)], workdir, config, workdir / "nsd.log", port,
-        ready=lambda: soa_serial((HOST, port), zone) is not None,
+        ready=ready,
         check=["nsd-checkconf", str(config)],
     ) as handle:
         yield handle

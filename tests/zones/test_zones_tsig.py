@@ -114,3 +114,20 @@ def test_the_engines_key_loader_refuses_a_readable_file(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(KeyFileError, match="readable by others .mode 0644.; chmod 600 it"):
         load_tsig(path)
+
+
+def test_engine_start_up_refuses_a_readable_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from tools import cmd_engine
+
+    path = tmp_path / "engine.key"
+    write_key_file(path, generate_key("engine.legal.semantic.root."))
+    path.chmod(0o644)
+    monkeypatch.setattr(cmd_engine, "_config", lambda args: None)  # no model needed to reach the key
+    args = argparse.Namespace(server="127.0.0.1:5353", tsig_key=path, domain="legal.semantic.root.", lease=60,
+                              ttl=30, instance=None, advertise=None)
+    assert cmd_engine.run(args) == 2
+    assert f"semdns engine: key file {path} is readable by others (mode 0644); chmod 600 it" in (
+        capsys.readouterr().err)
