@@ -176,6 +176,17 @@ def sign_reply(query: dns.message.Message, reply: dns.message.Message, key: dns.
     reply.request_mac = query.mac
 
 
+def tsig_room(key: dns.tsig.Key) -> int:
+    """Octets a TSIG record signed with `key` (no error, no other data) takes in a message."""
+    rdata = dns.rdtypes.ANY.TSIG.TSIG(
+        dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, SERVER_FUDGE,
+        b"\0" * dns.tsig.mac_sizes[key.algorithm], 0, 0, b"",
+    )
+    out = io.BytesIO()
+    dns.rrset.from_rdata(key.name, 0, rdata).to_wire(out)
+    return len(out.getvalue())
+
+
 class StreamSigner:
     """Signs the messages of one multi-message answer to a verified `query` (RFC 8945 §5.3.1)."""
 
@@ -186,13 +197,7 @@ class StreamSigner:
         self.request_mac = query.mac
         self.id = query.id
         self._ctx: object | None = None
-        rdata = dns.rdtypes.ANY.TSIG.TSIG(
-            dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, SERVER_FUDGE,
-            b"\0" * dns.tsig.mac_sizes[key.algorithm], self.id, 0, b"",
-        )
-        out = io.BytesIO()
-        dns.rrset.from_rdata(key.name, 0, rdata).to_wire(out)
-        self.room = len(out.getvalue())  # octets the TSIG record takes in each message
+        self.room = tsig_room(key)  # octets the TSIG record takes in each message
 
     def sign(self, renderer: dns.renderer.Renderer) -> None:
         """Add the TSIG to a message whose header is written (reserve `room` octets first)."""

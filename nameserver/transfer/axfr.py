@@ -58,7 +58,7 @@ from nameserver.transfer import ixfr
 from nameserver.wire import splice_transfer
 from zones.catalog import ZoneStore
 from zones.history import ZoneHistory
-from zones.tsigguard import StreamSigner, TsigFailure, TsigGuard, sign_reply
+from zones.tsigguard import StreamSigner, TsigFailure, TsigGuard, sign_reply, tsig_room
 
 log = logging.getLogger(__name__)
 packets = packet_log(__name__)  # anyone can send a signed query: rate-limited lines
@@ -220,7 +220,8 @@ class TransferHandler:
             self._count("ixfr-up-to-date", request, what, "up to date, SOA only")
             return self._one(query, self._soa_only(request, index))
         if request.transport != "tcp":
-            return self._one(query, self._ixfr_udp(request, index, decision, what))
+            room = OPT_ROOM + (tsig_room(query.keyring) if query is not None else 0)
+            return self._one(query, self._ixfr_udp(request, index, decision, what, room))
         if decision.outcome is ixfr.Outcome.FULL:
             return self._full(request, index, "ixfr-full", what, f"full transfer ({decision.reason})", query)
         outcome = f"incremental, {len(decision.steps)} step(s), {decision.records} records"
@@ -241,13 +242,15 @@ class TransferHandler:
             sign_reply(query, reply)
         return Response(message=reply)
 
-    def _ixfr_udp(self, request: Request, index: ZoneIndex, decision: ixfr.Plan, what: str) -> dns.message.Message:
-        """The incremental answer when it fits one datagram; else our SOA (the client then uses TCP)."""
+    def _ixfr_udp(self, request: Request, index: ZoneIndex, decision: ixfr.Plan, what: str,
+                  room: int = OPT_ROOM) -> dns.message.Message:
+        """The incremental answer when it fits one datagram with `room` octets to spare (the OPT
+        record, a TSIG); else our SOA (the client then uses TCP)."""
         if decision.outcome is ixfr.Outcome.INCREMENTAL:
             reply = self._soa_only(request, index)
             reply.answer = ixfr.incremental_rrsets(decision.steps, index.soa)
             try:
-                reply.to_wire(max_size=request.edns.max_size - OPT_ROOM, want_shuffle=False)
+                reply.to_wire(max_size=request.edns.max_size - room, want_shuffle=False)
             except dns.exception.TooBig:
                 pass
             else:

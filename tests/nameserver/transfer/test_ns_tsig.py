@@ -136,6 +136,24 @@ def test_signed_ixfr_over_udp_is_signed(server: ServerHandle) -> None:
     assert reply.had_tsig and reply.answer[0].rdtype == dns.rdatatype.SOA
 
 
+def test_signed_incremental_ixfr_over_tcp(server: ServerHandle) -> None:
+    soa = dns.message.from_wire(udp_exchange(server.host, server.port,
+                                             dns.message.make_query(LEGAL, "SOA").to_wire())).answer[0][0]
+    ((update_name, _key),) = UPDATE.items()
+    update = dns.update.UpdateMessage(LEGAL, keyring=UPDATE, keyname=update_name)
+    update.add("ixfr-step", 60, "A", "127.0.0.10")
+    assert dns.message.from_wire(tcp_exchange(server.host, server.port, update.to_wire()), keyring=UPDATE,
+                                 request_mac=update.mac).rcode() == dns.rcode.NOERROR
+    ((keyname, _key),) = XFR.items()
+    messages = list(dns.query.xfr(server.host, LEGAL, rdtype=dns.rdatatype.IXFR, serial=soa.serial,
+                                  port=server.port, keyring=XFR, keyname=keyname, timeout=5.0, lifetime=20.0,
+                                  relativize=False))
+    assert messages and all(m.had_tsig for m in messages)  # each verified by dnspython
+    records = [rrset for m in messages for rrset in m.answer]
+    assert any(r.name.to_text().startswith("ixfr-step.") for r in records)
+    assert len(records) < 10  # the increment, not the zone
+
+
 def test_update_replay_after_delete_is_refused(server: ServerHandle) -> None:
     ((keyname, key),) = UPDATE.items()
     add = dns.update.UpdateMessage(LEGAL, keyring=UPDATE, keyname=keyname)
