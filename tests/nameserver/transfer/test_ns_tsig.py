@@ -188,6 +188,15 @@ def test_update_signed_long_ago_with_a_huge_fudge_is_badtime(server: ServerHandl
     assert len(rdata.mac) == 32  # BADTIME answers are signed
 
 
+def test_refused_update_after_a_valid_tsig_is_signed(server: ServerHandle) -> None:
+    ((keyname, _key),) = UPDATE.items()
+    update = dns.update.UpdateMessage(MEDICAL, keyring=UPDATE, keyname=keyname)  # not the key's zone
+    update.add("x", 60, "A", "127.0.0.6")
+    reply = dns.message.from_wire(tcp_exchange(server.host, server.port, update.to_wire()), keyring=UPDATE,
+                                  request_mac=update.mac)  # verifies
+    assert reply.rcode() == dns.rcode.REFUSED and reply.had_tsig
+
+
 def test_update_with_a_bad_signature_is_badsig(server: ServerHandle) -> None:
     bogus = parse_keyring(generate_key("engine.legal.semantic.root."))
     ((keyname, _key),) = bogus.items()
