@@ -10,6 +10,11 @@ module holds the policy around it, in RFC 8945 §5.2 order:
     |now - time signed| <= 300 s?       no -> BADTIME (NOTAUTH, signed, our time in other data)
     (key, MAC) seen in the last 600 s?  yes -> BADTIME (a replay; NOTAUTH, signed)
 
+The replay check covers what a captured message could abuse: UPDATEs (applied again after a
+delete) and transfer requests (a key-only ACL would hand the zone to whoever replays one). Other
+signed queries (a secondary's SOA refresh over UDP, which it may resend unchanged when an answer
+is lost) are checked with `once=False`: they read public data.
+
 The fudge is the server's (`SERVER_FUDGE`, 300 s, RFC 8945 §10's advice), whatever the request's
 TSIG says: a signature made 10 hours ago with fudge 65535 is BADTIME. A request is accepted once:
 the replay cache keeps (key name, MAC) of every accepted request until its time signed is more
@@ -133,10 +138,11 @@ class TsigGuard:
         self.replay = replay if replay is not None else ReplayCache()
         self.clock = clock
 
-    def check(self, wire: bytes) -> dns.message.Message:
+    def check(self, wire: bytes, once: bool = True) -> dns.message.Message:
         """`wire` parsed; when it carries a TSIG, verified (its `keyring` is then the key, and
-        `sign_reply` signs its answer). Raises `TsigFailure`, or dnspython's errors (and
-        ValueError) for a message it cannot parse."""
+        `sign_reply` signs its answer). `once`: refuse a replay (False for requests a client may
+        resend unchanged and that read public data, like a UDP SOA query). Raises `TsigFailure`,
+        or dnspython's errors (and ValueError) for a message it cannot parse."""
         query = dns.message.from_wire(wire, keyring=False)
         if not query.had_tsig:
             return query
@@ -161,7 +167,7 @@ class TsigGuard:
         if abs(skew) > self.fudge:
             raise TsigFailure(dns.rcode.BADTIME, f"signed {skew:+d} s from our time (fudge {self.fudge} s)",
                               query, key, now)
-        if self.replay.seen(keyname, rdata.mac, rdata.time_signed + self.fudge, now):
+        if once and self.replay.seen(keyname, rdata.mac, rdata.time_signed + self.fudge, now):
             raise TsigFailure(dns.rcode.BADTIME, f"a replay: key {keyname} and this MAC were seen before",
                               query, key, now)
         return verified

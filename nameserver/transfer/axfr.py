@@ -21,7 +21,7 @@ copies with its own ID, RD bit and question bytes spliced in. Messages hold up t
 every name can be compressed.
 
 TSIG (RFC 8945): this slot checks every signed QUERY (`zones.tsigguard`: the server's 300 s
-fudge, a replay cache) against the transfer keys (`--transfer-keys`). A signature that fails gets
+fudge; a replay cache for AXFR/IXFR requests) against the transfer keys (`--transfer-keys`). A signature that fails gets
 NOTAUTH with the TSIG error (BADKEY, BADSIG, BADTIME), whoever sends it. A verified transfer is
 answered signed, every message of a multi-message one (§5.3.1; rendered for that request, not
 taken from the kept renderings); any other verified query (a secondary's SOA refresh) goes down
@@ -155,7 +155,7 @@ class TransferHandler:
                 return await next(request)
             return self._transfer(request, None)
         try:
-            query = self.guard.check(request.wire)
+            query = self.guard.check(request.wire, once=request.qtype in TRANSFER_TYPES)
         except TsigFailure as failure:
             packets.warning("TSIG from %s (%s) refused: %s", request.client[0], request.transport, failure)
             self.counts[f"tsig-{failure.name.lower()}"] += 1
