@@ -170,7 +170,8 @@ class ServerRunner:
         """NOTIFY every configured secondary about `origin`, in the background."""
         for target in self.config.notify:
             task = asyncio.get_running_loop().create_task(
-                send_notify(origin, target, self.config.notify_retries, self.config.notify_timeout)
+                send_notify(origin, target, self.config.notify_retries, self.config.notify_timeout,
+                            key=self.config.notify_key(target))
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)

@@ -17,6 +17,7 @@ from pathlib import Path
 from engines.errors import EngineError
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
+from zones.errors import KeyFileError
 
 log = logging.getLogger("semdns.engine")
 MINILM_MODEL_NAME = "all-minilm-l6-v2"
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         attachments = _attachments(args)
-    except (EngineError, ValueError) as exc:
+    except (EngineError, KeyFileError, ValueError) as exc:
         print(f"semdns engine: {exc}", file=sys.stderr)
         return 2
     try:

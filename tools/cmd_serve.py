@@ -30,6 +30,8 @@ from nameserver.config import (
     format_address,
     parse_address,
     parse_network,
+    parse_notify,
+    parse_transfer_acl,
 )
 from nameserver.errors import ZoneLoadError
 from nameserver.runner import ServerRunner
@@ -37,6 +39,7 @@ from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
 from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
+from zones.tsig import load_keyring
 
 log = logging.getLogger("semdns.serve")
 
@@ -56,12 +59,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="address to listen on, UDP and TCP (repeatable; [::1]:PORT for IPv6; default 127.0.0.1:5353)",
     )
     parser.add_argument(
-        "--axfr-allow", action="append", default=[], metavar="CIDR",
-        help="clients allowed to transfer zones (repeatable; default: loopback only)",
+        "--allow-transfer", "--axfr-allow", dest="allow_transfer", action="append", default=[],
+        metavar="[ZONE=]CIDR|key:NAME[+...]",
+        help="who may AXFR/IXFR: a network, a TSIG key (from --transfer-keys), or both (CIDR+key:NAME: "
+        "this key from this network); ZONE= makes the rule that zone's own (repeatable; default: "
+        "loopback, no key)",
     )
     parser.add_argument(
-        "--notify", action="append", default=[], metavar="ADDR:PORT",
-        help="secondary to NOTIFY when a zone's serial rises on reload (repeatable)",
+        "--transfer-keys", type=Path, metavar="FILE",
+        help="BIND-style key file (mode 0600) of the keys that sign transfers and NOTIFYs",
+    )
+    parser.add_argument(
+        "--notify", action="append", default=[], metavar="ADDR:PORT[+key:NAME]",
+        help="secondary to NOTIFY when a zone's serial rises (repeatable; +key:NAME signs it)",
     )
     parser.add_argument("--max-udp", type=int, default=DEFAULT_MAX_UDP, help="largest UDP answer (default 1232)")
     parser.add_argument("--no-wire-cache", action="store_true", help="render every answer (no wire cache)")
@@ -161,14 +171,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The one place where flags become a `ServerConfig`."""
+    """The one place where flags become a `ServerConfig` (raises `KeyFileError` for a bad
+    `--transfer-keys` file, `ConfigError` for a bad flag)."""
+    notifies = [parse_notify(text) for text in args.notify]
     return ServerConfig(
         zones_dir=args.zones,
         listen=tuple(parse_address(a) for a in args.listen) or (("127.0.0.1", 5353),),
         max_udp=args.max_udp,
         wire_cache=not args.no_wire_cache,
-        axfr_allow=tuple(parse_network(n) for n in args.axfr_allow) or LOOPBACK,
-        notify=tuple(parse_address(a) for a in args.notify),
+        transfer_acl=parse_transfer_acl(args.allow_transfer),
+        transfer_keys=load_keyring(args.transfer_keys) if args.transfer_keys is not None else {},
+        notify=tuple(address for address, _key in notifies),
+        notify_keys={address: key for address, key in notifies if key is not None},
         tcp_idle_timeout=args.tcp_idle_timeout,
         tcp_max_connections=args.tcp_max_connections,
         pid_file=args.pid_file,

@@ -38,7 +38,7 @@ from zones.edit_text import EditError
 from zones.errors import KeyFileError
 from zones.loader import load_checked, zone_files
 from zones.reload import zone_serial
-from zones.tsig import ALGORITHMS, generate_key
+from zones.tsig import ALGORITHMS, generate_key, write_key_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -246,8 +246,10 @@ def run_keygen(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(block)
         return 0
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(block)
+    try:
+        write_key_file(args.output, block)  # mode 0600, also over an existing file
+    except KeyFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(f"wrote key {args.name!r} ({args.algorithm}) to {args.output}")
     return 0

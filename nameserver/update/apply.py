@@ -7,11 +7,12 @@
             -> NOTIFY the secondaries (RFC 1996; `semdns serve --notify`), which fetch it by IXFR
 
 Refusals (`errors.Refusal`, with the RCODE below) leave the zone untouched:
-- no TSIG: REFUSED; unknown key: NOTAUTH (TSIG error BADKEY in the log); bad MAC: NOTAUTH (BADSIG);
-  clock skew: NOTAUTH (BADTIME); a key not allowed in the zone: REFUSED + EDE 18. A key may
-  send UPDATEs to the zone its name lies in (`engine.legal.semantic.root.`, or a key named
-  exactly `legal.semantic.root.`, to `legal.semantic.root.`; make one with `semdns zone keygen
-  engine.legal.semantic.root.`) and to zones its grants reach (`zones.update_policy`);
+- no TSIG: REFUSED; unknown key: NOTAUTH + TSIG error BADKEY; bad MAC: NOTAUTH + BADSIG; signed
+  more than 300 s from our time, or a replay: NOTAUTH + BADTIME (`zones.tsigguard`); a key not
+  allowed in the zone: REFUSED + EDE 18. A key may send UPDATEs to the zone its name lies in
+  (`engine.legal.semantic.root.`, or a key named exactly `legal.semantic.root.`, to
+  `legal.semantic.root.`; make one with `semdns zone keygen engine.legal.semantic.root.`) and to
+  zones its grants reach (`zones.update_policy`);
 - zone section not one SOA question of a zone we host: NOTAUTH / FORMERR;
 - an update RR outside the zone: NOTZONE; touching the SOA, or NS at the apex: REFUSED + EDE 18;
 - prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2;
@@ -42,15 +43,15 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.tsig
 import dns.update
 import dns.zone
 
 from common.names import zone_origin
-from nameserver.errors import Refusal
+from nameserver.errors import Refusal, TsigRefusal
 from nameserver.update.registry import Record
 from nameserver.wire import update_lease_from_wire
 from zones.catalog import ZoneCatalog
+from zones.tsigguard import TsigFailure, TsigGuard
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,13 @@ class Applied:
 
 
 # --- authentication ------------------------------------------------------------------------
-def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.update.UpdateMessage:
-    """The UPDATE parsed and its TSIG verified, or Refusal saying why not."""
+def verify(wire: bytes, guard: TsigGuard) -> dns.update.UpdateMessage:
+    """The UPDATE parsed and its TSIG checked by `guard` (`zones.tsigguard`: the server's fudge,
+    the replay cache), or Refusal saying why not (`TsigRefusal`: answered with its TSIG error)."""
     try:
-        message = dns.message.from_wire(wire, keyring=keyring)
-    except dns.message.UnknownTSIGKey as exc:
-        raise Refusal(dns.rcode.NOTAUTH, f"TSIG BADKEY: {exc}") from None
-    except dns.tsig.BadSignature:
-        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADSIG: the MAC does not verify") from None
-    except dns.tsig.BadTime:
-        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADTIME: the signature time is outside the fudge") from None
+        message = guard.check(wire)
+    except TsigFailure as failure:
+        raise TsigRefusal(failure) from None
     except (dns.exception.DNSException, ValueError) as exc:
         raise Refusal(dns.rcode.FORMERR, f"unparsable UPDATE: {exc}") from None
     if not message.had_tsig:

@@ -19,7 +19,7 @@ from nameserver.build import DynamicOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.transfer.axfr import TransferHandler
 from zones.catalog import ZoneStore
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 ZONE = "dyn.test."
 ORIGIN = dns.name.from_text(ZONE)
@@ -39,7 +39,7 @@ class Primary:
         self.zones.mkdir()
         (self.zones / f"{ZONE}zone").write_text(zonefile(2026010100))
         key_file = tmp / "dyn.key"
-        key_file.write_text(generate_key(KEY.to_text()))
+        write_key_file(key_file, generate_key(KEY.to_text()))
         self.keyring = load_keyring(key_file)
         self.store = ZoneStore()
         config = ServerConfig(zones_dir=self.zones, listen=(("127.0.0.1", 0),), uvloop=False)

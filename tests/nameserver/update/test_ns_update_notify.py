@@ -13,7 +13,7 @@ import dns.update
 from helpers.server import running_server
 from helpers.testzones import write_test_zones
 
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 KEY = "engine.sem.test."
 
@@ -21,7 +21,7 @@ KEY = "engine.sem.test."
 def test_accepted_update_sends_notify_and_a_refused_one_does_not(tmp_path: Path) -> None:
     zones = write_test_zones(tmp_path / "zones")
     key_file = tmp_path / "keys.conf"
-    key_file.write_text(generate_key(KEY))
+    write_key_file(key_file, generate_key(KEY))
     keyring = load_keyring(key_file)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as secondary:
         secondary.bind(("127.0.0.1", 0))
