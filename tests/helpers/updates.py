@@ -24,7 +24,7 @@ import dns.tsig
 import dns.update
 
 from helpers.server import ServerHandle
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 ZONE = "legal.semantic.root."
 ORIGIN = dns.name.from_text(ZONE)
@@ -39,7 +39,7 @@ class Key:
 
 def write_keys(path: Path, *labels: str) -> dict[str, Key]:
     """A key file with `<label>.legal.semantic.root.` for each label; the keys by label."""
-    path.write_text("".join(generate_key(f"{label}.{ZONE}") for label in labels))
+    write_key_file(path, "".join(generate_key(f"{label}.{ZONE}") for label in labels))
     keyring = load_keyring(path)
     return {label: Key(dns.name.from_text(f"{label}.{ZONE}"), {dns.name.from_text(f"{label}.{ZONE}"):
                                                               keyring[dns.name.from_text(f"{label}.{ZONE}")]})

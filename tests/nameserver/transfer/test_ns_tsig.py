@@ -51,7 +51,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     keys = tmp_path_factory.mktemp("keys")
     write_key_file(keys / "transfer.key", key_block(XFR) + key_block(OTHER))
     write_key_file(keys / "update.key", key_block(UPDATE))
+    (keys / "policy.conf").write_text(f"grant engine.legal.semantic.root. zone {LEGAL};\n")  # plain A records too
     args = ["--no-semantic", "--transfer-keys", str(keys / "transfer.key"), "--tsig-keys", str(keys / "update.key"),
+            "--update-policy", str(keys / "policy.conf"),
             "--allow-transfer", "127.0.0.1/32+key:xfr-test",  # every zone: this key from this network
             "--allow-transfer", f"{MEDICAL}=127.0.0.0/8"]  # medical: loopback without a key
     with running_server(ZONES, args) as handle:
