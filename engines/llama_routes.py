@@ -4,9 +4,10 @@ Order of checks (`engines.admission`): API key (401) -> Content-Length (413) -> 
 (503/429) -> body read with its limit (413) -> then in a thread, off the event loop: JSON (400)
 -> model name (404) -> `max_tokens` over the model's context (400: refused, not clamped, so a
 client never gets less than it asked without knowing) -> compressed context (400) -> prompt
-length, tokenised (413) -> generation in the slot taken at admission. A streaming response starts only once the first
-chunk exists, so errors met before any token (e.g. llama's own context check) still get a
-proper status code; an error after that is sent as a final `data: {"error": …}` event.
+length (413: from its octets when no tokenising could make it fit, else tokenised) -> generation
+in the slot taken at admission. A streaming response starts only once the first chunk exists, so
+errors met before any token (e.g. llama's own context check) still get a proper status code; an
+error after that is sent as a final `data: {"error": …}` event.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def prepare_completion(state: EngineState, backend: LlamaBackend, raw: bytes) ->
     prompt = req.prompt
     if req.context is not None:
         prompt = f"{state.decoder.decode(req.context)}\n\n{prompt}"
-    backend.check_fits(backend.count_tokens(prompt))
+    backend.check_prompt(prompt)
     return req, prompt
 
 
@@ -79,7 +80,7 @@ def prepare_chat(state: EngineState, backend: LlamaBackend, raw: bytes) -> tuple
     messages = req.messages
     if req.context is not None:
         messages = with_context(messages, state.decoder.decode(req.context))
-    backend.check_fits(backend.count_tokens("\n".join(m.content for m in messages)))
+    backend.check_prompt("\n".join(m.content for m in messages), "messages")
     return req, messages
 
 

@@ -8,6 +8,8 @@
   `--llama-extra-bufts` applies to both.
 - embeddings: requests/s of `/v1/embeddings` (MiniLM ONNX engine, `--concurrency` clients, one
   sentence per request) against `routing.embedder.Embedder.embed` in-process on one sentence.
+- `--flood`: instead, an engine registered in a `semdns serve` under three clients posting 4 MB
+  prompts for `--seconds`, /health probed every 100 ms (`tools.bench_flood`).
 Prints a table. Never asserts on time.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
 
 if TYPE_CHECKING:
@@ -57,10 +60,13 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--skip-embeddings", action="store_true")
     add_llama_extra_bufts_flag(p)
+    add_flood_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.flood:
+        return run_flood(args)
     from engines.models import check_gguf, default_gguf_path
 
     model = check_gguf(args.model or default_gguf_path())

@@ -49,9 +49,11 @@ class FakeBackend:
         self.tokenised += 1
         return len(text.split())
 
-    def check_fits(self, prompt_tokens: int) -> None:
-        if prompt_tokens >= self.n_ctx:
-            raise ContextTooLong(f"prompt is {prompt_tokens} tokens", param="messages")
+    def check_prompt(self, text: str, param: str = "prompt") -> int:
+        tokens = self.count_tokens(text)
+        if tokens >= self.n_ctx:
+            raise ContextTooLong(f"prompt is {tokens} tokens", param=param)
+        return tokens
 
     def complete(self, prompt: str, sampling: Sampling, cancel: threading.Event) -> dict[str, Any]:
         if self.gate is not None:
