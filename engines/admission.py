@@ -24,16 +24,13 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from engines.errors import EngineStartupError, RequestError
-
-if TYPE_CHECKING:
-    from engines.app import EngineState
-    from engines.worker import Slot
+from engines.worker import InferenceWorker, Slot
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -145,12 +142,13 @@ def access_middleware(policy: AccessPolicy) -> Middleware:
     return access
 
 
-async def admit_body(request: web.Request, state: EngineState, prepare: Callable[[bytes], T]) -> tuple[Slot, T]:
+async def admit_body(request: web.Request, policy: AccessPolicy, worker: InferenceWorker,
+                     prepare: Callable[[bytes], T]) -> tuple[Slot, T]:
     """Steps 2 to 5 above: the queue slot (pass it to `worker.call`/`stream`) and `prepare(body)`."""
-    check_length(request.content_length, state.policy)
-    slot = state.worker.admit()
+    check_length(request.content_length, policy)
+    slot = worker.admit()
     try:
-        raw = await read_body(request, state.policy)
+        raw = await read_body(request, policy)
         value = await asyncio.to_thread(prepare, raw)
     except BaseException:
         slot.release()

@@ -39,7 +39,8 @@ def llama_routes() -> list[web.RouteDef]:
 async def completions(request: web.Request) -> web.StreamResponse:
     state = engine_of(request)
     backend = _backend(state)
-    slot, (req, prompt) = await admit_body(request, state, lambda raw: prepare_completion(state, backend, raw))
+    slot, (req, prompt) = await admit_body(request, state.policy, state.worker,
+                                           lambda raw: prepare_completion(state, backend, raw))
     if req.stream:
         stream = state.worker.stream(lambda cancel: backend.complete_stream(prompt, req.sampling, cancel), slot)
         return await _send_stream(request, state, stream)
@@ -51,7 +52,8 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = engine_of(request)
     backend = _backend(state)
-    slot, (req, messages) = await admit_body(request, state, lambda raw: prepare_chat(state, backend, raw))
+    slot, (req, messages) = await admit_body(request, state.policy, state.worker,
+                                             lambda raw: prepare_chat(state, backend, raw))
     if req.stream:
         stream = state.worker.stream(lambda cancel: backend.chat_stream(messages, req.sampling, cancel), slot)
         return await _send_stream(request, state, stream)

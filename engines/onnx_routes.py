@@ -22,7 +22,7 @@ def onnx_routes() -> list[web.RouteDef]:
 async def embeddings(request: web.Request) -> web.Response:
     state = engine_of(request)
     backend = _backend(state, "embedder", "input")
-    slot, req = await admit_body(request, state, lambda raw: _embedding(state, raw))
+    slot, req = await admit_body(request, state.policy, state.worker, lambda raw: _embedding(state, raw))
     vectors, tokens = await state.worker.call(lambda _cancel: backend.embed(req.inputs), slot)
     state.metrics.record_tokens(tokens, 0)
     return web.json_response(
@@ -41,7 +41,7 @@ async def embeddings(request: web.Request) -> web.Response:
 async def classify(request: web.Request) -> web.Response:
     state = engine_of(request)
     backend = _backend(state, "classifier", "input")
-    slot, req = await admit_body(request, state, lambda raw: _classify(state, raw))
+    slot, req = await admit_body(request, state.policy, state.worker, lambda raw: _classify(state, raw))
     results, tokens = await state.worker.call(lambda _cancel: backend.classify(req.inputs), slot)
     state.metrics.record_tokens(tokens, 0)
     return web.json_response(

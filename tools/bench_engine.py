@@ -18,11 +18,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +26,8 @@ from typing import TYPE_CHECKING
 
 from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
+from tools.engine_child import engine_child as _engine
+from tools.engine_child import model_id as _model_id
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -171,38 +169,3 @@ async def _embed_load(url: str, model_id: str, concurrency: int, seconds: float)
         started = time.perf_counter()
         await asyncio.gather(*(client(started + seconds) for _ in range(concurrency)))
         return done / (time.perf_counter() - started)
-
-
-class _engine:
-    """A `semdns engine` subprocess on a free loopback port; yields its URL; always stopped."""
-
-    def __init__(self, *args: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.cmd = [sys.executable, "-m", "tools.cli", "engine", "--listen", f"127.0.0.1:{self.port}",
-                    "--domain", "bench.semantic.root.", *args]
-
-    def __enter__(self) -> str:
-        self.process = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("engine ready:"):
-                return f"http://127.0.0.1:{self.port}"
-        self.process.wait()
-        raise SystemExit(f"bench: engine did not start: {' '.join(self.cmd)}")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _model_id(url: str) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/v1/models") as resp:
-        return json.load(resp)["data"][0]["id"]

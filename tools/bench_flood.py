@@ -54,7 +54,7 @@ def add_flood_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_flood(args: argparse.Namespace) -> int:
-    from tools.bench_engine import _engine
+    from tools.engine_child import engine_child
     from zones.tsig import generate_key
 
     with tempfile.TemporaryDirectory(prefix="semdns-flood-") as tmp:
@@ -74,7 +74,7 @@ def run_flood(args: argparse.Namespace) -> int:
                 from routing.embedder import ensure_onnx, model_dir
 
                 engine_args += ["--model", str(ensure_onnx()), "--tokenizer", str(model_dir() / "tokenizer.json")]
-            with _engine(*engine_args) as url:
+            with engine_child(*engine_args) as url:
                 print(f"engine {args.flood_backend} at {url}, registered in semdns serve on 127.0.0.1:{dns_port}; "
                       f"{args.flood_clients} clients x {PROMPT_OCTETS / 1e6:g} MB prompts for {args.seconds:g} s")
                 report = asyncio.run(_measure(url, dns_port, args))
@@ -89,9 +89,9 @@ def _endpoint(url: str) -> str:
 async def _measure(url: str, dns_port: int, args: argparse.Namespace) -> dict[str, object]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    from tools.bench_engine import _model_id
+    from tools.engine_child import model_id
 
-    model = await asyncio.to_thread(_model_id, url)
+    model = await asyncio.to_thread(model_id, url)
     flood = context.Process(target=flood_process,
                             args=(_endpoint(url), model, args.flood_clients, args.seconds, results))
     flood.start()
