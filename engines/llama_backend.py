@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from engines.errors import ContextTooLong, EngineStartupError
@@ -30,11 +31,13 @@ class LlamaBackend:
         self._llm = load_llama(settings)
         self.model_id = model_id
         self.n_ctx = self._llm.n_ctx()
-        # the longest piece of text one token stands for (32 octets for SmolLM2): a prompt longer
-        # than n_ctx such pieces cannot fit, and is refused without tokenising it
-        self.max_token_octets = max(
-            (len(self._llm.detokenize([token], special=True)) for token in range(self._llm.n_vocab())), default=1
-        ) or 1
+
+    @cached_property
+    def max_token_octets(self) -> int:
+        """The longest text one token stands for (32 octets for SmolLM2; ~0.1 s to find, once):
+        a prompt longer than `n_ctx` such pieces cannot fit, and is refused without tokenising it."""
+        vocabulary = range(self._llm.n_vocab())
+        return max((len(self._llm.detokenize([token], special=True)) for token in vocabulary), default=1) or 1
 
     @property
     def model_params(self) -> Any:

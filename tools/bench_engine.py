@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
-from tools.engine_child import engine_child as _engine
+from tools.engine_child import EngineChild as _engine
 from tools.engine_child import model_id as _model_id
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ def add_flood_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_flood(args: argparse.Namespace) -> int:
-    from tools.engine_child import engine_child
+    from tools.engine_child import EngineChild
     from zones.tsig import generate_key
 
     with tempfile.TemporaryDirectory(prefix="semdns-flood-") as tmp:
@@ -74,7 +74,7 @@ def run_flood(args: argparse.Namespace) -> int:
                 from routing.embedder import ensure_onnx, model_dir
 
                 engine_args += ["--model", str(ensure_onnx()), "--tokenizer", str(model_dir() / "tokenizer.json")]
-            with engine_child(*engine_args) as url:
+            with EngineChild(*engine_args) as url:
                 print(f"engine {args.flood_backend} at {url}, registered in semdns serve on 127.0.0.1:{dns_port}; "
                       f"{args.flood_clients} clients x {PROMPT_OCTETS / 1e6:g} MB prompts for {args.seconds:g} s")
                 report = asyncio.run(_measure(url, dns_port, args))

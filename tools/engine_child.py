@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 
-class engine_child:
+class EngineChild:
     """A `semdns engine` subprocess on a free loopback port; yields its URL; always stopped."""
 
     def __init__(self, *args: str) -> None:
