@@ -277,6 +277,24 @@ def scibench(snap: Snapshot, path: str) -> Iterator[Row]:
                   f"{snap.repo}:{path}")
 
 
+# TheoremQA fields -> ours: Physics -> science/physics; Finance -> finance, investing for the subfields that
+# are about investments (the CFA-style Derivatives, Fixed income, Portfolio management, Equity investments);
+# Math and EECS are not among our domains and are left out, as are questions that need a picture.
+THEOREMQA_INVESTING = {"Derivatives", "Fixed income", "Portfolio management", "Equity investments"}
+
+
+def theoremqa(snap: Snapshot, path: str) -> Iterator[Row]:
+    for item in json.loads(snap.read(path)):
+        if item.get("Picture") or item.get("field") not in ("Physics", "Finance"):
+            continue
+        if item["field"] == "Physics":
+            domain, sub = "science", "physics"
+        else:
+            domain, sub = "finance", "investing" if item.get("subfield") in THEOREMQA_INVESTING else None
+        yield Row(clean(item["Question"], tex=True), domain, sub, f"theoremqa:{item['field']}/{item.get('subfield')}",
+                  f"{snap.repo}:{path}")
+
+
 @dataclass(frozen=True)
 class Source:
     repo: str
@@ -303,6 +321,7 @@ SOURCES: tuple[Source, ...] = (
              f"data/arc_easy/{split}.json", "CC BY-SA 4.0", arc) for split in ("train", "validation", "test")),
     *(Source("mandyyyyii/scibench", "e14e0ca3d3db0f02928a18d435b9c3d15656a7c5", f"dataset/original/{book}.json",
              "MIT", scibench) for book in SCIBENCH_SUBDOMAIN),
+    Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 
 
