@@ -295,6 +295,25 @@ def theoremqa(snap: Snapshot, path: str) -> Iterator[Row]:
                   f"{snap.repo}:{path}")
 
 
+class LocalFile:
+    """A data file that is not a fetched GitHub snapshot (a Hugging Face dataset file laid in shared/ ...)."""
+
+    def __init__(self, repo: str, commit: str, path: Path) -> None:
+        self.repo, self.commit, self.file = repo, commit, path
+
+    def read(self, path: str) -> bytes:
+        return self.file.read_bytes()
+
+
+def dolly(snap: "Snapshot | LocalFile", path: str) -> Iterator[Row]:
+    """databricks-dolly-15k: only the creative_writing category (written by Databricks employees) is ours;
+    its rows with a context passage are left out (the request is about that passage)."""
+    for line in snap.read(path).decode("utf-8").splitlines():
+        item = json.loads(line)
+        if item.get("category") == "creative_writing" and not item.get("context", "").strip():
+            yield Row(clean(item["instruction"]), "creative", None, "creative_writing", f"{snap.repo}:{path}")
+
+
 @dataclass(frozen=True)
 class Source:
     repo: str
@@ -363,11 +382,23 @@ def sample(rows: list[Row], cap: int, seed: int) -> list[Row]:
 
 # --- main ---------------------------------------------------------------------------------------------------
 
-def gather(mirrors: Path, log: Callable[[str], None]) -> list[Row]:
+# Sources that are not on GitHub: given on the command line as a local copy of the file, with the
+# revision it was taken at (`--dolly FILE --dolly-revision HASH`); used only when given.
+DOLLY = ("databricks/databricks-dolly-15k", "databricks-dolly-15k.jsonl", "CC BY-SA 3.0")
+
+
+def gather(mirrors: Path, log: Callable[[str], None], local: dict[str, tuple[Path, str]] | None = None) -> list[Row]:
     seen: set[str] = set()
     rows: list[Row] = []
-    for src in SOURCES:
-        snap = Snapshot(mirrors, src.repo, src.commit)
+    sources = list(SOURCES)
+    if local and "dolly" in local:
+        sources.append(Source(DOLLY[0], local["dolly"][1], DOLLY[1], DOLLY[2], dolly))
+    for src in sources:
+        snap: Snapshot | LocalFile
+        if local and src.parse is dolly:
+            snap = LocalFile(src.repo, src.commit, local["dolly"][0])
+        else:
+            snap = Snapshot(mirrors, src.repo, src.commit)
         kept = dropped_len = dropped_dup = 0
         for row in src.parse(snap, src.path):
             assert row.domain in DOMAINS and (row.subdomain is None or row.subdomain in SUBDOMAINS[row.domain])
@@ -390,12 +421,12 @@ def gather(mirrors: Path, log: Callable[[str], None]) -> list[Row]:
 TABLE_START, TABLE_END = "<!-- build.py: files -->", "<!-- /build.py -->"
 
 
-def write_table(path: Path, chosen: list[Row]) -> None:
+def write_table(path: Path, chosen: list[Row], sources: list[Source]) -> None:
     """Rewrite the generated part of SOURCES.md: one line per source file (`source` of the rows)."""
     per_source: dict[str, Counter[tuple[str, str | None]]] = defaultdict(Counter)
     for row in chosen:
         per_source[row.source][(row.domain, row.subdomain)] += 1
-    info = {s.repo: s for s in SOURCES}
+    info = {s.repo: s for s in sources}
     lines = ["| source (`owner/repo:path`) | commit | licence | rows | domain/subdomain: rows |",
              "|---|---|---|---|---|"]
     for source in sorted(per_source):
@@ -417,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--sources-md", type=Path, default=Path(__file__).resolve().parent / "SOURCES.md",
                         help="whose generated table (between the markers) is rewritten with the rows per file")
+    parser.add_argument("--dolly", type=Path, help=f"a local copy of {DOLLY[0]}'s {DOLLY[1]} (creative rows)")
+    parser.add_argument("--dolly-revision", default="", help="the 40-hex revision that copy was taken at")
     parser.add_argument("--decontaminate", type=Path, action="append", default=[],
                         help="a JSONL file whose `text`s must not appear (equal or near-equal) in the output")
     args = parser.parse_args(argv)
@@ -424,7 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr)
 
-    rows = gather(args.mirrors, log)
+    local: dict[str, tuple[Path, str]] = {}
+    if args.dolly:
+        if not re.fullmatch(r"[0-9a-f]{40}", args.dolly_revision):
+            parser.error("--dolly needs --dolly-revision (the 40-hex revision of the copy)")
+        local["dolly"] = (args.dolly, args.dolly_revision)
+    rows = gather(args.mirrors, log, local)
     for path in args.decontaminate:
         index = NearIndex([json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()])
         before = len(rows)
@@ -434,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(r.as_json() + "\n" for r in chosen), encoding="utf-8")
     if args.sources_md.exists():
-        write_table(args.sources_md, chosen)
+        extra = [Source(DOLLY[0], args.dolly_revision, DOLLY[1], DOLLY[2], dolly)] if args.dolly else []
+        write_table(args.sources_md, chosen, [*SOURCES, *extra])
     counts = Counter((r.domain, r.subdomain) for r in chosen)
     for (domain, sub), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         log(f"{domain:9} {sub or '-':13} {n}")

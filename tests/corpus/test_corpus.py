@@ -108,6 +108,22 @@ def test_sampling_interleaves_sources_and_is_seeded() -> None:
     assert len(build.sample(rows, 100, seed=1)) == 55
 
 
+def test_dolly_copy_gives_only_its_creative_writing_requests(tmp_path: Path) -> None:
+    lines = [{"instruction": "Write a poem about the sea at night.", "context": "", "response": "r",
+              "category": "creative_writing"},
+             {"instruction": "Rewrite this paragraph as a short story please.", "context": "Some passage.",
+              "response": "r", "category": "creative_writing"},
+             {"instruction": "When did Virgin Australia start operating?", "context": "", "response": "r",
+              "category": "open_qa"}]
+    copy = tmp_path / "dolly.jsonl"
+    copy.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    snap = build.LocalFile(build.DOLLY[0], "0" * 40, copy)
+    rows = list(build.dolly(snap, build.DOLLY[1]))
+    assert [(r.text, r.domain, r.subdomain, r.source_label) for r in rows] == [
+        ("Write a poem about the sea at night.", "creative", None, "creative_writing")]
+    assert rows[0].source == "databricks/databricks-dolly-15k:databricks-dolly-15k.jsonl"
+
+
 # --- the built corpus ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
