@@ -103,6 +103,15 @@ def strip_tex(text: str) -> str:
     return text.replace("$", "").replace("~", " ").replace("{", "").replace("}", "").replace("_", "").replace("^", "")
 
 
+def strip_markdown(text: str) -> str:
+    """Markdown to plain text: headings, emphasis and code marks dropped, links to their text."""
+    text = re.sub(r"^\[[^\]]+\]:\s*\S+.*$", "", text, flags=re.M)  # link reference definitions
+    text = re.sub(r"!?\[([^\]]*)\]\[[^\]]*\]|!?\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or m.group(2) or "", text)
+    text = re.sub(r"^\s{0,3}#+\s*", "", text, flags=re.M)
+    text = re.sub(r"^\s*[-*+]\s+", "", text, flags=re.M)
+    return text.replace("`", "").replace("**", "").replace("__", "").replace("_", " ")
+
+
 def clean(text: str, tex: bool = False) -> str:
     text = html.unescape(_TAG.sub(" ", text))
     if tex:
@@ -295,6 +304,25 @@ def theoremqa(snap: Snapshot, path: str) -> Iterator[Row]:
                   f"{snap.repo}:{path}")
 
 
+def exercism(snap: Snapshot, prefix: str) -> Iterator[Row]:
+    """Exercism's task statements (one per live exercise: instructions.md, else description.md), minus the
+    "Instructions" heading they open with."""
+    names = snap.list(prefix)
+    slugs = sorted({n.split("/")[1] for n in names if n.count("/") == 2})
+    present = set(names)
+    for slug in slugs:
+        if f"{prefix}{slug}/.deprecated" in present:
+            continue
+        for name in ("instructions.md", "description.md"):
+            path = f"{prefix}{slug}/{name}"
+            if path in present:
+                text = snap.read(path).decode("utf-8")
+                text = re.sub(r"^#\s*(Instructions|Description)\s*$", "", text, count=1, flags=re.M)
+                yield Row(clean(strip_markdown(text)), "code", None, "programming_exercise",
+                          f"{snap.repo}:{prefix}*/{name}")
+                break
+
+
 class LocalFile:
     """A data file that is not a fetched GitHub snapshot (a Hugging Face dataset file laid in shared/ ...)."""
 
@@ -340,6 +368,8 @@ SOURCES: tuple[Source, ...] = (
              f"data/arc_easy/{split}.json", "CC BY-SA 4.0", arc) for split in ("train", "validation", "test")),
     *(Source("mandyyyyii/scibench", "e14e0ca3d3db0f02928a18d435b9c3d15656a7c5", f"dataset/original/{book}.json",
              "MIT", scibench) for book in SCIBENCH_SUBDOMAIN),
+    Source("exercism/problem-specifications", "03f83310ed0547b902d211a05d23b3d74661df02", "exercises/", "MIT",
+           exercism),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 

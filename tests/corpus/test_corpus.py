@@ -88,6 +88,8 @@ def test_cleaning_is_mechanical() -> None:
     assert build.clean(r"Confined to $4.860 \mathrm{dm}^3$ at $27^{\circ} \mathrm{C}$.", tex=True) \
         == "Confined to 4.860 dm3 at 27° C."
     assert build.normalise("Ｗhat's  the DOSE?") == "what s the dose"
+    md = "# Title\n\nUse `x` and **bold** from [Wikipedia][w] or [here](http://a).\n\n[w]: https://example.org\n"
+    assert build.clean(build.strip_markdown(md)) == "Title Use x and bold from Wikipedia or here."
 
 
 def test_near_duplicates() -> None:
