@@ -323,6 +323,20 @@ def exercism(snap: Snapshot, prefix: str) -> Iterator[Row]:
                 break
 
 
+def mega_project_list(snap: Snapshot, path: str) -> Iterator[Row]:
+    """karan/Projects' README: `**Name** - what the program should do`, under setext `Category` headings."""
+    category = None
+    lines = [line.strip() for line in snap.read(path).decode("utf-8").splitlines()]
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[i + 1]) and line:
+            category = line
+            continue
+        item = re.match(r"^\*\*(.+?)\*\*\s*-\s*(.+)$", line)
+        if item and category:
+            yield Row(clean(strip_markdown(f"{item.group(1)} - {item.group(2)}")), "code", None,
+                      f"project_idea:{category}", f"{snap.repo}:{path}")
+
+
 class LocalFile:
     """A data file that is not a fetched GitHub snapshot (a Hugging Face dataset file laid in shared/ ...)."""
 
@@ -370,6 +384,7 @@ SOURCES: tuple[Source, ...] = (
              "MIT", scibench) for book in SCIBENCH_SUBDOMAIN),
     Source("exercism/problem-specifications", "03f83310ed0547b902d211a05d23b3d74661df02", "exercises/", "MIT",
            exercism),
+    Source("karan/Projects", "10ed1c05166c66aa1b1085b92d95b67ad5268182", "README.md", "MIT", mega_project_list),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 
