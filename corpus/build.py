@@ -19,6 +19,7 @@ and `subdomain` follow from it by the tables below (subdomain only where the sou
 from __future__ import annotations
 
 import argparse
+import csv
 import html
 import io
 import json
@@ -337,6 +338,35 @@ def mega_project_list(snap: Snapshot, path: str) -> Iterator[Row]:
                       f"project_idea:{category}", f"{snap.repo}:{path}")
 
 
+# r/WritingPrompts post tags (WritingPrompts, Fan et al. 2018) whose posts ask for a story: Writing Prompt,
+# Established Universe, Constrained Writing, Flash Fiction, Theme Thursday, Reality Fiction, Simple Prompt.
+# Left out: image/media prompts (the text is only a title for a picture or song), off-topic and mod posts,
+# "prompt inspired" (a story posted, not a request), and untagged posts.
+WRITINGPROMPTS_STORY_TAGS = {"WP", "EU", "CW", "FF", "TT", "RF", "SP"}
+_WP_TAG = re.compile(r"^\s*\[\s*([A-Za-z/]+)\s*\]\s*")
+
+
+def detokenise(text: str) -> str:
+    """Undo WritingPrompts' tokenisation (`do n't`, `it 's`, ``` `` ```/`''` quotes) mechanically."""
+    text = text.replace("``", '"').replace("''", '"').replace(" n't", "n't").replace(" ’ ", "’")
+    text = re.sub(r" '(s|re|ve|ll|d|m)\b", r"'\1", text)
+    return re.sub(r'"\s*([^"]*?)\s*"', r'"\1"', text)
+
+
+def writingprompts(snap: "Snapshot | LocalFile", path: str) -> Iterator[Row]:
+    """A copy's subset of WritingPrompts' *train* split (`row_id` = line of train.wp_source): the prompts only
+    (the stories and any model completions in the file are not read). Story prompts -> creative/fiction."""
+    for item in csv.DictReader(io.StringIO(snap.read(path).decode("utf-8"))):
+        prompt = item["prompt"]
+        tags = []
+        while (m := _WP_TAG.match(prompt)):
+            tags.append(m.group(1).upper())
+            prompt = prompt[m.end():]
+        if not tags or tags[0] not in WRITINGPROMPTS_STORY_TAGS or any(t in ("IP", "MP", "OT", "PI") for t in tags):
+            continue
+        yield Row(clean(detokenise(prompt)), "creative", "fiction", f"writingprompts:{tags[0]}", f"{snap.repo}:{path}")
+
+
 class LocalFile:
     """A data file that is not a fetched GitHub snapshot (a Hugging Face dataset file laid in shared/ ...)."""
 
@@ -385,6 +415,8 @@ SOURCES: tuple[Source, ...] = (
     Source("exercism/problem-specifications", "03f83310ed0547b902d211a05d23b3d74661df02", "exercises/", "MIT",
            exercism),
     Source("karan/Projects", "10ed1c05166c66aa1b1085b92d95b67ad5268182", "README.md", "MIT", mega_project_list),
+    Source("AlvinJ404/writingprompts_creativity", "18f541f457677798ec939482770aa8a6cff0f8f4",
+           "dataset/writing_prompts_train_subset.csv", "MIT (WritingPrompts)", writingprompts),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 

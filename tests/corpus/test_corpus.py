@@ -126,6 +126,20 @@ def test_dolly_copy_gives_only_its_creative_writing_requests(tmp_path: Path) -> 
     assert rows[0].source == "databricks/databricks-dolly-15k:databricks-dolly-15k.jsonl"
 
 
+def test_writingprompts_gives_story_requests_only(tmp_path: Path) -> None:
+    copy = tmp_path / "wp.csv"
+    copy.write_text('row_id,prompt,story,completion\n'
+                    '1,"[ WP ] You wake up and it \'s raining cats . Do n\'t panic .\n",story text,\n'
+                    '2,"[ IP ] The Last Lighthouse\n",story text,\n'
+                    '3,"[ OT ] Writing Workshop # 25 : Creating a Character\n",story text,\n'
+                    '4,"[ EU ] Sherlock Holmes is asked to solve `` the last case \'\' again\n",story text,\n')
+    snap = build.LocalFile("AlvinJ404/writingprompts_creativity", "0" * 40, copy)
+    rows = list(build.writingprompts(snap, "dataset/writing_prompts_train_subset.csv"))
+    assert [(r.text, r.domain, r.subdomain, r.source_label) for r in rows] == [
+        ("You wake up and it's raining cats. Don't panic.", "creative", "fiction", "writingprompts:WP"),
+        ('Sherlock Holmes is asked to solve "the last case" again', "creative", "fiction", "writingprompts:EU")]
+
+
 # --- the built corpus ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -146,10 +160,10 @@ def test_rows_are_well_formed(corpus: list[dict]) -> None:
     assert CORPUS.stat().st_size < 3_500_000
 
 
-# No public file with a licence that allows redistribution and labels of its own for creative-writing
-# requests has been found yet (dolly-15k's creative_writing exists only as a file too large to fetch;
-# WritingPrompts is HANNA's underlying data): strict, so the mark must go once creative has its rows.
-SHORT = {"creative": "no licensed, labelled creative-writing request set found yet (issue 13)"}
+# Creative has only the ~440 story prompts of a fetchable WritingPrompts train-split subset (dolly-15k's
+# creative_writing exists only as a file too large to fetch): strict, so the mark must go once creative
+# reaches 500 rows.
+SHORT = {"creative": "only ~440 WritingPrompts story prompts fetchable so far (issue 13)"}
 
 
 @pytest.mark.parametrize("domain", [pytest.param(d, marks=pytest.mark.xfail(reason=SHORT[d], strict=True))
