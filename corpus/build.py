@@ -338,6 +338,25 @@ def mega_project_list(snap: Snapshot, path: str) -> Iterator[Row]:
                       f"project_idea:{category}", f"{snap.repo}:{path}")
 
 
+# CLINC150 (Larson et al. 2019: crowd-written requests to a task-oriented assistant) intents that are ours:
+# every intent of its `banking` and `credit_cards` domains is finance; of its `work` domain, `taxes` and
+# `w2` (the tax form) are finance/tax and `rollover_401k` (moving a retirement investment account) is
+# finance/investing. The other domains (travel, kitchen, small talk ...) and the out-of-scope rows are not ours.
+CLINC_FINANCE_DOMAINS = ("banking", "credit_cards")
+CLINC_SUBDOMAIN = {"taxes": "tax", "w2": "tax", "rollover_401k": "investing"}
+
+
+def clinc150(snap: Snapshot, path: str) -> Iterator[Row]:
+    domains = json.loads(snap.read(str(Path(path).parent / "domains.json")))
+    finance = {intent for d in CLINC_FINANCE_DOMAINS for intent in domains[d]}
+    data = json.loads(snap.read(path))
+    for split in ("train", "val", "test"):
+        for text, intent in data[split]:
+            if intent in finance or intent in CLINC_SUBDOMAIN:
+                yield Row(clean(text), "finance", CLINC_SUBDOMAIN.get(intent), f"clinc150:{intent}",
+                          f"{snap.repo}:{path}")
+
+
 # r/WritingPrompts post tags (WritingPrompts, Fan et al. 2018) whose posts ask for a story: Writing Prompt,
 # Established Universe, Constrained Writing, Flash Fiction, Theme Thursday, Reality Fiction, Simple Prompt.
 # Left out: image/media prompts (the text is only a title for a picture or song), off-topic and mod posts,
@@ -417,6 +436,8 @@ SOURCES: tuple[Source, ...] = (
     Source("karan/Projects", "10ed1c05166c66aa1b1085b92d95b67ad5268182", "README.md", "MIT", mega_project_list),
     Source("AlvinJ404/writingprompts_creativity", "18f541f457677798ec939482770aa8a6cff0f8f4",
            "dataset/writing_prompts_train_subset.csv", "MIT (WritingPrompts)", writingprompts),
+    Source("clinc/oos-eval", "828f8093932c8fe6ca7936c3d2e52903b1c523de", "data/data_full.json", "CC BY 3.0",
+           clinc150),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 

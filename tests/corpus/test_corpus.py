@@ -140,6 +140,28 @@ def test_writingprompts_gives_story_requests_only(tmp_path: Path) -> None:
         ('Sherlock Holmes is asked to solve "the last case" again', "creative", "fiction", "writingprompts:EU")]
 
 
+
+def test_clinc150_keeps_finance_intents_with_their_children(tmp_path: Path) -> None:
+    data = {"train": [["how much money is in my checking account", "balance"],
+                      ["where can i find my w2 for my taxes", "w2"],
+                      ["how do i roll over my old 401k", "rollover_401k"],
+                      ["book me a table for two tonight please", "restaurant_reservation"]],
+            "val": [], "test": [], "oos_train": [["how do i get a job at google", "oos"]]}
+    domains = {"banking": ["balance"], "credit_cards": ["apr"], "work": ["w2", "rollover_401k", "taxes"],
+               "kitchen_and_dining": ["restaurant_reservation"]}
+
+    class Files:
+        repo = "clinc/oos-eval"
+
+        def read(self, path: str) -> bytes:
+            return json.dumps(domains if path.endswith("domains.json") else data).encode()
+
+    rows = list(build.clinc150(Files(), "data/data_full.json"))  # type: ignore[arg-type]
+    assert [(r.domain, r.subdomain, r.source_label) for r in rows] == [
+        ("finance", None, "clinc150:balance"), ("finance", "tax", "clinc150:w2"),
+        ("finance", "investing", "clinc150:rollover_401k")]
+
+
 # --- the built corpus ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
