@@ -341,9 +341,11 @@ def mega_project_list(snap: Snapshot, path: str) -> Iterator[Row]:
 # CLINC150 (Larson et al. 2019: crowd-written requests to a task-oriented assistant) intents that are ours:
 # every intent of its `banking` and `credit_cards` domains is finance; of its `work` domain, `taxes` and
 # `w2` (the tax form) are finance/tax and `rollover_401k` (moving a retirement investment account) is
-# finance/investing. The other domains (travel, kitchen, small talk ...) and the out-of-scope rows are not ours.
+# finance/investing; of its small talk, `tell_joke` (asking the assistant for a joke) is creative (no child: a joke
+# is neither fiction nor poetry). The other intents (travel, kitchen, ...) and the out-of-scope rows are not ours.
 CLINC_FINANCE_DOMAINS = ("banking", "credit_cards")
 CLINC_SUBDOMAIN = {"taxes": "tax", "w2": "tax", "rollover_401k": "investing"}
+CLINC_CREATIVE = {"tell_joke"}
 
 
 def clinc150(snap: Snapshot, path: str) -> Iterator[Row]:
@@ -355,6 +357,8 @@ def clinc150(snap: Snapshot, path: str) -> Iterator[Row]:
             if intent in finance or intent in CLINC_SUBDOMAIN:
                 yield Row(clean(text), "finance", CLINC_SUBDOMAIN.get(intent), f"clinc150:{intent}",
                           f"{snap.repo}:{path}")
+            elif intent in CLINC_CREATIVE:
+                yield Row(clean(text), "creative", None, f"clinc150:{intent}", f"{snap.repo}:{path}")
 
 
 # r/WritingPrompts post tags (WritingPrompts, Fan et al. 2018) whose posts ask for a story: Writing Prompt,

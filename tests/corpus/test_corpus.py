@@ -145,10 +145,11 @@ def test_clinc150_keeps_finance_intents_with_their_children(tmp_path: Path) -> N
     data = {"train": [["how much money is in my checking account", "balance"],
                       ["where can i find my w2 for my taxes", "w2"],
                       ["how do i roll over my old 401k", "rollover_401k"],
-                      ["book me a table for two tonight please", "restaurant_reservation"]],
+                      ["book me a table for two tonight please", "restaurant_reservation"],
+                      ["do you know any good jokes about zebras", "tell_joke"]],
             "val": [], "test": [], "oos_train": [["how do i get a job at google", "oos"]]}
     domains = {"banking": ["balance"], "credit_cards": ["apr"], "work": ["w2", "rollover_401k", "taxes"],
-               "kitchen_and_dining": ["restaurant_reservation"]}
+               "kitchen_and_dining": ["restaurant_reservation"], "small_talk": ["tell_joke"]}
 
     class Files:
         repo = "clinc/oos-eval"
@@ -159,7 +160,7 @@ def test_clinc150_keeps_finance_intents_with_their_children(tmp_path: Path) -> N
     rows = list(build.clinc150(Files(), "data/data_full.json"))  # type: ignore[arg-type]
     assert [(r.domain, r.subdomain, r.source_label) for r in rows] == [
         ("finance", None, "clinc150:balance"), ("finance", "tax", "clinc150:w2"),
-        ("finance", "investing", "clinc150:rollover_401k")]
+        ("finance", "investing", "clinc150:rollover_401k"), ("creative", None, "clinc150:tell_joke")]
 
 
 # --- the built corpus ----------------------------------------------------------------------------------------
@@ -182,10 +183,8 @@ def test_rows_are_well_formed(corpus: list[dict]) -> None:
     assert CORPUS.stat().st_size < 3_500_000
 
 
-# Creative has only the ~440 story prompts of a fetchable WritingPrompts train-split subset (dolly-15k's
-# creative_writing exists only as a file too large to fetch): strict, so the mark must go once creative
-# reaches 500 rows.
-SHORT = {"creative": "only ~440 WritingPrompts story prompts fetchable so far (issue 13)"}
+# Every domain has its 500 rows now (creative since WritingPrompts and CLINC150's joke requests).
+SHORT: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("domain", [pytest.param(d, marks=pytest.mark.xfail(reason=SHORT[d], strict=True))
