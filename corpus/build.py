@@ -361,6 +361,22 @@ def clinc150(snap: Snapshot, path: str) -> Iterator[Row]:
                 yield Row(clean(text), "creative", None, f"clinc150:{intent}", f"{snap.repo}:{path}")
 
 
+# HWU64 (Liu et al. 2019: crowd-workers' requests to a home assistant), read from its first cross-validation
+# fold (its train and test files together hold every annotated request once): `qa_stock` (share prices, stock
+# news) is finance/investing, `qa_currency` (exchange rates) finance, `general_joke` creative. Nothing else is ours.
+HWU64_INTENTS = {"qa_stock": ("finance", "investing"), "qa_currency": ("finance", None),
+                 "general_joke": ("creative", None)}
+
+
+def hwu64(snap: Snapshot, fold: str) -> Iterator[Row]:
+    for intent in sorted(HWU64_INTENTS):
+        domain, sub = HWU64_INTENTS[intent]
+        for path in (f"{fold}trainset/{intent}.csv", f"{fold}testset/csv/{intent}.csv"):
+            for item in csv.DictReader(io.StringIO(snap.read(path).decode("utf-8")), delimiter=";"):
+                yield Row(clean(item["answer_from_user"]), domain, sub, f"hwu64:{intent}",
+                          f"{snap.repo}:{fold}*/{intent}.csv")
+
+
 # r/WritingPrompts post tags (WritingPrompts, Fan et al. 2018) whose posts ask for a story: Writing Prompt,
 # Established Universe, Constrained Writing, Flash Fiction, Theme Thursday, Reality Fiction, Simple Prompt.
 # Left out: image/media prompts (the text is only a title for a picture or song), off-topic and mod posts,
@@ -442,6 +458,9 @@ SOURCES: tuple[Source, ...] = (
            "dataset/writing_prompts_train_subset.csv", "MIT (WritingPrompts)", writingprompts),
     Source("clinc/oos-eval", "828f8093932c8fe6ca7936c3d2e52903b1c523de", "data/data_full.json", "CC BY 3.0",
            clinc150),
+    Source("xliuhw/NLU-Evaluation-Data", "f6071b496b17d71e6eb43f543af0707f4ff30557",
+           "CrossValidation/autoGeneFromRealAnno/autoGene_2018_03_22-13_01_25_169/CrossValidation/KFold_1/",
+           "CC BY 4.0", hwu64),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
 )
 

@@ -163,6 +163,27 @@ def test_clinc150_keeps_finance_intents_with_their_children(tmp_path: Path) -> N
         ("finance", "investing", "clinc150:rollover_401k"), ("creative", None, "clinc150:tell_joke")]
 
 
+
+def test_hwu64_reads_the_users_own_wording() -> None:
+    header = "answerid;scenario;intent;answer_annotation;answer_from_anno;answer_from_user\n"
+    files = {"f/trainset/qa_stock.csv": header + '1;qa;stock;"x";"x";"What is the price of Apple stock today?"\n',
+             "f/testset/csv/qa_stock.csv": header,
+             "f/trainset/qa_currency.csv": header, "f/testset/csv/qa_currency.csv": header,
+             "f/trainset/general_joke.csv": header,
+             "f/testset/csv/general_joke.csv": header + '2;general;joke;"x";"x";"Tell me a joke about aliens."\n'}
+
+    class Files:
+        repo = "xliuhw/NLU-Evaluation-Data"
+
+        def read(self, path: str) -> bytes:
+            return files[path].encode()
+
+    rows = list(build.hwu64(Files(), "f/"))  # type: ignore[arg-type]
+    assert [(r.text, r.domain, r.subdomain, r.source_label) for r in rows] == [
+        ("Tell me a joke about aliens.", "creative", None, "hwu64:general_joke"),
+        ("What is the price of Apple stock today?", "finance", "investing", "hwu64:qa_stock")]
+
+
 # --- the built corpus ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
