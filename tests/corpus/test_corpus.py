@@ -184,6 +184,45 @@ def test_hwu64_reads_the_users_own_wording() -> None:
         ("What is the price of Apple stock today?", "finance", "investing", "hwu64:qa_stock")]
 
 
+def test_legalbench_reads_train_inputs_with_licences_and_children() -> None:
+    by = "**License**: [CC By 4.0](https://creativecommons.org/licenses/by/4.0/)\n"
+    files = {
+        "tasks/hearsay/README.md": by,
+        "tasks/hearsay/train.tsv": "index\tanswer\ttext\tslice\n0\tYes\tOn the issue of whether Rebecca was ill, "
+                                   "the fact that Rebecca told Ronald she was unwell.\tStandard hearsay\n",
+        "tasks/cuad_governing_law/README.md": by,
+        "tasks/cuad_governing_law/train.tsv": "index\ttext\tanswer\tdocument_name\n0\tThis Agreement shall be "
+                                              "governed by the laws of the State of Nevada.\tYes\tx.pdf\n",
+        "tasks/nys_judicial_ethics/README.md": "**License**: MIT\n",
+        "tasks/nys_judicial_ethics/train.tsv": "index\tquestion\tanswer\tyear\n0\tMay a judge preside over a "
+                                               "case argued by a former clerk?\tYes\t2010\n",
+        "tasks/opp115_do_not_track/README.md": "**License**: Creative Commons Attribution-NonCommercial License\n",
+        "tasks/opp115_do_not_track/train.tsv": "index\tanswer\ttext\n0\tYes\tWe honour Do Not Track signals.\n",
+        "tasks/learned_hands_housing/README.md": by,
+        "tasks/learned_hands_housing/train.tsv": "index\tanswer\ttext\n0\tYes\tMy landlord kept my deposit.\n",
+        "tasks/consumer_contracts_qa/README.md": by,
+        "tasks/consumer_contracts_qa/train.tsv": "index\tcontract\tquestion\tanswer\n0\tc\tCan they?\tYes\n",
+    }
+
+    class Files:
+        repo = "HazyResearch/legalbench"
+
+        def list(self, prefix: str, suffix: str = "") -> list[str]:
+            return sorted(p for p in files if p.startswith(prefix) and p.endswith(suffix))
+
+        def read(self, path: str) -> bytes:
+            return files[path].encode()
+
+    rows = list(build.legalbench(Files(), "tasks/"))  # type: ignore[arg-type]
+    assert [(r.text.split()[0], r.domain, r.subdomain, r.source_label) for r in rows] == [
+        ("This", "legal", "contract", "legalbench:cuad_governing_law"),
+        ("On", "legal", "litigation", "legalbench:hearsay"),
+        ("May", "legal", None, "legalbench:nys_judicial_ethics")]
+    assert all("Yes" not in r.text for r in rows)  # the answer column is never read
+    assert build.LICENCE_OF_FILE["HazyResearch/legalbench:tasks/nys_judicial_ethics/train.tsv"] == "MIT"
+    assert not any(build.excluded(r.source) for r in rows)
+
+
 # --- the built corpus ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
