@@ -602,6 +602,48 @@ def gather(mirrors: Path, log: Callable[[str], None], local: dict[str, tuple[Pat
     return rows
 
 
+def listed_sources(sources_md: str) -> dict[str, tuple[str, str]]:
+    """SOURCES.md's generated table: `owner/repo:path` -> (commit, licence)."""
+    out: dict[str, tuple[str, str]] = {}
+    for line in sources_md.splitlines():
+        m = re.match(r"\|\s*`([^`]+)`\s*\|\s*`([0-9a-f]{40})`\s*\|\s*([^|]+?)\s*\|", line)
+        if m:
+            out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+MIN_PER_DOMAIN = 500
+
+
+def check_corpus(rows: list[dict], listed: dict[str, tuple[str, str]], held_out: list[str]) -> list[str]:
+    """What is wrong with a built corpus (empty: nothing): row shape and labels, word bounds,
+    duplicates, fewer than MIN_PER_DOMAIN rows in a domain, a source missing from SOURCES.md or
+    excluded, a row equal or near-equal to a `held_out` text (the evaluation questions)."""
+    problems: list[str] = []
+    for row in rows:
+        if set(row) != {"text", "domain", "subdomain", "source_label", "source"}:
+            problems.append(f"row with fields {sorted(row)}: {str(row)[:80]}")
+            continue
+        if row["domain"] not in DOMAINS or (row["subdomain"] is not None
+                                            and row["subdomain"] not in SUBDOMAINS[row["domain"]]):
+            problems.append(f"row labelled {row['domain']}/{row['subdomain']}: {row['text'][:60]!r}")
+        if not MIN_WORDS <= word_count(row["text"]) <= MAX_WORDS or not row["source_label"]:
+            problems.append(f"row out of bounds or without source_label: {row['text'][:60]!r}")
+    texts = [normalise(str(row.get("text", ""))) for row in rows]
+    if len(set(texts)) != len(texts):
+        problems.append(f"{len(texts) - len(set(texts))} duplicate texts")
+    counts = Counter(row.get("domain") for row in rows)
+    problems.extend(f"{domain}: {counts[domain]} rows, fewer than {MIN_PER_DOMAIN}"
+                    for domain in DOMAINS if counts[domain] < MIN_PER_DOMAIN)
+    sources = {str(row.get("source")) for row in rows}
+    problems.extend(f"source {s} is not in SOURCES.md" for s in sorted(sources - set(listed)))
+    problems.extend(f"source {s} is excluded (evaluation data)" for s in sorted(sources) if excluded(s))
+    index = NearIndex(held_out)
+    problems.extend(f"held-out question in the corpus: {row['text'][:60]!r}" for row in rows
+                    if "text" in row and index.match(row["text"]) is not None)
+    return problems
+
+
 TABLE_START, TABLE_END = "<!-- build.py: files -->", "<!-- /build.py -->"
 
 
@@ -637,11 +679,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dolly-revision", default="", help="the 40-hex revision that copy was taken at")
     parser.add_argument("--decontaminate", type=Path, action="append", default=[],
                         help="a JSONL file whose `text`s must not appear (equal or near-equal) in the output")
+    parser.add_argument("--check", action="store_true",
+                        help="only check an already built --out (check_corpus against --decontaminate files)")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr)
 
+    held_out = [json.loads(line)["text"] for path in args.decontaminate
+                for line in path.read_text().splitlines() if line.strip()]
+    if args.check:
+        built = [json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines()]
+        return _report(check_corpus(built, listed_sources(args.sources_md.read_text()), held_out), args.out, log)
     local: dict[str, tuple[Path, str]] = {}
     if args.dolly:
         if not re.fullmatch(r"[0-9a-f]{40}", args.dolly_revision):
@@ -663,7 +712,15 @@ def main(argv: list[str] | None = None) -> int:
     for (domain, sub), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         log(f"{domain:9} {sub or '-':13} {n}")
     log(f"{len(chosen)} rows -> {args.out}")
-    return 0
+    built = [json.loads(r.as_json()) for r in chosen]
+    return _report(check_corpus(built, listed_sources(args.sources_md.read_text()), held_out), args.out, log)
+
+
+def _report(problems: list[str], out: Path, log: Callable[[str], None]) -> int:
+    for problem in problems:
+        log(f"{out}: {problem}")
+    log(f"{out}: {'FAILED: ' + str(len(problems)) + ' problems' if problems else 'checked: no problems'}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,15 @@
 """The routing training corpus (corpus/): its build rules, its SOURCES.md, and the built file itself.
 
-The built file (`corpus/questions.jsonl`, or the path in $SEMDNS_CORPUS) is made by `corpus/build.py`
-from fetched snapshots and is not in git; the checks on it skip when it is absent. The dev set is read
-from `../shared/data/dev_queries.jsonl` (the shared/ folder laid beside the repo, as in CI) only to
-check that the corpus holds none of its questions.
+The built file (`corpus/questions.jsonl`) is made by `corpus/build.py` from fetched snapshots and is
+not in git (fetched data is never committed); every build checks its own output with
+`build.check_corpus` (≥ 500 rows per domain, sources listed and not excluded, no held-out question:
+`--decontaminate ../shared/data/dev_queries.jsonl`) and fails on a problem. These tests hold that
+check and the readers to their rules on data written here.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -20,8 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES_MD = ROOT / "corpus" / "SOURCES.md"
-DEV = ROOT.parent / "shared" / "data" / "dev_queries.jsonl"
-CORPUS = Path(os.environ.get("SEMDNS_CORPUS", ROOT / "corpus" / "questions.jsonl"))
 
 
 def load_build() -> ModuleType:
@@ -34,16 +32,6 @@ def load_build() -> ModuleType:
 
 
 build = load_build()
-
-
-def listed_files() -> dict[str, tuple[str, str]]:
-    """SOURCES.md's generated table: source -> (commit, licence)."""
-    out: dict[str, tuple[str, str]] = {}
-    for line in SOURCES_MD.read_text().splitlines():
-        m = re.match(r"\|\s*`([^`]+)`\s*\|\s*`([0-9a-f]{40})`\s*\|\s*([^|]+?)\s*\|", line)
-        if m:
-            out[m.group(1)] = (m.group(2), m.group(3))
-    return out
 
 
 # --- the rules (no data needed) ------------------------------------------------------------------------------
@@ -223,48 +211,49 @@ def test_legalbench_reads_train_inputs_with_licences_and_children() -> None:
     assert not any(build.excluded(r.source) for r in rows)
 
 
-# --- the built corpus ----------------------------------------------------------------------------------------
+# --- the checks every build runs on its output (check_corpus) -------------------------------------------------
 
-@pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} is not built (python corpus/build.py, from fetched snapshots)")
-    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
-
-
-def test_rows_are_well_formed(corpus: list[dict]) -> None:
-    for row in corpus:
-        assert set(row) == {"text", "domain", "subdomain", "source_label", "source"}, row
-        assert row["domain"] in build.DOMAINS, row
-        assert row["subdomain"] is None or row["subdomain"] in build.SUBDOMAINS[row["domain"]], row
-        assert build.MIN_WORDS <= len(row["text"].split()) <= build.MAX_WORDS, row
-        assert row["source_label"], row
-    assert len({build.normalise(r["text"]) for r in corpus}) == len(corpus), "duplicate texts"
-    assert CORPUS.stat().st_size < 3_500_000
+def good_rows() -> list[dict]:
+    """A corpus check_corpus accepts: 500 distinct rows per domain from one listed source."""
+    return [{"text": f"question number {n} about {domain} matters here", "domain": domain, "subdomain": None,
+             "source_label": "label", "source": "owner/repo:file.json"}
+            for domain in build.DOMAINS for n in range(build.MIN_PER_DOMAIN)]
 
 
-# Every domain has its 500 rows now (creative since WritingPrompts and CLINC150's joke requests).
-SHORT: dict[str, str] = {}
+LISTED = {"owner/repo:file.json": ("0" * 40, "MIT")}
 
 
-@pytest.mark.parametrize("domain", [pytest.param(d, marks=pytest.mark.xfail(reason=SHORT[d], strict=True))
-                                    if d in SHORT else d for d in build.DOMAINS])
-def test_at_least_500_per_domain(corpus: list[dict], domain: str) -> None:
-    assert sum(r["domain"] == domain for r in corpus) >= 500
+def test_check_corpus_accepts_a_good_corpus() -> None:
+    assert build.check_corpus(good_rows(), LISTED, held_out=["an unrelated evaluation question of ours"]) == []
 
 
-def test_every_row_source_is_listed_with_commit_and_licence(corpus: list[dict]) -> None:
-    listed = listed_files()
-    missing = sorted({r["source"] for r in corpus} - set(listed))
-    assert missing == [], f"not in SOURCES.md: {missing}"
-    assert sorted(s for s in {r["source"] for r in corpus} if build.excluded(s)) == []
+def test_check_corpus_finds_a_short_domain_and_bad_rows() -> None:
+    rows = [r for r in good_rows() if not (r["domain"] == "creative" and r["text"].startswith("question number 4"))]
+    rows.append({**rows[0], "domain": "poetry"})
+    rows.append({**rows[1], "text": "too short"})
+    problems = build.check_corpus(rows, LISTED, held_out=[])
+    assert any(p.startswith("creative: ") and "fewer than 500" in p for p in problems), problems
+    assert any("labelled poetry/None" in p for p in problems) and any("out of bounds" in p for p in problems)
+    assert any("duplicate texts" in p for p in problems)
 
 
-def test_no_dev_question_in_the_corpus(corpus: list[dict]) -> None:
-    if not DEV.exists():
-        pytest.skip(f"{DEV} is absent (shared/ is laid beside the repo in CI and on developer machines)")
-    dev = [json.loads(line)["text"] for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
-    index = build.NearIndex(dev)
-    hits = [(r["text"], dev[i] if i >= 0 else "(same text)") for r in corpus
-            if (i := index.match(r["text"])) is not None]
-    assert hits == []
+def test_check_corpus_finds_unlisted_and_excluded_sources() -> None:
+    rows = good_rows()
+    rows[0] = {**rows[0], "source": "owner/other:file.json"}
+    rows[1] = {**rows[1], "source": "lmarena/arena-hard-auto:data/questions.jsonl"}
+    listed = {**LISTED, "lmarena/arena-hard-auto:data/questions.jsonl": ("1" * 40, "Apache-2.0")}
+    problems = build.check_corpus(rows, listed, held_out=[])
+    assert problems == ["source owner/other:file.json is not in SOURCES.md",
+                        "source lmarena/arena-hard-auto:data/questions.jsonl is excluded (evaluation data)"]
+
+
+def test_check_corpus_finds_held_out_questions_near_or_equal() -> None:
+    rows = good_rows()
+    held_out = ["Question number 7 about LEGAL matters here!", "question number 8 about legal matters here today"]
+    problems = build.check_corpus(rows, LISTED, held_out)
+    assert len([p for p in problems if p.startswith("held-out question")]) == 2, problems
+
+
+def test_the_sources_table_parses() -> None:
+    listed = build.listed_sources(SOURCES_MD.read_text())
+    assert len(listed) >= 10 and all(re.fullmatch(r"[0-9a-f]{40}", c) and lic for c, lic in listed.values())
