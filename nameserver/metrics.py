@@ -51,6 +51,7 @@ QTYPES = frozenset({
     "CAA", "URI", "ANY", "AXFR", "IXFR",
 })
 QTYPE_LABELS: dict[int, str] = {int(dns.rdatatype.from_text(t)): t for t in QTYPES}
+QTYPE_LABELS[-1] = "none"  # no question could be read
 RCODE_LABELS: dict[int, str] = {i: dns.rcode.to_text(dns.rcode.Rcode.make(i)) if i in set(dns.rcode.Rcode) else str(i)
                                 for i in range(16)}
 RCODE_LABELS[-1] = "none"  # no reply at all (a dropped packet)
