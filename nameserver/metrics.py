@@ -5,17 +5,18 @@
     text = metrics.render()                                                 # what /metrics serves
 
 Hand-written rather than `prometheus_client`: the UDP path answers ~20k queries a second on one
-core, and one answered query costs here two dict updates and one `bisect` (about a microsecond,
-`semdns bench dns --metrics`), against a lock and a label lookup per child metric there. The text
+core, and one answered query costs here one dict lookup, one `bisect` and two additions (about a
+microsecond), against a lock and a label lookup per child metric there. The text
 follows the exposition format 0.0.4 (`# HELP`, `# TYPE`, cumulative `_bucket{le=...}`, `_sum`,
 `_count`); the test reads it with `prometheus_client`'s own parser.
 
 What is counted where:
 - on the hot path (`answered`): queries by transport, RCODE and QTYPE; their latency (bytes in to
   reply ready) by the chain handler that answered (`wirecache` for wire cache hits, `none` when no
-  handler took the query, `rejected` for a packet the chain never saw); one latency per routing
-  step by the classifier stage that decided it; zone transfers and UPDATEs, told apart by the
-  answering handler and the query's opcode and QTYPE (their handlers stay untouched).
+  handler took the query, `rejected` for a packet the chain never saw, `edns` for BADVERS); one
+  latency per routing step by the classifier stage that decided it; zone transfers and UPDATEs,
+  told apart by the answering handler (`transfer` and QTYPE AXFR/IXFR, `update`), so that their
+  handlers stay untouched.
 - read from their owners at scrape time (`Source`s: nothing to keep in step): wire cache and
   semantic cache hits and misses, RRL drops and slips, engines up and down (the health
   monitor's registrations), zone serials, query-log lines and drops.
@@ -50,12 +51,14 @@ QTYPES = frozenset({
     "A", "AAAA", "NS", "SOA", "CNAME", "PTR", "MX", "TXT", "SRV", "NAPTR", "DS", "DNSKEY", "SVCB", "HTTPS",
     "CAA", "URI", "ANY", "AXFR", "IXFR",
 })
+KNOWN_QTYPES = frozenset({*(int(dns.rdatatype.from_text(t)) for t in QTYPES), -1})
+OTHER_QTYPE = -2
 QTYPE_LABELS: dict[int, str] = {int(dns.rdatatype.from_text(t)): t for t in QTYPES}
 QTYPE_LABELS[-1] = "none"  # no question could be read
+QTYPE_LABELS[OTHER_QTYPE] = "other"
 RCODE_LABELS: dict[int, str] = {i: dns.rcode.to_text(dns.rcode.Rcode.make(i)) if i in set(dns.rcode.Rcode) else str(i)
                                 for i in range(16)}
 RCODE_LABELS[-1] = "none"  # no reply at all (a dropped packet)
-OPCODE_UPDATE = 5
 AXFR, IXFR = int(dns.rdatatype.AXFR), int(dns.rdatatype.IXFR)
 QUESTION_START = 12
 
@@ -95,6 +98,12 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
 
+    def add(self, cell: Sequence[float]) -> None:
+        """Add a cell of `ServerMetrics` (bucket counts, then the sum of the values)."""
+        for index, count in enumerate(cell[:-1]):
+            self.counts[index] += int(count)
+        self.total += cell[-1]
+
     def samples(self, family: Family, **labels: str) -> Iterator[tuple[Family, Sample]]:
         cumulative = 0
         for bound, count in zip(self.bounds, self.counts):
@@ -118,38 +127,31 @@ UPDATES = Family("updates_total", "counter",
 
 
 class ServerMetrics:
-    """The counters of one server (one `DnsServer`) and the `Source`s read at scrape time."""
+    """The counters of one server (one `DnsServer`) and the `Source`s read at scrape time.
 
-    def __init__(self) -> None:
-        self.queries: dict[tuple[str, str, str], int] = {}
-        self.latency: dict[str, Histogram] = {}
+    The hot path touches one cell per query: a list of bucket counts and the sum of seconds, kept
+    per (transport, RCODE, QTYPE, handler); the families (queries by transport, RCODE and QTYPE;
+    latency by handler; transfers; UPDATEs) are sums over the cells, made when rendered."""
+
+    def __init__(self, buckets: Sequence[float] = LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(buckets)
+        self.cells: dict[tuple[str, int, int, str], list[float]] = {}
         self.route_steps: dict[str, Histogram] = {}
-        self.transfers: dict[tuple[str, str], int] = {}
-        self.updates: dict[str, int] = {}
         self.sources: list[Source] = []
 
     def answered(self, transport: str, reply: bytes | None, qtype: int, handler: str, seconds: float,
-                 hops: Sequence[Hop] = (), opcode: int = 0) -> None:
+                 hops: Sequence[Hop] = ()) -> None:
         """Count one query: its first reply (None: dropped), its QTYPE (-1: unknown), the chain
         handler that answered, the seconds it took, its routing steps (`routing.descend.Hop`)."""
-        rcode = RCODE_LABELS[reply[3] & 0x0F] if reply is not None and len(reply) > 3 else "none"
-        if handler == "edns":  # the extended RCODE BADVERS (16) sits in the OPT record
-            rcode = "BADVERS"
-        qtype_label = QTYPE_LABELS.get(qtype, "other")
-        key = (transport, rcode, qtype_label)
-        queries = self.queries
-        queries[key] = queries.get(key, 0) + 1
-        histogram = self.latency.get(handler)
-        if histogram is None:
-            histogram = self.latency[handler] = Histogram()
-        histogram.observe(seconds)
+        key = (transport, reply[3] & 0x0F if reply is not None and len(reply) > 3 else -1,
+               qtype if qtype in KNOWN_QTYPES else OTHER_QTYPE, handler)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0.0] * (len(self.bounds) + 2)
+        cell[bisect.bisect_left(self.bounds, seconds)] += 1
+        cell[-1] += seconds
         if hops:
             self._route(hops)
-        if handler == "transfer" and (qtype == AXFR or qtype == IXFR):
-            transfer = (qtype_label, rcode)
-            self.transfers[transfer] = self.transfers.get(transfer, 0) + 1
-        elif opcode == OPCODE_UPDATE:
-            self.updates[rcode] = self.updates.get(rcode, 0) + 1
 
     def _route(self, hops: Sequence[Hop]) -> None:
         steps = self.route_steps
@@ -157,7 +159,7 @@ class ServerMetrics:
             stage = hop.decision.stage
             histogram = steps.get(stage)
             if histogram is None:
-                histogram = steps[stage] = Histogram()
+                histogram = steps[stage] = Histogram(self.bounds)
             histogram.observe(hop.seconds)
 
     def add_source(self, source: Source) -> None:
@@ -165,15 +167,33 @@ class ServerMetrics:
         self.sources.append(source)
 
     def samples(self) -> Iterator[tuple[Family, Sample]]:
-        for (transport, rcode, qtype), count in sorted(self.queries.items()):
-            yield QUERIES.sample(count, transport=transport, rcode=rcode, qtype=qtype)
-        for handler, histogram in sorted(self.latency.items()):
+        queries: dict[tuple[str, str, str], int] = {}
+        latency: dict[str, Histogram] = {}
+        transfers: dict[tuple[str, str], int] = {}
+        updates: dict[str, int] = {}
+        for (transport, rcode_value, qtype, handler), cell in self.cells.items():
+            # the extended RCODE BADVERS (16) sits in the OPT record: the `edns` slot's answers
+            rcode = "BADVERS" if handler == "edns" else RCODE_LABELS[rcode_value]
+            count = int(sum(cell[:-1]))
+            key = (transport, rcode, QTYPE_LABELS[qtype])
+            queries[key] = queries.get(key, 0) + count
+            histogram = latency.get(handler)
+            if histogram is None:
+                histogram = latency[handler] = Histogram(self.bounds)
+            histogram.add(cell)
+            if handler == "transfer" and qtype in (AXFR, IXFR):
+                transfers[(QTYPE_LABELS[qtype], rcode)] = transfers.get((QTYPE_LABELS[qtype], rcode), 0) + count
+            elif handler == "update":
+                updates[rcode] = updates.get(rcode, 0) + count
+        for (transport, rcode, qtype_label), count in sorted(queries.items()):
+            yield QUERIES.sample(count, transport=transport, rcode=rcode, qtype=qtype_label)
+        for handler, histogram in sorted(latency.items()):
             yield from histogram.samples(LATENCY, handler=handler)
         for stage, histogram in sorted(self.route_steps.items()):
             yield from histogram.samples(ROUTE_STEP, stage=stage)
-        for (kind, rcode), count in sorted(self.transfers.items()):
+        for (kind, rcode), count in sorted(transfers.items()):
             yield TRANSFERS.sample(count, type=kind, rcode=rcode)
-        for rcode, count in sorted(self.updates.items()):
+        for rcode, count in sorted(updates.items()):
             yield UPDATES.sample(count, outcome="accepted" if rcode == "NOERROR" else "refused", rcode=rcode)
         for source in self.sources:
             yield from source()

@@ -7,7 +7,7 @@ the hot path.
     await log.stop()                                       # writes what is queued, closes
 
 `answered` only appends raw values (the query's bytes, the replies' RCODE and size) to a bounded
-queue; a task turns them into lines and writes them in a worker thread, in batches. When the
+queue; a task hands them, in batches, to a worker thread that formats and writes the lines. When the
 queue is full (the disk or the pipe is slower than the queries) the line is dropped and counted
 (`dropped`, the metric `semdns_query_log_lines_total{outcome="dropped"}`): the server never waits
 for its log.
@@ -124,14 +124,15 @@ class QueryLog:
                 wake.clear()
                 continue
             batch = [queue.popleft() for _ in range(min(len(queue), BATCH))]
-            text = "".join(self.line(entry) + "\n" for entry in batch)
-            await asyncio.to_thread(self._write, text)
+            await asyncio.to_thread(self._write, batch)
             self.written += len(batch)
 
-    def _write(self, text: str) -> None:
+    def _write(self, batch: list[Entry]) -> None:
+        """Format and write `batch` (in a worker thread: the event loop goes on answering, the
+        interpreter switching between the two, instead of waiting for a batch of lines)."""
         file = self._file
         if file is not None:
-            file.write(text)
+            file.write("".join(self.line(entry) + "\n" for entry in batch))
             file.flush()
 
     def line(self, entry: Entry) -> str:

@@ -147,9 +147,14 @@ class DnsServer:
         hops = request.__dict__.get("hops", ()) if request is not None else ()
         metrics = self.metrics
         if metrics is not None:
-            qtype: int = request.qtype if request is not None else qtype_of(reply if reply is not None else wire)
-            opcode = (wire[2] >> 3) & 0x0F if len(wire) > 2 else 0
-            metrics.answered(transport, reply, qtype, handler, seconds, hops, opcode)
+            if request is not None:
+                qtype: int = request.qtype
+            elif handler == "wirecache":  # a hit: a plain query, its QNAME ends where the cache found it
+                end = self.wirecache.hit_end  # type: ignore[union-attr]
+                qtype = wire[end] << 8 | wire[end + 1]
+            else:
+                qtype = qtype_of(wire)
+            metrics.answered(transport, reply, qtype, handler, seconds, hops)
         query_log = self.query_log
         if query_log is not None:
             query_log.answered(wire, replies, client, transport, handler, hops, seconds)

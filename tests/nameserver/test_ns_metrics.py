@@ -4,6 +4,7 @@ what was sent."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from helpers.server import REPO, ServerHandle, running_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from nameserver import metrics
 from nameserver.metrics import LATENCY_BUCKETS, ServerMetrics, qtype_of
 from nameserver.metrics_http import parse_metrics_address
 
@@ -54,15 +56,16 @@ def test_render_parses_with_an_independent_parser() -> None:
     assert value(parsed, "semdns_query_duration_seconds_sum", handler="authority") == pytest.approx(9.02031)
 
 
-def test_transfers_and_updates_are_told_apart_by_handler_and_opcode() -> None:
+def test_transfers_and_updates_are_told_apart_by_their_handlers() -> None:
     metrics = ServerMetrics()
     ok = dns.message.make_response(dns.message.make_query(APEX, "SOA")).to_wire()
     refused = bytearray(ok)
     refused[3] = (refused[3] & 0xF0) | 5
     metrics.answered("tcp", ok, int(dns.rdatatype.AXFR), "transfer", 0.01)
     metrics.answered("udp", ok, int(dns.rdatatype.IXFR), "transfer", 0.01)
-    metrics.answered("udp", ok, int(dns.rdatatype.SOA), "update", 0.01, opcode=5)
-    metrics.answered("udp", bytes(refused), int(dns.rdatatype.SOA), "update", 0.01, opcode=5)
+    metrics.answered("udp", ok, int(dns.rdatatype.SOA), "update", 0.01)
+    metrics.answered("udp", bytes(refused), int(dns.rdatatype.SOA), "update", 0.01)
+    metrics.answered("udp", ok, int(dns.rdatatype.IXFR), "authority", 0.01)  # not a transfer: not counted
     parsed = families(metrics.render())
     assert value(parsed, "semdns_transfers_total", type="AXFR") == 1
     assert value(parsed, "semdns_transfers_total", type="IXFR") == 1
@@ -158,3 +161,11 @@ def test_rate_limited_replies_are_counted() -> None:
     slipped = value(parsed, "semdns_rrl_limited_total", action="slip")
     assert dropped + slipped == 9 and slipped == 4  # one in the burst; every second limited one slips
     assert received == 1 + slipped
+
+
+def test_the_grafana_dashboard_queries_exactly_our_metrics() -> None:
+    ours = {value.name for value in vars(metrics).values() if isinstance(value, metrics.Family)}
+    dashboard = json.loads((REPO / "docs" / "grafana" / "semantic-dns.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for expr in exprs for name in re.findall(r"semdns_\w+", expr)}
+    assert used == ours
