@@ -173,7 +173,9 @@ def table(before: Snapshot, after: Snapshot) -> str:
         lines.append(f"  engines up {int(up)}  down {int(down)}")
     serials = by_label(now, "semdns_zone_serial", "zone")
     if serials:
-        lines.append(f"  zones {len(serials)}: " + ", ".join(f"{z} {int(s)}" for z, s in sorted(serials.items())))
+        width = max(len(zone) for zone in serials) + 2
+        lines.append(f"  {'zone':<{width}}serial")
+        lines += [f"  {zone:<{width}}{int(serial)}" for zone, serial in sorted(serials.items())]
     return "\n".join(lines)
 
 
