@@ -6,23 +6,31 @@ from __future__ import annotations
 import json
 import re
 import socket
+import struct
+import time
 import urllib.request
 from pathlib import Path
 
+import dns.edns
 import dns.message
+import dns.name
 import dns.query
+import dns.rcode
 import dns.rdatatype
-import dns.rrset
+import dns.update
 import pytest
-from helpers.server import REPO, ServerHandle, running_server
+from helpers.server import REPO, ServerHandle, free_port, running_server
+from helpers.testzones import write_test_zones
 from prometheus_client.parser import text_string_to_metric_families
 
 from nameserver import metrics
 from nameserver.metrics import LATENCY_BUCKETS, ServerMetrics, qtype_of
 from nameserver.metrics_http import parse_metrics_address
+from zones.tsig import generate_key, load_keyring
 
 ZONES = REPO / "zonefiles"
 APEX = "semantic.root."
+KEY = "engine.sem.test."
 
 
 def families(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -169,3 +177,33 @@ def test_the_grafana_dashboard_queries_exactly_our_metrics() -> None:
     exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     used = {re.sub(r"_(bucket|count|sum)$", "", name) for expr in exprs for name in re.findall(r"semdns_\w+", expr)}
     assert used == ours
+
+
+def test_updates_and_engine_health_of_a_running_server(tmp_path: Path) -> None:
+    """A refused and an accepted UPDATE (a leased engine registration), counted; the engine, whose
+    port answers nothing, goes from up to down as the health monitor probes it."""
+    zones = write_test_zones(tmp_path / "zones")
+    key_file = tmp_path / "keys.conf"
+    key_file.write_text(generate_key(KEY))
+    keyring = load_keyring(key_file)
+    args = ("--no-semantic", "--metrics", "127.0.0.1:0", "--tsig-keys", str(key_file),
+            "--health-interval", "0.2", "--health-failures", "2")
+    with running_server(zones, args) as server:
+        refused = dns.update.UpdateMessage("child.sem.test.", keyring=keyring, keyname=dns.name.from_text(KEY))
+        refused.add("x.child.sem.test.", 60, "A", "192.0.2.9")  # the key may not update the child zone
+        assert dns.query.tcp(refused, server.host, port=server.port, timeout=5).rcode() == dns.rcode.REFUSED
+        update = dns.update.UpdateMessage("sem.test.", keyring=keyring, keyname=dns.name.from_text(KEY))
+        update.add("_llm._tcp.sem.test.", 30, "SRV", f"0 0 {free_port()} llm-x.sem.test.")
+        update.add("llm-x.sem.test.", 30, "A", "127.0.0.1")
+        update.use_edns(0, options=[dns.edns.GenericOption(dns.edns.OptionType.make(2), struct.pack("!I", 60))])
+        assert dns.query.tcp(update, server.host, port=server.port, timeout=5).rcode() == dns.rcode.NOERROR
+        for _ in range(100):
+            parsed = scrape(server)
+            assert value(parsed, "semdns_engines", zone="sem.test.") == 1  # one registration, up or down
+            if value(parsed, "semdns_engines", state="down") == 1:
+                break
+            time.sleep(0.1)
+    assert value(parsed, "semdns_engines", zone="sem.test.", state="up") == 0
+    assert value(parsed, "semdns_updates_total", outcome="accepted", rcode="NOERROR") == 1
+    assert value(parsed, "semdns_updates_total", outcome="refused", rcode="REFUSED") == 1
+    assert value(parsed, "semdns_catalog_generation") >= 1
