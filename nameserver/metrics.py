@@ -153,6 +153,15 @@ class ServerMetrics:
         if hops:
             self._route(hops)
 
+    def hit(self, transport: str, reply: bytes, qtype: int, seconds: float) -> None:
+        """`answered` for a wire cache hit (a whole reply, no routing steps), with less to check."""
+        key = (transport, reply[3] & 0x0F, qtype if qtype in KNOWN_QTYPES else OTHER_QTYPE, "wirecache")
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0.0] * (len(self.bounds) + 2)
+        cell[bisect.bisect_left(self.bounds, seconds)] += 1
+        cell[-1] += seconds
+
     def _route(self, hops: Sequence[Hop]) -> None:
         steps = self.route_steps
         for hop in hops:

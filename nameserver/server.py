@@ -81,7 +81,7 @@ class DnsServer:
         hit = self.cached(wire, transport) if admitted else None
         if hit is not None:
             if started:
-                self._observed(wire, (hit,), client, transport, None, "wirecache", started)
+                self._hit(wire, hit, client, transport, started)
             return (hit,)
         coro = self.handle(wire, client, transport)
         try:
@@ -137,6 +137,17 @@ class DnsServer:
             self.wirecache.store(wire, transport, answer, catalog, response.expires, response.ttl_epoch)
         return self._observed(wire, (answer,), client, transport, request, answered_by(request), started)
 
+    def _hit(self, wire: bytes, hit: bytes, client: Address, transport: Transport, started: float) -> None:
+        """`_observed` for a wire cache hit, the hottest path: a plain query, whose QNAME ends where
+        the cache found it (its QTYPE follows)."""
+        seconds = perf_counter() - started
+        metrics = self.metrics
+        if metrics is not None:
+            end = self.wirecache.hit_end  # type: ignore[union-attr]
+            metrics.hit(transport, hit, wire[end] << 8 | wire[end + 1], seconds)
+        if self.query_log is not None:
+            self.query_log.answered(wire, (hit,), client, transport, "wirecache", (), seconds)
+
     def _observed(self, wire: bytes, replies: Replies, client: Address, transport: Transport,
                   request: Request | None, handler: str, started: float) -> Replies:
         """`replies`, once told to the metrics and the query log (when `started`: observing)."""
@@ -147,13 +158,7 @@ class DnsServer:
         hops = request.__dict__.get("hops", ()) if request is not None else ()
         metrics = self.metrics
         if metrics is not None:
-            if request is not None:
-                qtype: int = request.qtype
-            elif handler == "wirecache":  # a hit: a plain query, its QNAME ends where the cache found it
-                end = self.wirecache.hit_end  # type: ignore[union-attr]
-                qtype = wire[end] << 8 | wire[end + 1]
-            else:
-                qtype = qtype_of(wire)
+            qtype: int = request.qtype if request is not None else qtype_of(wire)
             metrics.answered(transport, reply, qtype, handler, seconds, hops)
         query_log = self.query_log
         if query_log is not None:

@@ -8,7 +8,8 @@ One run, same zones, same query file for every server:
 - AXFR of a generated 10,000-record zone, timed with a raw TCP client and with `dig`, medians of
   `--axfr-runs` runs.
 Prints a table and the ratios ours/NSD. With `--metrics` our server also runs with its metrics on
-(`--metrics`; with `--query-log /dev/null` too; without the wire cache), for the ratios on / off.
+(`--metrics`; with `--query-log /dev/null` too; without the wire cache), for the ratios on / off,
+and the in-process cost of one answer (`DnsServer.respond`, CPU time) with each on and off.
 With `--baseline DIR` (another checkout of the project, e.g. the last commit) its server runs too,
 without the wire cache, for a before/after in the same run.
 Never asserts on time.
@@ -331,8 +332,54 @@ def run(args: argparse.Namespace) -> int:
     for name, _factory in contenders:
         rows.append(Row(name, median_perf(perfs[name]), *axfr[name]))
     print_table(rows, args)
+    if args.metrics:
+        print_observe_cost(zones)
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:
+    """Microseconds of CPU per `DnsServer.respond` over the bench queries, the least of `rounds`
+    interleaved runs, by (wire cache, what observes: off, metrics, metrics+log). The query log's
+    queue is emptied between runs and never drained (its writer thread's formatting is not counted)."""
+    from nameserver.build import ObserveOptions, ServerOptions, build_server
+    from nameserver.config import ServerConfig
+
+    wires = [dns.message.make_query(f"host{i}.{BENCH_ZONE}", "A").to_wire() for i in range(50)]
+    wires += [dns.message.make_query(f"nx{i}.{BENCH_ZONE}", "A").to_wire() for i in range(10)]
+    best: dict[tuple[bool, str], float] = {}
+    for cache in (True, False):
+        servers = {}
+        for kind in ("off", "metrics", "metrics+log"):
+            observe = ObserveOptions(count=kind != "off", query_log=os.devnull if kind == "metrics+log" else None)
+            config = ServerConfig(zones_dir=zones, wire_cache=cache, rrl_rate=0)
+            runner = build_server(ServerOptions(config=config, semantic=None, observe=observe))
+            runner.load()
+            runner.chain.warm()
+            if runner.server.query_log is not None:
+                runner.server.query_log.max_queue = queries
+            servers[kind] = runner.server
+        count = queries if cache else queries // 4
+        for _ in range(rounds):
+            for kind, server in servers.items():
+                if server.query_log is not None:
+                    server.query_log._queue.clear()
+                respond, client = server.respond, ("127.0.0.1", 5300)
+                started = time.process_time()
+                for i in range(count):
+                    respond(wires[i % len(wires)], client, "udp")
+                took = (time.process_time() - started) / count * 1e6
+                best[(cache, kind)] = min(best.get((cache, kind), took), took)
+    return best
+
+
+def print_observe_cost(zones: Path) -> None:
+    cost = observe_cost(zones)
+    for cache in (True, False):
+        off = cost[(cache, "off")]
+        print(f"in-process respond(), {'wire cache' if cache else 'no wire cache'}: off {off:.2f} us/query, "
+              + ", ".join(f"{kind} {cost[(cache, kind)]:.2f} us (+{cost[(cache, kind)] - off:.2f})"
+                          for kind in ("metrics", "metrics+log")))
 
 
 METRICS, METRICS_LOG = "semdns (cache, metrics)", "semdns (cache, metrics, log)"
