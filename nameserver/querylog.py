@@ -28,12 +28,11 @@ reply message (an AXFR's several); `rcode` is the first reply's (`none`: the pac
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import sys
+import time
 from collections import deque
 from pathlib import Path
-from time import time
 from typing import IO, TYPE_CHECKING, Any, Sequence
 
 import dns.exception
@@ -43,6 +42,7 @@ import dns.rdatatype
 
 from common.tasks import cancel_and_wait
 from nameserver.logs import query_name
+from nameserver.wire import question_end
 
 if TYPE_CHECKING:
     from routing.descend import Hop
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 QUEUE = 10_000  # lines waiting for the writer at most; more are dropped (and counted)
 BATCH = 1_000  # lines written in one go
 QUESTION_START = 12
+QUESTION_MEMO = 10_000  # question parts remembered (all forgotten when full)
+RCODES = {int(rcode): rcode.name for rcode in dns.rcode.Rcode}
+RCODES[-1] = "none"
 
 # (time, client, transport, query wire, rcode, size, messages, handler, hops, seconds)
 Entry = tuple[float, str, str, bytes, int, int, int, str, Sequence["Hop"], float]
@@ -70,6 +73,8 @@ class QueryLog:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._file: IO[str] | None = None
+        self._second, self._second_text = -1, ""  # the writer thread's memo of the time's second
+        self._questions: dict[bytes, str] = {}  # the writer thread's memo of question parts, by octets
 
     def answered(self, wire: bytes, replies: Sequence[bytes], client: tuple[str, int], transport: str,
                  handler: str, hops: Sequence[Hop], seconds: float) -> None:
@@ -81,7 +86,7 @@ class QueryLog:
         rcode = replies[0][3] & 0x0F if replies and len(replies[0]) > 3 else -1
         if handler == "edns":
             rcode = int(dns.rcode.BADVERS)
-        queue.append((time(), client[0], transport, wire, rcode, sum(map(len, replies)), len(replies), handler,
+        queue.append((time.time(), client[0], transport, wire, rcode, sum(map(len, replies)), len(replies), handler,
                       hops, seconds))
         if self._idle and self._wake is not None:
             self._idle = False
@@ -136,24 +141,37 @@ class QueryLog:
             file.flush()
 
     def line(self, entry: Entry) -> str:
-        """The JSON line of one queued entry."""
-        stamp, client, transport, wire, rcode, size, messages, handler, hops, seconds = entry
-        qname, qtype = _question(wire)
-        record: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "client": client,
-            "transport": transport,
-            "qname": query_name(qname, self.log_questions) if qname is not None else None,
-            "qtype": dns.rdatatype.to_text(dns.rdatatype.RdataType.make(qtype)) if qtype >= 0 else None,
-            "rcode": dns.rcode.to_text(dns.rcode.Rcode.make(rcode)) if rcode >= 0 else "none",
-            "size": size,
-            "messages": messages,
-            "handler": handler,
-            "ms": round(seconds * 1000, 3),
-        }
+        """The JSON line of one queued entry (built by hand: it runs for every query; the
+        question's part, the same for every ask of one name, and the second are memoised)."""
+        stamp, client, transport, wire, rcode, size, messages, handler, hops, seconds = entry  # client: an IP
+        second = int(stamp)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        end = question_end(wire)  # the memo's key: the question's octets (QNAME as sent, QTYPE, QCLASS)
+        key = wire[QUESTION_START:end + 4] if end > 0 and wire[4:6] != b"\x00\x00" else None
+        question = self._questions.get(key) if key is not None else None
+        if question is None:
+            question = self._question(wire, key)
+        rcode_text = RCODES.get(rcode) or dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+        text = (f'{{"time":"{self._second_text}.{int((stamp - second) * 1e6):06d}Z","client":"{client}",'
+                f'"transport":"{transport}",{question},"rcode":"{rcode_text}","size":{size},"messages":{messages},'
+                f'"handler":"{handler}","ms":{round(seconds * 1000, 3)}')
         if hops:
-            record["hops"] = [_hop(hop) for hop in hops]
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            text += ',"hops":' + json.dumps([_hop(hop) for hop in hops], ensure_ascii=False, separators=(",", ":"))
+        return text + "}"
+
+    def _question(self, wire: bytes, key: bytes | None) -> str:
+        """`"qname":...,"qtype":...` of a query, remembered by its question's octets (`key`)."""
+        qname, qtype = _question(wire)
+        name = query_name(qname, self.log_questions) if qname is not None else None
+        rdtype = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(qtype)) if qtype >= 0 else None
+        text = f'"qname":{json.dumps(name, ensure_ascii=False)},"qtype":{json.dumps(rdtype)}'
+        if key is not None:
+            if len(self._questions) >= QUESTION_MEMO:
+                self._questions.clear()
+            self._questions[key] = text
+        return text
 
 
 def _question(wire: bytes) -> tuple[dns.name.Name | None, int]:
