@@ -55,6 +55,11 @@ class BadHeader(LibraryError):
     """The header record lacks a field or has an unreadable value."""
 
 
+class HeaderOutOfBounds(BadHeader):
+    """The header announces more chunks or octets than the reader's limits (`codec.library.LibraryLimits`),
+    or a chunk count that does not match its size: refused before any chunk is fetched."""
+
+
 class MissingChunk(LibraryError):
     """A data chunk announced by the header is absent."""
 

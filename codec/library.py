@@ -24,6 +24,12 @@ the zstd dictionary; ``size`` and ``sha256`` cover both, ``id`` is the dictionar
 stays one zstd frame whose dictionary id names the library; the library's version says whether
 the text went through the word table before zstd (`codec.compress`).
 
+Bounds (`LibraryLimits`): a reader refuses a header announcing more than 16 chunks or 128 KiB
+(`DEFAULT_LIMITS`; twice the 64 KiB the trainer writes), or a chunk count other than
+``ceil(size / 8192)``, in `parse_header`, before fetching any chunk (`HeaderOutOfBounds`). A reader
+may raise its limits up to `HARD_LIMITS` (64 chunks, 512 KiB), never beyond (`LibraryLimits.capped`).
+`check_header` says the same of a header text, for zone checks.
+
 A library is named by its sha256 (`PatternLibrary.name`) and versioned by the format tag. A
 domain without a library uses its nearest ancestor's: `library_owner_chain` lists the header
 owners to try, nearest first.
@@ -41,7 +47,16 @@ from functools import cached_property
 import dns.name
 import zstandard
 
-from codec.errors import BadHeader, BadTable, ChecksumMismatch, ChunkOrder, MissingChunk, UnknownVersion
+from codec.errors import (
+    BadHeader,
+    BadTable,
+    ChecksumMismatch,
+    ChunkOrder,
+    CodecError,
+    HeaderOutOfBounds,
+    MissingChunk,
+    UnknownVersion,
+)
 from codec.wordtable import WordTable
 
 PLAIN = 1  # semcodec1: a zstd dictionary
@@ -50,8 +65,26 @@ FORMATS = {PLAIN: "semcodec1", WORDS: "semcodec2"}
 CHUNK_OCTETS = 8192
 STRING_OCTETS = 255
 DEFAULT_TTL = 3600
+KIB = 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _HEADER_KEYS = {PLAIN: ("v", "id", "size", "sha256", "chunks"), WORDS: ("v", "id", "size", "sha256", "chunks", "table")}
+
+
+@dataclass(frozen=True)
+class LibraryLimits:
+    """The most a reader fetches for one library: `chunks` data chunks, `size` octets in all."""
+
+    chunks: int = 16
+    size: int = 128 * KIB
+
+    def capped(self, hard: LibraryLimits | None = None) -> LibraryLimits:
+        """These limits, none above `hard` (default `HARD_LIMITS`) nor below one chunk."""
+        hard = hard or HARD_LIMITS
+        return LibraryLimits(max(1, min(self.chunks, hard.chunks)), max(1, min(self.size, hard.size)))
+
+
+DEFAULT_LIMITS = LibraryLimits()
+HARD_LIMITS = LibraryLimits(chunks=64, size=512 * KIB)
 
 
 @dataclass(frozen=True)
@@ -135,7 +168,7 @@ class PatternLibrary:
 
     @property
     def header(self) -> LibraryHeader:
-        chunks = max(1, -(-len(self.data) // CHUNK_OCTETS))
+        chunks = chunks_for(len(self.data))
         return LibraryHeader(self.version, self.dict_id, len(self.data), self.sha256, chunks, self.table_octets)
 
     def chunk_strings(self) -> list[list[str]]:
@@ -192,8 +225,38 @@ def _text(value: str | bytes) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else value
 
 
-def parse_header(strings: Sequence[str | bytes]) -> LibraryHeader:
-    """Parse the header's character-strings. Raises UnknownVersion or BadHeader."""
+def chunks_for(size: int) -> int:
+    """How many data chunks carry `size` octets (at least one)."""
+    return max(1, -(-size // CHUNK_OCTETS))
+
+
+def check_bounds(header: LibraryHeader, limits: LibraryLimits = DEFAULT_LIMITS) -> LibraryHeader:
+    """`header` if it is within `limits` (capped by `HARD_LIMITS`); raises HeaderOutOfBounds."""
+    limits = limits.capped()
+    if header.size > limits.size:
+        raise HeaderOutOfBounds(f"_codec header: size={header.size} is over this reader's limit of {limits.size}")
+    if header.chunks > limits.chunks:
+        raise HeaderOutOfBounds(f"_codec header: chunks={header.chunks} is over this reader's limit of {limits.chunks}")
+    if header.chunks != chunks_for(header.size):
+        raise HeaderOutOfBounds(
+            f"_codec header: chunks={header.chunks} does not match size={header.size} "
+            f"({chunks_for(header.size)} chunks of {CHUNK_OCTETS} octets)"
+        )
+    return header
+
+
+def check_header(strings: Sequence[str | bytes], limits: LibraryLimits = DEFAULT_LIMITS) -> list[str]:
+    """Problems of a header record (empty: readers will fetch it), for zone checks."""
+    try:
+        parse_header(strings, limits)
+    except CodecError as exc:
+        return [str(exc)]
+    return []
+
+
+def parse_header(strings: Sequence[str | bytes], limits: LibraryLimits = DEFAULT_LIMITS) -> LibraryHeader:
+    """Parse the header's character-strings and check them against `limits` (capped by
+    `HARD_LIMITS`). Raises UnknownVersion, BadHeader or HeaderOutOfBounds."""
     fields: dict[str, str] = {}
     for raw in strings:
         key, sep, value = _text(raw).partition("=")
@@ -216,7 +279,7 @@ def parse_header(strings: Sequence[str | bytes]) -> LibraryHeader:
         raise BadHeader(f"_codec header: bad value in {fields}")
     if version == WORDS and not 0 < table < size:
         raise BadHeader(f"_codec header ({fields['v']}): table={table} must lie inside size={size}")
-    return LibraryHeader(version, dict_id, size, sha, chunks, table if version == WORDS else 0)
+    return check_bounds(LibraryHeader(version, dict_id, size, sha, chunks, table if version == WORDS else 0), limits)
 
 
 def _chunk_index(position: int, strings: Sequence[str | bytes]) -> int:
@@ -227,13 +290,15 @@ def _chunk_index(position: int, strings: Sequence[str | bytes]) -> int:
 
 
 def from_txt_records(
-    header_strings: Sequence[str | bytes], chunk_records: Sequence[Sequence[str | bytes]]
+    header_strings: Sequence[str | bytes],
+    chunk_records: Sequence[Sequence[str | bytes]],
+    limits: LibraryLimits = DEFAULT_LIMITS,
 ) -> PatternLibrary:
     """Reassemble and verify a library from its header strings and chunk records (in index order).
 
-    Raises UnknownVersion, BadHeader, MissingChunk, ChunkOrder, ChecksumMismatch, BadTable.
+    Raises UnknownVersion, BadHeader (HeaderOutOfBounds), MissingChunk, ChunkOrder, ChecksumMismatch, BadTable.
     """
-    header = parse_header(header_strings)
+    header = parse_header(header_strings, limits)
     indices = [_chunk_index(pos, strings) for pos, strings in enumerate(chunk_records)]
     missing = sorted(set(range(header.chunks)) - set(indices))
     if missing:

@@ -1,5 +1,6 @@
-"""The aiohttp application shared by every engine: error middleware, `/v1/models`, `/health`,
-`/metrics`. Backend-specific routes (completions, embeddings …) are added by their modules.
+"""The aiohttp application shared by every engine: error middleware, access middleware (API key,
+`engines.admission`), `/v1/models`, `/health`, `/metrics`. Backend-specific routes (completions,
+embeddings …) are added by their modules and read their bodies with `admission.admit_body`.
 
 The application holds no sockets: `engines.server.EngineServer` binds it with AppRunner/TCPSite.
 """
@@ -12,13 +13,14 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from engines.admission import AccessPolicy, access_middleware
 from engines.context import ContextDecoder
 from engines.errors import ModelNotFound, RequestError
 from engines.metrics import EngineMetrics
 from engines.worker import InferenceWorker, WorkerState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_BODY_BYTES = 4 << 20
+REJECTIONS = (401, 403, 413, 429, 503)  # counted in `semdns_engine_rejected_total` by code
 
 
 @dataclass
@@ -32,6 +34,7 @@ class EngineState:
     metrics: EngineMetrics
     decoder: ContextDecoder = field(default_factory=ContextDecoder)
     backend: Any = None
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
     created: int = field(default_factory=lambda: int(time.time()))
 
     def check_model(self, requested: str) -> None:
@@ -45,7 +48,8 @@ ENGINE_KEY = web.AppKey("engine", EngineState)
 
 
 def build_app(state: EngineState, routes: list[web.RouteDef]) -> web.Application:
-    app = web.Application(middlewares=[_error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[_error_middleware, access_middleware(state.policy)],
+                          client_max_size=state.policy.max_body)
     app[ENGINE_KEY] = state
     app.add_routes(
         [
@@ -80,7 +84,7 @@ async def _error_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         response = await handler(request)
     except RequestError as exc:
-        if exc.status in (429, 503):
+        if exc.status in REJECTIONS:
             state.metrics.record_rejection(exc.code)
         response = error_response(exc.status, exc.to_json())
     except web.HTTPException as exc:  # routing (404/405) and body-size (413) errors from aiohttp

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from engines.errors import ContextTooLong, EngineStartupError
@@ -31,6 +32,13 @@ class LlamaBackend:
         self.model_id = model_id
         self.n_ctx = self._llm.n_ctx()
 
+    @cached_property
+    def max_token_octets(self) -> int:
+        """The longest text one token stands for (32 octets for SmolLM2; ~0.1 s to find, once):
+        a prompt longer than `n_ctx` such pieces cannot fit, and is refused without tokenising it."""
+        vocabulary = range(self._llm.n_vocab())
+        return max((len(self._llm.detokenize([token], special=True)) for token in vocabulary), default=1) or 1
+
     @property
     def model_params(self) -> Any:
         """The `llama_model_params` the model was loaded with (e.g. `.use_extra_bufts`)."""
@@ -53,11 +61,25 @@ class LlamaBackend:
         """Tokens of `text` with BOS (uses only the read-only vocabulary: safe off the worker thread)."""
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
-    def check_fits(self, prompt_tokens: int) -> None:
+    def check_prompt(self, text: str, param: str = "prompt") -> int:
+        """The tokens of `text`, or ContextTooLong; a text over `n_ctx * max_token_octets` octets is
+        refused from its length alone (tokenising megabytes costs seconds)."""
+        octets = len(text.encode("utf-8"))
+        if octets > self.n_ctx * self.max_token_octets:
+            raise ContextTooLong(
+                f"prompt is {octets} octets, over what the {self.n_ctx}-token context of {self.model_id} can hold "
+                f"(tokens of at most {self.max_token_octets} octets)",
+                param=param,
+            )
+        tokens = self.count_tokens(text)
+        self.check_fits(tokens, param)
+        return tokens
+
+    def check_fits(self, prompt_tokens: int, param: str = "prompt") -> None:
         if prompt_tokens >= self.n_ctx:
             raise ContextTooLong(
                 f"prompt is {prompt_tokens} tokens; the context of {self.model_id} holds {self.n_ctx}",
-                param="prompt",
+                param=param,
             )
 
     def complete(self, prompt: str, sampling: Sampling, cancel: threading.Event) -> dict[str, Any]:

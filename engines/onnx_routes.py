@@ -1,12 +1,16 @@
-"""`/v1/embeddings` (OpenAI shape) and `/v1/classify` (text -> labels with scores)."""
+"""`/v1/embeddings` (OpenAI shape) and `/v1/classify` (text -> labels with scores).
+
+Bodies go through `engines.admission.admit_body` (key, size, queue, then JSON in a thread);
+tokenising runs with the model, on the worker thread."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from engines.admission import admit_body
 from engines.app import EngineState, engine_of
 from engines.errors import BadRequest, Unavailable
 from engines.onnx_backend import OnnxBackend
-from engines.schema import decode_body, parse_classify, parse_embedding
+from engines.schema import ClassifyRequest, EmbeddingRequest, decode_body, parse_classify, parse_embedding
 
 MAX_BATCH = 256
 
@@ -17,11 +21,9 @@ def onnx_routes() -> list[web.RouteDef]:
 
 async def embeddings(request: web.Request) -> web.Response:
     state = engine_of(request)
-    req = parse_embedding(decode_body(await request.read()))
-    state.check_model(req.model)
     backend = _backend(state, "embedder", "input")
-    _check_batch(len(req.inputs))
-    vectors, tokens = await state.worker.call(lambda _cancel: backend.embed(req.inputs))
+    slot, req = await admit_body(request, state.policy, state.worker, lambda raw: _embedding(state, raw))
+    vectors, tokens = await state.worker.call(lambda _cancel: backend.embed(req.inputs), slot)
     state.metrics.record_tokens(tokens, 0)
     return web.json_response(
         {
@@ -38,11 +40,9 @@ async def embeddings(request: web.Request) -> web.Response:
 
 async def classify(request: web.Request) -> web.Response:
     state = engine_of(request)
-    req = parse_classify(decode_body(await request.read()))
-    state.check_model(req.model)
     backend = _backend(state, "classifier", "input")
-    _check_batch(len(req.inputs))
-    results, tokens = await state.worker.call(lambda _cancel: backend.classify(req.inputs))
+    slot, req = await admit_body(request, state.policy, state.worker, lambda raw: _classify(state, raw))
+    results, tokens = await state.worker.call(lambda _cancel: backend.classify(req.inputs), slot)
     state.metrics.record_tokens(tokens, 0)
     return web.json_response(
         {
@@ -60,6 +60,20 @@ async def classify(request: web.Request) -> web.Response:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
     )
+
+
+def _embedding(state: EngineState, raw: bytes) -> EmbeddingRequest:
+    req = parse_embedding(decode_body(raw))
+    state.check_model(req.model)
+    _check_batch(len(req.inputs))
+    return req
+
+
+def _classify(state: EngineState, raw: bytes) -> ClassifyRequest:
+    req = parse_classify(decode_body(raw))
+    state.check_model(req.model)
+    _check_batch(len(req.inputs))
+    return req
 
 
 def _backend(state: EngineState, kind: str, param: str) -> OnnxBackend:

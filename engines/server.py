@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from aiohttp import web
 
+from engines.admission import DEFAULT_MAX_BODY, AccessPolicy
 from engines.app import EngineState, build_app
 from engines.errors import EngineStartupError
 from engines.llama_load import LlamaSettings
@@ -41,6 +42,8 @@ class EngineConfig:
     tokenizer: Path | None = None
     shutdown_grace: float = 5.0
     llama_extra_bufts: bool = False
+    max_body: int = DEFAULT_MAX_BODY  # octets of request body read at most (413 beyond)
+    api_key: str | None = None  # None: no key; /metrics for loopback clients only
 
     @property
     def served_model_id(self) -> str:
@@ -71,6 +74,7 @@ class EngineServer:
             domain=config.domain,
             worker=InferenceWorker(config.served_model_id, config.max_queue),
             metrics=EngineMetrics(config.backend, config.served_model_id),
+            policy=AccessPolicy(config.max_body, config.api_key),
         )
         self._runner: web.AppRunner | None = None
 

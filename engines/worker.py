@@ -5,6 +5,9 @@ runs on the worker's single thread; the event loop only awaits. Admission is dec
 loop when a request arrives: `Unavailable` while the model loads, `ShuttingDown` once `stop` has
 begun, `QueueFull` when `max_queue` requests already wait behind the one being served.
 
+A route that must read and check a body first takes its place with `admit()` (a `Slot`) before
+reading it, and hands the slot to `call`/`stream`; a slot never handed over is `release()`d.
+
 Streaming jobs are generators run on the worker thread; each item is handed to the loop with
 `call_soon_threadsafe`. Closing a `JobStream` (client gone) sets its cancel event, which the
 producing thread checks between items, so an abandoned generation stops at the next token.
@@ -58,6 +61,20 @@ class JobStream(Generic[T]):
         self._cancel.set()
 
 
+class Slot:
+    """A place in a worker's queue, taken by `InferenceWorker.admit`; released once (idempotent)."""
+
+    def __init__(self, worker: "InferenceWorker", cancel: threading.Event) -> None:
+        self.worker = worker
+        self.cancel = cancel
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.worker._release(self.cancel)
+
+
 class InferenceWorker:
     """A single worker thread for one model and the admission rules in front of it."""
 
@@ -94,21 +111,31 @@ class InferenceWorker:
             self.state = WorkerState.READY
         return result
 
-    async def call(self, job: Callable[[threading.Event], T]) -> T:
-        """Run `job(cancel_event)` on the worker thread and return its result."""
-        cancel = self._admit()
+    def admit(self) -> Slot:
+        """A place in the queue, or Unavailable / ShuttingDown / QueueFull (see the module doc)."""
+        return Slot(self, self._admit())
+
+    async def call(self, job: Callable[[threading.Event], T], slot: Slot | None = None) -> T:
+        """Run `job(cancel_event)` on the worker thread and return its result (in `slot`, if given)."""
+        slot = slot or self.admit()
+        cancel = slot.cancel
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, job, cancel)
-        future.add_done_callback(lambda _f: self._release(cancel))
+        try:
+            future = loop.run_in_executor(self._executor, job, cancel)
+        except BaseException:
+            slot.release()
+            raise
+        future.add_done_callback(lambda _f: slot.release())
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             cancel.set()
             raise
 
-    def stream(self, job: Callable[[threading.Event], Iterator[T]]) -> JobStream[T]:
+    def stream(self, job: Callable[[threading.Event], Iterator[T]], slot: Slot | None = None) -> JobStream[T]:
         """Start `job(cancel_event)` (a generator) on the worker thread; its items arrive in order."""
-        cancel = self._admit()
+        slot = slot or self.admit()
+        cancel = slot.cancel
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue()
 
@@ -129,8 +156,12 @@ class InferenceWorker:
             else:
                 hand_over(_END, None)
 
-        future = loop.run_in_executor(self._executor, run, cancel)
-        future.add_done_callback(lambda _f: self._release(cancel))
+        try:
+            future = loop.run_in_executor(self._executor, run, cancel)
+        except BaseException:
+            slot.release()
+            raise
+        future.add_done_callback(lambda _f: slot.release())
         return JobStream(queue, cancel)
 
     async def stop(self, grace: float = 5.0) -> None:

@@ -51,6 +51,7 @@ from nameserver.update.journal import Journal
 from routing.embedder import QUERY_THREADS
 from zones.catalog import ZoneStore
 from zones.tsig import load_keyring
+from zones.update_policy import UpdatePolicy, load_update_policy
 
 if TYPE_CHECKING:
     from routing.index import Encoder
@@ -77,6 +78,8 @@ class DynamicOptions:
     tsig_keys: Path
     journal: Path | None = None  # default: `journal/` next to the key file
     health: HealthSettings = field(default_factory=HealthSettings)
+    update_policy: Path | None = None  # grants and limits (`zones.update_policy`); None: the engine rule only
+    probe_allow: tuple[IPNetwork, ...] = LOOPBACK  # addresses health probes may reach (cmd_serve: loopback + flags)
 
     @property
     def journal_dir(self) -> Path:
@@ -194,7 +197,9 @@ def _observe(runner: ServerRunner, options: ServerOptions, dynamic: DynamicZones
 def _dynamic(options: DynamicOptions | None, store: ZoneStore) -> DynamicZones | None:
     if options is None:
         return None
-    return DynamicZones(store, load_keyring(options.tsig_keys), Journal(options.journal_dir))
+    policy = load_update_policy(options.update_policy) if options.update_policy is not None else UpdatePolicy()
+    return DynamicZones(store, load_keyring(options.tsig_keys), Journal(options.journal_dir), policy=policy,
+                        probe_allow=options.probe_allow)
 
 
 def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | None) -> Handler:

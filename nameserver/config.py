@@ -9,6 +9,11 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
+
+import dns.exception
+import dns.name
+import dns.tsig
 
 from nameserver.errors import ConfigError
 
@@ -47,6 +52,40 @@ def default_version() -> str:
 
 
 @dataclass(frozen=True)
+class TransferRule:
+    """One entry of the transfer ACL (`--allow-transfer [ZONE=]CIDR|key:NAME[+...]`): for `zone`
+    (None: every zone without rules of its own), clients in `network` (None: any address)
+    whose request is signed with `key` (None: signed or not). A CIDR and a key together mean
+    "this key from this network"."""
+
+    zone: dns.name.Name | None = None
+    network: IPNetwork | None = None
+    key: dns.name.Name | None = None
+
+    def admits(self, host: str, key: dns.name.Name | None) -> bool:
+        """True when a client at `host` whose request verified with `key` (None: unsigned) may transfer."""
+        if self.network is not None and not address_in(host, (self.network,)):
+            return False
+        return self.key is None or self.key == key
+
+    def __str__(self) -> str:
+        items = [str(self.network)] if self.network is not None else []
+        items += [f"key:{self.key}"] if self.key is not None else []
+        return (f"{self.zone}=" if self.zone is not None else "") + "+".join(items)
+
+
+DEFAULT_TRANSFER_ACL: tuple[TransferRule, ...] = tuple(TransferRule(network=n) for n in LOOPBACK)
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """A secondary to NOTIFY (`--notify ADDR:PORT[+key:NAME]`), signed with `key` when given."""
+
+    address: Address
+    key: dns.name.Name | None = None
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """What `semdns serve` runs with (see `tools/cmd_serve.py` for the flags)."""
 
@@ -55,8 +94,10 @@ class ServerConfig:
     max_udp: int = DEFAULT_MAX_UDP
     wire_cache: bool = True
     wire_cache_entries: int = 50_000
-    axfr_allow: tuple[IPNetwork, ...] = LOOPBACK
+    transfer_acl: tuple[TransferRule, ...] = DEFAULT_TRANSFER_ACL  # who may AXFR/IXFR (`allowed_transfer`)
+    transfer_keys: Mapping[dns.name.Name, dns.tsig.Key] = field(default_factory=dict)  # --transfer-keys
     notify: tuple[Address, ...] = ()
+    notify_keys: Mapping[Address, dns.name.Name] = field(default_factory=dict)  # targets NOTIFYed with TSIG
     notify_retries: int = 3
     notify_timeout: float = 1.0
     tcp_idle_timeout: float = 10.0
@@ -88,13 +129,28 @@ class ServerConfig:
             raise ConfigError("rrl: rate and slip at least 0, window above 0, table size at least 1")
         if self.rrl_rate and self.rrl_rate * self.rrl_window < 1:
             raise ConfigError(f"rrl: rate {self.rrl_rate} x window {self.rrl_window} s holds no whole reply")
+        for rule in self.transfer_acl:
+            if rule.key is not None and rule.key not in self.transfer_keys:
+                raise ConfigError(f"allow-transfer {rule}: no key {rule.key} in the transfer keys (--transfer-keys)")
+        for address, key in self.notify_keys.items():
+            if key not in self.transfer_keys:
+                raise ConfigError(
+                    f"notify {format_address(address)}: no key {key} in the transfer keys (--transfer-keys)")
         for option, text in (("version", self.version), ("identity", self.identity)):
             if len(text.encode()) > MAX_TXT_STRING:
                 raise ConfigError(f"{option} {text[:20]!r}...: at most {MAX_TXT_STRING} octets (one TXT string)")
 
-    def axfr_allowed(self, host: str) -> bool:
-        """True when a transfer client at `host` is in the ACL."""
-        return address_in(host, self.axfr_allow)
+    def transfer_allowed(self, zone: dns.name.Name, host: str, key: dns.name.Name | None) -> bool:
+        """True when a client at `host`, its request verified with `key` (None: unsigned), may
+        transfer `zone`: a rule for that zone admits it or, when the zone has no rules of its
+        own, a rule for every zone does (like BIND's zone-level `allow-transfer`)."""
+        rules = [r for r in self.transfer_acl if r.zone == zone] or [r for r in self.transfer_acl if r.zone is None]
+        return any(rule.admits(host, key) for rule in rules)
+
+    def notify_key(self, target: Address) -> dns.tsig.Key | None:
+        """The key NOTIFYs to `target` are signed with, or None."""
+        name = self.notify_keys.get(target)
+        return None if name is None else self.transfer_keys[name]
 
 
 def address_in(host: str, networks: tuple[IPNetwork, ...]) -> bool:
@@ -143,6 +199,55 @@ def parse_network(text: str) -> IPNetwork:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         raise ConfigError(f"network {text!r}: not an address or CIDR") from None
+
+
+def parse_transfer_rule(text: str) -> TransferRule:
+    """`[ZONE=]ITEM[+ITEM]`, an ITEM being a CIDR (or a bare address) or `key:NAME`, at most one of
+    each: `10.0.0.0/8`, `key:xfr-knot`, `legal.semantic.root=192.0.2.0/24+key:xfr-knot`."""
+    zone_text, _, rest = text.strip().rpartition("=")
+    zone = _name(zone_text, f"allow-transfer {text!r}: zone") if zone_text else None
+    network: IPNetwork | None = None
+    key: dns.name.Name | None = None
+    for item in rest.split("+"):
+        item = item.strip()
+        if item.startswith("key:"):
+            if key is not None:
+                raise ConfigError(f"allow-transfer {text!r}: one key per rule (give several rules)")
+            key = _name(item[4:], f"allow-transfer {text!r}: key")
+        elif item:
+            if network is not None:
+                raise ConfigError(f"allow-transfer {text!r}: one network per rule (give several rules)")
+            network = parse_network(item)
+    if network is None and key is None:
+        raise ConfigError(f"allow-transfer {text!r}: give a CIDR, key:NAME or both (CIDR+key:NAME)")
+    return TransferRule(zone, network, key)
+
+
+def parse_transfer_acl(texts: list[str] | tuple[str, ...]) -> tuple[TransferRule, ...]:
+    """The transfer ACL of `--allow-transfer` flags: every zone without rules of its own keeps the
+    default (loopback, no key) unless some rule is for every zone."""
+    rules = tuple(parse_transfer_rule(t) for t in texts)
+    if not any(rule.zone is None for rule in rules):
+        rules += DEFAULT_TRANSFER_ACL
+    return rules
+
+
+def parse_notify(text: str, default_port: int = 53) -> tuple[Address, dns.name.Name | None]:
+    """`ADDR:PORT[+key:NAME]`: a secondary to NOTIFY, and the key to sign with."""
+    address_text, plus, key_text = text.partition("+")
+    if plus and not key_text.strip().startswith("key:"):
+        raise ConfigError(f"notify {text!r}: expected ADDR:PORT+key:NAME")
+    key = _name(key_text.strip()[4:], f"notify {text!r}: key") if plus else None
+    return parse_address(address_text, default_port), key
+
+
+def _name(text: str, what: str) -> dns.name.Name:
+    if not text.strip():
+        raise ConfigError(f"{what}: empty name")
+    try:
+        return dns.name.from_text(text.strip())
+    except dns.exception.DNSException as exc:
+        raise ConfigError(f"{what} {text!r}: {exc}") from None
 
 
 def format_address(address: Address) -> str:

@@ -12,7 +12,8 @@ Attachments are background parts with `async start()` / `async stop()` (the heal
 registered engines): started after the listeners, stopped before them. `after_load` hooks run
 after every catalog load, the first and each reload (the UPDATE journal's replay).
 `serve_forever()` installs SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) handlers and runs
-until stopped. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
+until stopped. `nameserver.watch.ZoneWatcher` (`serve --watch`) calls `reload()` too: one runs
+at a time. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
 `load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import errno
 import logging
 import signal
 import socket
+from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import dns.name
@@ -85,6 +87,7 @@ class ServerRunner:
         self.attachments: list[Attachment] = []
         self._running: list[Attachment] = []  # started attachments, stopped in reverse order
         self._stop_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()  # SIGHUP and the file watcher: one reload at a time
 
     def attach(self, attachment: Attachment) -> None:
         """Start `attachment` with the server (after the listeners) and stop it with it (before)."""
@@ -145,7 +148,11 @@ class ServerRunner:
         """Re-read changed zonefiles; swap the catalog; NOTIFY for serials that rose."""
         if self.config.zones_dir is None:
             return False
-        result = await asyncio.to_thread(reload_directory, self.config.zones_dir, self.store.current)
+        async with self._reload_lock:
+            return await self._reload(self.config.zones_dir)
+
+    async def _reload(self, zones_dir: Path) -> bool:
+        result = await asyncio.to_thread(reload_directory, zones_dir, self.store.current)
         if not result.changed:
             log.info("reload: nothing changed")
             return False
@@ -163,7 +170,8 @@ class ServerRunner:
         """NOTIFY every configured secondary about `origin`, in the background."""
         for target in self.config.notify:
             task = asyncio.get_running_loop().create_task(
-                send_notify(origin, target, self.config.notify_retries, self.config.notify_timeout)
+                send_notify(origin, target, self.config.notify_retries, self.config.notify_timeout,
+                            key=self.config.notify_key(target))
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)

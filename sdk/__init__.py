@@ -9,13 +9,25 @@
 Needs only dnspython, aiohttp, zstandard and numpy (`pip install .`): no model, no torch, no
 llama.cpp. What each call does is in `sdk.client`'s docstring.
 """
+from codec.library import LibraryLimits
 from sdk.client import AsyncClient, Client, parse_servers
-from sdk.errors import BadQuestion, EngineFailure, NoRoute, ResolveTimeout, SdkError, ServerFailure
+from sdk.errors import (
+    BadQuestion,
+    EngineFailure,
+    LibraryFault,
+    LibraryTimeout,
+    LibraryTooLarge,
+    NoRoute,
+    ResolveTimeout,
+    SdkError,
+    ServerFailure,
+)
 from sdk.library import LibraryCompressor
 from sdk.route import Engine, Route
 from sdk.steps import Answer, ContextCompressor
 
 __all__ = [
     "Answer", "AsyncClient", "BadQuestion", "Client", "ContextCompressor", "Engine", "EngineFailure",
-    "LibraryCompressor", "NoRoute", "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
+    "LibraryCompressor", "LibraryFault", "LibraryLimits", "LibraryTimeout", "LibraryTooLarge", "NoRoute",
+    "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
 ]

@@ -33,7 +33,12 @@ caches it by dictionary id, and sends the context as a zstd frame with that dict
 (`semdns_context`); `answer.context` tells the dictionary id and the ratio. A library fault falls
 back to no dictionary (logged warning); an engine that does not know the dictionary is asked once
 more with the context as plain text. `compress_context=False` sends plain text; `compressor=` replaces
-the hook.
+the hook. A library's header over `library_limits` (default 16 chunks, 128 KiB; at most
+`codec.library.HARD_LIMITS`) is refused before any chunk is fetched, and one fetch has
+`library_deadline` seconds (default 5) in all; both faults fall back to no dictionary.
+
+Engines that require a key (`semdns engine ... --api-key-file`): `Client(..., api_key="...")`
+sends `Authorization: Bearer <key>` with every engine request, as OpenAI clients do.
 """
 from __future__ import annotations
 
@@ -53,10 +58,18 @@ import dns.message
 import dns.query
 import dns.resolver
 
-from codec.library import PatternLibrary
+from codec.library import DEFAULT_LIMITS, LibraryLimits, PatternLibrary
 from common.steps import drive, drive_async
 from sdk.errors import ResolveTimeout, SdkError
-from sdk.library import LibraryCache, LibraryCompressor, LibraryFault, load_library, load_library_async
+from sdk.library import (
+    FETCH_DEADLINE,
+    Deadline,
+    LibraryCache,
+    LibraryCompressor,
+    LibraryFault,
+    load_library,
+    load_library_async,
+)
 from sdk.route import DEFAULT_ZONE, Route, needs_tcp
 from sdk.steps import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
 
@@ -103,6 +116,9 @@ class _Base:
         rng: random.Random | None = None,
         compressor: ContextCompressor | None = None,
         compress_context: bool = True,
+        library_limits: LibraryLimits = DEFAULT_LIMITS,
+        library_deadline: float = FETCH_DEADLINE,
+        api_key: str | None = None,
     ) -> None:
         self.servers = parse_servers(servers)
         self.zone = zone
@@ -111,7 +127,8 @@ class _Base:
         self.explain = explain
         self.degrade = degrade
         self.rng = rng or random.Random()
-        self.libraries = LibraryCache()
+        self.libraries = LibraryCache(limits=library_limits, deadline=library_deadline)
+        self.api_key = api_key
         if compressor is None and compress_context:
             compressor = LibraryCompressor(self.libraries)
         self.compressor = compressor
@@ -121,6 +138,13 @@ class _Base:
         if context and route.engines and isinstance(self.compressor, LibraryCompressor):
             return self.compressor.cache
         return None
+
+    def _headers(self) -> dict[str, str]:
+        """The engine request's headers (the API key, when given one)."""
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
 
     def _timeout_error(self, query: dns.message.Message, failures: list[str]) -> ResolveTimeout:
         where = ", ".join(f"{h}:{p}" for h, p in self.servers)
@@ -140,7 +164,7 @@ class Client(_Base):
     def library(self, domain: str) -> PatternLibrary | None:
         """`domain`'s pattern library (or its nearest ancestor's), fetched by DNS over TCP, verified
         and cached; None when there is none or it is faulty (a warning is logged)."""
-        return load_library(self.libraries, domain, self._exchange_tcp)
+        return self._load(self.libraries, domain)
 
     def ask(
         self, text: str, context: str | None = None, zone: str | None = None, max_tokens: int | None = None
@@ -148,7 +172,7 @@ class Client(_Base):
         route = self.resolve(text, zone)
         cache = self._library_cache(context, route)
         if cache is not None:
-            load_library(cache, route.domain, self._exchange_tcp)
+            self._load(cache, route.domain)
         return drive(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
     def _exchange(self, query: dns.message.Message) -> dns.message.Message:
@@ -167,18 +191,23 @@ class Client(_Base):
                 failures.append(f"{host}:{port} {exc}")
         raise self._timeout_error(query, failures)
 
-    def _exchange_tcp(self, query: dns.message.Message) -> dns.message.Message:
+    def _load(self, cache: LibraryCache, domain: str) -> PatternLibrary | None:
+        deadline = Deadline(cache.deadline)
+        return load_library(cache, domain, lambda query: self._exchange_tcp(query, deadline), deadline)
+
+    def _exchange_tcp(self, query: dns.message.Message, deadline: Deadline | None = None) -> dns.message.Message:
         failures: list[str] = []
         for host, port in self.servers:
+            timeout = self.timeout if deadline is None else min(self.timeout, deadline.remaining())
             try:
-                return dns.query.tcp(query, host, self.timeout, port)
+                return dns.query.tcp(query, host, timeout, port)
             except (OSError, EOFError, dns.exception.DNSException) as exc:  # EOFError: server closed
                 failures.append(f"{host}:{port} {exc or type(exc).__name__}")
         raise LibraryFault(f"TXT {query.question[0].name} over TCP: {'; '.join(failures)}")
 
     def _post(self, post: HttpPost) -> HttpResult:
         request = urllib.request.Request(
-            post.url, data=json.dumps(post.body).encode(), headers={"Content-Type": "application/json"}
+            post.url, data=json.dumps(post.body).encode(), headers=self._headers()
         )
         try:
             with urllib.request.urlopen(request, timeout=self.http_timeout) as response:
@@ -253,7 +282,7 @@ class AsyncClient(_Base):
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.http_timeout))
         try:
-            async with self._session.post(post.url, json=dict(post.body)) as response:
+            async with self._session.post(post.url, json=dict(post.body), headers=self._headers()) as response:
                 return HttpResult(response.status, await response.read())
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             return HttpResult(None, error=str(exc) or type(exc).__name__)

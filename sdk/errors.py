@@ -28,3 +28,16 @@ class ResolveTimeout(SdkError):
 
 class EngineFailure(SdkError):
     """Every engine of the route failed (connection refused, HTTP error, malformed reply)."""
+
+
+class LibraryFault(SdkError):
+    """A domain's pattern library could not be fetched or verified (the context goes uncompressed)."""
+
+
+class LibraryTooLarge(LibraryFault):
+    """A library's header announces more chunks or octets than the client's limits
+    (`Client(library_limits=codec.library.LibraryLimits(...))`, at most `HARD_LIMITS`): nothing fetched."""
+
+
+class LibraryTimeout(LibraryFault):
+    """Fetching one library took longer than the client's deadline (`Client(library_deadline=...)`)."""

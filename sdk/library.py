@@ -6,6 +6,8 @@ verify it, cache it, and compress `ask(..., context=...)` with it.
   nearest first, until one exists; then for its chunks `<i>._codec.<owner>.`, and returns a
   `FetchedLibrary` verified by `codec.library.from_txt_records` (format, size, sha256, dict id).
   A library already known by dict id and sha256 is not fetched again (only its header is).
+  The header is checked against the cache's `LibraryLimits` (default 16 chunks, 128 KiB; at most
+  `codec.library.HARD_LIMITS`) before any chunk is asked for: `LibraryTooLarge` after one query.
 - `LibraryCache`: libraries by zstd dictionary id, and per domain the outcome of the last fetch
   for the header's TTL (a domain without a library, or whose library is faulty, for a shorter
   negative TTL).
@@ -13,6 +15,8 @@ verify it, cache it, and compress `ask(..., context=...)` with it.
   TCP one: a chunk answer is ~11 KB). Every fault (DNS failure, a chunk missing or out of order,
   sha256 mismatch, unknown format version) is logged as a warning and cached as "no library":
   the caller never sees an exception, the context then goes without a dictionary (dict_id 0).
+  One fetch has a deadline (`LibraryCache.deadline`, default 5 s) over all its queries:
+  `LibraryTimeout` (a `Deadline` gives each query at most what is left).
 - `LibraryCompressor`: the SDK's `compressor(context, route)` hook; builds the engines' request
   field ``"semdns_context": {"dict_id": N, "encoding": "zstd+base64", "data": "<base64 frame>"}``.
 - `context_stats(context, body)`: what a request body did with the context (dict id, ratio).
@@ -21,6 +25,7 @@ verify it, cache it, and compress `ask(..., context=...)` with it.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -34,10 +39,18 @@ import dns.rcode
 import dns.rdatatype
 
 from codec.compress import DEFAULT_LEVEL, compress
-from codec.errors import CodecError
-from codec.library import PatternLibrary, chunk_owner, from_txt_records, library_owner_chain, parse_header
+from codec.errors import CodecError, HeaderOutOfBounds
+from codec.library import (
+    DEFAULT_LIMITS,
+    LibraryLimits,
+    PatternLibrary,
+    chunk_owner,
+    from_txt_records,
+    library_owner_chain,
+    parse_header,
+)
 from common.steps import drive, drive_async
-from sdk.errors import SdkError
+from sdk.errors import LibraryFault, LibraryTimeout, LibraryTooLarge, SdkError
 from sdk.route import Route
 
 log = logging.getLogger(__name__)
@@ -47,6 +60,7 @@ ENCODING = "zstd+base64"
 NO_DICTIONARY = 0
 NEGATIVE_TTL = 300  # seconds a domain without a library is remembered as such
 FAULT_TTL = 60  # seconds a faulty library (or a DNS failure) is remembered before retrying
+FETCH_DEADLINE = 5.0  # seconds one library fetch (header and every chunk) may take
 UNKNOWN_DICTIONARY_CODE = "unknown_dictionary"
 # a header owner answered with these has no library there: NXDOMAIN, or REFUSED from a server that
 # does not host that ancestor (the walk up the chain goes on; SERVFAIL and the like are faults)
@@ -55,8 +69,23 @@ HEADER_ABSENT = (dns.rcode.NXDOMAIN, dns.rcode.REFUSED)
 Strings = tuple[bytes, ...]
 
 
-class LibraryFault(SdkError):
-    """A domain's pattern library could not be fetched or verified (the context goes uncompressed)."""
+__all__ = ["LibraryFault", "LibraryTimeout", "LibraryTooLarge"]  # re-exported from sdk.errors
+
+
+class Deadline:
+    """The end of one library fetch: `remaining()` seconds left, or `LibraryTimeout`."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def remaining(self, what: str = "the library") -> float:
+        left = self.end - self.clock()
+        if left <= 0:
+            raise LibraryTimeout(f"fetching {what} took over {self.seconds:g} s (the library deadline); "
+                                 "is the DNS server slow? raise Client(library_deadline=...)")
+        return left
 
 
 @dataclass(frozen=True)
@@ -118,11 +147,12 @@ def txt_query(owner: dns.name.Name) -> dns.message.Message:
 LibrarySteps = Generator[dns.message.Message, dns.message.Message, FetchedLibrary]
 
 
-def library_steps(domain: str, apex: str | None = None,
-                  known: Mapping[int, PatternLibrary] | None = None) -> LibrarySteps:
+def library_steps(domain: str, apex: str | None = None, known: Mapping[int, PatternLibrary] | None = None,
+                  limits: LibraryLimits = DEFAULT_LIMITS) -> LibrarySteps:
     """Plan: the header of `domain`'s library, walking up to `apex`; then its chunks; verified.
 
-    Raises `LibraryFault` naming the owner and the problem.
+    Raises `LibraryFault` naming the owner and the problem (`LibraryTooLarge`: the header is
+    out of `limits`, raised before any chunk query).
     """
     known = known or {}
     for header_text in library_owner_chain(domain, apex):
@@ -136,7 +166,9 @@ def library_steps(domain: str, apex: str | None = None,
             raise LibraryFault(f"{owner}: {len(headers)} header records, expected one")
         ttl = _ttl(reply, owner)
         try:
-            header = parse_header(headers[0])
+            header = parse_header(headers[0], limits)
+        except HeaderOutOfBounds as exc:
+            raise LibraryTooLarge(f"{owner}: {exc}") from exc
         except CodecError as exc:
             raise LibraryFault(f"{owner}: {exc}") from exc
         cached = known.get(header.dict_id)
@@ -151,7 +183,7 @@ def library_steps(domain: str, apex: str | None = None,
             ttl = min(ttl, _ttl(chunk_reply, chunk_name))
             chunks.extend(_txt_strings(chunk_reply, chunk_name)[:1])
         try:
-            library = from_txt_records(headers[0], chunks)
+            library = from_txt_records(headers[0], chunks, limits)
         except CodecError as exc:
             raise LibraryFault(f"{owner}: {exc}") from exc
         return FetchedLibrary(domain, header_text, library, ttl)
@@ -162,11 +194,18 @@ class LibraryCache:
     """Libraries by zstd dictionary id; per domain, the last fetch's outcome until it expires."""
 
     def __init__(self, apex: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 fault_ttl: float = FAULT_TTL) -> None:
-        """`apex`: the highest name whose library a domain may use (None: up to the TLD)."""
+                 fault_ttl: float = FAULT_TTL, limits: LibraryLimits = DEFAULT_LIMITS,
+                 deadline: float = FETCH_DEADLINE) -> None:
+        """`apex`: the highest name whose library a domain may use (None: up to the TLD);
+        `limits`: the largest header fetched (capped by `codec.library.HARD_LIMITS`);
+        `deadline`: seconds one fetch may take."""
+        if deadline <= 0:
+            raise SdkError(f"library deadline {deadline:g} s: must be positive")
         self.apex = apex
         self.clock = clock
         self.fault_ttl = fault_ttl
+        self.limits = limits.capped()
+        self.deadline = deadline
         self.by_id: dict[int, PatternLibrary] = {}
         self._domains: dict[str, CacheEntry] = {}
 
@@ -185,7 +224,7 @@ class LibraryCache:
         apex = self.apex
         if apex is not None and not dns.name.from_text(domain).is_subdomain(dns.name.from_text(apex)):
             apex = None
-        return library_steps(domain, apex, self.by_id)
+        return library_steps(domain, apex, self.by_id, self.limits)
 
     def store(self, fetched: FetchedLibrary) -> None:
         if fetched.library is not None:
@@ -208,13 +247,24 @@ Exchange = Callable[[dns.message.Message], dns.message.Message]
 AsyncExchange = Callable[[dns.message.Message], Awaitable[dns.message.Message]]
 
 
-def load_library(cache: LibraryCache, domain: str, exchange: Exchange) -> PatternLibrary | None:
-    """The library for `domain` (from the cache, else fetched with `exchange`); None on any fault."""
+def load_library(cache: LibraryCache, domain: str, exchange: Exchange,
+                 deadline: Deadline | None = None) -> PatternLibrary | None:
+    """The library for `domain` (from the cache, else fetched with `exchange`); None on any fault.
+
+    `deadline` (default: `cache.deadline` from now) is checked before each query; pass the one
+    `exchange` bounds its own queries by (`Deadline.remaining`) so a hanging server cannot outlast it.
+    """
     entry = cache.entry(domain)
     if entry is not None:
         return entry.library
+    deadline = deadline or Deadline(cache.deadline)
+
+    def bounded(query: dns.message.Message) -> dns.message.Message:
+        deadline.remaining(f"the library of {domain}")
+        return exchange(query)
+
     try:
-        fetched = drive(cache.steps(domain), exchange)
+        fetched = drive(cache.steps(domain), bounded)
     except SdkError as exc:  # LibraryFault, ResolveTimeout ...
         cache.fail(domain, exc)
         return None
@@ -223,12 +273,16 @@ def load_library(cache: LibraryCache, domain: str, exchange: Exchange) -> Patter
 
 
 async def load_library_async(cache: LibraryCache, domain: str, exchange: AsyncExchange) -> PatternLibrary | None:
-    """`load_library` for asyncio."""
+    """`load_library` for asyncio; the whole fetch is cancelled at `cache.deadline`."""
     entry = cache.entry(domain)
     if entry is not None:
         return entry.library
     try:
-        fetched = await drive_async(cache.steps(domain), exchange)
+        try:
+            fetched = await asyncio.wait_for(drive_async(cache.steps(domain), exchange), cache.deadline)
+        except asyncio.TimeoutError:
+            raise LibraryTimeout(f"fetching the library of {domain} took over {cache.deadline:g} s (the library "
+                                 "deadline); is the DNS server slow? raise AsyncClient(library_deadline=...)") from None
     except SdkError as exc:
         cache.fail(domain, exc)
         return None

@@ -8,6 +8,8 @@
   `--llama-extra-bufts` applies to both.
 - embeddings: requests/s of `/v1/embeddings` (MiniLM ONNX engine, `--concurrency` clients, one
   sentence per request) against `routing.embedder.Embedder.embed` in-process on one sentence.
+- `--flood`: instead, an engine registered in a `semdns serve` under three clients posting 4 MB
+  prompts for `--seconds`, /health probed every 100 ms (`tools.bench_flood`).
 Prints a table. Never asserts on time.
 """
 from __future__ import annotations
@@ -16,17 +18,16 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
+from tools.engine_child import EngineChild as _engine
+from tools.engine_child import model_id as _model_id
 from tools.progress import bar
 
 if TYPE_CHECKING:
@@ -58,10 +59,13 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--skip-embeddings", action="store_true")
     add_llama_extra_bufts_flag(p)
+    add_flood_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.flood:
+        return run_flood(args)
     from engines.models import check_gguf, default_gguf_path
 
     model = check_gguf(args.model or default_gguf_path())
@@ -166,38 +170,3 @@ async def _embed_load(url: str, model_id: str, concurrency: int, seconds: float)
         started = time.perf_counter()
         await asyncio.gather(*(client(started + seconds) for _ in range(concurrency)))
         return done / (time.perf_counter() - started)
-
-
-class _engine:
-    """A `semdns engine` subprocess on a free loopback port; yields its URL; always stopped."""
-
-    def __init__(self, *args: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.cmd = [sys.executable, "-m", "tools.cli", "engine", "--listen", f"127.0.0.1:{self.port}",
-                    "--domain", "bench.semantic.root.", *args]
-
-    def __enter__(self) -> str:
-        self.process = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.startswith("engine ready:"):
-                return f"http://127.0.0.1:{self.port}"
-        self.process.wait()
-        raise SystemExit(f"bench: engine did not start: {' '.join(self.cmd)}")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _model_id(url: str) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/v1/models") as resp:
-        return json.load(resp)["data"][0]["id"]

@@ -36,7 +36,7 @@ import dns.rcode
 from tools.fuzzcorpus import APEX, KEY_NAMES, Corpus, with_id
 from tools.progress import bar
 from tools.subserver import serving
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 LENGTH = struct.Struct("!H")
 FAULTS = ("Traceback", "handler failed", "Exception in callback", "exception was never retrieved")
@@ -291,7 +291,7 @@ def percentile(values: list[float], share: float) -> float:
 def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="semdns-fuzz-") as tmp:
         key_file = Path(tmp) / "keys.conf"
-        key_file.write_text("".join(generate_key(name) for name in KEY_NAMES))
+        write_key_file(key_file, "".join(generate_key(name) for name in KEY_NAMES))
         corpus = Corpus(load_keyring(key_file))
         log = Path(tmp) / "server.log"
         tally = Tally()

@@ -14,10 +14,12 @@ import signal
 import sys
 from pathlib import Path
 
+from engines.admission import API_KEY_ENV, DEFAULT_MAX_BODY, load_api_key
 from engines.errors import EngineError
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
 from tools.progress import Steps
+from zones.errors import KeyFileError
 
 log = logging.getLogger("semdns.engine")
 MINILM_MODEL_NAME = "all-minilm-l6-v2"
@@ -34,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--domain", required=True, help="the domain this engine serves, e.g. legal.semantic.root.")
     p.add_argument("--max-queue", type=int, default=8, help="requests that may wait behind the running one")
     p.add_argument("--ctx", type=int, default=2048, help="llama context size in tokens")
+    p.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY,
+                   help="largest request body read, in octets (413 beyond; default 1 MiB)")
+    p.add_argument("--api-key-file", type=Path,
+                   help=f"file holding the key clients send as 'Authorization: Bearer <key>' (default: "
+                        f"${API_KEY_ENV}, else no key); /health stays open, /metrics needs the key "
+                        "(without a key: loopback clients only)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     add_llama_extra_bufts_flag(p)
     p.add_argument("--server", help="nameserver ADDR:PORT for DNS UPDATE registration and the pattern library")
@@ -49,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         attachments = _attachments(args)
-    except (EngineError, ValueError) as exc:
+    except (EngineError, KeyFileError, ValueError) as exc:
         print(f"semdns engine: {exc}", file=sys.stderr)
         return 2
     try:
@@ -98,6 +106,8 @@ def _config(args: argparse.Namespace) -> EngineConfig:
         n_ctx=args.ctx,
         tokenizer=tokenizer,
         llama_extra_bufts=args.llama_extra_bufts,
+        max_body=args.max_body,
+        api_key=load_api_key(args.api_key_file),
         **kwargs,
     )
 

@@ -2,8 +2,9 @@
 
 Prints one line `ready: listening on ADDR:PORT ... (udp+tcp)` on stdout once every listener is
 bound (tests and scripts wait for it), after `metrics: http://ADDR:PORT/metrics` with `--metrics`.
-Refuses to start, listing `file:line: message` errors, when a zone fails its
-check. SIGHUP reloads changed zonefiles; SIGTERM/SIGINT stop gracefully.
+Refuses to start, listing `file:line: message` errors, when a zone fails its check. SIGHUP reloads
+changed zonefiles (and so does a change of the files themselves with `--watch`); SIGTERM/SIGINT stop
+gracefully.
 """
 from __future__ import annotations
 
@@ -37,13 +38,17 @@ from nameserver.config import (
     format_address,
     parse_address,
     parse_network,
+    parse_notify,
+    parse_transfer_acl,
 )
 from nameserver.errors import ZoneLoadError
 from nameserver.metrics_http import MetricsExporter, parse_metrics_address
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
+from nameserver.watch import ZoneWatcher
 from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
+from zones.tsig import load_keyring
 
 log = logging.getLogger("semdns.serve")
 
@@ -63,12 +68,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="address to listen on, UDP and TCP (repeatable; [::1]:PORT for IPv6; default 127.0.0.1:5353)",
     )
     parser.add_argument(
-        "--axfr-allow", action="append", default=[], metavar="CIDR",
-        help="clients allowed to transfer zones (repeatable; default: loopback only)",
+        "--allow-transfer", "--axfr-allow", dest="allow_transfer", action="append", default=[],
+        metavar="[ZONE=]CIDR|key:NAME[+...]",
+        help="who may AXFR/IXFR: a network, a TSIG key (from --transfer-keys), or both (CIDR+key:NAME: "
+        "this key from this network); ZONE= makes the rule that zone's own (repeatable; default: "
+        "loopback, no key)",
     )
     parser.add_argument(
-        "--notify", action="append", default=[], metavar="ADDR:PORT",
-        help="secondary to NOTIFY when a zone's serial rises on reload (repeatable)",
+        "--transfer-keys", type=Path, metavar="FILE",
+        help="BIND-style key file (mode 0600) of the keys that sign transfers and NOTIFYs",
+    )
+    parser.add_argument(
+        "--notify", action="append", default=[], metavar="ADDR:PORT[+key:NAME]",
+        help="secondary to NOTIFY when a zone's serial rises (repeatable; +key:NAME signs it)",
     )
     parser.add_argument("--max-udp", type=int, default=DEFAULT_MAX_UDP, help="largest UDP answer (default 1232)")
     parser.add_argument("--no-wire-cache", action="store_true", help="render every answer (no wire cache)")
@@ -84,6 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--wire-cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
                         help="the wire cache's budget, keys and answers (default 67108864: 64 MiB)")
     parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
+    parser.add_argument("--watch", action="store_true",
+                        help="reload the zones by itself 0.5 s after their files (or includes) stop changing "
+                        "(default off: reload on SIGHUP / `semdns zone reload`, as BIND, NSD and Knot do)")
     parser.add_argument(
         "--encoder", choices=("int8", "fp32"), default="int8",
         help="MiniLM ONNX variant for semantic routing (default int8: same accuracy, ~2x faster)",
@@ -129,6 +144,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "enables signed UPDATE for zones the key names lie in")
     dynamic.add_argument("--journal", type=Path, metavar="DIR",
                          help="keep accepted UPDATEs here and replay them at start (default: next to --tsig-keys)")
+    dynamic.add_argument("--update-policy", type=Path, metavar="FILE",
+                         help="grants and limits for UPDATE keys "
+                         "(`grant KEY zone|name|subdomain|engine NAME [TYPES];`, `limit per-key|per-zone N;`); "
+                         "without it a key may only register engines in its own zone")
+    dynamic.add_argument("--health-probe-allow", action="append", default=[], metavar="CIDR",
+                         help="addresses besides loopback that registered engines may be health-probed at "
+                         "(repeatable); a registration at any other address is REFUSED")
     dynamic.add_argument("--health-interval", type=float, default=2.0, metavar="S",
                          help="seconds between /health probes of registered engines (default 2)")
     dynamic.add_argument("--health-failures", type=int, default=2, metavar="N",
@@ -164,14 +186,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The one place where flags become a `ServerConfig`."""
+    """The one place where flags become a `ServerConfig` (raises `KeyFileError` for a bad
+    `--transfer-keys` file, `ConfigError` for a bad flag)."""
+    notifies = [parse_notify(text) for text in args.notify]
     return ServerConfig(
         zones_dir=args.zones,
         listen=tuple(parse_address(a) for a in args.listen) or (("127.0.0.1", 5353),),
         max_udp=args.max_udp,
         wire_cache=not args.no_wire_cache,
-        axfr_allow=tuple(parse_network(n) for n in args.axfr_allow) or LOOPBACK,
-        notify=tuple(parse_address(a) for a in args.notify),
+        transfer_acl=parse_transfer_acl(args.allow_transfer),
+        transfer_keys=load_keyring(args.transfer_keys) if args.transfer_keys is not None else {},
+        notify=tuple(address for address, _key in notifies),
+        notify_keys={address: key for address, key in notifies if key is not None},
         tcp_idle_timeout=args.tcp_idle_timeout,
         tcp_max_connections=args.tcp_max_connections,
         pid_file=args.pid_file,
@@ -212,7 +238,9 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     dynamic = None
     if args.tsig_keys is not None:
         health = HealthSettings(interval=args.health_interval, failures=args.health_failures)
-        dynamic = DynamicOptions(tsig_keys=args.tsig_keys, journal=args.journal, health=health)
+        probe_allow = LOOPBACK + tuple(parse_network(n) for n in args.health_probe_allow)
+        dynamic = DynamicOptions(tsig_keys=args.tsig_keys, journal=args.journal, health=health,
+                                 update_policy=args.update_policy, probe_allow=probe_allow)
     recursion = None
     if args.recursive:
         recursion = RecursionOptions(root_hints=Path(args.root_hints), upstream_port=args.upstream_port,
@@ -238,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         runner = build_server(options)
         runner.load()
+        if args.watch and args.zones is not None:
+            runner.attach(ZoneWatcher(args.zones, runner.reload, lambda: runner.store.current))
     except KeyFileError as exc:
         print(f"semdns serve: {exc}", file=sys.stderr)
         return 2

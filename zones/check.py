@@ -6,6 +6,8 @@
   cut); nothing but glue lives below a delegation point, nothing but NS/DS at one;
 - routing profiles (`_route` TXT, parsed by `zones.profile`) follow semroute1, with a `desc`;
 - `_llm._tcp` engines have SRV records whose in-zone targets have addresses, and DNS-SD TXT;
+- a pattern library's header (`_codec.<origin>` TXT) is within the bounds readers accept
+  (`codec.library.check_header`: at most 16 chunks and 128 KiB) and its chunks are all there;
 - the SOA serial looks like YYYYMMDDNN (warning) and the timers are sensible (warnings).
 CNAME beside other data and an SOA away from the apex are refused by the loader itself (dnspython
 cannot represent them in a zone): they come back as `ZoneFileError` with their file:line.
@@ -24,6 +26,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.SOA
 import dns.zone
 
+from codec.library import check_header, chunk_owner, header_owner
 from zones.errors import Severity, ZoneProblem
 from zones.profile import ProfileSyntaxError, find_route_nodes, parse_profiles
 from zones.source import LoadedZone, Location
@@ -56,6 +59,7 @@ def check_zone(loaded: LoadedZone) -> list[ZoneProblem]:
         _check_delegations,
         _check_profiles,
         _check_engines,
+        _check_library,
     ):
         problems.extend(check(loaded))
     return sorted(problems, key=lambda p: (p.file, p.line, p.message))
@@ -252,3 +256,22 @@ def _check_engines(loaded: LoadedZone) -> Iterator[ZoneProblem]:
                         loaded.where(name, TXT, rdata),
                         f"{name}: DNS-SD TXT string {raw[:40]!r} has no key (RFC 6763 §6.4)",
                     )
+
+
+def _check_library(loaded: LoadedZone) -> Iterator[ZoneProblem]:
+    """The `_codec` header as the SDK will read it: in bounds, and every chunk it announces present."""
+    zone, origin = loaded.zone, loaded.origin
+    owner = dns.name.from_text(header_owner(origin.to_text()))
+    header = zone.get_rdataset(owner, TXT)
+    if header is None:
+        return
+    for rdata in header:
+        problems = check_header(rdata.strings)
+        for message in problems:
+            yield _problem(loaded.where(owner, TXT, rdata), f"{owner}: {message}")
+        if problems:
+            continue
+        count = next(int(raw[len(b"chunks="):]) for raw in rdata.strings if raw.startswith(b"chunks="))
+        for index in range(count):
+            if zone.get_rdataset(dns.name.from_text(chunk_owner(origin.to_text(), index)), TXT) is None:
+                yield _problem(loaded.where(owner, TXT, rdata), f"{owner}: chunk {index} of {count} is missing")

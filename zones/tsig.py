@@ -9,14 +9,19 @@
 
 `load_keyring` reads one or more such blocks (comments `#`, `//` and `/* */` allowed) into a
 dnspython keyring `{dns.name.Name: dns.tsig.Key}`, ready for `dns.message.Message.use_tsig`,
-`dns.update.UpdateMessage(keyring=...)` or a server-side verifier.
+`dns.update.UpdateMessage(keyring=...)` or the server's verifier (`zones.tsigguard`). It is the
+one loader of the server and of the engines, and it refuses a key file that group or others may
+read or write (`chmod 600 FILE`). `write_key_file` writes one with mode 0600, whatever mode an
+existing file had.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import secrets
+import stat
 from pathlib import Path
 
 import dns.exception
@@ -86,9 +91,39 @@ def parse_keyring(text: str, source: str = "<string>") -> dict[dns.name.Name, dn
 
 
 def load_keyring(path: str | Path) -> dict[dns.name.Name, dns.tsig.Key]:
-    """Read a key file (one or more BIND `key` blocks) into a dnspython keyring."""
+    """Read a key file (one or more BIND `key` blocks) into a dnspython keyring; a file that
+    group or others may read or write is a `KeyFileError` (secrets stay the owner's)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            check_key_file_mode(path, os.fstat(handle.fileno()).st_mode)
+            text = handle.read()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file: {exc.strerror or exc}") from None
     return parse_keyring(text, str(path))
+
+
+def check_key_file_mode(path: str | Path, mode: int) -> None:
+    """`KeyFileError` unless only the owner may read and write a key file of this `st_mode`."""
+    if not stat.S_ISREG(mode):
+        raise KeyFileError(f"key file {path} is not a regular file")
+    perms = stat.S_IMODE(mode)
+    if perms & 0o077:
+        how = "readable" if perms & 0o044 else "writable"
+        raise KeyFileError(f"key file {path} is {how} by others (mode {perms:04o}); chmod 600 it")
+
+
+def write_key_file(path: str | Path, text: str) -> None:
+    """Write `text` (key blocks) to `path` with mode 0600, also when the file existed with another
+    mode (it is made private before a byte of the new secret is written)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fd = -1
+            handle.write(text)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot write key file: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)

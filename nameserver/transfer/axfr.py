@@ -18,11 +18,20 @@ counted in `TransferHandler.counts` (keys `axfr`, `ixfr-incremental`, `ixfr-full
 The transfers of a zone version are rendered once and kept (keyed by the zone's index, which
 lives as long as that version; incremental ones also by the client's serial); each request gets
 copies with its own ID, RD bit and question bytes spliced in. Messages hold up to 16 KiB so that
-every name can be compressed. Only clients in the ACL (`--axfr-allow`, loopback by default) are
-served, over either transport; others get REFUSED with EDE 18 (Prohibited).
+every name can be compressed.
+
+TSIG (RFC 8945): this slot checks every signed QUERY (`zones.tsigguard`: the server's 300 s
+fudge; a replay cache for AXFR/IXFR requests) against the transfer keys (`--transfer-keys`). A signature that fails gets
+NOTAUTH with the TSIG error (BADKEY, BADSIG, BADTIME), whoever sends it. A verified transfer is
+answered signed, every message of a multi-message one (§5.3.1; rendered for that request, not
+taken from the kept renderings); any other verified query (a secondary's SOA refresh) goes down
+the chain and its answer comes back signed. Only clients the ACL admits (`--allow-transfer`:
+per zone, by network, by key or both; loopback without a key by default) get a transfer, over
+either transport; others get REFUSED with EDE 18 (Prohibited), signed when they signed.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from typing import Sequence
@@ -43,13 +52,16 @@ from nameserver.authority.handler import Authorities
 from nameserver.authority.lookup import ZoneIndex
 from nameserver.config import ServerConfig
 from nameserver.errors import Refusal
-from nameserver.request import Next, Request, Response
+from nameserver.logs import packet_log
+from nameserver.request import Next, Reply, Request, Response
 from nameserver.transfer import ixfr
 from nameserver.wire import splice_transfer
 from zones.catalog import ZoneStore
 from zones.history import ZoneHistory
+from zones.tsigguard import StreamSigner, TsigFailure, TsigGuard, sign_reply, tsig_room
 
 log = logging.getLogger(__name__)
+packets = packet_log(__name__)  # anyone can send a signed query: rate-limited lines
 
 MESSAGE_SIZE = 16384
 TRANSFER_TYPES = (dns.rdatatype.AXFR, dns.rdatatype.IXFR)
@@ -58,13 +70,27 @@ OPT_ROOM = 64  # room left in a UDP IXFR answer for the OPT record the server co
 
 def render_stream(
     origin: dns.name.Name, rdtype: dns.rdatatype.RdataType, rrsets: Sequence[dns.rrset.RRset],
-    max_size: int = MESSAGE_SIZE,
+    max_size: int = MESSAGE_SIZE, *, id: int = 0, flags: int = dns.flags.QR | dns.flags.AA,
+    signer: StreamSigner | None = None,
 ) -> tuple[bytes, ...]:
-    """`rrsets` in order in the answer sections of as many messages (ID 0, QR AA) as they need;
-    the question (`origin`, `rdtype`) in the first."""
-    flags = dns.flags.QR | dns.flags.AA
+    """`rrsets` in order in the answer sections of as many messages (ID `id`, `flags`) as they need;
+    the question (`origin`, `rdtype`) in the first; each message signed by `signer` if given."""
     messages: list[bytes] = []
-    renderer = dns.renderer.Renderer(0, flags, max_size)
+
+    def start() -> dns.renderer.Renderer:
+        renderer = dns.renderer.Renderer(id, flags, max_size)
+        if signer is not None:
+            renderer.reserve(signer.room)
+        return renderer
+
+    def finish(renderer: dns.renderer.Renderer) -> None:
+        renderer.write_header()
+        if signer is not None:
+            renderer.release_reserved()
+            signer.sign(renderer)
+        messages.append(renderer.get_wire())
+
+    renderer = start()
     renderer.add_question(origin, rdtype, dns.rdataclass.IN)
     count = 0
     for rrset in rrsets:
@@ -75,20 +101,22 @@ def render_stream(
         except dns.exception.TooBig:
             if count == 0:
                 raise
-        renderer.write_header()
-        messages.append(renderer.get_wire())
-        renderer = dns.renderer.Renderer(0, flags, max_size)
+        finish(renderer)
+        renderer = start()
         renderer.add_rrset(dns.renderer.ANSWER, rrset, want_shuffle=False)
         count = 1
-    renderer.write_header()
-    messages.append(renderer.get_wire())
+    finish(renderer)
     return tuple(messages)
+
+
+def transfer_rrsets(index: ZoneIndex) -> list[dns.rrset.RRset]:
+    """The records of a full transfer, in order: SOA first and last."""
+    return [index.soa, *(r for r in index.ordered if r is not index.soa), index.soa]
 
 
 def render_transfer(index: ZoneIndex, max_size: int = MESSAGE_SIZE) -> tuple[bytes, ...]:
     """The whole zone as AXFR messages (ID 0): SOA first and last, the question in the first."""
-    rrsets = [index.soa, *(r for r in index.ordered if r is not index.soa), index.soa]
-    return render_stream(index.origin, dns.rdatatype.AXFR, rrsets, max_size)
+    return render_stream(index.origin, dns.rdatatype.AXFR, transfer_rrsets(index), max_size)
 
 
 class TransferHandler:
@@ -98,11 +126,12 @@ class TransferHandler:
 
     def __init__(
         self, store: ZoneStore, config: ServerConfig, authorities: Authorities | None = None,
-        history: ZoneHistory | None = None,
+        history: ZoneHistory | None = None, guard: TsigGuard | None = None,
     ) -> None:
         self.config = config
         self.authorities = authorities or Authorities(store)
         self.history = history if history is not None else store.history
+        self.guard = guard if guard is not None else TsigGuard(config.transfer_keys)
         self.counts: Counter[str] = Counter()
         self._rendered: dict[dns.name.Name, tuple[ZoneIndex, tuple[bytes, ...]]] = {}
         self._incremental: dict[dns.name.Name, tuple[ZoneIndex, dict[int, tuple[bytes, ...]]]] = {}
@@ -118,56 +147,118 @@ class TransferHandler:
             self.messages(index)
 
     async def serve(self, request: Request, next: Next) -> Response:
-        if request.opcode != dns.opcode.QUERY or request.qtype not in TRANSFER_TYPES:
+        if request.opcode != dns.opcode.QUERY:
             return await next(request)
+        signed = request.qname_end < 0 and request.message.had_tsig  # a plain query has no TSIG
+        if not signed:
+            if request.qtype not in TRANSFER_TYPES:
+                return await next(request)
+            return self._transfer(request, None)
+        try:
+            query = self.guard.check(request.wire, once=request.qtype in TRANSFER_TYPES)
+        except TsigFailure as failure:
+            packets.warning("TSIG from %s (%s) refused: %s", request.client[0], request.transport, failure)
+            self.counts[f"tsig-{failure.name.lower()}"] += 1
+            return Response(message=failure.response())
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise Refusal(dns.rcode.FORMERR, f"signed query: {exc}") from None
+        try:
+            if request.qtype not in TRANSFER_TYPES:
+                return self._signed(query, await next(request), request)
+            return self._transfer(request, query)
+        except Refusal as refused:
+            packets.info("signed query from %s refused: %s", request.client[0], refused)
+            return self._signed(query, Response(reply=Reply.refusing(refused)), request)
+
+    @staticmethod
+    def _signed(query: dns.message.Message, response: Response, request: Request) -> Response:
+        """`response` signed for the verified `query` (one message; an answer of several is left as is)."""
+        message = response.materialize(request)
+        if message is None:
+            return response
+        sign_reply(query, message)
+        return dataclasses.replace(response, message=message, reply=None, cacheable=False)
+
+    def _transfer(self, request: Request, query: dns.message.Message | None) -> Response:
+        """An AXFR/IXFR request; `query` is the verified message of a signed one (None: unsigned)."""
         if request.transport != "tcp" and request.qtype == dns.rdatatype.AXFR:
             raise Refusal(dns.rcode.FORMERR, "AXFR over UDP")
-        if not self.config.axfr_allowed(request.client[0]):
-            raise Refusal(dns.rcode.REFUSED, f"transfer to {request.client[0]}", dns.edns.EDECode.PROHIBITED,
-                          "zone transfer not allowed")
+        key = None if query is None else query.keyname
+        if not self.config.transfer_allowed(request.qname, request.client[0], key):
+            signed_by = "" if key is None else f" (key {key})"
+            raise Refusal(dns.rcode.REFUSED, f"transfer of {request.qname} to {request.client[0]}{signed_by}",
+                          dns.edns.EDECode.PROHIBITED, "zone transfer not allowed")
         index = self.authorities.current().indexes.get(request.qname)
         if index is None:
             raise Refusal(dns.rcode.NOTAUTH, f"{request.qname} is no zone apex here")
         if request.qtype == dns.rdatatype.IXFR:
-            return self._ixfr(request, index)
-        return self._full(request, index, "axfr", f"AXFR {index.origin} serial {index.soa[0].serial}", "full")
+            return self._ixfr(request, index, query)
+        return self._full(request, index, "axfr", f"AXFR {index.origin} serial {index.soa[0].serial}", "full", query)
 
-    def _full(self, request: Request, index: ZoneIndex, key: str, what: str, outcome: str) -> Response:
+    def _full(self, request: Request, index: ZoneIndex, key: str, what: str, outcome: str,
+              query: dns.message.Message | None) -> Response:
+        if query is not None:
+            messages = self._signed_stream(request, query, transfer_rrsets(index))
+            self._count(key, request, what, f"{outcome}, {len(messages)} signed message(s), key {query.keyname}")
+            return Response(wires=messages)
         messages = self.messages(index)
         self._count(key, request, what, f"{outcome}, {len(messages)} message(s)")
         return Response(wires=splice_transfer(messages, request.wire, request.flags))
 
-    def _ixfr(self, request: Request, index: ZoneIndex) -> Response:
+    @staticmethod
+    def _signed_stream(request: Request, query: dns.message.Message,
+                       rrsets: Sequence[dns.rrset.RRset]) -> tuple[bytes, ...]:
+        """A transfer rendered for this request alone: its ID, RD bit and QNAME, each message signed."""
+        flags = dns.flags.QR | dns.flags.AA | (request.flags & dns.flags.RD)
+        return render_stream(request.qname, request.qtype, rrsets, id=query.id, flags=flags,
+                             signer=StreamSigner(query))
+
+    def _ixfr(self, request: Request, index: ZoneIndex, query: dns.message.Message | None) -> Response:
         decision = ixfr.plan(request.message, index.soa, self.history)
         what = f"IXFR {index.origin} {decision.client_serial} -> {decision.serial}"
         if decision.outcome is ixfr.Outcome.UP_TO_DATE:
             self._count("ixfr-up-to-date", request, what, "up to date, SOA only")
-            return Response(message=self._soa_only(request, index))
+            return self._one(query, self._soa_only(request, index))
         if request.transport != "tcp":
-            return self._ixfr_udp(request, index, decision, what)
+            room = OPT_ROOM + (tsig_room(query.keyring) if query is not None else 0)
+            return self._one(query, self._ixfr_udp(request, index, decision, what, room))
         if decision.outcome is ixfr.Outcome.FULL:
-            return self._full(request, index, "ixfr-full", what, f"full transfer ({decision.reason})")
+            return self._full(request, index, "ixfr-full", what, f"full transfer ({decision.reason})", query)
+        outcome = f"incremental, {len(decision.steps)} step(s), {decision.records} records"
+        if query is not None:
+            rrsets = ixfr.incremental_rrsets(decision.steps, index.soa)
+            messages = self._signed_stream(request, query, rrsets)
+            self._count("ixfr-incremental", request, what,
+                        f"{outcome}, {len(messages)} signed message(s), key {query.keyname}")
+            return Response(wires=messages)
         messages = self.incremental_messages(index, decision)
-        self._count("ixfr-incremental", request, what,
-                    f"incremental, {len(decision.steps)} step(s), {decision.records} records, "
-                    f"{len(messages)} message(s)")
+        self._count("ixfr-incremental", request, what, f"{outcome}, {len(messages)} message(s)")
         return Response(wires=splice_transfer(messages, request.wire, request.flags))
 
-    def _ixfr_udp(self, request: Request, index: ZoneIndex, decision: ixfr.Plan, what: str) -> Response:
-        """The incremental answer when it fits one datagram; else our SOA (the client then uses TCP)."""
+    @staticmethod
+    def _one(query: dns.message.Message | None, reply: dns.message.Message) -> Response:
+        """A one-message transfer answer, signed when the request was."""
+        if query is not None:
+            sign_reply(query, reply)
+        return Response(message=reply)
+
+    def _ixfr_udp(self, request: Request, index: ZoneIndex, decision: ixfr.Plan, what: str,
+                  room: int = OPT_ROOM) -> dns.message.Message:
+        """The incremental answer when it fits one datagram with `room` octets to spare (the OPT
+        record, a TSIG); else our SOA (the client then uses TCP)."""
         if decision.outcome is ixfr.Outcome.INCREMENTAL:
             reply = self._soa_only(request, index)
             reply.answer = ixfr.incremental_rrsets(decision.steps, index.soa)
             try:
-                reply.to_wire(max_size=request.edns.max_size - OPT_ROOM, want_shuffle=False)
+                reply.to_wire(max_size=request.edns.max_size - room, want_shuffle=False)
             except dns.exception.TooBig:
                 pass
             else:
                 self._count("ixfr-incremental", request, what,
                             f"incremental over UDP, {len(decision.steps)} step(s), {decision.records} records")
-                return Response(message=reply)
+                return reply
         self._count("ixfr-udp-soa", request, what, "SOA only over UDP, the client should use TCP")
-        return Response(message=self._soa_only(request, index))
+        return self._soa_only(request, index)
 
     @staticmethod
     def _soa_only(request: Request, index: ZoneIndex) -> dns.message.Message:

@@ -1,19 +1,23 @@
 """DNS UPDATE (RFC 2136) signed with TSIG (RFC 8945): verifying, checking and applying one message.
 
     request -> verify TSIG with the server keyring -> key allowed for the zone? -> zone section
-            -> prerequisites (§3.2) -> prescan (§3.4.1) -> apply to a copy of the zone (§3.4.2)
-            -> bump the SOA serial -> journal -> swap the catalog -> NOERROR (signed)
+            -> prerequisites (§3.2) -> prescan (§3.4.1) -> the update policy, record by record
+            -> apply to a copy of the zone (§3.4.2) -> caps -> bump the SOA serial -> journal
+            -> swap the catalog -> NOERROR (signed)
             -> NOTIFY the secondaries (RFC 1996; `semdns serve --notify`), which fetch it by IXFR
 
-Refusals (`errors.Refusal`, with the RCODE below and no EDE) leave the zone untouched:
-- no TSIG: REFUSED; unknown key: NOTAUTH (TSIG error BADKEY in the log); bad MAC: NOTAUTH (BADSIG);
-  clock skew: NOTAUTH (BADTIME); a key not authorised for the zone: REFUSED. Authorisation rule:
-  a key authorises the zone its name lies in: `engine.legal.semantic.root.` (or a key named
-  exactly `legal.semantic.root.`) may update `legal.semantic.root.`; make one with
-  `semdns zone keygen engine.legal.semantic.root.`.
+Refusals (`errors.Refusal`, with the RCODE below) leave the zone untouched:
+- no TSIG: REFUSED; unknown key: NOTAUTH + TSIG error BADKEY; bad MAC: NOTAUTH + BADSIG; signed
+  more than 300 s from our time, or a replay: NOTAUTH + BADTIME (`zones.tsigguard`); a key not
+  allowed in the zone: REFUSED + EDE 18. A key may send UPDATEs to the zone its name lies in
+  (`engine.legal.semantic.root.`, or a key named exactly `legal.semantic.root.`, to
+  `legal.semantic.root.`; make one with `semdns zone keygen engine.legal.semantic.root.`) and to
+  zones its grants reach (`zones.update_policy`);
 - zone section not one SOA question of a zone we host: NOTAUTH / FORMERR;
-- an update RR outside the zone: NOTZONE; touching the SOA, or NS at the apex: REFUSED;
-- prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2.
+- an update RR outside the zone: NOTZONE; touching the SOA, or NS at the apex: REFUSED + EDE 18;
+- prerequisites fail: NXDOMAIN / YXDOMAIN / NXRRSET / YXRRSET, as RFC 2136 §3.2;
+- a record the update policy does not allow the key, or records past a cap: REFUSED + EDE 18
+  with a text saying which record and why (`nameserver.update.authorize`).
 
 The zone copy is copy-on-write: the new zone shares every node but the ones the update touches,
 so an update costs what it changes. `nameserver.update.dynamic.DynamicZones` owns the journal,
@@ -28,6 +32,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterable
 
+import dns.edns
 import dns.exception
 import dns.message
 import dns.name
@@ -38,15 +43,15 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.tsig
 import dns.update
 import dns.zone
 
 from common.names import zone_origin
-from nameserver.errors import Refusal
+from nameserver.errors import Refusal, TsigRefusal
 from nameserver.update.registry import Record
 from nameserver.wire import update_lease_from_wire
 from zones.catalog import ZoneCatalog
+from zones.tsigguard import TsigFailure, TsigGuard
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +68,13 @@ class Applied:
 
 
 # --- authentication ------------------------------------------------------------------------
-def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.update.UpdateMessage:
-    """The UPDATE parsed and its TSIG verified, or Refusal saying why not."""
+def verify(wire: bytes, guard: TsigGuard) -> dns.update.UpdateMessage:
+    """The UPDATE parsed and its TSIG checked by `guard` (`zones.tsigguard`: the server's fudge,
+    the replay cache), or Refusal saying why not (`TsigRefusal`: answered with its TSIG error)."""
     try:
-        message = dns.message.from_wire(wire, keyring=keyring)
-    except dns.message.UnknownTSIGKey as exc:
-        raise Refusal(dns.rcode.NOTAUTH, f"TSIG BADKEY: {exc}") from None
-    except dns.tsig.BadSignature:
-        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADSIG: the MAC does not verify") from None
-    except dns.tsig.BadTime:
-        raise Refusal(dns.rcode.NOTAUTH, "TSIG BADTIME: the signature time is outside the fudge") from None
+        message = guard.check(wire)
+    except TsigFailure as failure:
+        raise TsigRefusal(failure) from None
     except (dns.exception.DNSException, ValueError) as exc:
         raise Refusal(dns.rcode.FORMERR, f"unparsable UPDATE: {exc}") from None
     if not message.had_tsig:
@@ -83,8 +85,9 @@ def verify(wire: bytes, keyring: dict[dns.name.Name, dns.tsig.Key]) -> dns.updat
 
 
 def key_may_update(keyname: dns.name.Name, origin: dns.name.Name, catalog: ZoneCatalog) -> bool:
-    """The authorisation rule: a key updates the one zone its name lies in (the deepest hosted
-    zone enclosing the key's name), never an ancestor zone (whose delegations it could rewrite)."""
+    """A key's own zone: the one its name lies in (the deepest hosted zone enclosing the key's
+    name), never an ancestor zone (whose delegations it could rewrite). There it has the engine
+    rule (`nameserver.update.authorize`); anything more takes a grant."""
     zone = catalog.find(keyname)
     return zone is not None and zone.origin == origin
 
@@ -143,7 +146,8 @@ def prescan(zone: dns.zone.Zone, updates: Iterable[dns.rrset.RRset]) -> None:
         if not name.is_subdomain(origin):
             raise Refusal(dns.rcode.NOTZONE, f"{what} is outside zone {origin}")
         if rdtype == dns.rdatatype.SOA or (name == origin and rdtype == dns.rdatatype.NS):
-            raise Refusal(dns.rcode.REFUSED, f"{what}: the SOA and the apex NS are not updatable")
+            text = f"{what}: the SOA and the apex NS are not updatable"
+            raise Refusal(dns.rcode.REFUSED, text, dns.edns.EDECode.PROHIBITED, text)
         if rrset.deleting is None:
             if rrset.rdclass != zone.rdclass or dns.rdatatype.is_metatype(rdtype):
                 raise Refusal(dns.rcode.FORMERR, f"{what}: cannot add this class/type")

@@ -8,6 +8,11 @@ the same registration) each `interval` seconds:
   hide the registration's SRV records from the served zone; one good probe shows them again;
 - a lease not renewed in time withdraws every record of the registration (journaled).
 
+Only addresses the policy allows are probed (`DynamicZones.may_probe`: loopback, and the
+ranges of `semdns serve --health-probe-allow`): a registration that would be probed elsewhere is
+refused when it arrives, and one replayed from the journal after the ranges narrowed is not
+probed (logged once; its lease alone decides).
+
 Documented bound: an engine that dies leaves the SRV answers within
 `failures * interval + timeout` seconds (defaults 2 * 2 + 1 = 5 s) of its last good probe; a
 silent one at the latest `lease + interval` seconds after its last renewal. Caches downstream
@@ -85,7 +90,10 @@ class HealthMonitor:
             self.dynamic.set_visible(registration.origin, registration.srv_records, False)
 
     async def _healthy(self, registration: Registration) -> bool:
-        endpoints = registration.endpoints()
+        endpoints = tuple((host, port) for host, port in registration.endpoints() if self.dynamic.may_probe(host))
+        if len(endpoints) < len(registration.endpoints()) and not registration.unprobed:
+            registration.unprobed = True
+            log.warning("engine %s: not probing addresses outside --health-probe-allow", _label(registration))
         if not endpoints:
             return True  # nothing to probe: the lease alone decides
         results = await asyncio.gather(*(self._probe(host, port) for host, port in endpoints))

@@ -27,6 +27,7 @@ class Registration:
     expires: float
     failures: int = 0
     hidden: bool = False
+    unprobed: bool = False  # some address is outside the probe ranges (logged once)
 
     @property
     def srv_records(self) -> tuple[tuple[dns.name.Name, int, dns.rdtypes.IN.SRV.SRV], ...]:

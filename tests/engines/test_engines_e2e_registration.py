@@ -16,7 +16,7 @@ from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.update.dynamic import DynamicZones
 from nameserver.update.health import HealthSettings
-from zones.tsig import generate_key
+from zones.tsig import generate_key, write_key_file
 
 pytestmark = pytest.mark.model
 DOMAIN = "legal.semantic.root."
@@ -45,7 +45,7 @@ def make_server(tmp_path: Path) -> tuple[ServerRunner, DynamicZones, Path]:
     zones.mkdir()
     (zones / f"{DOMAIN}zone").write_text(ZONEFILE)
     key_file = tmp_path / "legal.key"
-    key_file.write_text(generate_key(f"engine.{DOMAIN}"))
+    write_key_file(key_file, generate_key(f"engine.{DOMAIN}"))
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
     dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp_path / "journal", health=SETTINGS)
     runner = build_server(ServerOptions(config=config, semantic=None, dynamic=dynamic))

@@ -25,7 +25,7 @@ from engines.registration import (
     build_update,
     load_tsig,
 )
-from zones.tsig import generate_key
+from zones.tsig import generate_key, write_key_file
 
 ZONE = dns.name.from_text("legal.semantic.root.")
 
@@ -33,7 +33,7 @@ ZONE = dns.name.from_text("legal.semantic.root.")
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "legal.key"
-    path.write_text(generate_key("engine-legal"))
+    write_key_file(path, generate_key("engine-legal"))
     return path
 
 
@@ -137,7 +137,7 @@ async def test_register_renew_deregister(key_file: Path) -> None:
 
 async def test_refused_registration_raises(key_file: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.key"
-    other.write_text(generate_key("someone-else"))
+    write_key_file(other, generate_key("someone-else"))
     fake = FakeServer(keyring=load_tsig(other).keyring())
     server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

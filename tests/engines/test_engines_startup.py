@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine_support import READY_MARK, ROOT
 
-from zones.tsig import generate_key
+from zones.tsig import generate_key, write_key_file
 
 
 def run_engine(*args: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +72,7 @@ def run_broken_engine(failure: str, tmp_path: Path) -> tuple[subprocess.Complete
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF" + bytes(28))
     key = tmp_path / "engine.key"
-    key.write_text(generate_key("engine.legal.semantic.root."))
+    write_key_file(key, generate_key("engine.legal.semantic.root."))
     with socket.create_server(("127.0.0.1", 0)) as nameserver:
         result = subprocess.run(
             [sys.executable, "-c", BROKEN_GENERATION, failure, "engine", "--listen", "127.0.0.1:0",

@@ -91,3 +91,18 @@ async def test_shutting_down_refuses_and_drains() -> None:
     await stopping
     assert await job is True
     assert worker.state is WorkerState.STOPPED
+
+
+async def test_a_slot_taken_before_the_job_is_released_once() -> None:
+    worker = await ready_worker(max_queue=0)
+    slot = worker.admit()
+    assert worker.in_flight == 1
+    with pytest.raises(QueueFull):
+        worker.admit()
+    slot.release()
+    slot.release()  # idempotent: a second release must not free someone else's place
+    assert worker.in_flight == 0
+    slot = worker.admit()
+    assert await worker.call(lambda cancel: 7, slot) == 7
+    assert worker.in_flight == 0
+    await worker.stop()

@@ -41,6 +41,7 @@ POLL_INTERVAL = 0.1
 QUERY_TIMEOUT = 1.0
 
 Address = tuple[str, int]
+TsigSecret = tuple[str, str, str]  # key name, algorithm, base64 secret
 
 
 class PeerStartError(RuntimeError):
@@ -229,41 +230,66 @@ remote-control:
 """
 
 
-def nsd_secondary_config(workdir: Path, port: int, zone: str, primary: Address) -> str:
+def nsd_secondary_config(
+    workdir: Path, port: int, zone: str, primary: Address, key: TsigSecret | None = None,
+) -> str:
+    """NSD's configuration; with `key` (name, algorithm, base64 secret) its SOA queries and
+    transfers are TSIG-signed and it accepts only NOTIFYs signed with the key."""
     host, primary_port = primary
     origin = dns.name.from_text(zone).to_text()
-    return _nsd_server(workdir, port, verbosity=2) + f"""
+    keys, use = "", "NOKEY"
+    if key is not None:
+        name, algorithm, secret = key
+        keys = f'\nkey:\n    name: "{name}"\n    algorithm: {algorithm}\n    secret: "{secret}"\n'
+        use = name
+    return _nsd_server(workdir, port, verbosity=2) + keys + f"""
 zone:
     name: "{origin}"
     zonefile: "{origin}zone"
-    request-xfr: AXFR {host}@{primary_port} NOKEY
-    allow-notify: {host} NOKEY
+    request-xfr: AXFR {host}@{primary_port} {use}
+    allow-notify: {host} {use}
     provide-xfr: {HOST} NOKEY
     allow-axfr-fallback: yes
 """
 
 
 @contextmanager
-def running_nsd_secondary(zone: str, primary: Address, port: int | None = None) -> Iterator[PeerHandle]:
+def running_nsd_secondary(
+    zone: str, primary: Address, port: int | None = None, key: TsigSecret | None = None, wait_for_zone: bool = True,
+) -> Iterator[PeerHandle]:
     """NSD as a secondary of `zone`, transferring it by AXFR from `primary` (NOTIFY from there too).
 
-    `port`: listen there (e.g. one the primary was told to NOTIFY); default: a free one."""
+    `port`: listen there (e.g. one the primary was told to NOTIFY); default: a free one. `key` and
+    `wait_for_zone`: as for `running_knot_secondary`."""
     workdir = Path(tempfile.mkdtemp(prefix="semdns-nsd-"))
     port = port or free_port(HOST)
     config = workdir / "nsd.conf"
-    config.write_text(nsd_secondary_config(workdir, port, zone, primary))
+    config.write_text(nsd_secondary_config(workdir, port, zone, primary, key))
+
+    def ready() -> bool:
+        return soa_serial((HOST, port), zone) is not None if wait_for_zone else answers((HOST, port))
+
     with _running(
         "nsd", ["nsd", "-d", "-c", str(config)], workdir, config, workdir / "nsd.log", port,
-        ready=lambda: soa_serial((HOST, port), zone) is not None,
+        ready=ready,
         check=["nsd-checkconf", str(config)],
     ) as handle:
         yield handle
 
 
-def knot_secondary_config(workdir: Path, port: int, zone: str, primary: Address) -> str:
+def knot_secondary_config(
+    workdir: Path, port: int, zone: str, primary: Address, key: TsigSecret | None = None,
+) -> str:
+    """Knot's configuration; with `key` (name, algorithm, base64 secret) every exchange with the
+    primary is TSIG-signed: its SOA queries and transfers, and the NOTIFYs it accepts."""
     host, primary_port = primary
     origin = dns.name.from_text(zone).to_text()
-    return f"""\
+    keys = uses = ""
+    if key is not None:
+        name, algorithm, secret = key
+        keys = f"key:\n  - id: {name}\n    algorithm: {algorithm}\n    secret: {secret}\n\n"
+        uses = f"\n    key: {name}"
+    return keys + f"""\
 server:
     rundir: "{workdir}"
     pidfile: "{workdir}/knot.pid"
@@ -284,11 +310,11 @@ control:
 
 remote:
   - id: primary
-    address: {host}@{primary_port}
+    address: {host}@{primary_port}{uses}
 
 acl:
   - id: from_primary
-    address: {host}
+    address: {host}{uses}
     action: notify
   - id: local_transfer
     address: {HOST}
@@ -310,17 +336,25 @@ zone:
 
 
 @contextmanager
-def running_knot_secondary(zone: str, primary: Address, port: int | None = None) -> Iterator[PeerHandle]:
+def running_knot_secondary(
+    zone: str, primary: Address, port: int | None = None, key: TsigSecret | None = None, wait_for_zone: bool = True,
+) -> Iterator[PeerHandle]:
     """Knot DNS as a secondary of `zone`, transferring it from `primary` (NOTIFY from there too).
 
-    Knot asks for IXFR first and falls back to AXFR. `port`: as for `running_nsd_secondary`."""
+    Knot asks for IXFR first and falls back to AXFR. `port`: as for `running_nsd_secondary`.
+    `key`: TSIG for everything exchanged with the primary. `wait_for_zone=False`: ready once Knot
+    answers at all (a test that expects the transfer to fail)."""
     workdir = Path(tempfile.mkdtemp(prefix="semdns-knot-"))
     port = port or free_port(HOST)
     config = workdir / "knot.conf"
-    config.write_text(knot_secondary_config(workdir, port, zone, primary))
+    config.write_text(knot_secondary_config(workdir, port, zone, primary, key))
+
+    def ready() -> bool:
+        return soa_serial((HOST, port), zone) is not None if wait_for_zone else answers((HOST, port))
+
     with _running(
         "knotd", ["knotd", "-c", str(config)], workdir, config, workdir / "knot.log", port,
-        ready=lambda: soa_serial((HOST, port), zone) is not None,
+        ready=ready,
         check=["knotc", "-c", str(config), "conf-check"],
     ) as handle:
         yield handle

@@ -38,7 +38,7 @@ from nameserver.tcp import TcpLimits, TcpListener
 from routing.embedder import DIMENSION
 from tools.cli import main
 from tools.fuzzcorpus import KEY_NAMES, Corpus, mutate, with_id
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 CLIENT = ("127.0.0.1", 40000)
 SEEDS = st.integers(min_value=0, max_value=2**64 - 1)
@@ -107,7 +107,7 @@ class Fuzzed:
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     tmp = tmp_path_factory.mktemp("fuzz")
     key_file = tmp / "keys.conf"
-    key_file.write_text("".join(generate_key(name) for name in KEY_NAMES))
+    write_key_file(key_file, "".join(generate_key(name) for name in KEY_NAMES))
     config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False, rrl_rate=0)
     options = ServerOptions(config=config, semantic=SemanticOptions(),
                             dynamic=DynamicOptions(tsig_keys=key_file, journal=Path(tmp / "journal")))

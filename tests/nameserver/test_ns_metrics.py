@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from nameserver import metrics
 from nameserver.metrics import LATENCY_BUCKETS, ServerMetrics, qtype_of
 from nameserver.metrics_http import parse_metrics_address
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 ZONES = REPO / "zonefiles"
 APEX = "semantic.root."
@@ -184,7 +184,7 @@ def test_updates_and_engine_health_of_a_running_server(tmp_path: Path) -> None:
     port answers nothing, goes from up to down as the health monitor probes it."""
     zones = write_test_zones(tmp_path / "zones")
     key_file = tmp_path / "keys.conf"
-    key_file.write_text(generate_key(KEY))
+    write_key_file(key_file, generate_key(KEY))
     keyring = load_keyring(key_file)
     args = ("--no-semantic", "--metrics", "127.0.0.1:0", "--tsig-keys", str(key_file),
             "--health-interval", "0.2", "--health-failures", "2")

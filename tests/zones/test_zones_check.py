@@ -152,3 +152,18 @@ def test_is_date_serial() -> None:
     assert is_date_serial(2026112301)
     assert not is_date_serial(2026133101)
     assert not is_date_serial(1)
+
+
+LIBRARY_HEADER = '_codec IN TXT "v=semcodec2" "id=7" "size={size}" "sha256={sha}" "chunks={chunks}" "table=10"\n'
+
+
+def test_library_header_out_of_bounds_is_an_error_at_its_line(tmp_path: Path) -> None:
+    text = GOOD + LIBRARY_HEADER.format(size=10**9, sha="0" * 64, chunks=10**8)  # line 6
+    problem = only(problems_of(tmp_path, text))
+    assert problem.line == 6 and "_codec" in problem.message and "limit" in problem.message
+
+
+def test_library_header_with_a_missing_chunk(tmp_path: Path) -> None:
+    text = GOOD + LIBRARY_HEADER.format(size=9000, sha="0" * 64, chunks=2) + '0._codec IN TXT "c=0" "AAAA"\n'
+    problem = only(problems_of(tmp_path, text))
+    assert problem.line == 6 and "chunk 1 of 2 is missing" in problem.message

@@ -92,3 +92,14 @@ def test_reload_with_bad_pid_files(tmp_path: Path) -> None:
     assert semdns("reload", "--pid-file", str(tmp_path / "absent.pid")).returncode == 1
     (tmp_path / "junk.pid").write_text("not a pid")
     assert semdns("reload", "--pid-file", str(tmp_path / "junk.pid")).returncode == 1
+
+
+def test_keygen_makes_an_existing_file_private(tmp_path: Path) -> None:
+    out = tmp_path / "k.key"
+    out.write_text("old secret\n")
+    out.chmod(0o644)
+    result = semdns("keygen", "engine-code", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert "old secret" not in out.read_text()
+    load_keyring(out)

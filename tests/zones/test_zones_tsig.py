@@ -10,13 +10,13 @@ import dns.update
 import pytest
 
 from zones.errors import KeyFileError
-from zones.tsig import generate_key, load_keyring, parse_keyring
+from zones.tsig import generate_key, load_keyring, parse_keyring, write_key_file
 
 
 @pytest.mark.parametrize("algorithm", ["hmac-sha256", "hmac-sha512"])
 def test_generated_key_round_trips_and_signs(tmp_path: Path, algorithm: str) -> None:
     path = tmp_path / "update.key"
-    path.write_text(generate_key("engine-legal", algorithm))
+    write_key_file(path, generate_key("engine-legal", algorithm))
     keyring = load_keyring(path)
     name = dns.name.from_text("engine-legal.")
     key = keyring[name]
@@ -58,7 +58,7 @@ def test_two_generated_keys_differ() -> None:
 )
 def test_bad_key_files(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "bad.key"
-    path.write_text(text)
+    write_key_file(path, text)
     with pytest.raises(KeyFileError) as info:
         load_keyring(path)
     assert needle in str(info.value) and str(path) in str(info.value)
@@ -80,3 +80,54 @@ def test_secret_containing_comment_markers_is_kept() -> None:
     )
     key = parse_keyring(text)[dns.name.from_text("k1")]
     assert key.secret == b"\x00\x00\x00\xff\xff\xff\x00\x00\x00"
+
+
+@pytest.mark.parametrize(("mode", "how"), [(0o644, "readable"), (0o640, "readable"), (0o604, "readable"),
+                                           (0o620, "writable")])
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int, how: str) -> None:
+    path = tmp_path / "update.key"
+    write_key_file(path, generate_key("engine-legal"))
+    path.chmod(mode)
+    with pytest.raises(KeyFileError) as info:
+        load_keyring(path)
+    assert f"key file {path} is {how} by others (mode {mode:04o}); chmod 600 it" in str(info.value)
+    path.chmod(0o600)
+    assert load_keyring(path)
+    path.chmod(0o400)
+    assert load_keyring(path)
+
+
+def test_write_key_file_makes_an_existing_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "update.key"
+    path.write_text("x" * 1000)
+    path.chmod(0o666)
+    write_key_file(path, generate_key("engine-legal"))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "xxx" not in path.read_text()
+
+
+def test_the_engines_key_loader_refuses_a_readable_file(tmp_path: Path) -> None:
+    from engines.registration import load_tsig
+
+    path = tmp_path / "engine.key"
+    write_key_file(path, generate_key("engine.legal.semantic.root."))
+    path.chmod(0o644)
+    with pytest.raises(KeyFileError, match="readable by others .mode 0644.; chmod 600 it"):
+        load_tsig(path)
+
+
+def test_engine_start_up_refuses_a_readable_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from tools import cmd_engine
+
+    path = tmp_path / "engine.key"
+    write_key_file(path, generate_key("engine.legal.semantic.root."))
+    path.chmod(0o644)
+    monkeypatch.setattr(cmd_engine, "_config", lambda args: None)  # no model needed to reach the key
+    args = argparse.Namespace(server="127.0.0.1:5353", tsig_key=path, domain="legal.semantic.root.", lease=60,
+                              ttl=30, instance=None, advertise=None)
+    assert cmd_engine.run(args) == 2
+    assert f"semdns engine: key file {path} is readable by others (mode 0644); chmod 600 it" in (
+        capsys.readouterr().err)

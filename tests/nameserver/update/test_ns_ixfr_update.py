@@ -19,7 +19,7 @@ from nameserver.build import DynamicOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.transfer.axfr import TransferHandler
 from zones.catalog import ZoneStore
-from zones.tsig import generate_key, load_keyring
+from zones.tsig import generate_key, load_keyring, write_key_file
 
 ZONE = "dyn.test."
 ORIGIN = dns.name.from_text(ZONE)
@@ -39,11 +39,13 @@ class Primary:
         self.zones.mkdir()
         (self.zones / f"{ZONE}zone").write_text(zonefile(2026010100))
         key_file = tmp / "dyn.key"
-        key_file.write_text(generate_key(KEY.to_text()))
+        write_key_file(key_file, generate_key(KEY.to_text()))
         self.keyring = load_keyring(key_file)
         self.store = ZoneStore()
         config = ServerConfig(zones_dir=self.zones, listen=(("127.0.0.1", 0),), uvloop=False)
-        dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp / "journal")
+        policy = tmp / "update-policy.conf"
+        policy.write_text(f"grant {KEY} zone {ZONE};\n")  # these UPDATEs change zonefile records too
+        dynamic = DynamicOptions(tsig_keys=key_file, journal=tmp / "journal", update_policy=policy)
         self.runner = build_server(ServerOptions(config=config, semantic=None, dynamic=dynamic), store=self.store)
         self.dynamic = self.runner.chain.get("update").dynamic
 
