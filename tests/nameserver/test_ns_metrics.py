@@ -207,3 +207,28 @@ def test_updates_and_engine_health_of_a_running_server(tmp_path: Path) -> None:
     assert value(parsed, "semdns_updates_total", outcome="accepted", rcode="NOERROR") == 1
     assert value(parsed, "semdns_updates_total", outcome="refused", rcode="REFUSED") == 1
     assert value(parsed, "semdns_catalog_generation") >= 1
+
+
+def test_sources_read_their_owners_at_each_scrape() -> None:
+    from nameserver.metrics import engines_source, semantic_cache_source
+    from nameserver.resolver.semcache import SemanticStats
+
+    class Cache:
+        stats = SemanticStats(hits=3, misses=5, guarded=1, size=2)
+
+    class Registration:
+        def __init__(self, origin: str, hidden: bool) -> None:
+            self.origin, self.hidden = dns.name.from_text(origin), hidden
+
+    registrations = [Registration("a.test.", False), Registration("a.test.", True), Registration("b.test.", False)]
+    metrics = ServerMetrics()
+    metrics.add_source(semantic_cache_source(Cache()))
+    metrics.add_source(engines_source(registrations))
+    parsed = families(metrics.render())
+    assert value(parsed, "semdns_semantic_cache_lookups_total", result="hit") == 3
+    assert value(parsed, "semdns_semantic_cache_lookups_total", result="miss") == 5
+    assert value(parsed, "semdns_engines", zone="a.test.", state="up") == 1
+    assert value(parsed, "semdns_engines", zone="a.test.", state="down") == 1
+    assert value(parsed, "semdns_engines", zone="b.test.", state="down") == 0
+    registrations.pop()
+    assert value(families(metrics.render()), "semdns_engines", zone="b.test.") == 0  # read again, not kept

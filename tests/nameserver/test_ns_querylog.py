@@ -4,7 +4,9 @@ per answered query with the routing decision of each hop, the question hashed un
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Sequence
@@ -115,3 +117,16 @@ async def test_a_full_queue_drops_and_counts_and_never_blocks(tmp_path: Path) ->
     written = lines(tmp_path / "q.jsonl")
     assert log.written == len(written) == 4
     assert written[-1]["rcode"] == "none" and written[-1]["size"] == 0 and written[0]["rcode"] == "NOERROR"
+
+
+async def test_the_log_can_go_to_standard_output(monkeypatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    log = QueryLog("-")
+    await log.start()
+    wire = dns.message.make_query(APEX, "SOA").to_wire()
+    log.answered(wire, (), ("2001:db8::1", 53), "tcp", "rejected", (), 0.0005)
+    await log.stop()
+    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert line["client"] == "2001:db8::1" and line["qname"] == APEX and line["qtype"] == "SOA"
+    assert not out.closed  # standard output is not ours to close
