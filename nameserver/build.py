@@ -18,8 +18,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from nameserver.chain import Handler
-from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE, LOOPBACK, IPNetwork, ServerConfig
+from nameserver.config import (
+    DEFAULT_ENCODER_DEADLINE,
+    DEFAULT_ENCODER_QUEUE,
+    LOOPBACK,
+    Address,
+    IPNetwork,
+    ServerConfig,
+)
 from nameserver.errors import ConfigError
+from nameserver.metrics import (
+    ServerMetrics,
+    engines_source,
+    query_log_source,
+    rrl_source,
+    semantic_cache_source,
+    wire_cache_source,
+    zones_source,
+)
+from nameserver.metrics_http import MetricsExporter
+from nameserver.querylog import QueryLog
 from nameserver.resolver.handler import RecursionHandler, whole_seconds
 from nameserver.resolver.hints import Hints
 from nameserver.resolver.iterator import ResolverConfig
@@ -91,6 +109,19 @@ class RecursionOptions:
 
 
 @dataclass(frozen=True)
+class ObserveOptions:
+    """What the server tells about its queries: Prometheus metrics over HTTP, a JSON-lines query log."""
+
+    metrics: Address | None = None  # serve /metrics here (None: no endpoint)
+    query_log: str | Path | None = None  # a file to append to, or "-" (standard output)
+    count: bool = False  # keep the metrics even without an endpoint (benchmarks, tests)
+
+    @property
+    def counting(self) -> bool:
+        return self.count or self.metrics is not None
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """Everything a server is built from. The defaults serve `config.zones_dir` with semantic
     routing, no UPDATE and no recursion."""
@@ -99,6 +130,7 @@ class ServerOptions:
     semantic: SemanticOptions | None = field(default_factory=SemanticOptions)  # None: plain DNS
     dynamic: DynamicOptions | None = None
     recursion: RecursionOptions | None = None
+    observe: ObserveOptions = field(default_factory=ObserveOptions)
 
 
 def build_server(options: ServerOptions, *, store: ZoneStore | None = None, encoder: Encoder | None = None,
@@ -129,7 +161,37 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
         dynamic.on_change = runner.notify  # an accepted UPDATE: NOTIFY, as a reload does
         assert options.dynamic is not None
         runner.attach(HealthMonitor(dynamic, options.dynamic.health))
+    _observe(runner, options, dynamic, recursing)
     return runner
+
+
+def _observe(runner: ServerRunner, options: ServerOptions, dynamic: DynamicZones | None,
+             recursing: RecursionHandler | None) -> None:
+    """The metrics (and their endpoint) and the query log `options.observe` asks for."""
+    observe = options.observe
+    query_log = None
+    if observe.query_log is not None:
+        query_log = QueryLog(observe.query_log, log_questions=options.config.log_questions)
+        runner.attach(query_log)
+    metrics = None
+    if observe.counting:
+        metrics = ServerMetrics()
+        server = runner.server
+        metrics.add_source(zones_source(runner.store))
+        if server.wirecache is not None:
+            metrics.add_source(wire_cache_source(server.wirecache))
+        if server.rrl is not None:
+            metrics.add_source(rrl_source(server.rrl))
+        if dynamic is not None:
+            metrics.add_source(engines_source(dynamic.registry))
+        routes = recursing.recursor.routes if recursing is not None else None
+        if routes is not None:
+            metrics.add_source(semantic_cache_source(routes.cache))
+        if query_log is not None:
+            metrics.add_source(query_log_source(query_log))
+        if observe.metrics is not None:
+            runner.attach(MetricsExporter(metrics, observe.metrics))
+    runner.server.observe(metrics, query_log)
 
 
 def _dynamic(options: DynamicOptions | None, store: ZoneStore) -> DynamicZones | None:

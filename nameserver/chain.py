@@ -60,6 +60,7 @@ class Handler(Protocol):
 
 async def fallthrough(request: Request) -> Response:
     """The end of the chain: nobody answered."""
+    request.__dict__["handler"] = "none"
     return Response(reply=NOT_AUTHORITATIVE if request.opcode == dns.opcode.QUERY else NOT_IMPLEMENTED)
 
 
@@ -104,19 +105,28 @@ def _position(handler: Handler) -> int:
 
 
 def _bind(handler: Handler, after: Next) -> Next:
-    serve = handler.serve
+    """`handler` with `after` as its next; it notes its name in the request on the way in, so the
+    last name noted is the handler that answered (`answered_by`: metrics and the query log)."""
+    serve, name = handler.serve, handler.name
     if getattr(handler, "inline", False) or isinstance(handler, TransferHandler):  # transfers never wait
         def call(request: Request) -> Awaitable[Response]:
+            request.__dict__["handler"] = name
             return serve(request, after)
 
         return call
 
     async def in_task(request: Request) -> Response:
+        request.__dict__["handler"] = name
         if asyncio.current_task() is None:
             await asyncio.sleep(0)  # suspend: the server carries on in a task
         return await serve(request, after)
 
     return in_task
+
+
+def answered_by(request: Request) -> str:
+    """The slot of the handler that answered `request` (`none`: the chain's end refused it)."""
+    return request.__dict__.get("handler", "none")
 
 
 def build_chain(store: ZoneStore, config: ServerConfig, extra: Iterable[Handler] = ()) -> Chain:

@@ -98,6 +98,7 @@ class RateLimiter:
         self._table: OrderedDict[bytes, dict[bytes, _Bucket]] = OrderedDict()
         self._size = 0
         self.prefix_of = functools.lru_cache(maxsize=PREFIX_CACHE)(self._prefix)
+        self.dropped = self.slipped = 0  # replies held back (read by nameserver/metrics.py)
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> RateLimiter | None:
@@ -125,7 +126,11 @@ class RateLimiter:
         verdict = self.decide(prefix, response_class(reply))
         if verdict is Verdict.SEND:
             return reply
-        return truncated_reply(reply) if verdict is Verdict.SLIP else None
+        if verdict is Verdict.SLIP:
+            self.slipped += 1
+            return truncated_reply(reply)
+        self.dropped += 1
+        return None
 
     def decide(self, prefix: bytes, kind: bytes) -> Verdict:
         """Take a token from the bucket of (`prefix`, `kind`), making it (full) when new."""

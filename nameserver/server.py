@@ -6,11 +6,15 @@
 The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()`, which answers a wire
 cache hit at once and runs the chain inline (no task per query) for as long as it does not
 suspend: it returns the replies, or an awaitable for the rest when a handler had to wait.
+Every query answered (or dropped) is told to `metrics` (`nameserver/metrics.py`) and `query_log`
+(`nameserver/querylog.py`) when they are set: the handler that answered, its routing steps, the
+seconds from the bytes to the replies.
 Replies given as a `Reply` (the authority and semantic handlers') are rendered from pre-rendered RRsets
 (`nameserver/render.py`); replies given as a `dns.message.Message` by dnspython.
 """
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any, Awaitable, Callable, Coroutine, Generator
 
 import dns.exception
@@ -19,10 +23,12 @@ import dns.message
 import dns.rcode
 
 from nameserver import edns
-from nameserver.chain import Chain
+from nameserver.chain import Chain, answered_by
 from nameserver.config import Address, ServerConfig
 from nameserver.errors import Rejected
 from nameserver.logs import HandlerFailures, packet_log
+from nameserver.metrics import ServerMetrics, qtype_of
+from nameserver.querylog import QueryLog
 from nameserver.render import PieceCache, render_reply
 from nameserver.request import Request, Response, Transport
 from nameserver.rrl import RateLimiter
@@ -51,6 +57,14 @@ class DnsServer:
         self.recursion_clients: Callable[[str], bool] | None = None
         self.rrl = RateLimiter.from_config(config)  # applied by udp.py to every reply it sends
         self.failures = HandlerFailures(packets, config.log_questions)
+        self.metrics: ServerMetrics | None = None
+        self.query_log: QueryLog | None = None
+        self.observing = False  # metrics or query_log set: `observe` them (`build.build_server` does)
+
+    def observe(self, metrics: ServerMetrics | None = None, query_log: QueryLog | None = None) -> None:
+        """Tell `metrics` and `query_log` of every query from now on."""
+        self.metrics, self.query_log = metrics, query_log
+        self.observing = metrics is not None or query_log is not None
 
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
@@ -61,10 +75,13 @@ class DnsServer:
 
     def respond(self, wire: bytes, client: Address, transport: Transport) -> Replies | Awaitable[Replies]:
         """The replies, when they could be computed without waiting; else an awaitable for them."""
+        started = perf_counter() if self.observing else 0.0
         allowed = self.recursion_clients
         admitted = allowed is None or not wire[2:3] or not wire[2] & RD_OCTET or allowed(client[0])
         hit = self.cached(wire, transport) if admitted else None
         if hit is not None:
+            if started:
+                self._hit(wire, hit, client, transport, started)
             return (hit,)
         coro = self.handle(wire, client, transport)
         try:
@@ -75,6 +92,7 @@ class DnsServer:
 
     async def handle(self, wire: bytes, client: Address, transport: Transport) -> Replies:
         """The messages to send back (none: drop the packet)."""
+        started = perf_counter() if self.observing else 0.0
         catalog = self.store.current
         max_udp = self.config.max_udp
         plain = PlainQuery.from_wire(wire)
@@ -87,18 +105,20 @@ class DnsServer:
                 query = query_from_wire(wire)
             except Rejected as rejected:
                 packets.debug("%s %s: %s", transport, client[0], rejected.reason)
-                return (error_reply(wire, rejected.refusal.rcode),) if rejected.refusal is not None else ()
+                replies = (error_reply(wire, rejected.refusal.rcode),) if rejected.refusal is not None else ()
+                return self._observed(wire, replies, client, transport, None, "rejected", started)
             negotiation = edns.negotiate(query, transport, max_udp)
             request = Request.of(query, wire, client, transport, negotiation)
         if negotiation.bad_version:
-            return (self.render(request.reply(dns.rcode.BADVERS), negotiation),)
+            replies = (self.render(request.reply(dns.rcode.BADVERS), negotiation),)
+            return self._observed(wire, replies, client, transport, request, "edns", started)
         try:
             response = await self.chain.serve(request)
         except Exception as exc:
             self.failures.report(exc, request.qname, request.qtype, client[0])
             response = Response(message=request.reply(dns.rcode.SERVFAIL))
         if response.wires:
-            return response.wires
+            return self._observed(wire, response.wires, client, transport, request, answered_by(request), started)
         reply = response.reply
         question = None
         if reply is not None and response.message is None:
@@ -111,11 +131,39 @@ class DnsServer:
         else:
             message = response.materialize(request)
             if message is None:
-                return ()
+                return self._observed(wire, (), client, transport, request, answered_by(request), started)
             answer = self.render(message, negotiation)
         if response.cacheable and self.wirecache is not None:
             self.wirecache.store(wire, transport, answer, catalog, response.expires, response.ttl_epoch)
-        return (answer,)
+        return self._observed(wire, (answer,), client, transport, request, answered_by(request), started)
+
+    def _hit(self, wire: bytes, hit: bytes, client: Address, transport: Transport, started: float) -> None:
+        """`_observed` for a wire cache hit, the hottest path: a plain query, whose QNAME ends where
+        the cache found it (its QTYPE follows)."""
+        seconds = perf_counter() - started
+        metrics = self.metrics
+        if metrics is not None:
+            end = self.wirecache.hit_end  # type: ignore[union-attr]
+            metrics.hit(transport, hit, wire[end] << 8 | wire[end + 1], seconds)
+        if self.query_log is not None:
+            self.query_log.answered(wire, (hit,), client, transport, "wirecache", (), seconds)
+
+    def _observed(self, wire: bytes, replies: Replies, client: Address, transport: Transport,
+                  request: Request | None, handler: str, started: float) -> Replies:
+        """`replies`, once told to the metrics and the query log (when `started`: observing)."""
+        if not started:
+            return replies
+        seconds = perf_counter() - started
+        reply = replies[0] if replies else None
+        hops = request.__dict__.get("hops", ()) if request is not None else ()
+        metrics = self.metrics
+        if metrics is not None:
+            qtype: int = request.qtype if request is not None else qtype_of(wire)
+            metrics.answered(transport, reply, qtype, handler, seconds, hops)
+        query_log = self.query_log
+        if query_log is not None:
+            query_log.answered(wire, replies, client, transport, handler, hops, seconds)
+        return replies
 
     def render(self, reply: dns.message.Message, negotiation: edns.Negotiation) -> bytes:
         """Wire format within the negotiated size; TC=1 with the question only if it won't fit.

@@ -75,6 +75,7 @@ class WireCache:
         self._owner: Any = None
         self.hits = 0
         self.misses = 0
+        self.hit_end = 0  # where the QNAME of the last query answered ends (its QTYPE follows: metrics)
 
     def lookup(self, wire: bytes, transport: str, catalog: Any) -> bytes | None:
         """The cached answer for `wire`, patched with its ID and QNAME, or None."""
@@ -105,6 +106,7 @@ class WireCache:
                 answer = count_down(answer, entry.ttls, int(now) - entry.epoch)
         self._entries[key] = self._entries.pop(key)  # the most recently used goes last
         self.hits += 1
+        self.hit_end = end
         return splice_question(answer, wire, end)
 
     def store(

@@ -16,7 +16,8 @@ below a guessed child (where keywords may decide alone).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Generator
 
 import dns.name
@@ -51,6 +52,7 @@ class Hop:
     decision: Decision
     route_ttl: int  # the TTL the node's zone gives its routing answers (at most SHED_TTL when shed)
     shed: str | None = None  # the `Shed.reason` when the encoder could not serve this step
+    seconds: float = field(default=0.0, compare=False)  # the step's wall time, encoder waits included
 
 
 def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
@@ -92,13 +94,15 @@ def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classif
         index = route_index(catalog, indexes, node)
         if index is None:
             break
+        started = time.perf_counter()
         try:
             decision, vector = yield from classifier.steps(index, text, vector)
         except Shed as shed:
             decision = keyword_guess(index, text, "shed")
-            hops.append(Hop(node, decision, min(index.settings.route_ttl, SHED_TTL), shed.reason))
+            hops.append(Hop(node, decision, min(index.settings.route_ttl, SHED_TTL), shed.reason,
+                            time.perf_counter() - started))
         else:
-            hops.append(Hop(node, decision, index.settings.route_ttl))
+            hops.append(Hop(node, decision, index.settings.route_ttl, seconds=time.perf_counter() - started))
         if decision.child is None:
             break
         node = decision.child

@@ -16,7 +16,7 @@ import importlib.util
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
@@ -27,6 +27,7 @@ MAX_TOKENS = 256
 RUN_OVERHEAD_TOKENS = 16  # an onnxruntime run costs about what 16 more tokens cost (int8, 2 cores)
 MIN_COSINE = 0.999
 MIN_COSINE_INT8 = 0.95
+EXPORT_STEPS = ("export", "quantise", "verify")  # what `ensure_onnx` tells its `progress`
 Variant = Literal["fp32", "int8"]
 
 CHECK_SENTENCES = (
@@ -228,18 +229,24 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(a * b, axis=1)))
 
 
-def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Path | None = None) -> Path:
-    """The verified ONNX graph for `variant`, exporting (and verifying) it on first use."""
+def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Path | None = None,
+                progress: Callable[[str], object] | None = None) -> Path:
+    """The verified ONNX graph for `variant`, exporting (and verifying) it on first use;
+    `progress(step)` is told of each step as it starts (`EXPORT_STEPS`; none when cached)."""
     source = source or model_dir()
     target = onnx_path(source, variant, cache)
     if target.is_file():
         return target
     _require_export_tools(target)
+    tell = progress or (lambda step: None)
     fp32 = onnx_path(source, "fp32", cache)
     if not fp32.is_file():
+        tell("export")
         export_onnx(source, fp32)
     if variant == "int8":
+        tell("quantise")
         quantize_int8(fp32, target)
+    tell("verify")
     bound = MIN_COSINE if variant == "fp32" else MIN_COSINE_INT8
     got = Embedder(target, source / "tokenizer.json").embed(CHECK_SENTENCES)
     cosine = min_cosine(got, _reference_vectors(source, CHECK_SENTENCES))

@@ -28,6 +28,8 @@ from typing import Iterator
 import dns.flags
 import dns.message
 
+from tools.progress import bar
+
 READY = re.compile(r"^ready: listening on \S+:(\d+)")
 KINDS: tuple[tuple[str, str], ...] = (
     ("tax._route.finance.semantic.root.", "TXT"),
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         with serving(args.zones, extra) as port:
             print(f"\n{setting}")
             print(f"{'query':44} {'q/s':>7} {'full':>7} {'TC':>7} {'dropped':>8} {'in':>9} {'out':>10} {'ampl.':>7}")
-            for qname, rdtype in KINDS:
+            for qname, rdtype in bar(KINDS, args=args, desc=setting, unit="kind", leave=False):
                 time.sleep(1.5)  # the previous kind's buckets, if shared, refill
                 result = flood(port, qname, rdtype, args.qps, args.seconds, args.sources)
                 dropped = result.sent - result.full - result.truncated

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
-from tqdm import tqdm
 
 from codec.compress import DEFAULT_LEVEL, compress, decompress
 from codec.library import PatternLibrary
 from codec.train import DEFAULT_SIZE, train_library
+from tools.progress import bar
 
 BUCKETS: tuple[tuple[str, int, int], ...] = (("1-4KB", 1024, 4096), ("4-10KB", 4096, 10240), ("10-20KB", 10240, 20480))
 METHODS = ("zstd", "gzip-9", "zstd+plain", "zstd+dict", "zstd+lib", "zstd+other")
@@ -94,10 +94,11 @@ def run(args: argparse.Namespace) -> int:
     corpora = {d.name: [f.read_bytes() for f in sorted(d.glob("*.txt"))] for d in domains}
     names = list(corpora)
     full = {
-        name: train_library(docs, args.size, args.level) for name, docs in tqdm(corpora.items(), desc="full libraries")
+        name: train_library(docs, args.size, args.level)
+        for name, docs in bar(corpora.items(), args=args, desc="full libraries")
     }
     results: dict[str, DomainResult] = {}
-    for position, name in enumerate(tqdm(names, desc="domains")):
+    for position, name in enumerate(bar(names, args=args, desc="domains")):
         docs = corpora[name]
         order = list(range(len(docs)))
         random.Random(args.seed).shuffle(order)

@@ -7,8 +7,11 @@ One run, same zones, same query file for every server:
   (throughput), then a rate-limited pass with per-query reports for the latency percentiles;
 - AXFR of a generated 10,000-record zone, timed with a raw TCP client and with `dig`, medians of
   `--axfr-runs` runs.
-Prints a table and the ratios ours/NSD. With `--baseline DIR` (another checkout of the project, e.g.
-the last commit) its server runs too, without the wire cache, for a before/after in the same run.
+Prints a table and the ratios ours/NSD. With `--metrics` our server also runs with its metrics on
+(`--metrics`; with `--query-log /dev/null` too; without the wire cache), for the ratios on / off,
+and the in-process cost of one answer (`DnsServer.respond`, CPU time) with each on and off.
+With `--baseline DIR` (another checkout of the project, e.g. the last commit) its server runs too,
+without the wire cache, for a before/after in the same run.
 Never asserts on time.
 """
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterator, Sequence
 
 import dns.message
+
+from tools.progress import bar
 
 BENCH_ZONE = "bench.test."
 AXFR_ZONE = "axfr.test."
@@ -67,6 +72,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plain", action="store_true",
                         help="run our servers with --no-semantic (the authoritative path alone)")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (figures: medians)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="also run ours with metrics on (and with the query log too): the cost of observing")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also run the server of this checkout (no wire cache), for a before/after")
     parser.set_defaults(func=run)
@@ -288,6 +295,14 @@ def run(args: argparse.Namespace) -> int:
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
     ]
+    if args.metrics:
+        observed = (*plain, "--metrics", "127.0.0.1:0")
+        logged = (*observed, "--query-log", os.devnull)
+        contenders += [
+            (METRICS, lambda port: ours(zones, port, work / "ours-metrics.log", True, extra=observed)),
+            (METRICS_LOG, lambda port: ours(zones, port, work / "ours-metrics-log.log", True, extra=logged)),
+            (METRICS_NOCACHE, lambda port: ours(zones, port, work / "ours-metrics-nc.log", False, extra=observed)),
+        ]
     if args.baseline is not None:
         tree = args.baseline.resolve()
         contenders.append(("baseline (no wire cache)", lambda port: ours(zones, port, work / "base.log", False, tree)))
@@ -299,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         contenders.append(("nsd", start_nsd))
     perfs: dict[str, list[PerfResult]] = {name: [] for name, _factory in contenders}
     axfr: dict[str, tuple[float | None, float | None]] = {}
+    progress = bar(args=args, total=args.repeat * len(contenders), desc="bench dns", unit="run")
     for round_ in range(args.repeat):
         for name, factory in contenders:  # interleaved, so that load from elsewhere hits all alike
             port = free_port()
@@ -311,13 +327,63 @@ def run(args: argparse.Namespace) -> int:
                     axfr[name] = measure_axfr(port, args.axfr_runs) if wants else (None, None)
                 if proc.poll() is not None:
                     print(f"bench dns: {name} exited early (code {proc.returncode})", file=sys.stderr)
+            progress.update()
+    progress.close()
     for name, _factory in contenders:
         rows.append(Row(name, median_perf(perfs[name]), *axfr[name]))
     print_table(rows, args)
+    if args.metrics:
+        print_observe_cost(zones)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
+def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:
+    """Microseconds of CPU per `DnsServer.respond` over the bench queries, the least of `rounds`
+    interleaved runs, by (wire cache, what observes: off, metrics, metrics+log). The query log's
+    queue is emptied between runs and never drained (its writer thread's formatting is not counted)."""
+    from nameserver.build import ObserveOptions, ServerOptions, build_server
+    from nameserver.config import ServerConfig
+
+    wires = [dns.message.make_query(f"host{i}.{BENCH_ZONE}", "A").to_wire() for i in range(50)]
+    wires += [dns.message.make_query(f"nx{i}.{BENCH_ZONE}", "A").to_wire() for i in range(10)]
+    best: dict[tuple[bool, str], float] = {}
+    for cache in (True, False):
+        servers = {}
+        for kind in ("off", "metrics", "metrics+log"):
+            observe = ObserveOptions(count=kind != "off", query_log=os.devnull if kind == "metrics+log" else None)
+            config = ServerConfig(zones_dir=zones, wire_cache=cache, rrl_rate=0)
+            runner = build_server(ServerOptions(config=config, semantic=None, observe=observe))
+            runner.load()
+            runner.chain.warm()
+            if runner.server.query_log is not None:
+                runner.server.query_log.max_queue = queries
+            servers[kind] = runner.server
+        count = queries if cache else queries // 4
+        for _ in range(rounds):
+            for kind, server in servers.items():
+                if server.query_log is not None:
+                    server.query_log._queue.clear()
+                respond, client = server.respond, ("127.0.0.1", 5300)
+                started = time.process_time()
+                for i in range(count):
+                    respond(wires[i % len(wires)], client, "udp")
+                took = (time.process_time() - started) / count * 1e6
+                best[(cache, kind)] = min(best.get((cache, kind), took), took)
+    return best
+
+
+def print_observe_cost(zones: Path) -> None:
+    cost = observe_cost(zones)
+    for cache in (True, False):
+        off = cost[(cache, "off")]
+        print(f"in-process respond(), {'wire cache' if cache else 'no wire cache'}: off {off:.2f} us/query, "
+              + ", ".join(f"{kind} {cost[(cache, kind)]:.2f} us (+{cost[(cache, kind)] - off:.2f})"
+                          for kind in ("metrics", "metrics+log")))
+
+
+METRICS, METRICS_LOG = "semdns (cache, metrics)", "semdns (cache, metrics, log)"
+METRICS_NOCACHE = "semdns (no cache, metrics)"
 PERF_COLUMNS = (("qps", "10.0f"), ("lost", "7.2f"), ("p50_ms", "8.3f"), ("p90_ms", "8.3f"), ("p99_ms", "8.3f"))
 
 
@@ -331,7 +397,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
           f"server on core 0, dnsperf -c {args.clients} -q {args.outstanding} on core 1; "
           f"latency at {args.latency_qps} qps; AXFR {AXFR_RECORDS} records, median of {args.axfr_runs}")
     header = (
-        f"{'server':<26}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
+        f"{'server':<30}{'UDP qps':>10}{'lost%':>7}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
         f"{'AXFR raw ms':>13}{'AXFR dig ms':>13}"
     )
     print(header)
@@ -339,7 +405,7 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     for row in rows:
         p = row.perf
         perf = [fmt(None if p is None else getattr(p, f), spec) for f, spec in PERF_COLUMNS]
-        print(f"{row.server:<26}{''.join(perf)}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
+        print(f"{row.server:<30}{''.join(perf)}{fmt(row.axfr_raw_ms, '13.1f')}{fmt(row.axfr_dig_ms, '13.1f')}")
     by_name = {r.server: r for r in rows}
     reference = by_name.get("nsd")
     cached, plain = by_name.get("semdns (wire cache)"), by_name.get("semdns (no wire cache)")
@@ -347,6 +413,11 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
         print(f"ours/NSD UDP qps (wire cache): {cached.perf.qps / reference.perf.qps:.0%} (target >= 60%)")
     if plain and plain.perf:
         print(f"no wire cache: {plain.perf.qps:.0f} qps (target >= 8000)")
+    for name, against in ((METRICS, cached), (METRICS_LOG, cached), (METRICS_NOCACHE, plain)):
+        on = by_name.get(name)
+        if on and on.perf and against and against.perf:
+            print(f"{name} / {against.server}: UDP qps {on.perf.qps / against.perf.qps:.1%}, "
+                  f"p50 {on.perf.p50_ms / against.perf.p50_ms:.2f}x, p99 {on.perf.p99_ms / against.perf.p99_ms:.2f}x")
     base = by_name.get("baseline (no wire cache)")
     if base and base.perf and plain and plain.perf:
         print(f"no wire cache, this tree / baseline: {plain.perf.qps / base.perf.qps:.2f}x")

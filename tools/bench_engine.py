@@ -28,6 +28,7 @@ from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
 from tools.engine_child import EngineChild as _engine
 from tools.engine_child import model_id as _model_id
+from tools.progress import bar
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -90,7 +91,7 @@ def bench_generation(model: Path, args: argparse.Namespace) -> tuple[list[Genera
     extra_bufts = ("--llama-extra-bufts",) if args.llama_extra_bufts else ()
     with _engine("--backend", "llama", "--model", str(model), "--threads", str(args.threads), *extra_bufts) as url:
         model_id = _model_id(url)
-        for _ in range(args.runs):
+        for _ in bar(range(args.runs), args=args, desc="generation", unit="run"):
             local.append(_in_process(llm, args.max_tokens))
             remote.append(asyncio.run(_over_http(url, model_id, args.max_tokens)))
     return local, remote

@@ -34,6 +34,7 @@ import dns.opcode
 import dns.rcode
 
 from tools.fuzzcorpus import APEX, KEY_NAMES, Corpus, with_id
+from tools.progress import bar
 from tools.subserver import serving
 from zones.tsig import generate_key, load_keyring, write_key_file
 
@@ -214,6 +215,7 @@ async def fuzz(port: int, corpus: Corpus, args: argparse.Namespace, tally: Tally
     rng = random.Random(args.seed)
     start = time.perf_counter()
     report_at = start + 10.0
+    progress = bar(args=args, total=args.packets, desc="fuzz", unit="pkt")
 
     async def sweep() -> None:
         while True:
@@ -229,6 +231,7 @@ async def fuzz(port: int, corpus: Corpus, args: argparse.Namespace, tally: Tally
                 await asyncio.sleep(0)  # the other sender's packet
                 continue
             tally.sent += 1
+            progress.update()
             channel = own[index % len(own)]
             index += 1
             wire = await channel.claim(corpus.packet(rng))
@@ -248,6 +251,7 @@ async def fuzz(port: int, corpus: Corpus, args: argparse.Namespace, tally: Tally
         while any(each.pending for each in channels):
             await asyncio.sleep(0.05)
     finally:
+        progress.close()
         sweeper.cancel()
         for transport in [c.transport for c in udp] + [c.transport for c in tcp]:
             if transport is not None:

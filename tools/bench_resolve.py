@@ -54,6 +54,7 @@ from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
+from tools.progress import bar
 
 REPO = Path(__file__).resolve().parents[1]
 RESOLVER = "127.0.0.10"
@@ -205,7 +206,8 @@ def replay(port: int, args: argparse.Namespace) -> dict:
     latencies: dict[str, list[float]] = {"cache": [], "semantic": [], "full": [], "failed": []}
     client = UdpClient(RESOLVER, port)
     try:
-        timed = [(item, *client.ask(_query(item.text).to_wire())) for item in items]
+        timed = [(item, *client.ask(_query(item.text).to_wire()))
+                 for item in bar(items, args=args, desc="replay", unit="q")]
     finally:
         client.close()
     for item, wire, took in timed:
@@ -260,7 +262,7 @@ async def cold(port: int, args: argparse.Namespace) -> dict:
     questions, _ = corpus()
     rng = random.Random(args.seed)
     latencies, levels = [], []
-    for _ in range(args.cold):
+    for _ in bar(range(args.cold), args=args, desc="cold", unit="q"):
         text = rng.choice(questions)
         recursor = Recursor(Hints.single(ZONE, "127.0.0.1"), config=ResolverConfig(port=port, total_timeout=10.0))
         name = dns.name.from_text(text_to_qname(text, ZONE))

@@ -41,6 +41,7 @@ from routing.classifier import Classifier
 from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
+from tools.progress import bar
 from zones.catalog import ZoneCatalog
 from zones.loader import load_directory
 
@@ -87,9 +88,10 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
 
 
 def run_in_process(queries: Sequence[Query], catalog: ZoneCatalog, apex: dns.name.Name,
-                   indexes: IndexCache, classifier: Classifier, encoder: Encoder) -> list[Outcome]:
+                   indexes: IndexCache, classifier: Classifier, encoder: Encoder,
+                   progress: argparse.Namespace | None = None) -> list[Outcome]:
     outcomes = []
-    for query in queries:
+    for query in bar(queries, args=progress, desc="route (in-process)", unit="q"):
         text = normalize(query.text)
         hops, millis = _timed(lambda: descend(catalog, indexes, classifier, text, apex, encoder))
         first = hops[0].decision if hops else None
@@ -98,10 +100,11 @@ def run_in_process(queries: Sequence[Query], catalog: ZoneCatalog, apex: dns.nam
     return outcomes
 
 
-def run_baseline(queries: Sequence[Query], index: RoutingIndex, encoder) -> list[Outcome]:
+def run_baseline(queries: Sequence[Query], index: RoutingIndex, encoder,
+                 progress: argparse.Namespace | None = None) -> list[Outcome]:
     """Nearest exemplar, same encoder and exemplars: the plain router the stages must beat."""
     outcomes = []
-    for query in queries:
+    for query in bar(queries, args=progress, desc="baseline", unit="q"):
         text = normalize(query.text)
 
         def route() -> int:
@@ -181,9 +184,10 @@ def _explained_stage(reply: dns.message.Message) -> str:
     return path_stage(stages) if stages else "unknown"
 
 
-def run_wire(queries: Sequence[Query], host: str, port: int, apex: dns.name.Name) -> list[Outcome]:
+def run_wire(queries: Sequence[Query], host: str, port: int, apex: dns.name.Name,
+             progress: argparse.Namespace | None = None) -> list[Outcome]:
     outcomes = []
-    for query in queries:
+    for query in bar(queries, args=progress, desc="route (UDP)", unit="q"):
         message = _semantic_query(query.text, apex, "q", dns.rdatatype.SRV)
         reply, millis = _ask(message, host, port)
         explain, _ = _ask(_semantic_query(query.text, apex, "explain", dns.rdatatype.TXT), host, port)
@@ -303,18 +307,18 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"{apex}: no routing profiles")
     if args.in_process:
         title = "staged hierarchy (in-process)"
-        outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder)
+        outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder, args)
     elif args.server:
         host, port = parse_address(args.server)
-        title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex)
+        title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex, args)
     else:
         with _OwnServer(Path(args.zones), args.variant) as (host, port):
             title = f"staged hierarchy over UDP (own server {host}:{port})"
-            outcomes = run_wire(queries, host, port, apex)
+            outcomes = run_wire(queries, host, port, apex, args)
     print(report(f"{title}, encoder {args.variant}", outcomes))
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",
-                 run_baseline(queries, apex_index, encoder)))
+                 run_baseline(queries, apex_index, encoder, args)))
     return 0
 
 

@@ -31,6 +31,7 @@ import dns.query
 import dns.zone
 
 from codec.qname import text_to_qname
+from tools.progress import bar
 from tools.subserver import serving
 
 RCODES = re.compile(r"Response codes:\s+(.*)")
@@ -178,8 +179,10 @@ def run(args: argparse.Namespace) -> int:
                     dnsperf(port, queries, seconds, args.tcp_qps, "tcp", 2)]
             transfers: list[int] = []
             next_sample, next_axfr = start + args.sample_every, start + args.axfr_every
+            elapsed = bar(args=args, total=seconds, desc="soak", unit="s")
             while time.monotonic() - start < seconds:
                 now = time.monotonic()
+                elapsed.update(int(now - start) - elapsed.n)
                 if now >= next_axfr:
                     transfers.append(axfr(port, ZONES[len(transfers) % len(ZONES)]))
                     next_axfr += args.axfr_every
@@ -187,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                     samples.append(sample(proc.pid, start))
                     next_sample += args.sample_every
                 time.sleep(0.05)
+            elapsed.close()
             outputs = [process.communicate(timeout=seconds + 60)[0] for process in runs]
             samples.append(sample(proc.pid, start))
             alive = proc.poll() is None

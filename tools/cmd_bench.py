@@ -9,6 +9,7 @@ import argparse
 import importlib
 
 from tools.extras import is_ours, register_missing
+from tools.progress import add_flag
 
 BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak")
 
@@ -25,3 +26,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             register_missing(bench_sub, f"bench {name}", exc)  # an extra's package is missing
             continue
         module.register(bench_sub)
+    for bench in bench_sub.choices.values():
+        add_flag(bench)  # every benchmark: bars on stderr, off with --no-progress

@@ -20,11 +20,11 @@ import dns.name
 import dns.query
 import dns.rdataclass
 import dns.rdatatype
-from tqdm import tqdm
 
 from codec.errors import CodecError
 from codec.library import chunk_owner, from_txt_records, header_owner, parse_header
 from codec.train import DEFAULT_SIZE, train_library
+from tools.progress import add_flag, bar
 
 _SOA = re.compile(r"\bSOA\b", re.IGNORECASE)
 _TOKEN = re.compile(r";[^\n]*|[()]|\s+|[^\s();]+")
@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--size", type=int, default=DEFAULT_SIZE, help="library octets: word table + dictionary (default %(default)s)"
     )
     train.add_argument("--pid-file", type=Path, help="send SIGHUP to this server after writing (reload + NOTIFY)")
+    add_flag(train)
     train.set_defaults(func=run_train)
 
     show = sub.add_parser("show", help="fetch a domain's library over DNS (TCP), verify it, print its header")
@@ -59,13 +60,13 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     corpus_hash = hashlib.sha256()
     documents = []
-    for path in tqdm(files, desc="reading", unit="doc"):
+    for path in bar(files, args=args, desc="reading", unit="doc"):
         data = path.read_bytes()
         corpus_hash.update(hashlib.sha256(data).digest())
         documents.append(data)
-    with tqdm(total=args.size, desc="training", unit="B", unit_scale=True) as bar:
+    with bar(args=args, total=args.size, desc="training", unit="B", unit_scale=True) as training:
         try:
-            library = train_library(documents, size=args.size, progress=bar.update)
+            library = train_library(documents, size=args.size, progress=training.update)
         except CodecError as exc:
             print(f"semdns codec train: {exc}", file=sys.stderr)
             return 1

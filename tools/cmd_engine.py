@@ -18,6 +18,7 @@ from engines.admission import API_KEY_ENV, DEFAULT_MAX_BODY, load_api_key
 from engines.errors import EngineError
 from engines.models import default_gguf_path
 from engines.server import EngineConfig, EngineServer
+from tools.progress import Steps
 from zones.errors import KeyFileError
 
 log = logging.getLogger("semdns.engine")
@@ -88,9 +89,10 @@ def _config(args: argparse.Namespace) -> EngineConfig:
     if model is None and args.backend == "llama":
         model = default_gguf_path()
     elif model is None:  # the MiniLM sentence encoder, exported once by the zones room's embedder
-        from routing.embedder import ensure_onnx, model_dir
+        from routing.embedder import EXPORT_STEPS, ensure_onnx, model_dir
 
-        model, tokenizer = ensure_onnx(), tokenizer or model_dir() / "tokenizer.json"
+        with Steps(desc="exporting the MiniLM encoder (once)", total=len(EXPORT_STEPS) - 1) as step:  # fp32
+            model, tokenizer = ensure_onnx(progress=step), tokenizer or model_dir() / "tokenizer.json"
         model_name = model_name or MINILM_MODEL_NAME
     kwargs = {} if args.threads is None else {"threads": args.threads}
     return EngineConfig(

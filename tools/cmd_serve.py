@@ -1,9 +1,10 @@
 """`semdns serve`: run the authoritative server on the zones of a directory.
 
 Prints one line `ready: listening on ADDR:PORT ... (udp+tcp)` on stdout once every listener is
-bound (tests and scripts wait for it). Refuses to start, listing `file:line: message` errors, when a
-zone fails its check. SIGHUP reloads changed zonefiles (and so does a change of the files themselves
-with `--watch`); SIGTERM/SIGINT stop gracefully.
+bound (tests and scripts wait for it), after `metrics: http://ADDR:PORT/metrics` with `--metrics`.
+Refuses to start, listing `file:line: message` errors, when a zone fails its check. SIGHUP reloads
+changed zonefiles (and so does a change of the files themselves with `--watch`); SIGTERM/SIGINT stop
+gracefully.
 """
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import TypedDict
 
 from common.errors import SemanticDnsError
-from nameserver.build import DynamicOptions, RecursionOptions, SemanticOptions, ServerOptions, build_server
+from nameserver.build import (
+    DynamicOptions,
+    ObserveOptions,
+    RecursionOptions,
+    SemanticOptions,
+    ServerOptions,
+    build_server,
+)
 from nameserver.config import (
     DEFAULT_ENCODER_DEADLINE,
     DEFAULT_ENCODER_QUEUE,
@@ -34,6 +42,7 @@ from nameserver.config import (
     parse_transfer_acl,
 )
 from nameserver.errors import ZoneLoadError
+from nameserver.metrics_http import MetricsExporter, parse_metrics_address
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
@@ -115,6 +124,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
     parser.add_argument("--log-questions", action="store_true",
                         help="write semantic questions into log lines (default: a hash; questions are private)")
+    observe = parser.add_argument_group("observability (off unless asked)")
+    observe.add_argument("--metrics", metavar="ADDR:PORT",
+                         help="serve Prometheus metrics at http://ADDR:PORT/metrics (a bare PORT: on 127.0.0.1)")
+    observe.add_argument("--query-log", metavar="FILE|-",
+                         help="append one JSON line per answered query to FILE (-: standard output); "
+                              "semantic questions hashed unless --log-questions")
     chaos = parser.add_argument_group(
         "identification (CHAOS TXT version.bind, version.server, id.server, hostname.bind)")
     chaos.add_argument("--version", metavar="TEXT",
@@ -234,7 +249,10 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
                                                             queue=args.encoder_queue, deadline=args.encoder_deadline)
-    return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion)
+    observe = ObserveOptions(metrics=parse_metrics_address(args.metrics) if args.metrics else None,
+                             query_log=args.query_log)
+    return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion,
+                         observe=observe)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -281,6 +299,8 @@ async def _serve(runner: ServerRunner, config: ServerConfig) -> int:
     def announce() -> None:  # signals are handled from here on: SIGHUP reloads
         if config.pid_file is not None:
             config.pid_file.write_text(f"{os.getpid()}\n")
+        for exporter in (a for a in runner.attachments if isinstance(a, MetricsExporter)):
+            print(f"metrics: {exporter.url}", flush=True)
         print(f"ready: listening on {' '.join(format_address(a) for a in runner.addresses)} (udp+tcp)", flush=True)
 
     try:

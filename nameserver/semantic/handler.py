@@ -183,6 +183,7 @@ class SemanticHandler:
             hops = ()
         else:
             hops = await self._route(catalog, text, node, self._embedding(request))
+            request.__dict__["hops"] = hops  # for metrics and the query log (`nameserver.server`)
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
         aliases: tuple[Alias, ...] = ()
