@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "trace",
     "cluster",
     "bench",
+    "routes",
 )
 
 
