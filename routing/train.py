@@ -14,7 +14,9 @@ Model selection uses the training questions only (never an evaluation set).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import ContextManager
 
 import numpy as np
 
@@ -52,6 +54,16 @@ class Fit:
     table: tuple[tuple[str, float], ...]  # every candidate's out-of-fold accuracy
 
 
+def _one_blas_thread() -> ContextManager[object]:
+    """Small matrix products run far faster on one BLAS thread than on many contending ones
+    (threadpoolctl, when installed; else the BLAS default)."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -63,8 +75,9 @@ def fit_layers(x: np.ndarray, y: np.ndarray, classes: int, candidate: Candidate,
     rng = np.random.default_rng(seed)
     counts = np.bincount(y, minlength=classes).astype(np.float64)
     weights = (len(y) / (classes * np.maximum(counts, 1.0)))[y]
-    weights /= weights.sum()
-    onehot = np.eye(classes)[y]
+    weights = (weights / weights.sum()).astype(np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    x = np.asarray(x, dtype=np.float32)
     d = x.shape[1]
     if candidate.kind == "mlp":
         h = candidate.hidden
@@ -72,6 +85,7 @@ def fit_layers(x: np.ndarray, y: np.ndarray, classes: int, candidate: Candidate,
                   rng.normal(0, np.sqrt(1.0 / h), (classes, h)), np.zeros(classes)]
     else:
         params = [np.zeros((classes, d)), np.zeros(classes)]
+    params = [p.astype(np.float32) for p in params]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     rate, beta1, beta2 = RATE[candidate.kind], 0.9, 0.999
     for step in range(1, STEPS[candidate.kind] + 1):
@@ -140,7 +154,13 @@ def calibrate(logits: np.ndarray, shares: np.ndarray, y: np.ndarray) -> tuple[fl
 def train_head(vectors: np.ndarray, shares: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
                folds: int = 5, candidates: tuple[Candidate, ...] = CANDIDATES, serial: int = 1) -> Fit:
     """Choose, calibrate and fit a head (see the module docstring). `labels` index `classes`."""
-    x = np.asarray(vectors, dtype=np.float64)
+    with _one_blas_thread():
+        return _train_head(np.asarray(vectors, dtype=np.float32), np.asarray(shares, dtype=np.float32), labels,
+                           classes, folds, candidates, serial)
+
+
+def _train_head(x: np.ndarray, shares: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], folds: int,
+                candidates: tuple[Candidate, ...], serial: int) -> Fit:
     k = len(classes)
     folds = max(2, min(folds, int(np.bincount(labels, minlength=k).min())))
     fold = folds_of(labels, folds)
