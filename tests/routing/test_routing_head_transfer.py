@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import dns.asyncquery
 import dns.message
 import dns.query
 import dns.zone
@@ -97,3 +98,34 @@ def test_tampered_head_is_refused_and_the_old_zone_keeps_serving(primary_dir: Pa
         server.reload()
         time.sleep(1.0)
         assert soa_serial(server) == 2026112301  # the previous zone keeps serving
+
+
+async def test_explain_says_where_a_head_stopped(primary_dir: Path, tmp_path: Path) -> None:
+    """Served with th.head=0.99: a mixed question stops at the node, and `explain` says why."""
+    from codec import text_to_qname
+    from nameserver.build import ServerOptions, build_server
+    from nameserver.config import ServerConfig
+    from zones.catalog import ZoneStore
+
+    zones = tmp_path / "zones"
+    shutil.copytree(primary_dir, zones)
+    zonefile = zones / "example.test.zone"
+    zonefile.write_text(zonefile.read_text().replace('"th.head=0.7"', '"th.head=0.99"'))
+    catalog, problems = load_directory(zones)
+    assert not [p for p in problems if p.is_error]
+    store = ZoneStore()
+    store.swap(catalog)
+    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
+    runner = build_server(ServerOptions(config=config), store=store, encoder=BagOfWords())
+    await runner.start()
+    try:
+        host, port = runner.addresses[0]
+        name = text_to_qname("water and fuel on the road by the river", "example.test.", "explain")
+        query = dns.message.make_query(name, "TXT", use_edns=0, payload=1232)
+        reply = await dns.asyncquery.udp(query, host, port=port, timeout=10)
+    finally:
+        await runner.stop()
+    [record] = [dict(s.decode().split("=", 1) for s in rdata.strings) for rdata in reply.answer[0]]
+    assert record["stage"] == "head" and record["choice"] == "general"
+    assert record["stopped"].startswith("confidence ") and record["stopped"].endswith(" < 0.99")
+    assert record["runner-up"].split(":")[0] in {"alpha.example.test.", "beta.example.test."}
