@@ -1,10 +1,11 @@
 """`semdns routes`: learn each route node's head from labelled questions; check what routing does.
 
-    semdns routes train CORPUS.jsonl [--zones zonefiles] [--folds 5] [--variant int8]
+    semdns routes train CORPUS.jsonl [--zones zonefiles] [--folds 5] [--variant int8] [--no-profiles]
     semdns routes train --from-profiles [--zones zonefiles]     (toy set: the profiles' own ex=/desc=)
     semdns routes check LABELLED.jsonl [--zones zonefiles] [--against DIR | --against-git REV]
 
-`train` fits every node that has child profiles (`routing.train`: k-fold cross-validation picks
+`train` fits every node that has child profiles (on the corpus plus the profiles' own exemplars and
+descriptions, each labelled by where its profile sits) (`routing.train`: k-fold cross-validation picks
 the head, the keyword prior's weight and the temperature), writes each zone's heads to
 `<zones>/heads/<origin>heads` (`zones.head`, semhead1), adds `$INCLUDE heads/<origin>heads <origin>`
 to the zonefile when it lacks it, and bumps the zone's SOA serial (a reload then serves them, and
@@ -30,6 +31,7 @@ from typing import Sequence
 import dns.name
 import numpy as np
 
+from codec import normalize
 from routing.classifier import Classifier, Decision, classify, head_probabilities
 from routing.descend import descend
 from routing.embedder import load_embedder
@@ -50,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="routes_command", required=True)
     train = sub.add_parser("train", help="fit every node's head and write it as zone data")
     train.add_argument("corpus", nargs="?", type=Path, help="JSONL: text, domain, subdomain per line")
-    train.add_argument("--from-profiles", action="store_true", help="train on the profiles' ex=/desc= (a toy set)")
+    train.add_argument("--from-profiles", action="store_true", help="train on the profiles' ex=/desc= alone (toy)")
+    train.add_argument("--no-profiles", action="store_true",
+                       help="leave the profiles' ex=/desc= out of the corpus (default: added to it)")
     train.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="default: %(default)s")
     train.add_argument("--apex", default="semantic.root.")
     train.add_argument("--folds", type=int, default=5)
@@ -93,7 +97,7 @@ def profile_rows(catalog: ZoneCatalog, apex: dns.name.Name) -> list[Labelled]:
                 label = profile.child.labels[0].decode()
                 path = above + [label]
                 for text in profile.exemplars + ((profile.description,) if profile.description else ()):
-                    rows.append(Labelled(text.casefold(), path[0], path[1] if len(path) > 1 else None))
+                    rows.append(Labelled(normalize(text), path[0], path[1] if len(path) > 1 else None))
     return rows
 
 
@@ -103,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.from_profiles:
         labelled = profile_rows(catalog, apex)
     elif args.corpus is not None:
-        labelled = load_labelled(args.corpus)
+        labelled = load_labelled(args.corpus) + ([] if args.no_profiles else profile_rows(catalog, apex))
     else:
         raise SystemExit("semdns routes train: give CORPUS.jsonl or --from-profiles")
     encoder = load_embedder(args.variant)
