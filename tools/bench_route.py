@@ -49,6 +49,7 @@ from routing.classifier import Classifier
 from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
+from tools.routes_data import embed_all
 from zones.catalog import ZoneCatalog
 from zones.loader import load_directory
 
@@ -440,7 +441,7 @@ def run(args: argparse.Namespace) -> int:
             for node, head in heads))
     if args.train:
         train = load_queries(Path(args.train))
-        examples = _embed_many(encoder, [normalize(q.text) for q in train])
+        examples = embed_all(encoder, [normalize(q.text) for q in train], cache_key=args.variant)
         labels = [q.domain for q in train]
         print(f"flat kNN-5 over the training corpus ({len(train)} questions): leave-one-out accuracy on the "
               f"corpus {knn_leave_one_out(examples, labels):.4f}")
@@ -454,11 +455,6 @@ def _route_nodes(catalog: ZoneCatalog) -> list[tuple[dns.zone.Zone, dns.name.Nam
     from zones.profile import find_route_nodes
 
     return [(zone, node) for _, zone in sorted(catalog.zones.items()) for node in find_route_nodes(zone)]
-
-
-def _embed_many(encoder: Encoder, texts: Sequence[str], batch: int = 64) -> np.ndarray:
-    parts = [encoder.embed(list(texts[i:i + batch])) for i in range(0, len(texts), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
 
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:

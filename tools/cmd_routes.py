@@ -113,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
     encoder = load_embedder(args.variant)
     indexes = IndexCache(encoder)
     print(f"embedding {len(labelled)} questions ({args.variant}) ...", file=sys.stderr)
-    vectors = embed_all(encoder, [row.text for row in labelled])
+    vectors = embed_all(encoder, [row.text for row in labelled], cache_key=args.variant)
     fragments: dict[dns.name.Name, list[str]] = collections.defaultdict(list)
     for origin, node, index in route_indexes(catalog, indexes):
         found = node_set(node, index, apex, labelled)
@@ -249,7 +249,7 @@ def run_check(args: argparse.Namespace) -> int:
     labelled = load_labelled(args.labelled)
     encoder = load_embedder(args.variant)
     indexes = IndexCache(encoder)
-    vectors = embed_all(encoder, [row.text for row in labelled])
+    vectors = embed_all(encoder, [row.text for row in labelled], cache_key=args.variant)
     for _, node, index in route_indexes(catalog, indexes):
         found = node_set(node, index, apex, labelled)
         if found is not None and len(found.rows):

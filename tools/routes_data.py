@@ -8,6 +8,7 @@ by the path's next label (questions whose next label is none of the node's child
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,21 @@ def keyword_shares(index: RoutingIndex, texts: Sequence[str]) -> np.ndarray:
     return shares
 
 
-def embed_all(encoder: Encoder, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+def embed_all(encoder: Encoder, texts: Sequence[str], batch: int = 64, cache_key: str | None = None) -> np.ndarray:
+    """The vectors of `texts`; with `cache_key` (the encoder's variant), kept in the encoder cache
+    directory under the sha256 of the texts, so that a corpus is embedded once per encoder."""
+    path = None
+    if cache_key is not None:
+        from routing.embedder import cache_dir
+
+        digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:24]
+        path = cache_dir() / f"vectors-{cache_key}-{digest}.npy"
+        if path.is_file():
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return vectors
     parts = [encoder.embed(list(texts[i:i + batch])) for i in range(0, len(texts), batch)]
-    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    vectors = np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    if path is not None:
+        np.save(path, vectors)
+    return vectors

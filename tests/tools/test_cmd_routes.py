@@ -44,6 +44,7 @@ class BagOfWords:
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setattr(tools.cmd_routes, "load_embedder", lambda variant: BagOfWords())
+    monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path / "cache"))  # vectors of the stand-in stay here
     zones = tmp_path / "zones"
     zones.mkdir()
     (zones / "example.test.zone").write_text(ZONE)
