@@ -10,9 +10,9 @@ With a learned head (`zones.head`, written by `semdns routes train`), stages 2 a
 Precedence: (a) a keyword hit at or above `th.keyword` decides (the admin's override); (b) an
 exemplar whose cosine reaches `th.exemplar` (default 1: off) decides for its child (`stage=exemplar`,
 confidence = that cosine); (c) the head's calibrated softmax (its logits plus `prior` times the
-keyword shares, over its temperature) decides (`stage=head`) when its best child's probability
-reaches `th.head`; below it the walk stops at this node (`child=None`: its general engine) and the
-decision says `stopped="confidence 0.41 < 0.60"`.
+keyword shares and `sim` times the profiles' similarity scores, over its temperature) decides
+(`stage=head`) when its best child's probability reaches `th.head`; below it the walk stops at
+this node (`child=None`: its general engine) and the decision says `stopped="confidence 0.41 < 0.60"`.
 3. `deep`: what stays ambiguous is re-read sentence by sentence (each sentence embedded and
    scored like the whole; long, chatty questions often carry their topic in one sentence), the
    distributions averaged with the whole-text one and stronger keyword evidence. When even that
@@ -88,6 +88,13 @@ def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
     return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)
 
 
+def similarity_logits(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
+    """(m, k) the staged scorer's similarity scores over its temperature, best child at 0: the
+    profiles' evidence a head adds with its `sim` weight (and `routes train` calibrates)."""
+    scores = _similarity_scores(index, vectors) / TEMPERATURE
+    return scores - scores.max(axis=-1, keepdims=True)
+
+
 def _softmax(scores: np.ndarray) -> np.ndarray:
     z = (scores - scores.max(axis=-1, keepdims=True)) / TEMPERATURE
     e = np.exp(z)
@@ -103,6 +110,8 @@ def head_probabilities(index: RoutingIndex, vectors: np.ndarray, shares: np.ndar
     known = columns >= 0
     full = np.full((len(vectors), len(columns)), -np.inf)
     full[:, known] = logits[:, columns[known]] + head.prior * np.broadcast_to(shares, full.shape)[:, known]
+    if head.sim:
+        full[:, known] += head.sim * similarity_logits(index, vectors)[:, known]
     z = full / head.temperature
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

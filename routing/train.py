@@ -1,13 +1,16 @@
 """Fitting a node's head (`zones.head`) on labelled questions, with numpy alone.
 
-`train_head(vectors, shares, labels, classes)`:
+`train_head(vectors, shares, labels, classes, sims=, groups=)`:
 1. for each candidate (`linear` softmax regression, or an `mlp` of one ReLU layer, with an L2
-   weight), k-fold cross-validation (stratified, seeded) gives out-of-fold logits; training
-   weighs each class by the inverse of its size (class-balanced loss), full-batch Adam;
-2. the candidate with the best out-of-fold accuracy (then log-loss) wins; on its out-of-fold
-   logits, the weight of the keyword prior (`prior`: logits + prior * keyword shares) and the
-   temperature are chosen by log-loss (grid; temperature scaling, Guo et al. 2017), so the
+   weight), k-fold cross-validation gives out-of-fold logits: folds hold out whole sources when
+   `groups` are given (what a question from a source nobody trained on meets; rows of group -1,
+   the profiles' own exemplars, are always trained on), else stratified rows; training weighs
+   each class by the inverse of its size (class-balanced loss), full-batch Adam;
+2. on each candidate's out-of-fold logits, the weight of the keyword prior (`prior`: + prior *
+   keyword shares) and of the profiles' similarity (`sim`: + sim * similarity logits) are chosen
+   by accuracy, the temperature by log-loss (grid; temperature scaling, Guo et al. 2017), so the
    confidences a node compares with `th.head` are calibrated on questions the model did not see;
+   the candidate with the best calibrated out-of-fold accuracy wins;
 3. the winner is refitted on every question and returned as a `RouteHead`, with the
    cross-validated accuracy and the out-of-fold probabilities (for the coverage–accuracy curve).
 Model selection uses the training questions only (never an evaluation set).
@@ -34,10 +37,10 @@ class Candidate:
 
 
 CANDIDATES = (
-    Candidate("linear", 1e-4), Candidate("linear", 1e-3), Candidate("linear", 1e-2),
-    Candidate("mlp", 1e-4, 128), Candidate("mlp", 1e-3, 128),
+    Candidate("linear", 1e-3), Candidate("linear", 1e-2), Candidate("linear", 3e-2), Candidate("mlp", 1e-3, 128),
 )
 PRIORS = (0.0, 0.5, 1.0, 2.0, 4.0)
+SIMS = (0.0, 0.25, 0.5, 1.0, 2.0)
 TEMPERATURES = tuple(float(t) for t in np.round(np.exp(np.linspace(np.log(0.2), np.log(5.0), 41)), 4))
 STEPS = {"linear": 300, "mlp": 300}
 RATE = {"linear": 0.05, "mlp": 0.005}
@@ -50,8 +53,9 @@ class Fit:
     head: RouteHead
     candidate: Candidate
     cv_accuracy: float  # out-of-fold accuracy of the chosen candidate (with prior and temperature)
-    cv_probs: np.ndarray  # (n, classes) calibrated out-of-fold probabilities
+    cv_probs: np.ndarray  # (tested rows, classes) calibrated out-of-fold probabilities
     table: tuple[tuple[str, float], ...]  # every candidate's out-of-fold accuracy
+    cv_rows: np.ndarray  # (n,) True for the rows cv_probs covers (rows never held out are not)
 
 
 def _one_blas_thread() -> ContextManager[object]:
@@ -116,10 +120,22 @@ def _logits(layers: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
     return x @ w.T + b
 
 
-def folds_of(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
-    """A fold number per row, stratified by label, seeded."""
-    rng = np.random.default_rng(seed)
+def folds_of(y: np.ndarray, folds: int, seed: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """A fold number per row. Without `groups`: stratified by label, seeded. With `groups` (an id
+    per row, -1 for rows that are always trained on and never tested): whole groups go to one
+    fold each, largest first into the smallest fold, so a fold's questions come from sources the
+    rest never saw (-1 stays -1)."""
     fold = np.zeros(len(y), dtype=np.int64)
+    if groups is not None:
+        fold[:] = -1
+        ids, sizes = np.unique(groups[groups >= 0], return_counts=True)
+        load = np.zeros(folds)
+        for gid in ids[np.argsort(-sizes, kind="stable")]:
+            target = int(np.argmin(load))
+            fold[groups == gid] = target
+            load[target] += int((groups == gid).sum())
+        return fold
+    rng = np.random.default_rng(seed)
     for label in np.unique(y):
         rows = np.flatnonzero(y == label)
         rng.shuffle(rows)
@@ -128,58 +144,79 @@ def folds_of(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int, candidate: Candidate, fold: np.ndarray) -> np.ndarray:
-    logits = np.zeros((len(y), classes))
-    for k in np.unique(fold):
+    """Logits of every row with a fold >= 0 from a model that did not see its fold (0 elsewhere)."""
+    logits = np.zeros((len(y), classes), dtype=np.float32)
+    for k in np.unique(fold[fold >= 0]):
         train, test = fold != k, fold == k
         logits[test] = _logits(fit_layers(x[train], y[train], classes, candidate, seed=int(k)), x[test])
     return logits
 
 
-def calibrate(logits: np.ndarray, shares: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """(prior, temperature, accuracy) minimising the log-loss of softmax((logits + prior*shares)/T)."""
-    best: tuple[float, float, float, float] | None = None
+@dataclass(frozen=True)
+class Calibration:
+    prior: float
+    sim: float
+    temperature: float
+    accuracy: float
+
+    def probabilities(self, logits: np.ndarray, shares: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        return _softmax((logits + self.prior * shares + self.sim * sims) / self.temperature)
+
+
+def calibrate(logits: np.ndarray, shares: np.ndarray, y: np.ndarray, sims: np.ndarray | None = None) -> Calibration:
+    """The prior and similarity weights (by accuracy, then log-loss) and the temperature (by
+    log-loss) of softmax((logits + prior*shares + sim*sims) / T) on out-of-fold logits."""
+    best: tuple[tuple[float, float], Calibration] | None = None
     rows = np.arange(len(y))
     for prior in PRIORS:
-        z = logits + prior * shares
-        accuracy = float((z.argmax(1) == y).mean())
-        for temperature in TEMPERATURES:
-            loss = float(-np.log(_softmax(z / temperature)[rows, y] + 1e-12).mean())
-            key = (-accuracy, loss)
-            if best is None or key < (-best[2], best[3]):
-                best = (prior, temperature, accuracy, loss)
+        for sim in SIMS if sims is not None else (0.0,):
+            z = logits + prior * shares + (sim * sims if sims is not None else 0.0)
+            accuracy = float((z.argmax(1) == y).mean())
+            if best is not None and accuracy < best[1].accuracy - 1e-9:
+                continue
+            for temperature in TEMPERATURES:
+                loss = float(-np.log(_softmax(z / temperature)[rows, y] + 1e-12).mean())
+                key = (-accuracy, loss)
+                if best is None or key < best[0]:
+                    best = (key, Calibration(prior, sim, temperature, accuracy))
     assert best is not None
-    return best[0], best[1], best[2]
+    return best[1]
 
 
 def train_head(vectors: np.ndarray, shares: np.ndarray, labels: np.ndarray, classes: tuple[str, ...],
-               folds: int = 5, candidates: tuple[Candidate, ...] = CANDIDATES, serial: int = 1) -> Fit:
-    """Choose, calibrate and fit a head (see the module docstring). `labels` index `classes`."""
+               folds: int = 5, candidates: tuple[Candidate, ...] = CANDIDATES, serial: int = 1,
+               sims: np.ndarray | None = None, groups: np.ndarray | None = None) -> Fit:
+    """Choose, calibrate and fit a head (see the module docstring). `labels` index `classes`;
+    `sims` are the profiles' similarity logits (`classifier.similarity_logits`) when the head may
+    lean on them; `groups` the source of each row (-1: always trained on) for source-held-out folds."""
     with _one_blas_thread():
-        return _train_head(np.asarray(vectors, dtype=np.float32), np.asarray(shares, dtype=np.float32), labels,
-                           classes, folds, candidates, serial)
-
-
-def _train_head(x: np.ndarray, shares: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], folds: int,
-                candidates: tuple[Candidate, ...], serial: int) -> Fit:
-    k = len(classes)
-    folds = max(2, min(folds, int(np.bincount(labels, minlength=k).min())))
-    fold = folds_of(labels, folds)
-    table = []
-    chosen: tuple[float, Candidate, np.ndarray] | None = None
-    for candidate in candidates:
-        logits = out_of_fold(x, labels, k, candidate, fold)
-        prior, temperature, accuracy = calibrate(logits, shares, labels)
-        table.append((str(candidate), accuracy))
-        if chosen is None or accuracy > chosen[0] + 1e-9:
-            chosen = (accuracy, candidate, logits)
-    assert chosen is not None
-    accuracy, candidate, logits = chosen
-    prior, temperature, accuracy = calibrate(logits, shares, labels)
-    layers = fit_layers(x, labels, k, candidate, seed=folds)
-    probs = _softmax((logits + prior * shares) / temperature)
-    head = RouteHead(classes, candidate.kind, layers, temperature, prior, serial,
-                     info={"cv": f"{accuracy:.4f}", "rows": str(len(labels))})
-    return Fit(head, candidate, accuracy, probs, tuple(table))
+        x = np.asarray(vectors, dtype=np.float32)
+        k = len(classes)
+        if groups is not None and len(np.unique(groups[groups >= 0])) >= 2:
+            fold = folds_of(labels, min(folds, len(np.unique(groups[groups >= 0]))), groups=groups)
+        else:
+            folds = max(2, min(folds, int(np.bincount(labels, minlength=k).min())))
+            fold = folds_of(labels, folds)
+        tested = fold >= 0
+        shares = np.asarray(shares, dtype=np.float32)
+        sims = np.asarray(sims, dtype=np.float32) if sims is not None else None
+        sub_sims = sims[tested] if sims is not None else None
+        table = []
+        chosen: tuple[Calibration, Candidate, np.ndarray] | None = None
+        for candidate in candidates:
+            logits = out_of_fold(x, labels, k, candidate, fold)
+            calibration = calibrate(logits[tested], shares[tested], labels[tested], sub_sims)
+            table.append((str(candidate), calibration.accuracy))
+            if chosen is None or calibration.accuracy > chosen[0].accuracy + 1e-9:
+                chosen = (calibration, candidate, logits)
+        assert chosen is not None
+        calibration, candidate, logits = chosen
+        layers = fit_layers(x, labels, k, candidate, seed=folds)
+    probs = calibration.probabilities(logits[tested], shares[tested],
+                                      sub_sims if sub_sims is not None else np.zeros_like(shares[tested]))
+    head = RouteHead(classes, candidate.kind, layers, calibration.temperature, calibration.prior, serial,
+                     sim=calibration.sim, info={"cv": f"{calibration.accuracy:.4f}", "rows": str(len(labels))})
+    return Fit(head, candidate, calibration.accuracy, probs, tuple(table), tested)
 
 
 def coverage_curve(confidence: np.ndarray, correct: np.ndarray,

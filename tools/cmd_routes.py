@@ -32,7 +32,7 @@ import dns.name
 import numpy as np
 
 from codec import normalize
-from routing.classifier import Classifier, Decision, classify, head_probabilities
+from routing.classifier import Classifier, Decision, classify, head_probabilities, similarity_logits
 from routing.descend import descend
 from routing.embedder import load_embedder
 from routing.index import Encoder, IndexCache
@@ -58,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--zones", type=Path, default=DEFAULT_ZONES, help="default: %(default)s")
     train.add_argument("--apex", default="semantic.root.")
     train.add_argument("--folds", type=int, default=5)
+    train.add_argument("--cv-by", choices=("source", "row"), default="source",
+                       help="folds hold out whole sources (default: how a new source fares) or rows")
     train.add_argument("--min-rows", type=int, default=10, help="a node trains when every child has this many")
     train.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph (as served)")
     train.set_defaults(func=run_train)
@@ -124,18 +126,25 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"{node}: skipped, too few questions per child ({dict(zip(found.classes, counts.tolist()))})")
             continue
         shares = keyword_shares(index, [labelled[i].text for i in found.rows])
-        fit = train_head(vectors[found.rows], shares, found.labels, found.classes, folds=args.folds)
+        sims = similarity_logits(index, vectors[found.rows])
+        sources = [labelled[i].source for i in found.rows]
+        names = sorted(set(sources) - {""})
+        groups = np.array([names.index(s) if s else -1 for s in sources]) if args.cv_by == "source" else None
+        fit = train_head(vectors[found.rows], shares, found.labels, found.classes, folds=args.folds,
+                         sims=sims, groups=groups)
         print(f"{node}: {len(found.rows)} questions {dict(zip(found.classes, counts.tolist()))}")
         for name, accuracy in fit.table:
             print(f"    cv {name:<22} {accuracy:.4f}{'  <- chosen' if name == str(fit.candidate) else ''}")
-        print(f"    prior={fit.head.prior:g} temp={fit.head.temperature:g} cv accuracy {fit.cv_accuracy:.4f}")
+        held = "sources held out" if groups is not None and len(names) >= 2 else "rows held out"
+        print(f"    prior={fit.head.prior:g} sim={fit.head.sim:g} temp={fit.head.temperature:g} "
+              f"cv accuracy {fit.cv_accuracy:.4f} ({held}, {int(fit.cv_rows.sum())} questions tested)")
         confidence = fit.cv_probs.max(axis=1)
-        correct = fit.cv_probs.argmax(axis=1) == found.labels
+        correct = fit.cv_probs.argmax(axis=1) == found.labels[fit.cv_rows]
         print("    coverage-accuracy (cross-validated): " + "  ".join(
             f"th {t:.1f}: {c:.3f}/{a:.4f}" for t, c, a in coverage_curve(confidence, correct)))
         fragments[origin].append(fit.head.to_zone_fragment(
             node, [f"head of {node}: {fit.candidate}, {len(found.rows)} questions, "
-                   f"{args.folds}-fold cv accuracy {fit.cv_accuracy:.4f}"]))
+                   f"{args.folds}-fold cv accuracy {fit.cv_accuracy:.4f} ({held})"]))
     for origin, parts in sorted(fragments.items()):
         write_heads(args.zones, origin, parts)
     return 0

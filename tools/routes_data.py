@@ -28,6 +28,7 @@ class Labelled:
     text: str  # normalised, as the server sees it
     domain: str
     subdomain: str | None
+    source: str = ""  # where the question comes from (`owner/repo` of the corpus's `source`), "" for ours
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -40,7 +41,8 @@ def load_labelled(path: Path, limit: int | None = None) -> list[Labelled]:
         for line in handle:
             if line.strip():
                 row = json.loads(line)
-                rows.append(Labelled(normalize(row["text"]), row["domain"], row.get("subdomain") or None))
+                source = str(row.get("source") or "").split(":")[0]
+                rows.append(Labelled(normalize(row["text"]), row["domain"], row.get("subdomain") or None, source))
     return rows[:limit] if limit else rows
 
 

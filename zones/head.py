@@ -3,14 +3,16 @@
 A head is a small classifier over the sentence vector of a question (MiniLM, `dims` values): a
 softmax over the node's children, `linear` (one layer) or `mlp` (one ReLU layer of `hidden`
 units, then one linear layer), calibrated by a temperature, plus the weight of the keyword prior
-(the keyword matcher's shares, added to the logits before the temperature). Records, in the zone
+(the keyword matcher's shares, added to the logits before the temperature) and of the profiles'
+similarity scores (`sim`: the staged scorer's exemplar/centroid/description scores over its
+temperature, §4, added the same way; 0 when the head stands alone). Records, in the zone
 that holds the node's `_route` data (a generated file `heads/<origin>heads` pulled in with
 `$INCLUDE`):
 
 * header, at ``_head._route.<node>.``::
 
       TXT "v=semhead1" "serial=<n>" "kind=linear|mlp" "dims=<d>" "hidden=<h>" "classes=<a>,<b>,..."
-          "temp=<T>" "prior=<w>" "dtype=f16|f32" "size=<octets>" "sha256=<hex>" "chunks=<n>"
+          "temp=<T>" "prior=<w>" "sim=<w>" "dtype=f16|f32" "size=<octets>" "sha256=<hex>" "chunks=<n>"
 
   optional informative keys: ``cv=<cross-validated accuracy>``, ``rows=<training questions>``.
 * chunk ``i`` at ``<i>._head._route.<node>.``: ``TXT "c=<i>" "<base64>" ...`` (8 KiB of data per
@@ -48,7 +50,8 @@ DTYPES: dict[str, np.dtype] = {"f16": np.dtype("<f2"), "f32": np.dtype("<f4")}
 CHUNK_OCTETS = 8192
 STRING_OCTETS = 255
 DEFAULT_TTL = 3600
-_REQUIRED = ("v", "serial", "kind", "dims", "hidden", "classes", "temp", "prior", "dtype", "size", "sha256", "chunks")
+_REQUIRED = ("v", "serial", "kind", "dims", "hidden", "classes", "temp", "prior", "sim", "dtype", "size", "sha256",
+             "chunks")
 _OPTIONAL = ("cv", "rows")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CLASS = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -75,6 +78,7 @@ class RouteHead:
     serial: int = 1
     dims: int = ENCODER_DIMS
     dtype: str = "f16"
+    sim: float = 0.0
     info: dict[str, str] = field(default_factory=dict)  # cv=, rows=
 
     @property
@@ -99,7 +103,7 @@ class RouteHead:
         strings = [
             f"v={VERSION}", f"serial={self.serial}", f"kind={self.kind}", f"dims={self.dims}",
             f"hidden={self.hidden}", f"classes={','.join(self.classes)}", f"temp={self.temperature:.6g}",
-            f"prior={self.prior:.6g}", f"dtype={self.dtype}", f"size={len(data)}",
+            f"prior={self.prior:.6g}", f"sim={self.sim:.6g}", f"dtype={self.dtype}", f"size={len(data)}",
             f"sha256={hashlib.sha256(data).hexdigest()}", f"chunks={chunks}",
         ]
         return strings + [f"{key}={self.info[key]}" for key in _OPTIONAL if key in self.info]
@@ -204,7 +208,7 @@ def parse_head(zone: dns.zone.Zone, node: dns.name.Name) -> RouteHead | None:
         raise HeadError(owner, f"dtype={fields['dtype']!r} (expected {' or '.join(DTYPES)})")
     serial, dims, hidden, size, chunks = (int(_number(owner, fields, key, int))
                                           for key in ("serial", "dims", "hidden", "size", "chunks"))
-    temperature, prior = (_number(owner, fields, key, float) for key in ("temp", "prior"))
+    temperature, prior, sim = (_number(owner, fields, key, float) for key in ("temp", "prior", "sim"))
     classes = tuple(fields["classes"].split(","))
     if len(classes) < 2 or len(set(classes)) != len(classes) or not all(_CLASS.fullmatch(c) for c in classes):
         raise HeadError(owner, f"classes={fields['classes'][:60]!r}: two or more distinct child labels expected")
@@ -235,7 +239,7 @@ def parse_head(zone: dns.zone.Zone, node: dns.name.Name) -> RouteHead | None:
         layers.append(flat[at:at + count].reshape(shape))
         at += count
     info = {key: fields[key] for key in _OPTIONAL if key in fields}
-    return RouteHead(classes, kind, tuple(layers), temperature, prior, serial, dims, fields["dtype"], info)
+    return RouteHead(classes, kind, tuple(layers), temperature, prior, serial, dims, fields["dtype"], sim, info)
 
 
 def _data(zone: dns.zone.Zone, node: dns.name.Name, chunks: int) -> bytes:

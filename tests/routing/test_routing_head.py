@@ -76,15 +76,37 @@ def test_folds_are_stratified() -> None:
 def test_fit_learns_separable_classes(fitted) -> None:
     assert fitted.cv_accuracy >= 0.95
     assert len(fitted.table) == 2 and fitted.head.temperature > 0
-    assert fitted.cv_probs.shape == (80, 2)
+    assert fitted.cv_probs.shape == (80, 2) and fitted.cv_rows.all()
     assert fitted.head.info["rows"] == "80"
 
 
 def test_calibration_prefers_a_prior_that_helps() -> None:
     logits = np.zeros((4, 2))
     shares = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    prior, temperature, accuracy = calibrate(logits, shares, np.array([0, 1, 0, 1]))
-    assert prior > 0 and accuracy == 1.0
+    calibration = calibrate(logits, shares, np.array([0, 1, 0, 1]))
+    assert calibration.prior > 0 and calibration.accuracy == 1.0 and calibration.sim == 0.0
+    calibration = calibrate(logits, np.zeros_like(shares), np.array([0, 1, 0, 1]), sims=shares)
+    assert calibration.sim > 0 and calibration.accuracy == 1.0
+
+
+def test_grouped_folds_hold_out_whole_sources() -> None:
+    groups = np.array([0, 0, 0, 1, 1, 2, -1, -1])
+    fold = folds_of(np.zeros(8, dtype=np.int64), 2, groups=groups)
+    assert fold[6] == fold[7] == -1
+    for gid in (0, 1, 2):
+        assert len(set(fold[groups == gid].tolist())) == 1
+    assert fold[0] != fold[3] and fold[3] == fold[5]  # sizes 3 | 2 + 1
+
+
+def test_fit_with_sources_and_similarity() -> None:
+    texts, labels = corpus(per_class=20)
+    vectors = BagOfWords().embed(texts)
+    groups = np.array([i % 4 for i in range(len(texts))])
+    groups[:5] = -1
+    fit = train_head(vectors, np.zeros((len(texts), 2)), labels, ("alpha", "beta"), folds=4,
+                     candidates=(Candidate("linear", 1e-3),), sims=np.zeros((len(texts), 2)), groups=groups)
+    assert fit.cv_rows.sum() == len(texts) - 5 and fit.cv_probs.shape == (len(texts) - 5, 2)
+    assert fit.cv_accuracy >= 0.9
 
 
 def test_coverage_curve() -> None:
