@@ -415,6 +415,13 @@ def run(args: argparse.Namespace) -> int:
     apex_index = indexes.get(catalog.zones[apex], apex)
     if apex_index is None:
         raise SystemExit(f"{apex}: no routing profiles")
+    known = {_path_under(child, apex) for zone, node in _route_nodes(catalog) if node != apex
+             and (index := indexes.get(zone, node)) is not None for child in index.children}
+    foreign = sum(1 for q in queries if q.subdomain and q.path not in known)
+    queries = [q if not q.subdomain or q.path in known else Query(q.text, q.domain) for q in queries]
+    if foreign:
+        print(f"({foreign} subdomain labels name no child in these zones: those questions count for the "
+              "top level only)")
     if args.in_process:
         title = "staged hierarchy (in-process)"
         outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder)
