@@ -6,6 +6,13 @@
    description cosine, plus keyword evidence (0.15 * the child's share). A softmax over the
    children (temperature 0.05) gives the confidence; decides when it reaches the child's
    `th.embed` and the score margin over the runner-up reaches `th.margin`.
+With a learned head (`zones.head`, written by `semdns routes train`), stages 2 and 3 give way to it.
+Precedence: (a) a keyword hit at or above `th.keyword` decides (the admin's override); (b) an
+exemplar whose cosine reaches `th.exemplar` (default 1: off) decides for its child (`stage=exemplar`,
+confidence = that cosine); (c) the head's calibrated softmax (its logits plus `prior` times the
+keyword shares and `sim` times the profiles' similarity scores, over its temperature) decides
+(`stage=head`) when its best child's probability reaches `th.head`; below it the walk stops at
+this node (`child=None`: its general engine) and the decision says `stopped="confidence 0.41 < 0.60"`.
 3. `deep`: what stays ambiguous is re-read sentence by sentence (each sentence embedded and
    scored like the whole; long, chatty questions often carry their topic in one sentence), the
    distributions averaged with the whole-text one and stronger keyword evidence. When even that
@@ -55,10 +62,11 @@ class Decision:
     """Where a question goes: `child` (None: this node's general engine) and how that was decided."""
 
     child: dns.name.Name | None
-    stage: str  # "keyword" | "embed" | "deep" | "none"
+    stage: str  # "keyword" | "exemplar" | "head" | "embed" | "deep" | "none"
     confidence: float
     runner_up: Candidate | None
     candidates: tuple[Candidate, ...]  # every child with its score, best first
+    stopped: str | None = None  # why a confident-enough child was not chosen ("confidence 0.41 < 0.60")
 
 
 def _keyword_shares(index: RoutingIndex, result: KeywordResult) -> np.ndarray:
@@ -80,21 +88,46 @@ def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
     return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)
 
 
+def similarity_logits(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
+    """(m, k) the staged scorer's similarity scores over its temperature, best child at 0: the
+    profiles' evidence a head adds with its `sim` weight (and `routes train` calibrates)."""
+    scores = _similarity_scores(index, vectors) / TEMPERATURE
+    return scores - scores.max(axis=-1, keepdims=True)
+
+
 def _softmax(scores: np.ndarray) -> np.ndarray:
     z = (scores - scores.max(axis=-1, keepdims=True)) / TEMPERATURE
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _decision(index: RoutingIndex, probs: np.ndarray, stage: str, child: int | None) -> Decision:
+def head_probabilities(index: RoutingIndex, vectors: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """(m, k) calibrated child probabilities of the index's head for m unit vectors; `shares` are
+    the keyword shares ((k,) or (m, k)). A child the head does not know gets 0."""
+    head, columns = index.head, index.head_columns
+    assert head is not None and columns is not None
+    logits = head.logits(vectors)
+    known = columns >= 0
+    full = np.full((len(vectors), len(columns)), -np.inf)
+    full[:, known] = logits[:, columns[known]] + head.prior * np.broadcast_to(shares, full.shape)[:, known]
+    if head.sim:
+        full[:, known] += head.sim * similarity_logits(index, vectors)[:, known]
+    z = full / head.temperature
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _decision(index: RoutingIndex, probs: np.ndarray, stage: str, child: int | None,
+              confidence: float | None = None, stopped: str | None = None) -> Decision:
     order = np.argsort(-probs, kind="stable").tolist()
     values = probs.tolist()
     children = index.children
     candidates = tuple((children[i], round(values[i], 4)) for i in order)
     chosen = children[child] if child is not None else None
-    confidence = values[child] if child is not None else values[order[0]]
+    if confidence is None:
+        confidence = values[child] if child is not None else values[order[0]]
     runner_up = next((candidates[rank] for rank, i in enumerate(order) if i != child), None)
-    return Decision(chosen, stage, round(confidence, 4), runner_up, candidates)
+    return Decision(chosen, stage, round(confidence, 4), runner_up, candidates, stopped)
 
 
 def sentences(text: str) -> list[str]:
@@ -148,6 +181,8 @@ class Classifier:
             vector = _unit(embedding)
         else:  # none given, or one of another dimension (a client's: ignored)
             vector = (yield Embed((text,)))[0]
+        if index.head is not None:
+            return head_decision(index, vector, shares), vector
         scores = _similarity_scores(index, vector[None, :])[0]
         probs = _softmax(scores + KEYWORD_BONUS * shares)
         order = np.argsort(-probs, kind="stable")
@@ -170,6 +205,22 @@ class Classifier:
         if float((index.exemplars @ vector).max(initial=-1.0)) < NO_FIT_SIMILARITY and not shares.any():
             return _decision(index, probs, "deep", None)
         return _decision(index, probs, "deep", best)
+
+
+def head_decision(index: RoutingIndex, vector: np.ndarray, shares: np.ndarray) -> Decision:
+    """The exemplar override, else the head's decision (see the module's precedence)."""
+    probs = head_probabilities(index, vector[None, :], shares)[0]
+    settings = index.settings
+    if settings.exemplar_threshold < 1.0 and len(index.exemplars):
+        sims = index.exemplars @ vector
+        nearest = int(np.argmax(sims))
+        if float(sims[nearest]) >= settings.exemplar_threshold:
+            return _decision(index, probs, "exemplar", int(index.owners[nearest]), float(sims[nearest]))
+    best = int(np.argmax(probs))
+    if probs[best] >= settings.head_threshold:
+        return _decision(index, probs, "head", best)
+    stopped = f"confidence {probs[best]:.2f} < {settings.head_threshold:.2f}"
+    return _decision(index, probs, "head", None, stopped=stopped)
 
 
 def keyword_guess(index: RoutingIndex, text: str, stage: str) -> Decision:

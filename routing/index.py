@@ -2,9 +2,10 @@
 
 `compile_index(table, encoder)` turns a `RouteTable` (parsed profiles) into what the classifier
 needs at query time: the keyword matcher, the exemplar vectors with their owners, per-child
-centroids and description vectors, and the thresholds. `IndexCache.get(zone, node)` returns the
-index of a node, compiling it when the zone object or its SOA serial changed; exemplar vectors
-are memoised by text, so a reload that only touches a few exemplars embeds only those.
+centroids and description vectors, the thresholds, and the node's learned head (`zones.head`).
+`IndexCache.get(zone, node)` returns the index of a node, compiling it when the zone object or
+its SOA serial changed; exemplar vectors are memoised by text, so a reload that only touches a
+few exemplars embeds only those.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from common.names import zone_origin
 from routing.keywords import KeywordMatcher
+from zones.head import HeadError, RouteHead, parse_head
 from zones.profile import RouteSettings, RouteTable, RoutingProfile, parse_profiles
 
 
@@ -41,6 +43,8 @@ class RoutingIndex:
     centroids: np.ndarray  # (k, d) unit vectors
     descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
     spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
+    head: RouteHead | None = None  # the node's learned head (zones.head), None: the staged scores
+    head_columns: np.ndarray | None = None  # (k,) per child, its class in `head` (-1: none)
 
     def embed_threshold(self, child: int) -> float:
         override = self.profiles[child].embed_threshold
@@ -69,8 +73,9 @@ class _Memo:
         return np.stack([self._vectors[t] for t in texts])
 
 
-def compile_index(table: RouteTable, encoder: Encoder) -> RoutingIndex:
-    """Build the index of one node from its parsed profiles."""
+def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = None) -> RoutingIndex:
+    """Build the index of one node from its parsed profiles (and its head, when it has one whose
+    classes are children: one that knows none of them is ignored)."""
     profiles = table.profiles
     children = tuple(p.child for p in profiles)
     matcher = KeywordMatcher({i: p.keywords for i, p in enumerate(profiles)})
@@ -103,7 +108,15 @@ def compile_index(table: RouteTable, encoder: Encoder) -> RoutingIndex:
         centroids=_unit(centroids),
         descriptions=_unit(desc.astype(np.float32)),
         spans=_spans(owners, len(profiles)),
+        head=head if head is not None and head_columns(children, head).max(initial=-1) >= 0 else None,
+        head_columns=head_columns(children, head) if head is not None else None,
     )
+
+
+def head_columns(children: tuple[dns.name.Name, ...], head: RouteHead) -> np.ndarray:
+    """Per child, the column of its class in `head` (-1 for a child the head does not know)."""
+    position = {label: i for i, label in enumerate(head.classes)}
+    return np.array([position.get(child.labels[0].decode().lower(), -1) for child in children], dtype=np.int64)
 
 
 def _spans(owners: list[int], children: int) -> tuple[tuple[int, int], ...]:
@@ -148,7 +161,11 @@ class IndexCache:
             if not table.profiles:
                 self._entries.pop(key, None)
                 return None
-            index = compile_index(table, self._memo)
+            try:
+                head = parse_head(zone, node)
+            except HeadError:  # `zone check` refuses such a zone; one changed since serves without
+                head = None
+            index = compile_index(table, self._memo, head)
             self._entries[key] = (weakref.ref(zone), serial, index)
             self.compiles += 1
             return index

@@ -7,7 +7,14 @@ Each line of QUERIES.jsonl is `{"text": ..., "domain": ...}` (other keys ignored
 - prints accuracy per top-level domain, a confusion table, the share decided by each stage and
   latency p50/p99 per stage (over UDP: from sending the query's bytes to receiving the answer's);
 - prints, in the same run, a baseline: the same encoder and the same exemplars in a plain
-  in-process nearest-exemplar router (no keywords, no stages, no hierarchy).
+  in-process nearest-exemplar router (no keywords, no stages, no hierarchy);
+- with `--train CORPUS.jsonl` (the questions the heads were trained on), also a flat kNN-5 over the
+  same encoder whose examples are that corpus, its leave-one-out accuracy on the corpus, and the
+  heads' cross-validated accuracies (their `cv=`), side by side;
+- prints the full-path (subdomain) accuracy of the questions labelled with a subdomain, and the
+  coverage–accuracy curve of the top-level decision: at a `th.head` of t, the questions a head
+  decided with confidence below t would stop at the apex (the general engine); coverage is the
+  share routed on, accuracy that of those.
 Without `--server` and `--in-process` it starts its own server on the shipped zones (loopback,
 free port) and stops it at the end.
 """
@@ -30,6 +37,7 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rdatatype
+import dns.zone
 import numpy as np
 
 from codec import normalize, text_to_qname
@@ -42,6 +50,7 @@ from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
 from tools.progress import bar
+from tools.routes_data import embed_all
 from zones.catalog import ZoneCatalog
 from zones.loader import load_directory
 
@@ -55,14 +64,23 @@ NONE = "(general)"
 class Query:
     text: str
     domain: str
+    subdomain: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.domain}/{self.subdomain}" if self.subdomain else self.domain
 
 
 @dataclass(frozen=True)
 class Outcome:
     domain: str  # expected
     predicted: str  # top-level child label, or NONE
-    stage: str  # the slowest stage used on the whole path (keyword < embed < deep)
+    stage: str  # the slowest stage used on the whole path (keyword < exemplar < head < embed < deep)
     millis: float  # whole hierarchy
+    expected_path: str = ""  # domain[/subdomain]
+    path: str = ""  # where the route ended, as labels under the apex (NONE: the apex)
+    first_stage: str = ""  # the stage of the top-level decision
+    confidence: float = 1.0  # the top-level decision's confidence
 
 
 def load_queries(path: Path, limit: int | None = None) -> list[Query]:
@@ -71,7 +89,7 @@ def load_queries(path: Path, limit: int | None = None) -> list[Query]:
         for line in handle:
             if line.strip():
                 row = json.loads(line)
-                queries.append(Query(row["text"], row["domain"]))
+                queries.append(Query(row["text"], row["domain"], row.get("subdomain") or None))
     return queries[:limit] if limit else queries
 
 
@@ -96,8 +114,55 @@ def run_in_process(queries: Sequence[Query], catalog: ZoneCatalog, apex: dns.nam
         hops, millis = _timed(lambda: descend(catalog, indexes, classifier, text, apex, encoder))
         first = hops[0].decision if hops else None
         stage = path_stage([hop.decision.stage for hop in hops])
-        outcomes.append(Outcome(query.domain, _label_under(first.child if first else None, apex), stage, millis))
+        end = next((hop.decision.child for hop in reversed(hops) if hop.decision.child is not None), None)
+        outcomes.append(Outcome(query.domain, _label_under(first.child if first else None, apex), stage, millis,
+                                query.path, _path_under(end, apex), first.stage if first else "none",
+                                first.confidence if first else 0.0))
     return outcomes
+
+
+def _path_under(name: dns.name.Name | None, apex: dns.name.Name) -> str:
+    if name is None or not name.is_subdomain(apex) or name == apex:
+        return NONE
+    return "/".join(label.decode().lower() for label in reversed(name.relativize(apex).labels))
+
+
+def run_knn(queries: Sequence[Query], examples: np.ndarray, labels: Sequence[str], encoder: Encoder,
+            k: int = 5) -> list[Outcome]:
+    """Flat kNN-k (cosine, majority vote, ties to the larger summed similarity) over `examples`."""
+    outcomes = []
+    names = sorted(set(labels))
+    owner = np.array([names.index(label) for label in labels])
+    for query in queries:
+        text = normalize(query.text)
+
+        def route() -> str:
+            sims = examples @ encoder.embed([text])[0]
+            return names[_vote(sims, owner, len(names), k)]
+
+        label, millis = _timed(route)
+        outcomes.append(Outcome(query.domain, label, "embed", millis, query.path, label))
+    return outcomes
+
+
+def _vote(sims: np.ndarray, owner: np.ndarray, classes: int, k: int) -> int:
+    top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
+    votes = np.bincount(owner[top], minlength=classes).astype(np.float64)
+    votes += 1e-3 * np.bincount(owner[top], weights=sims[top], minlength=classes)
+    return int(np.argmax(votes))
+
+
+def knn_leave_one_out(examples: np.ndarray, labels: Sequence[str], k: int = 5) -> float:
+    """kNN-k accuracy on the examples themselves, each left out of its own vote."""
+    names = sorted(set(labels))
+    owner = np.array([names.index(label) for label in labels])
+    hits = 0
+    for start in range(0, len(examples), 256):
+        sims = examples[start:start + 256] @ examples.T
+        for row, line in enumerate(sims):
+            line[start + row] = -np.inf
+            hits += _vote(line, owner, len(names), k) == owner[start + row]
+    return hits / max(1, len(examples))
 
 
 def run_baseline(queries: Sequence[Query], index: RoutingIndex, encoder,
@@ -164,7 +229,7 @@ def _first_hop(reply: dns.message.Message, apex: dns.name.Name) -> str:
     return NONE
 
 
-STAGE_ORDER = ("none", "keyword", "embed", "deep")
+STAGE_ORDER = ("none", "keyword", "exemplar", "head", "embed", "deep")
 
 
 def path_stage(stages: Iterable[str]) -> str:
@@ -191,8 +256,34 @@ def run_wire(queries: Sequence[Query], host: str, port: int, apex: dns.name.Name
         message = _semantic_query(query.text, apex, "q", dns.rdatatype.SRV)
         reply, millis = _ask(message, host, port)
         explain, _ = _ask(_semantic_query(query.text, apex, "explain", dns.rdatatype.TXT), host, port)
-        outcomes.append(Outcome(query.domain, _first_hop(reply, apex), _explained_stage(explain), millis))
+        steps = _explained_steps(explain)
+        first = steps[0] if steps else {}
+        outcomes.append(Outcome(query.domain, _first_hop(reply, apex), _explained_stage(explain), millis,
+                                query.path, _last_hop(reply, apex), first.get("stage", "none"),
+                                float(first.get("confidence", "0") or 0)))
     return outcomes
+
+
+def _last_hop(reply: dns.message.Message, apex: dns.name.Name) -> str:
+    """Where the chain's last semantic CNAME points (`<text>.q.<node>`), as labels under the apex."""
+    end: dns.name.Name | None = None
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.CNAME:
+            labels = [label.lower() for label in rrset[0].target.labels]
+            if b"q" in labels:
+                end = dns.name.Name(rrset[0].target.labels[labels.index(b"q") + 1:])
+    return _path_under(end, apex)
+
+
+def _explained_steps(reply: dns.message.Message) -> list[dict[str, str]]:
+    steps = []
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.TXT:
+            for rdata in rrset:
+                fields = dict(raw.decode("utf-8", "replace").partition("=")[::2] for raw in rdata.strings)
+                if "hop" in fields:
+                    steps.append(fields)
+    return sorted(steps, key=lambda f: int(f["hop"]) if f["hop"].isdigit() else 0)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -227,7 +318,30 @@ def report(title: str, outcomes: Sequence[Outcome]) -> str:
         acc = sum(o.domain == o.predicted for o in items) / len(items)
         lines.append(f"{stage:<10} {len(items) / len(outcomes):6.3f} {acc:10.4f} {_percentile(millis, 50):8.2f} "
                      f"{_percentile(millis, 99):8.2f}")
+    labelled = [o for o in outcomes if "/" in o.expected_path]
+    if labelled and any(o.path for o in labelled):
+        full = sum(o.path == o.expected_path for o in labelled) / len(labelled)
+        within = [o for o in labelled if o.predicted == o.domain]
+        sub = sum(o.path == o.expected_path for o in within) / max(1, len(within))
+        lines.append(f"subdomain: full-path accuracy {full:.4f} on {len(labelled)} questions with a subdomain "
+                     f"label ({sub:.4f} of those routed to the right domain)")
+    if any(o.first_stage == "head" for o in outcomes):
+        lines.append("coverage-accuracy of the top level (th.head: share routed on / accuracy of those): " + "  ".join(
+            f"{t:.1f}: {c:.3f}/{a:.4f}" for t, c, a in coverage(outcomes)))
     return "\n".join(lines)
+
+
+def coverage(outcomes: Sequence[Outcome], thresholds: Sequence[float] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+             ) -> list[tuple[float, float, float]]:
+    """Per th.head value t: (t, share routed on, top-level accuracy of those). A question stops
+    when its top-level decision is the head's with a confidence under t (or it stopped already)."""
+    rows = []
+    for threshold in thresholds:
+        routed = [o for o in outcomes if o.predicted != NONE
+                  and not (o.first_stage == "head" and o.confidence < threshold)]
+        accuracy = sum(o.domain == o.predicted for o in routed) / len(routed) if routed else float("nan")
+        rows.append((threshold, len(routed) / max(1, len(outcomes)), accuracy))
+    return rows
 
 
 def _load(zones_dir: Path) -> ZoneCatalog:
@@ -305,6 +419,13 @@ def run(args: argparse.Namespace) -> int:
     apex_index = indexes.get(catalog.zones[apex], apex)
     if apex_index is None:
         raise SystemExit(f"{apex}: no routing profiles")
+    known = {_path_under(child, apex) for zone, node in _route_nodes(catalog) if node != apex
+             and (index := indexes.get(zone, node)) is not None for child in index.children}
+    foreign = sum(1 for q in queries if q.subdomain and q.path not in known)
+    queries = [q if not q.subdomain or q.path in known else Query(q.text, q.domain) for q in queries]
+    if foreign:
+        print(f"({foreign} subdomain labels name no child in these zones: those questions count for the "
+              "top level only)")
     if args.in_process:
         title = "staged hierarchy (in-process)"
         outcomes = run_in_process(queries, catalog, apex, indexes, classifier, encoder, args)
@@ -319,7 +440,32 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",
                  run_baseline(queries, apex_index, encoder, args)))
+    heads = []
+    for zone, node in _route_nodes(catalog):
+        index = indexes.get(zone, node)
+        if index is not None and index.head is not None:
+            heads.append((node, index.head))
+    if heads:
+        print()
+        print("heads (cross-validated accuracy on their training questions, from their cv=): " + ", ".join(
+            f"{node} {head.kind} {head.info.get('cv', '?')} ({head.info.get('rows', '?')} questions)"
+            for node, head in heads))
+    if args.train:
+        train = load_queries(Path(args.train))
+        examples = embed_all(encoder, [normalize(q.text) for q in train], cache_key=args.variant)
+        labels = [q.domain for q in train]
+        print(f"flat kNN-5 over the training corpus ({len(train)} questions): leave-one-out accuracy on the "
+              f"corpus {knn_leave_one_out(examples, labels):.4f}")
+        print()
+        print(report(f"baseline: flat kNN-5, examples = the training corpus ({len(train)}), encoder {args.variant}",
+                     run_knn(queries, examples, labels, encoder)))
     return 0
+
+
+def _route_nodes(catalog: ZoneCatalog) -> list[tuple[dns.zone.Zone, dns.name.Name]]:
+    from zones.profile import find_route_nodes
+
+    return [(zone, node) for _, zone in sorted(catalog.zones.items()) for node in find_route_nodes(zone)]
 
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:
@@ -331,4 +477,5 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--apex", default="semantic.root.", help="the zone the questions are asked at")
     parser.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph")
     parser.add_argument("--limit", type=int, help="only the first N queries")
+    parser.add_argument("--train", help="the training corpus (JSONL): adds a flat kNN-5 over it, same encoder")
     parser.set_defaults(func=run)

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "cluster",
     "bench",
     "stats",
+    "routes",
 )
 
 

@@ -5,6 +5,9 @@
 - name servers inside the zone (of the apex and of delegations) have addresses (glue below a
   cut); nothing but glue lives below a delegation point, nothing but NS/DS at one;
 - routing profiles (`_route` TXT, parsed by `zones.profile`) follow semroute1, with a `desc`;
+- routing heads (`_head._route` TXT, `zones.head`) follow semhead1: chunks, size and sha256 agree,
+  `dims` is the encoder's, every class is a child of the node with a profile (a child the head
+  does not know is a warning: only its keywords and exemplars can reach it);
 - `_llm._tcp` engines have SRV records whose in-zone targets have addresses, and DNS-SD TXT;
 - a pattern library's header (`_codec.<origin>` TXT) is within the bounds readers accept
   (`codec.library.check_header`: at most 16 chunks and 128 KiB) and its chunks are all there;
@@ -28,6 +31,7 @@ import dns.zone
 
 from codec.library import check_header, chunk_owner, header_owner
 from zones.errors import Severity, ZoneProblem
+from zones.head import ENCODER_DIMS, HeadError, find_head_nodes, head_owner, parse_head
 from zones.profile import ProfileSyntaxError, find_route_nodes, parse_profiles
 from zones.source import LoadedZone, Location
 
@@ -58,6 +62,7 @@ def check_zone(loaded: LoadedZone) -> list[ZoneProblem]:
         _check_apex,
         _check_delegations,
         _check_profiles,
+        _check_heads,
         _check_engines,
         _check_library,
     ):
@@ -212,6 +217,42 @@ def _check_profiles(loaded: LoadedZone) -> Iterator[ZoneProblem]:
                     f"{owner}: profile for {profile.child}, which is neither delegated nor hosted here",
                     "warning",
                 )
+
+
+def _check_heads(loaded: LoadedZone) -> Iterator[ZoneProblem]:
+    zone = loaded.zone
+    for node in find_head_nodes(zone):
+        owner = head_owner(node)
+        try:
+            head = parse_head(zone, node)
+        except HeadError as exc:
+            try:
+                at = dns.name.from_text(exc.owner)
+            except dns.exception.DNSException:
+                at = owner
+            loc = loaded.where(at, TXT)
+            yield _problem(loc if loc.line else loaded.where(owner, TXT), f"routing head {exc}")
+            continue
+        if head is None:
+            continue
+        loc = loaded.where(owner, TXT)
+        if head.dims != ENCODER_DIMS:
+            yield _problem(loc, f"{owner}: dims={head.dims}, but the encoder's vectors have {ENCODER_DIMS}")
+        try:
+            children = [p.child.labels[0].decode() for p in parse_profiles(zone, node).profiles]
+        except ProfileSyntaxError:
+            continue  # reported by _check_profiles
+        if not children:
+            yield _problem(loc, f"{owner}: a head for {node}, which has no child profiles")
+            continue
+        unknown = [c for c in head.classes if c not in children]
+        if unknown:
+            yield _problem(loc, f"{owner}: classes {', '.join(unknown)} are not children of {node} "
+                                f"(children: {', '.join(children)})")
+        unseen = [c for c in children if c not in head.classes]
+        if unseen:
+            yield _problem(loc, f"{owner}: the head has no class for {', '.join(unseen)} "
+                                "(only keywords and exemplars reach it)", "warning")
 
 
 def _profile_problem(loaded: LoadedZone, exc: ProfileSyntaxError) -> ZoneProblem:

@@ -2,9 +2,10 @@
 
 Records (see notes/hierarchy.md), every character-string `key=value`:
   `_route.<node>.`          zone-wide settings: `v=semroute1`, `route-ttl=`, `th.keyword=`,
-                            `th.embed=`, `th.margin=` (all optional but `v`);
+                            `th.embed=`, `th.margin=`, `th.head=`, `th.exemplar=` (all optional but `v`);
   `<child>._route.<node>.`  one child's profile, merged over all its TXT RRs: `v=semroute1`,
                             `desc=`, `kw=<word or phrase>[,<more>]`, `ex=<exemplar>`, `th.embed=`.
+`[<i>.]_head._route.<node>.` is the node's learned head (`zones.head`), skipped here.
 Unknown keys, bad values and misplaced names raise `ProfileSyntaxError(owner, message)`.
 This module is pure: no models, no I/O.
 """
@@ -22,7 +23,8 @@ from zones.errors import ZonesError
 ROUTE_LABEL = b"_route"
 VERSION = "semroute1"
 
-_SETTINGS_KEYS = frozenset({"v", "route-ttl", "th.keyword", "th.embed", "th.margin"})
+_SETTINGS_KEYS = frozenset({"v", "route-ttl", "th.keyword", "th.embed", "th.margin", "th.head", "th.exemplar"})
+HEAD_LABEL = b"_head"  # `[<i>.]_head._route.<node>`: the node's learned head (zones.head), not a profile
 _PROFILE_KEYS = frozenset({"v", "desc", "kw", "ex", "th.embed"})
 _MAX_TTL = 2**31 - 1
 
@@ -44,6 +46,8 @@ class RouteSettings:
     keyword_threshold: float = 0.80
     embed_threshold: float = 0.30
     margin_threshold: float = 0.04
+    head_threshold: float = 0.0  # below it a head's decision stops here (the general engine)
+    exemplar_threshold: float = 1.0  # an exemplar this similar decides before the head (1: never)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ def _split_route_name(name: dns.name.Name) -> tuple[bytes | None, dns.name.Name]
     if ROUTE_LABEL not in labels:
         return None
     index = labels.index(ROUTE_LABEL)
+    if HEAD_LABEL in labels[:index]:
+        return None
     node = dns.name.Name(name.labels[index + 1 :])
     if index == 0:
         return None, node
@@ -168,8 +174,11 @@ def _parse_settings(owner: dns.name.Name, strings: list[str]) -> RouteSettings:
         "keyword_threshold": defaults.keyword_threshold,
         "embed_threshold": defaults.embed_threshold,
         "margin_threshold": defaults.margin_threshold,
+        "head_threshold": defaults.head_threshold,
+        "exemplar_threshold": defaults.exemplar_threshold,
     }
-    fields = {"th.keyword": "keyword_threshold", "th.embed": "embed_threshold", "th.margin": "margin_threshold"}
+    fields = {"th.keyword": "keyword_threshold", "th.embed": "embed_threshold", "th.margin": "margin_threshold",
+              "th.head": "head_threshold", "th.exemplar": "exemplar_threshold"}
     for key, value in _key_values(owner, strings, _SETTINGS_KEYS):
         if key == "route-ttl":
             if not value.isdigit() or int(value) > _MAX_TTL:

@@ -22,9 +22,10 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   Extended DNS Error 0 saying so. Where no level has engines, the chain still ends at the
   node's own (empty) `_llm._tcp`.
 - `explain` form, QTYPE TXT: one TXT record per routing step, every string `key=value`:
-  `hop=<n>` `node=<name>` `stage=keyword|embed|deep|none|shed` `confidence=<0..1>`
+  `hop=<n>` `node=<name>` `stage=keyword|exemplar|head|embed|deep|none|shed` `confidence=<0..1>`
   `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
-  (every child, best first: cross-domain questions show all their candidates); the last record
+  (every child, best first: cross-domain questions show all their candidates); a head that was not
+  confident enough adds `stopped=confidence <p> < <th.head>` (then `choice=general`); the last record
   adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above, a shed step adds
   `shed=queue-full|deadline` (and says `stage=shed`); the TTL is the shortest of the steps'.
 - admission (`EmbedBatcher`): a question waits for the encoder at most `encoder_deadline`
@@ -314,6 +315,8 @@ class SemanticHandler:
                           f"choice={d.child if d.child is not None else 'general'}"]
                 if d.runner_up is not None:
                     fields.append(f"runner-up={d.runner_up[0]}:{d.runner_up[1]:.4f}")
+                if d.stopped is not None:
+                    fields.append(f"stopped={d.stopped}")
                 if hop.shed is not None:
                     fields.append(f"shed={hop.shed}")
                 fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))

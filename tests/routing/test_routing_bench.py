@@ -38,7 +38,7 @@ def test_in_process_and_baseline(tmp_path, shipped, indexes, classifier, encoder
     queries = write_queries(tmp_path)
     outcomes = run_in_process(queries, shipped, APEX, indexes, classifier, encoder)
     assert [o.predicted for o in outcomes] == [q.domain for q in queries]
-    assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)
+    assert all(o.stage in {"keyword", "exemplar", "head", "embed", "deep"} for o in outcomes)
     baseline = run_baseline(queries, indexes.get(shipped.zones[APEX], APEX), encoder)
     assert len(baseline) == len(queries) and all(o.stage == "embed" for o in baseline)
 
@@ -51,4 +51,4 @@ async def test_over_udp(tmp_path, shipped_server) -> None:
     outcomes = await loop.run_in_executor(None, run_wire, queries, shipped_server[0], shipped_server[1],
                                           dns.name.from_text("semantic.root."))
     assert [o.predicted for o in outcomes] == [q.domain for q in queries]
-    assert all(o.stage in {"keyword", "embed", "deep"} for o in outcomes)
+    assert all(o.stage in {"keyword", "exemplar", "head", "embed", "deep"} for o in outcomes)

@@ -58,7 +58,7 @@ def apex_index(shipped, indexes):
 def test_top_level_routes_own_questions(apex_index, classifier, encoder, domain, text) -> None:
     decision = classify(classifier, apex_index, text, encoder)
     assert decision.child == dns.name.from_text(f"{domain}.semantic.root.")
-    assert decision.stage in {"keyword", "embed", "deep"}
+    assert decision.stage in {"keyword", "exemplar", "head", "embed", "deep"}
     assert 0.0 < decision.confidence <= 1.0
     assert {c for c, _ in decision.candidates} == set(apex_index.children)
     assert decision.runner_up is not None and decision.runner_up[0] != decision.child
@@ -79,7 +79,7 @@ def test_precomputed_embedding_skips_the_encoder(apex_index, encoder) -> None:
     vector = encoder.embed([text])[0]
     decision = classify(Classifier(), apex_index, text, Refuses(), embedding=vector)
     assert decision.child == dns.name.from_text("science.semantic.root.")
-    assert decision.stage in {"embed", "deep"}  # one sentence: the deep stage needs no encoder either
+    assert decision.stage in {"head", "embed", "deep"}  # one sentence: the deep stage needs no encoder either
 
 
 def test_descend_walks_to_a_leaf(shipped, indexes, classifier, encoder) -> None:

@@ -77,7 +77,7 @@ async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, e
     assert result.answer[-1].rdtype == dns.rdatatype.SRV and result.answer[-1][0].port == 8111
     assert route.path == ("semantic.root.", "legal.semantic.root.", "contract.legal.semantic.root.")
     assert route.engines[0].port == 8111 and route.engines[0].attributes["api"] == "openai-v1"
-    assert route.stage in ("keyword", "embed", "deep") and route.confidence is not None
+    assert route.stage in ("keyword", "exemplar", "head", "embed", "deep") and route.confidence is not None
 
 
 @pytest.mark.model

@@ -161,7 +161,7 @@ async def test_a_full_queue_sheds_the_excess_at_once(tmp_path: Path, encoder: Ga
         assert ede_texts(reply) == [] and last_cname(reply)[1] == 300  # normal embed decisions
     assert handler._batcher is not None and handler._batcher.queued == 0
     after = await asyncio.wait_for(ask(runner, BLANK.format(3), "explain"), 5)  # not cached: decided anew
-    assert explain(after)[0]["stage"] in {"embed", "deep"} and "shed" not in explain(after)[0]
+    assert explain(after)[0]["stage"] in {"head", "embed", "deep"} and "shed" not in explain(after)[0]
     assert ede_texts(await asyncio.wait_for(ask(runner, BLANK.format(3)), 5)) == []
 
 
@@ -183,7 +183,7 @@ async def test_a_passed_deadline_sheds_and_drops_the_queued_work(tmp_path: Path,
     await settle(lambda: not handler._batcher._busy, "the blocked run to end")  # type: ignore[union-attr]
     assert encoder.texts == [BLANK.format(0)]  # the expired queued question was never embedded
     fresh = await asyncio.wait_for(ask(runner, WEAK.format(1), "explain"), 5)
-    assert "shed" not in explain(fresh)[0] and explain(fresh)[0]["stage"] in {"embed", "deep"}
+    assert "shed" not in explain(fresh)[0] and explain(fresh)[0]["stage"] in {"head", "embed", "deep"}
 
 
 async def test_a_cancelled_request_leaves_the_queue(encoder: GatedEncoder) -> None:

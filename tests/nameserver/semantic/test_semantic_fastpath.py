@@ -187,4 +187,6 @@ async def test_batched_walks_decide_as_a_direct_encoder_does(runner, encoder, sh
             (hop.node.to_text(), hop.decision.stage,
              hop.decision.child.to_text() if hop.decision.child is not None else "general") for hop in hops]
         stages.update(h["stage"] for h in served)
-    assert "deep" in stages and handler._batcher is not None and handler._batcher.runs >= len(CHATTY_QUESTIONS) + 1
+    # with the shipped heads (§7.1) the model-decided steps are `head` (one vector per question);
+    # without them the deep stage also embeds sentences
+    assert stages & {"deep", "head"} and handler._batcher is not None and handler._batcher.runs >= 1

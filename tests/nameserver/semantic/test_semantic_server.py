@@ -73,7 +73,7 @@ async def test_explain_shows_stage_choice_and_candidates(shipped_server) -> None
     records = [dict(s.decode().split("=", 1) for s in rdata.strings) for rdata in reply.answer[0]]
     first = next(r for r in records if r["hop"] == "1")
     assert first["node"] == APEX and first["choice"] == "medical.semantic.root."
-    assert first["stage"] in {"keyword", "embed", "deep"}
+    assert first["stage"] in {"keyword", "exemplar", "head", "embed", "deep"}
     assert 0 < float(first["confidence"]) <= 1
     assert first["runner-up"].split(":")[0].endswith(".semantic.root.")
     assert len(first["candidates"].split(",")) == 6
