@@ -248,7 +248,8 @@ def _check_heads(loaded: LoadedZone) -> Iterator[ZoneProblem]:
         unknown = [c for c in head.classes if c not in children]
         if unknown:
             yield _problem(loc, f"{owner}: classes {', '.join(unknown)} are not children of {node} "
-                                f"(children: {', '.join(children)})")
+                                f"(children: {', '.join(children)}): ignored until `semdns routes train` "
+                                "writes the head again", "warning")
         unseen = [c for c in children if c not in head.classes]
         if unseen:
             yield _problem(loc, f"{owner}: the head has no class for {', '.join(unseen)} "

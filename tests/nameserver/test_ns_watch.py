@@ -12,7 +12,7 @@ import dns.rcode
 import dns.rdatatype
 from helpers.dnswire import dig, udp_exchange
 from helpers.server import running_server
-from helpers.shipped import ZONEFILES
+from helpers.shipped import ZONEFILES, shipped_serial
 
 from nameserver.watch import Debouncer
 
@@ -72,7 +72,8 @@ def test_watch_keeps_the_old_zone_when_a_hand_edit_breaks_it(tmp_path: Path) -> 
     with running_server(zones, ["--no-semantic", "--watch"]) as server:
         h, p = server.host, server.port
         text = legal.read_text()
-        broken = text.replace("2026112308  ; serial", "2026112309  ; serial").replace(
+        old = shipped_serial("legal.semantic.root.")
+        broken = text.replace(f"{old}  ; serial", f"{old + 1}  ; serial").replace(
             "llm1.litigation       300 IN  A   127.0.0.1", "llm1.litigation       300 IN  A   127.0.0.300")
         assert broken != text
         line = text.splitlines().index("llm1.litigation       300 IN  A   127.0.0.1") + 1
@@ -82,7 +83,7 @@ def test_watch_keeps_the_old_zone_when_a_hand_edit_breaks_it(tmp_path: Path) -> 
         reply = ask(h, p, LITIGATION, "SRV")
         assert reply.rcode() == dns.rcode.NOERROR and srv_ports(h, p, LITIGATION) == [8112]
         serial = ask(h, p, "legal.semantic.root.", "SOA").answer[0][0].serial
-        assert serial == 2026112308  # the old version still serves
+        assert serial == old  # the old version still serves
         legal.write_text(broken.replace("127.0.0.300", "127.0.0.30"))  # fixed: now it loads
         assert wait_for(lambda: "127.0.0.30" in dig(h, p, "+short", "A", "llm1.litigation.legal.semantic.root"))
 

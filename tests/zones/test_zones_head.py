@@ -105,10 +105,13 @@ def test_wrong_dims_is_an_error(tmp_path: Path) -> None:
     assert problem.line == 11 and "dims=8" in problem.message
 
 
-def test_unknown_class_is_an_error_and_unseen_child_a_warning(tmp_path: Path) -> None:
+def test_unknown_class_and_unseen_child_are_warnings(tmp_path: Path) -> None:
+    """A child removed after training (`semdns zone remove-domain`) leaves its class in the head:
+    the router ignores it (routing.index.head_columns), so the zone still loads."""
     found = problems(tmp_path, zone_text(make_head(classes=("alpha", "gamma"))))
-    [problem] = errors(found)
-    assert problem.line == 11 and "gamma" in problem.message
+    assert errors(found) == []
+    assert any(p.line == 11 and "gamma" in p.message and "ignored" in p.message and p.severity == "warning"
+               for p in found)
     assert any("beta" in p.message and p.severity == "warning" for p in found)
 
 
