@@ -1,7 +1,7 @@
 /* The word table's two loops (codec/wordtable.py gives the grammar), one pass each over the octets.
  *
- * encode(data, table) -> bytes: `table` maps words (bytes) to codes (bytes); the same output as
- *     WordTable._encode_python.
+ * index(words) -> bytes: hash slots over `words` (a tuple of distinct bytes, entry i has code i).
+ * encode(data, words, slots) -> bytes: the same output as WordTable._encode_python.
  * decode(data, words, limit) -> bytes: `words` is the table (a tuple of bytes, entry i has code i),
  *     `limit` the most octets the output may have (-1: none); raises ValueError(message) on a
  *     corrupt payload, as WordTable._decode_python raises CorruptPayload.
@@ -23,6 +23,10 @@ static int16_t lead_index[256];   /* two-octet code lead -> 0..11, else -1 */
 static uint8_t reserved[256];
 static uint8_t letter[256];
 static uint8_t seq_len[256]; /* continuation octets a UTF-8 lead takes (1..3), else 0 */
+static uint8_t single_octet[N_SINGLES]; /* entry -> its one-octet code */
+static const uint8_t lead_octet[12] = {0xC0, 0xC1, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE};
+
+#define SLOTS 8192 /* open addressing over the words (at most 3161): uint16 entry + 1, 0 = empty */
 
 static void init_tables(void) {
     int i, n = 0;
@@ -36,10 +40,14 @@ static void init_tables(void) {
     for (i = 0x01; i < 0x20; i++) {
         if (i >= 0x09 && i <= 0x0D) continue;
         if (i == 0x1B) continue;
+        single_octet[n] = (uint8_t)i;
         single_index[i] = (int16_t)n++;
         reserved[i] = 1;
     }
-    for (i = 0x80; i < 0xC0; i++) single_index[i] = (int16_t)n++;
+    for (i = 0x80; i < 0xC0; i++) {
+        single_octet[n] = (uint8_t)i;
+        single_index[i] = (int16_t)n++;
+    }
     lead_index[0xC0] = 0;
     lead_index[0xC1] = 1;
     for (i = 0xF5; i < 0xFF; i++) lead_index[i] = (int16_t)(i - 0xF5 + 2);
@@ -86,19 +94,78 @@ static PyObject *out_finish(out_t *out) {
     return result;
 }
 
-/* table[token] as a borrowed bytes object, NULL when absent (or on error: check PyErr_Occurred). */
-static PyObject *lookup(PyObject *table, const uint8_t *token, Py_ssize_t size) {
-    PyObject *key = PyBytes_FromStringAndSize((const char *)token, size);
-    if (!key) return NULL;
-    PyObject *code = PyDict_GetItemWithError(table, key);
-    Py_DECREF(key);
-    return code;
+static inline uint32_t hash(const uint8_t *token, Py_ssize_t size) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t j = 0; j < size; j++) h = (h ^ token[j]) * 16777619u;
+    return h;
+}
+
+/* The entry of `token` among `words` through `slots` (see index()), else -1. */
+static inline Py_ssize_t lookup(PyObject *words, const uint16_t *slots, const uint8_t *token, Py_ssize_t size) {
+    uint32_t slot = hash(token, size) & (SLOTS - 1);
+    for (;; slot = (slot + 1) & (SLOTS - 1)) {
+        uint16_t entry = slots[slot];
+        if (!entry) return -1;
+        PyObject *word = PyTuple_GET_ITEM(words, entry - 1);
+        if (PyBytes_GET_SIZE(word) == size && !memcmp(PyBytes_AS_STRING(word), token, (size_t)size)) return entry - 1;
+    }
+}
+
+static int put_code(out_t *out, Py_ssize_t entry) {
+    uint8_t code[2];
+    if (entry < N_SINGLES) {
+        code[0] = single_octet[entry];
+        return out_put(out, code, 1);
+    }
+    code[0] = lead_octet[(entry - N_SINGLES) / 256];
+    code[1] = (uint8_t)((entry - N_SINGLES) % 256);
+    return out_put(out, code, 2);
+}
+
+static int check_words(PyObject *words) {
+    Py_ssize_t k, nwords = PyTuple_GET_SIZE(words);
+    if (nwords > N_SINGLES + 12 * 256) {
+        PyErr_SetString(PyExc_ValueError, "more words than codes");
+        return -1;
+    }
+    for (k = 0; k < nwords; k++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(words, k))) {
+            PyErr_SetString(PyExc_TypeError, "word table words must be bytes");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* index(words) -> bytes: the hash slots encode() looks words up in (distinct words assumed). */
+static PyObject *index_words(PyObject *self, PyObject *args) {
+    PyObject *words;
+    if (!PyArg_ParseTuple(args, "O!:index", &PyTuple_Type, &words)) return NULL;
+    if (check_words(words) < 0) return NULL;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, SLOTS * sizeof(uint16_t));
+    if (!result) return NULL;
+    uint16_t *slots = (uint16_t *)PyBytes_AS_STRING(result);
+    memset(slots, 0, SLOTS * sizeof(uint16_t));
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(words); k++) {
+        PyObject *word = PyTuple_GET_ITEM(words, k);
+        uint32_t slot = hash((const uint8_t *)PyBytes_AS_STRING(word), PyBytes_GET_SIZE(word)) & (SLOTS - 1);
+        while (slots[slot]) slot = (slot + 1) & (SLOTS - 1);
+        slots[slot] = (uint16_t)(k + 1);
+    }
+    return result;
 }
 
 static PyObject *encode(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    PyObject *table;
-    if (!PyArg_ParseTuple(args, "y*O!:encode", &view, &PyDict_Type, &table)) return NULL;
+    Py_buffer view, slots_view;
+    PyObject *words;
+    if (!PyArg_ParseTuple(args, "y*O!y*:encode", &view, &PyTuple_Type, &words, &slots_view)) return NULL;
+    if (slots_view.len != SLOTS * (Py_ssize_t)sizeof(uint16_t) || check_words(words) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "encode: slots are not index(words)");
+        PyBuffer_Release(&slots_view);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const uint16_t *slots = slots_view.buf;
     const uint8_t *data = view.buf;
     Py_ssize_t n = view.len, i = 0;
     out_t out = {PyMem_Malloc((size_t)n + 16), 0, n + 16};
@@ -113,21 +180,16 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             i++;
             while (i < n && letter[data[i]]) i++;
             Py_ssize_t size = i - start;
-            PyObject *code = NULL;
+            Py_ssize_t entry = -1;
             if (size <= MAX_WORD) {
-                code = lookup(table, data + start, size);
-                if (!code && !PyErr_Occurred() && octet == ' ') {
-                    code = lookup(table, data + start + 1, size - 1);
-                    if (code && out_put(&out, " ", 1) < 0) goto fail;
+                entry = lookup(words, slots, data + start, size);
+                if (entry < 0 && octet == ' ') {
+                    entry = lookup(words, slots, data + start + 1, size - 1);
+                    if (entry >= 0 && out_put(&out, " ", 1) < 0) goto fail;
                 }
-                if (PyErr_Occurred()) goto fail;
             }
-            if (code) {
-                if (!PyBytes_Check(code)) {
-                    PyErr_SetString(PyExc_TypeError, "word table codes must be bytes");
-                    goto fail;
-                }
-                if (out_put(&out, PyBytes_AS_STRING(code), PyBytes_GET_SIZE(code)) < 0) goto fail;
+            if (entry >= 0) {
+                if (put_code(&out, entry) < 0) goto fail;
             } else if (out_put(&out, data + start, size) < 0) {
                 goto fail;
             }
@@ -145,9 +207,11 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             if (out_put(&out, data + start, i - start) < 0) goto fail;
         }
     }
+    PyBuffer_Release(&slots_view);
     PyBuffer_Release(&view);
     return out_finish(&out);
 fail:
+    PyBuffer_Release(&slots_view);
     PyBuffer_Release(&view);
     PyMem_Free(out.buf);
     return NULL;
@@ -175,12 +239,9 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     const uint8_t *data = view.buf;
     Py_ssize_t n = view.len, i = 0, nwords = PyTuple_GET_SIZE(words);
     Py_ssize_t k;
-    for (k = 0; k < nwords; k++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(words, k))) {
-            PyBuffer_Release(&view);
-            PyErr_SetString(PyExc_TypeError, "word table words must be bytes");
-            return NULL;
-        }
+    if (check_words(words) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
     }
     out_t out = {PyMem_Malloc((size_t)n * 3 + 16), 0, n * 3 + 16};
     if (!out.buf) {
@@ -237,7 +298,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
-    {"encode", encode, METH_VARARGS, "encode(data, table) -> bytes: table words replaced by their codes."},
+    {"index", index_words, METH_VARARGS, "index(words) -> bytes: the hash slots encode() needs."},
+    {"encode", encode, METH_VARARGS, "encode(data, words, slots) -> bytes: table words replaced by their codes."},
     {"decode", decode, METH_VARARGS, "decode(data, words, limit) -> bytes; ValueError on a corrupt payload."},
     {NULL, NULL, 0, NULL},
 };

@@ -63,6 +63,7 @@ from codec.wordtable import learn_table
 from codec.zdict import finalize_dictionary, with_content
 
 DEFAULT_SIZE = 64 * 1024
+MAX_SIZE = 128 * 1024  # a reader's default bound (codec.library.LibraryLimits)
 MIN_CORPUS = 8
 DMER = 8
 SEGMENT = 256
@@ -90,8 +91,8 @@ def train_library(
     samples = [doc for doc in documents if doc]
     if len(samples) < MIN_CORPUS:
         raise TrainingError(f"need at least {MIN_CORPUS} non-empty documents, got {len(samples)}")
-    if not 4096 <= size <= DEFAULT_SIZE:
-        raise TrainingError(f"library size {size} outside 4096..{DEFAULT_SIZE} octets")
+    if not 4096 <= size <= MAX_SIZE:
+        raise TrainingError(f"library size {size} outside 4096..{MAX_SIZE} octets")
     table = learn_table(samples) if words else None
     if table is None or not table.words:
         return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress))

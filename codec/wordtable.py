@@ -110,6 +110,7 @@ class WordTable:
     _encoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _decoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _longest: int = field(init=False, repr=False, compare=False, hash=False)
+    _slots: bytes = field(init=False, repr=False, compare=False, hash=False)
     native: bool = field(default=_native is not None, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -125,11 +126,12 @@ class WordTable:
         object.__setattr__(self, "_encoding", dict(zip(self.words, codes)))
         object.__setattr__(self, "_decoding", {**dict(zip(codes, self.words)), **escapes})
         object.__setattr__(self, "_longest", max(map(len, self.words), default=1))
+        object.__setattr__(self, "_slots", _native.index(self.words) if self.native else b"")
 
     def encode(self, data: bytes) -> bytes:
         """`data` with table words replaced by their codes and reserved octets escaped."""
         if self.native:
-            return bytes(_native.encode(data, self._encoding))
+            return bytes(_native.encode(data, self.words, self._slots))
         return self._encode_python(data)
 
     def decode(self, data: bytes, limit: int | None = None) -> bytes:
