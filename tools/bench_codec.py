@@ -11,9 +11,10 @@ level and frame options; `zstd+plain` is the reference: a dictionary of the same
 
 Speeds: per domain, every held-out document is compressed and decompressed with its fold's library
 (word table + dictionary), then without a dictionary (plain zstd, the reference, same level and frame
-options), `--repeats` times over the whole set; MB/s of original octets from the median time. The
-machine is shared, so compare the two in one run (their ratio), not runs on different machines:
-the first line printed says which CPU it was (`tools.machine.describe_machine`).
+options), `--repeats` times over the whole set; MB/s of original octets from the median time, in CPU
+time of this process (`time.process_time`: the cores are shared, and wall time would count the other
+processes' turns). Compare the two in one run (their ratio), not runs on different machines: the
+first line printed says which CPU it was (`tools.machine.describe_machine`).
 """
 from __future__ import annotations
 
@@ -97,14 +98,14 @@ def _speeds(held: list[tuple[bytes, PatternLibrary | None]], level: int, repeats
     payloads = [(compress(doc, library, level), {library.dict_id: library} if library else {}) for doc, library in held]
     packing, unpacking = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.process_time()
         for doc, library in held:
             compress(doc, library, level)
-        packing.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        packing.append(time.process_time() - started)
+        started = time.process_time()
         for payload, by_id in payloads:
             decompress(payload, by_id)
-        unpacking.append(time.perf_counter() - started)
+        unpacking.append(time.process_time() - started)
     return octets / 1e6 / statistics.median(packing), octets / 1e6 / statistics.median(unpacking)
 
 
@@ -152,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
             cells = "".join(f"{result.ratio(bucket, m):>12.2f}" for m in METHODS)
             print(f"{name:<10}{bucket:<9}{result.docs[bucket]:>5}{cells}"
                   + "".join(f"{gain:>11.3f}x" for gain in bucket_gains.values()))
-    print(f"\nspeed, MB/s of original octets (median of {args.repeats} passes over each domain's held-out documents, "
-          f"level {args.level}); 'zstd' = the same documents without a dictionary, in the same run")
+    print(f"\nspeed, MB/s of original octets in CPU time (median of {args.repeats} passes over each domain's "
+          f"held-out documents, level {args.level}); 'zstd' = the same documents without a dictionary, in the same run")
     print(f"{'domain':<10}{'library':>9}{'lib compress':>14}{'zstd compress':>15}{'lib decompress':>16}"
           f"{'zstd decompress':>17}")
     for name, result in results.items():
