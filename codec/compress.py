@@ -26,7 +26,7 @@ from codec.library import PatternLibrary
 
 # zstd level of contexts, and the level the libraries' entropy tables are measured at (codec.train).
 # Level 9 (lazy2), not 19 (btultra2): on 1-4 KB held-out documents with the domain library its
-# payloads are ~2% larger than level 19's, but it compresses 5-10x faster (19 runs at 2-8 MB/s
+# payloads are 1-4% larger than level 19's, but it compresses 5-10x faster (19 runs at 2-8 MB/s
 # here, below the 20 MB/s a client should spend on a context). `semdns bench codec --level N`.
 DEFAULT_LEVEL = 9
 MAX_OUTPUT = 16 * 1024 * 1024
