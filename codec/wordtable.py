@@ -31,6 +31,10 @@ control octets needs no escape at all. A word is replaced only as a whole token:
 text are its maximal runs of ASCII letters, each with the space before it when there is one; a
 token " word" that is not in the table but whose "word" is, becomes the space and the code of "word".
 
+Both loops run in C (`codec/_wordtable.c`, built on install: one pass over the octets, no
+Python per word) when that module is there, else in Python regexes; `native` says which. The
+Python loops are the reference: the tests compare the two on arbitrary bytes.
+
 The table travels inside the library as one zstd frame (level 19) of its words, most valuable
 first, joined by LF (`to_bytes` / `from_bytes`).
 """
@@ -44,6 +48,11 @@ from dataclasses import dataclass, field
 import zstandard
 
 from codec.errors import BadTable, CorruptPayload
+
+try:
+    from codec import _wordtable as _native  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a source tree without the built module
+    _native = None
 
 CONTROLS = bytes([*range(0x01, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20)])
 CONTINUATIONS = bytes(range(0x80, 0xC0))
@@ -101,6 +110,8 @@ class WordTable:
     _encoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _decoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _longest: int = field(init=False, repr=False, compare=False, hash=False)
+    _slots: bytes = field(init=False, repr=False, compare=False, hash=False)
+    native: bool = field(default=_native is not None, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.words) > CAPACITY:
@@ -115,9 +126,28 @@ class WordTable:
         object.__setattr__(self, "_encoding", dict(zip(self.words, codes)))
         object.__setattr__(self, "_decoding", {**dict(zip(codes, self.words)), **escapes})
         object.__setattr__(self, "_longest", max(map(len, self.words), default=1))
+        object.__setattr__(self, "_slots", _native.index(self.words) if self.native else b"")
 
     def encode(self, data: bytes) -> bytes:
         """`data` with table words replaced by their codes and reserved octets escaped."""
+        if self.native:
+            return bytes(_native.encode(data, self.words, self._slots))
+        return self._encode_python(data)
+
+    def decode(self, data: bytes, limit: int | None = None) -> bytes:
+        """The original of an `encode` output.
+
+        Raises CorruptPayload on an unknown, cut or stray code, or when the original would
+        exceed `limit` octets (checked as it grows, so a hostile payload cannot blow up memory).
+        """
+        if self.native:
+            try:
+                return bytes(_native.decode(data, self.words, -1 if limit is None else limit))
+            except ValueError as exc:
+                raise CorruptPayload(str(exc)) from None
+        return self._decode_python(data, limit)
+
+    def _encode_python(self, data: bytes) -> bytes:
         table = self._encoding
 
         def replace(match: re.Match[bytes]) -> bytes:
@@ -134,13 +164,7 @@ class WordTable:
 
         return _TOKENS.sub(replace, data)
 
-    def decode(self, data: bytes, limit: int | None = None) -> bytes:
-        """The original of an `encode` output.
-
-        Raises CorruptPayload on an unknown, cut or stray code, or when the original would
-        exceed `limit` octets (checked as it grows when it could, so a hostile payload cannot
-        blow up memory).
-        """
+    def _decode_python(self, data: bytes, limit: int | None = None) -> bytes:
         table = self._decoding
         if limit is not None and len(data) * self._longest > limit:
             room = [limit - len(data)]  # octets the output may still grow

@@ -7,13 +7,21 @@ domain's library (`zstd+lib`: word table first stage + dictionary, semcodec2), t
 dictionary alone (`zstd+dict`: semcodec1, no first stage, the full size for the dictionary) and
 zstd with another domain's library (trained on all of that domain), all zstd figures at the same
 level and frame options; `zstd+plain` is the reference: a dictionary of the same size from plain
-`zstandard.train_dictionary` on the same training folds. Speeds are MB/s with the domain library.
+`zstandard.train_dictionary` on the same training folds.
+
+Speeds: per domain, every held-out document is compressed and decompressed with its fold's library
+(word table + dictionary), then without a dictionary (plain zstd, the reference, same level and frame
+options), `--repeats` times over the whole set; MB/s of original octets from the median time, in CPU
+time of this process (`time.process_time`: the cores are shared, and wall time would count the other
+processes' turns). Compare the two in one run (their ratio), not runs on different machines: the
+first line printed says which CPU it was (`tools.machine.describe_machine`).
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import random
+import statistics
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +32,7 @@ import zstandard
 from codec.compress import DEFAULT_LEVEL, compress, decompress
 from codec.library import PatternLibrary
 from codec.train import DEFAULT_SIZE, train_library
+from tools.machine import describe_machine
 from tools.progress import bar
 
 BUCKETS: tuple[tuple[str, int, int], ...] = (("1-4KB", 1024, 4096), ("4-10KB", 4096, 10240), ("10-20KB", 10240, 20480))
@@ -36,9 +45,7 @@ class DomainResult:
     original: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     packed: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     docs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    octets: int = 0
-    compress_s: float = 0.0
-    decompress_s: float = 0.0
+    held: list[tuple[bytes, PatternLibrary]] = field(default_factory=list)  # (document, its fold's library)
     library_size: int = 0
 
     def ratio(self, bucket: str, method: str) -> float:
@@ -52,6 +59,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--level", type=int, default=DEFAULT_LEVEL)
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="library octets")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that makes the folds")
+    parser.add_argument("--repeats", type=int, default=7, help="timed passes over the held-out documents (median)")
     parser.set_defaults(func=run)
 
 
@@ -75,21 +83,34 @@ def _measure(result: DomainResult, docs: list[bytes], libraries: dict[str, Patte
         result.original[bucket] += len(doc)
         result.packed[bucket, "zstd"] += len(compress(doc, None, level))
         result.packed[bucket, "gzip-9"] += len(gzip.compress(doc, compresslevel=9, mtime=0))
-        started = time.perf_counter()
         payload = compress(doc, library, level)
-        result.compress_s += time.perf_counter() - started
-        started = time.perf_counter()
-        restored = decompress(payload, by_id)
-        result.decompress_s += time.perf_counter() - started
-        if restored != doc:
+        if decompress(payload, by_id) != doc:
             raise AssertionError("round trip is not byte-exact")
-        result.octets += len(doc)
+        result.held.append((doc, library))
         result.packed[bucket, "zstd+lib"] += len(payload)
         for method in ("zstd+plain", "zstd+dict", "zstd+other"):
             result.packed[bucket, method] += len(compress(doc, libraries[method], level))
 
 
+def _speeds(held: list[tuple[bytes, PatternLibrary | None]], level: int, repeats: int) -> tuple[float, float]:
+    """(compress, decompress) MB/s of original octets over `held`, from the median of `repeats` passes."""
+    octets = sum(len(doc) for doc, _ in held)
+    payloads = [(compress(doc, library, level), {library.dict_id: library} if library else {}) for doc, library in held]
+    packing, unpacking = [], []
+    for _ in range(repeats):
+        started = time.process_time()
+        for doc, library in held:
+            compress(doc, library, level)
+        packing.append(time.process_time() - started)
+        started = time.process_time()
+        for payload, by_id in payloads:
+            decompress(payload, by_id)
+        unpacking.append(time.process_time() - started)
+    return octets / 1e6 / statistics.median(packing), octets / 1e6 / statistics.median(unpacking)
+
+
 def run(args: argparse.Namespace) -> int:
+    print(describe_machine(), flush=True)
     domains = sorted(p for p in args.corpus.iterdir() if p.is_dir())
     corpora = {d.name: [f.read_bytes() for f in sorted(d.glob("*.txt"))] for d in domains}
     names = list(corpora)
@@ -133,10 +154,15 @@ def run(args: argparse.Namespace) -> int:
             cells = "".join(f"{result.ratio(bucket, m):>12.2f}" for m in METHODS)
             print(f"{name:<10}{bucket:<9}{result.docs[bucket]:>5}{cells}"
                   + "".join(f"{gain:>11.3f}x" for gain in bucket_gains.values()))
-    print(f"\n{'domain':<10}{'library':>9}{'compress MB/s':>15}{'decompress MB/s':>17}")
+    print(f"\nspeed, MB/s of original octets in CPU time (median of {args.repeats} passes over each domain's "
+          f"held-out documents, level {args.level}); 'zstd' = the same documents without a dictionary, in the same run")
+    print(f"{'domain':<10}{'library':>9}{'lib compress':>14}{'zstd compress':>15}{'lib decompress':>16}"
+          f"{'zstd decompress':>17}")
     for name, result in results.items():
-        print(f"{name:<10}{result.library_size:>9}{result.octets / 1e6 / result.compress_s:>15.1f}"
-              f"{result.octets / 1e6 / result.decompress_s:>17.1f}")
+        lib_pack, lib_unpack = _speeds(list(result.held), args.level, args.repeats)
+        zstd_pack, zstd_unpack = _speeds([(doc, None) for doc, _ in result.held], args.level, args.repeats)
+        print(f"{name:<10}{result.library_size:>9}{lib_pack:>14.1f}{zstd_pack:>15.1f}{lib_unpack:>16.1f}"
+              f"{zstd_unpack:>17.1f}")
     if gains["zstd+lib"]:
         mean = {method: sum(values) / len(values) for method, values in gains.items()}
         print(f"\naverage gain of the domain library over zstd without dictionary on 1-4 KB held-out documents, "
