@@ -44,6 +44,7 @@ class Exchange:
     reply_octets: int  # of the reply used (the TCP one after TC)
     seconds: float  # first send -> reply in hand (server + network)
     server: str
+    started: float = 0.0  # time.perf_counter() at the first send (queries of a round overlap)
 
     @property
     def retries(self) -> int:
@@ -58,11 +59,11 @@ def _has_text(query: dns.message.Message) -> bool:
 
 
 def _record(query: dns.message.Message, wire: bytes, transports: tuple[str, ...], datagrams: int,
-            reply_octets: int, seconds: float, server: Server) -> Exchange:
+            reply_octets: int, seconds: float, server: Server, started: float) -> Exchange:
     return Exchange(
         qname=query.question[0].name.to_text(), rdtype=dns.rdatatype.to_text(query.question[0].rdtype),
         text_option=_has_text(query), transports=transports, datagrams=datagrams, query_octets=len(wire),
-        reply_octets=reply_octets, seconds=seconds, server=f"{server[0]}:{server[1]}",
+        reply_octets=reply_octets, seconds=seconds, server=f"{server[0]}:{server[1]}", started=started,
     )
 
 
@@ -140,7 +141,7 @@ def udp_round(queries: Sequence[dns.message.Message], server: Server, timeout: f
         took[i] += time.perf_counter() - began
     if observer is not None:
         for i, query in enumerate(queries):
-            observer(_record(query, wires[i], transports[i], datagrams[i], octets[i], took[i], server))
+            observer(_record(query, wires[i], transports[i], datagrams[i], octets[i], took[i], server, start))
     return [reply for reply in replies if reply is not None]
 
 
@@ -148,6 +149,7 @@ async def _one_async(query: dns.message.Message, server: Server, timeout: float,
                      observer: Observer | None) -> dns.message.Message:
     wire = query.to_wire()
     loop = asyncio.get_running_loop()
+    began = time.perf_counter()
     start = loop.time()
     deadline = start + timeout
     transports: tuple[str, ...] = ("tcp",)
@@ -172,7 +174,8 @@ async def _one_async(query: dns.message.Message, server: Server, timeout: float,
             transports = ("udp", "tcp")
             reply = await dns.asyncquery.tcp(query, server[0], max(0.001, deadline - loop.time()), server[1])
     if observer is not None:
-        observer(_record(query, wire, transports, datagrams, len(reply.to_wire()), loop.time() - start, server))
+        observer(_record(query, wire, transports, datagrams, len(reply.to_wire()), loop.time() - start, server,
+                         began))
     return reply
 
 

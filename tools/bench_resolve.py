@@ -3,6 +3,11 @@
 Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cluster with
 `--port P --no-start`), then measures:
 
+- **sdk** (first, while the resolver's cache is cold): questions (`--questions FILE.jsonl`, else the
+  generated corpus) through `sdk.Client.resolve`, each broken down by form, transports, queries,
+  resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` runs the
+  pre-issue-17 SDK path (one query at a time) over the same questions on a fresh cluster first.
+  `--sdk-only` stops after it. The CPU model, flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
@@ -53,6 +58,7 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
+from tools.bench_resolve_sdk import describe_machine, load_questions, print_sdk, run_sdk, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,6 +130,11 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (cached path over UDP)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--questions", type=Path, help="JSONL of {\"text\": ...} for the SDK section (default: corpus)")
+    parser.add_argument("--sdk-limit", type=int, help="at most this many SDK questions")
+    parser.add_argument("--sdk-only", action="store_true", help="measure the SDK section only")
+    parser.add_argument("--sdk-reference", action="store_true",
+                        help="also run the pre-issue-17 SDK path (sequential queries) on a fresh cluster first")
     parser.set_defaults(func=run)
 
 
@@ -145,29 +156,56 @@ def _ms(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def _cluster_up(port: int, runtime: Path) -> bool:
+    return _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
+                   "--zones", str(REPO / "zonefiles"), "--semantic-cache") == 0
+
+
+def _sdk(port: int, args: argparse.Namespace, sequential: bool) -> dict:
+    questions, paraphrases = corpus()
+    texts = load_questions(args.questions, questions + paraphrases, args.sdk_limit)
+    return summarise(run_sdk((RESOLVER, port), texts, sequential=sequential))
+
+
 def run(args: argparse.Namespace) -> int:
+    print(describe_machine(), flush=True)
     runtime = Path(tempfile.mkdtemp(prefix="semdns-bench-"))
     started = not args.no_start
     port = args.port or _free_port()
     if args.no_start and not args.port:
         print("semdns bench resolve: --no-start needs --port", file=sys.stderr)
         return 2
-    if started and _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
-                           "--zones", str(REPO / "zonefiles"), "--semantic-cache") != 0:
+    figures: dict = {}
+    if args.sdk_reference:
+        reference = Path(tempfile.mkdtemp(prefix="semdns-bench-ref-"))
+        if not _cluster_up(port, reference):
+            return 1
+        try:
+            figures["sdk_reference"] = _sdk(port, args, sequential=True)
+        finally:
+            _semdns("cluster", "down", "--runtime", str(reference))
+    if started and not _cluster_up(port, runtime):
         return 1
     runtime_dir = runtime if started else args.runtime
     try:
-        figures = {"stream": replay(port, args), "client": client_overhead(port),
-                   "cold": asyncio.run(cold(port, args)),
-                   "cached_path": asyncio.run(cached_qps(port, args.qps_seconds)),
-                   "cached_udp": udp_qps(port, resolver_pid(runtime_dir), args)}
+        figures["sdk"] = _sdk(port, args, sequential=False)
+        if not args.sdk_only:
+            figures.update({"stream": replay(port, args), "client": client_overhead(port),
+                            "cold": asyncio.run(cold(port, args)),
+                            "cached_path": asyncio.run(cached_qps(port, args.qps_seconds)),
+                            "cached_udp": udp_qps(port, resolver_pid(runtime_dir), args)})
     finally:
         if started:
             _semdns("cluster", "down", "--runtime", str(runtime))
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print_table(figures)
+        if "sdk_reference" in figures:
+            print_sdk("SDK resolve, reference (pre-issue-17 path: one query at a time, no record cache)",
+                      figures["sdk_reference"])
+        print_sdk("SDK resolve (rounds: SRV + explain together; engines' records cached)", figures["sdk"])
+        if not args.sdk_only:
+            print_table(figures)
     return 0
 
 
@@ -357,6 +395,7 @@ def _dnsperf(port: int, names: Path, seconds: float, args: argparse.Namespace) -
 
 
 def print_table(figures: dict) -> None:
+    print()
     print(f"{'path':<26}{'count':>7}{'rate':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for kind, row in figures["stream"].items():
         print(f"{'stream ' + kind:<26}{row['count']:>7}{row['rate']:>8.1%}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}")
