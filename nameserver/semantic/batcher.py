@@ -13,12 +13,6 @@ raises `Shed("deadline")` then and leaves the queue; so does one whose caller is
 (a client gone). Nothing waits longer than its deadline, and after a burst the backlog is gone
 within one deadline.
 
-Coalescing: a request for the very texts of one already waiting or running (a question's `q`
-SRV and its `explain` TXT, which the SDK sends together, reach each server of the chain at once)
-shares that request's run instead of queueing a second one, within its own deadline; should the
-first one be shed or cancelled, the second queues as usual. Only requests in flight are shared:
-nothing is kept after a run (no text outlives its request).
-
     batcher = EmbedBatcher(encoder)              # inside a running event loop
     vectors = await batcher.embed(["a question"])
     await batcher.close()
@@ -51,9 +45,7 @@ class EmbedBatcher:
         self._queued = 0  # texts in `_pending`
         self._busy = False
         self._scheduled: asyncio.Handle | None = None
-        self._inflight: dict[tuple[str, ...], asyncio.Future[np.ndarray]] = {}  # texts -> their request
         self.runs = 0  # batches run (for tests and stats)
-        self.shared = 0  # requests answered by another request's run (coalesced)
 
     @property
     def queued(self) -> int:
@@ -67,27 +59,11 @@ class EmbedBatcher:
         expires = now + self.deadline if deadline is None else deadline
         if expires <= now:
             raise Shed("deadline")
-        key = tuple(texts)
-        first = self._inflight.get(key)
-        if first is not None:
-            done, _ = await asyncio.wait({first}, timeout=expires - now)
-            if not done:
-                raise Shed("deadline")
-            error = None if first.cancelled() else first.exception()
-            if not first.cancelled() and error is None:
-                self.shared += 1
-                return first.result().copy()
-            if error is not None and not isinstance(error, Shed):
-                raise error  # the encoder failed on these very texts
-            now = self.loop.time()  # the first one was shed or cancelled: queue as usual
-            if expires <= now:
-                raise Shed("deadline")
         if self._queued and self._queued + len(texts) > self.max_queue:
             raise Shed("queue-full")
         future: asyncio.Future[np.ndarray] = self.loop.create_future()
         self._pending[future] = list(texts)
         self._queued += len(texts)
-        self._inflight.setdefault(key, future)
         timer = self.loop.call_at(expires, self._expire, future)
         if not self._busy:
             if self._queued >= self.max_batch:
@@ -99,8 +75,6 @@ class EmbedBatcher:
         finally:  # answered, expired or cancelled: never left behind in the queue
             timer.cancel()
             self._dequeue(future)
-            if self._inflight.get(key) is future:
-                del self._inflight[key]
 
     async def close(self) -> None:
         self._model.shutdown(wait=True)
