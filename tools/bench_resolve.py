@@ -133,6 +133,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--questions", type=Path, help="JSONL of {\"text\": ...} for the SDK section (default: corpus)")
     parser.add_argument("--sdk-limit", type=int, help="at most this many SDK questions")
     parser.add_argument("--sdk-only", action="store_true", help="measure the SDK section only")
+    parser.add_argument("--sdk-no-explain", action="store_true",
+                        help="SDK section without the explain query (the SRV alone: the floor of a route)")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries) on a fresh cluster first")
     parser.set_defaults(func=run)
@@ -164,7 +166,7 @@ def _cluster_up(port: int, runtime: Path) -> bool:
 def _sdk(port: int, args: argparse.Namespace, sequential: bool) -> dict:
     questions, paraphrases = corpus()
     texts = load_questions(args.questions, questions + paraphrases, args.sdk_limit)
-    return summarise(run_sdk((RESOLVER, port), texts, sequential=sequential))
+    return summarise(run_sdk((RESOLVER, port), texts, sequential=sequential, explain=not args.sdk_no_explain))
 
 
 def run(args: argparse.Namespace) -> int:

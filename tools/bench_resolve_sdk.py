@@ -102,7 +102,8 @@ def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: i
         form="edns" if question_form(text).option is not None else "qname", transports=transports,
         queries=len(exchanges), retries=sum(e.retries for e in exchanges),
         octets=sum(e.query_octets + e.reply_octets for e in exchanges), total=total,
-        server=wire_time(exchanges), first_of_domain=len(exchanges) > 2, gc_runs=gc_runs,
+        server=wire_time(exchanges), first_of_domain=len(exchanges) > 2 and any(e.rdtype == "PTR" for e in exchanges),
+        gc_runs=gc_runs,
     )
 
 
@@ -144,11 +145,12 @@ def load_questions(path: Path | None, fallback: Sequence[str], limit: int | None
     return texts[:limit] if limit else texts
 
 
-def run_sdk(server: tuple[str, int], texts: Sequence[str], sequential: bool = False) -> list[Breakdown]:
+def run_sdk(server: tuple[str, int], texts: Sequence[str], sequential: bool = False,
+            explain: bool = True) -> list[Breakdown]:
     """Resolve every text once through the SDK (a fresh client: its first questions are cold)."""
     seen: list[Exchange] = []
     kind = SequentialClient if sequential else Client
-    client = kind([server], timeout=5.0, observer=seen.append)
+    client = kind([server], timeout=5.0, observer=seen.append, explain=explain)
     rows = []
     for text in texts:
         seen.clear()

@@ -14,8 +14,9 @@ from tools.bench_resolve_sdk import Breakdown, breakdown, describe_machine, run_
 LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
 
 
-def exchange(started: float, seconds: float, transports: tuple[str, ...] = ("udp",), datagrams: int = 1) -> Exchange:
-    return Exchange("x.q.semantic.root.", "SRV", False, transports, datagrams, 40, 200, seconds, "127.0.0.1:53",
+def exchange(started: float, seconds: float, transports: tuple[str, ...] = ("udp",), datagrams: int = 1,
+             rdtype: str = "SRV") -> Exchange:
+    return Exchange("x.q.semantic.root.", rdtype, False, transports, datagrams, 40, 200, seconds, "127.0.0.1:53",
                     started)
 
 
@@ -25,7 +26,8 @@ def test_wire_time_counts_overlapping_queries_once() -> None:
 
 def test_breakdown_adds_up() -> None:
     rows = [breakdown("is a verbal contract binding?", [exchange(0, 0.01), exchange(0, 0.012)], 0.015, 0),
-            breakdown(LONG, [exchange(0, 0.02, ("udp", "tcp"), 2), exchange(0, 0.01), exchange(0.03, 0.001)], 0.04, 1)]
+            breakdown(LONG, [exchange(0, 0.02, ("udp", "tcp"), 2), exchange(0, 0.01),
+                             exchange(0.03, 0.001, rdtype="PTR")], 0.04, 1)]
     assert [r.form for r in rows] == ["qname", "edns"]
     assert rows[1].transports == "udp+tcp" and rows[1].retries == 1 and rows[1].first_of_domain
     for row in rows:
