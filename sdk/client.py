@@ -20,6 +20,12 @@ Example::
 when the text's `q` or `explain` name would exceed 255 octets), follows what the answer lacks (engine TXT attributes,
 target addresses) and the `explain` TXT (stage, confidence). Engines come ordered per RFC 2782
 (priority, then weighted random; pass `rng=random.Random(seed)` for repeatable order).
+It asks in rounds (`sdk.steps.resolve_steps`, `sdk.wire`): the SRV and the `explain` TXT together,
+then what the answer lacks together; one UDP socket per round, a late reply's query sent again
+after `retry` seconds (default 0.5, then doubling, within `timeout`), TCP after a truncated reply.
+The engines' records (TXT, PTR, instances, addresses) are kept for their TTL (`sdk.cache`), so
+a question of a domain already seen costs one round trip. `observer=` is called with an
+`Exchange` per query (transports, datagrams, octets, seconds: what `semdns bench resolve` shows).
 `ask(text, context=None)` resolves, then POSTs an OpenAI chat completion to each engine in turn
 until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass

@@ -5,8 +5,9 @@ Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cl
 
 - **sdk** (first, while the resolver's cache is cold): questions (`--questions FILE.jsonl`, else the
   generated corpus) through `sdk.Client.resolve`, each broken down by form, transports, queries,
-  resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` runs the
-  pre-issue-17 SDK path (one query at a time) over the same questions on a fresh cluster first.
+  resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` also runs
+  the pre-issue-17 SDK path (one query at a time), alternating with the new one question by
+  question, on two fresh clusters with the parity swapped: each path answers every question once.
   `--sdk-only` stops after it. The CPU model, flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
@@ -58,7 +59,7 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
-from tools.bench_resolve_sdk import describe_machine, load_questions, print_sdk, run_sdk, summarise
+from tools.bench_resolve_sdk import Breakdown, describe_machine, load_questions, print_sdk, run_interleaved, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +137,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sdk-no-explain", action="store_true",
                         help="SDK section without the explain query (the SRV alone: the floor of a route)")
     parser.add_argument("--sdk-reference", action="store_true",
-                        help="also run the pre-issue-17 SDK path (sequential queries) on a fresh cluster first")
+                        help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
 
 
@@ -163,10 +164,17 @@ def _cluster_up(port: int, runtime: Path) -> bool:
                    "--zones", str(REPO / "zonefiles"), "--semantic-cache") == 0
 
 
-def _sdk(port: int, args: argparse.Namespace, sequential: bool) -> dict:
+def _sdk_texts(args: argparse.Namespace) -> list[str]:
     questions, paraphrases = corpus()
-    texts = load_questions(args.questions, questions + paraphrases, args.sdk_limit)
-    return summarise(run_sdk((RESOLVER, port), texts, sequential=sequential, explain=not args.sdk_no_explain))
+    return load_questions(args.questions, questions + paraphrases, args.sdk_limit)
+
+
+def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict[bool, list[Breakdown]]:
+    """The SDK section's rows by path (True: the reference); with `parity`, the two paths alternate
+    question by question (the reference on the questions of that parity)."""
+    texts = _sdk_texts(args)
+    paths = [False] * len(texts) if parity is None else [i % 2 == parity for i in range(len(texts))]
+    return run_interleaved((RESOLVER, port), texts, paths, explain=not args.sdk_no_explain)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,19 +186,25 @@ def run(args: argparse.Namespace) -> int:
         print("semdns bench resolve: --no-start needs --port", file=sys.stderr)
         return 2
     figures: dict = {}
-    if args.sdk_reference:
+    rows: dict[bool, list[Breakdown]] = {False: [], True: []}
+    if args.sdk_reference:  # first pass: the reference on the even questions, on its own cluster
         reference = Path(tempfile.mkdtemp(prefix="semdns-bench-ref-"))
         if not _cluster_up(port, reference):
             return 1
         try:
-            figures["sdk_reference"] = _sdk(port, args, sequential=True)
+            for path, found in _sdk(port, args, parity=0).items():
+                rows[path] += found
         finally:
             _semdns("cluster", "down", "--runtime", str(reference))
     if started and not _cluster_up(port, runtime):
         return 1
     runtime_dir = runtime if started else args.runtime
     try:
-        figures["sdk"] = _sdk(port, args, sequential=False)
+        for path, found in _sdk(port, args, parity=1 if args.sdk_reference else None).items():
+            rows[path] += found
+        figures["sdk"] = summarise(rows[False])
+        if args.sdk_reference:
+            figures["sdk_reference"] = summarise(rows[True])
         if not args.sdk_only:
             figures.update({"stream": replay(port, args), "client": client_overhead(port),
                             "cold": asyncio.run(cold(port, args)),

@@ -9,7 +9,10 @@ work). Percentiles per category (form x transports, with/without resends, first 
 domain or not), and the totals the categories add up to.
 
 `sequential=True` is the reference: the code path of the SDK before issue 17 (every query alone
-through `dns.query.udp`, TCP after TC, no record cache), run over the same questions.
+through `dns.query.udp`, TCP after TC, no record cache). `run_interleaved` alternates the two paths
+question by question (on a shared 2-core box the load changes from one minute to the next; this
+way both paths meet the same load); `semdns bench resolve --sdk-reference` does it on two fresh
+clusters with the parity swapped, so each path answers every question once, cold.
 
 The machine line (`describe_machine`) is printed above the figures. Note for the merge: issue 17
 item 4 adds `tools/machine.py` with `describe_machine() -> str` on another branch; this local one
@@ -148,17 +151,24 @@ def load_questions(path: Path | None, fallback: Sequence[str], limit: int | None
 def run_sdk(server: tuple[str, int], texts: Sequence[str], sequential: bool = False,
             explain: bool = True) -> list[Breakdown]:
     """Resolve every text once through the SDK (a fresh client: its first questions are cold)."""
+    return run_interleaved(server, texts, [sequential] * len(texts), explain)[sequential]
+
+
+def run_interleaved(server: tuple[str, int], texts: Sequence[str], paths: Sequence[bool],
+                    explain: bool = True) -> dict[bool, list[Breakdown]]:
+    """Resolve `texts[i]` through the reference path when `paths[i]`, else through the SDK, one
+    client each (questions of both paths interleave in time: both see the same load)."""
     seen: list[Exchange] = []
-    kind = SequentialClient if sequential else Client
-    client = kind([server], timeout=5.0, observer=seen.append, explain=explain)
-    rows = []
-    for text in texts:
+    clients = {flag: (SequentialClient if flag else Client)([server], timeout=5.0, observer=seen.append,
+                                                             explain=explain) for flag in set(paths)}
+    rows: dict[bool, list[Breakdown]] = {False: [], True: []}
+    for text, flag in zip(texts, paths):
         seen.clear()
         collections = sum(s["collections"] for s in gc.get_stats())
         start = time.perf_counter()
-        client.resolve(text)
+        clients[flag].resolve(text)
         took = time.perf_counter() - start
-        rows.append(breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections))
+        rows[flag].append(breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections))
     return rows
 
 
