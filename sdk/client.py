@@ -22,7 +22,8 @@ target addresses) and the `explain` TXT (stage, confidence). Engines come ordere
 (priority, then weighted random; pass `rng=random.Random(seed)` for repeatable order).
 It asks in rounds (`sdk.steps.resolve_steps`, `sdk.wire`): the SRV and the `explain` TXT together,
 then what the answer lacks together; one UDP socket per round, a late reply's query sent again
-after `retry` seconds (default 0.5, then doubling, within `timeout`), TCP after a truncated reply.
+(then doubling, within `timeout`) after srtt + 4 x rttvar of the replies timed so far (RFC 6298;
+between 0.1 s and `retry`, default 0.5, which is also the first), TCP after a truncated reply.
 The engines' records (TXT, PTR, instances, addresses) are kept for their TTL (`sdk.cache`), so
 a question of a domain already seen costs one round trip. `observer=` is called with an
 `Exchange` per query (transports, datagrams, octets, seconds: what `semdns bench resolve` shows).
@@ -78,7 +79,7 @@ from sdk.library import (
 )
 from sdk.route import DEFAULT_ZONE, Route
 from sdk.steps import Answer, ContextCompressor, DnsRound, HttpPost, HttpResult, ask_steps, resolve_steps
-from sdk.wire import RETRY, Observer, udp_round, udp_round_async
+from sdk.wire import RETRY, Exchange, Observer, RetryTimer, udp_round, udp_round_async
 
 Server = tuple[str, int]
 
@@ -138,7 +139,8 @@ class _Base:
         self.rng = rng or random.Random()
         self.libraries = LibraryCache(limits=library_limits, deadline=library_deadline)
         self.api_key = api_key
-        self.retry = retry  # seconds before a UDP query is first sent again (then doubling)
+        self.retry = retry  # at most this many seconds before a UDP query is first sent again
+        self.timer = RetryTimer(ceiling=retry)  # sooner once replies are timed (srtt + 4 x rttvar)
         self.observer = observer  # called with each query's `Exchange` (bench, tracing)
         self.records = RecordCache()
         if compressor is None and compress_context:
@@ -157,6 +159,11 @@ class _Base:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    def _observe(self, exchange: Exchange) -> None:
+        self.timer.observe(exchange)
+        if self.observer is not None:
+            self.observer(exchange)
 
     def _from_cache(
         self, queries: DnsRound
@@ -214,7 +221,7 @@ class Client(_Base):
             if not ask:
                 break
             try:
-                answered = udp_round(ask, server, self.timeout, self.retry, self.observer)
+                answered = udp_round(ask, server, self.timeout, self.timer.timeout(), self._observe)
             except dns.exception.Timeout:
                 failures.append(f"{server[0]}:{server[1]} timed out")
                 continue
@@ -296,7 +303,7 @@ class AsyncClient(_Base):
             if not ask:
                 break
             try:
-                answered = await udp_round_async(ask, server, self.timeout, self.retry, self.observer)
+                answered = await udp_round_async(ask, server, self.timeout, self.timer.timeout(), self._observe)
             except dns.exception.Timeout:
                 failures.append(f"{server[0]}:{server[1]} timed out")
                 continue

@@ -28,7 +28,8 @@ from codec.edns_text import TEXT_OPTION
 from sdk.route import needs_tcp
 
 Server = tuple[str, int]
-RETRY = 0.5  # seconds before a first resend: past a cold three-level answer on a loaded 2-core box
+RETRY = 0.5  # seconds before a first resend until replies have been timed, and at most after
+MIN_RETRY = 0.1  # never sooner: a resend is another resolution for a resolver still at work
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,33 @@ class Exchange:
 
 
 Observer = Callable[[Exchange], None]
+
+
+class RetryTimer:
+    """When to send a query again: RFC 6298's estimate (srtt + 4 x rttvar) of the replies timed so
+    far (Karn: only those answered by the first datagram), within [`floor`, `ceiling`]; `ceiling`
+    before any reply. A dropped reply (a server's rate limit drops every other limited reply)
+    then costs a few round trips, not a fixed half second."""
+
+    def __init__(self, ceiling: float = RETRY, floor: float = MIN_RETRY) -> None:
+        self.ceiling, self.floor = ceiling, max(0.0, min(floor, ceiling))
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+
+    def observe(self, exchange: Exchange) -> None:
+        if exchange.datagrams != 1 or exchange.transports != ("udp",):
+            return
+        sample = exchange.seconds
+        if self.srtt is None:
+            self.srtt, self.rttvar = sample, sample / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - sample)
+            self.srtt = 0.875 * self.srtt + 0.125 * sample
+
+    def timeout(self) -> float:
+        if self.srtt is None:
+            return self.ceiling
+        return max(self.floor, min(self.ceiling, self.srtt + 4 * self.rttvar))
 
 
 def _has_text(query: dns.message.Message) -> bool:

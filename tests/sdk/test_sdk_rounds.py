@@ -19,7 +19,7 @@ from sdk import Client
 from sdk.cache import RecordCache, cache_key
 from sdk.route import DEFAULT_ZONE, make_query, question_form
 from sdk.steps import resolve_steps
-from sdk.wire import Exchange, udp_round
+from sdk.wire import Exchange, RetryTimer, udp_round
 
 LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
 
@@ -113,3 +113,19 @@ def test_udp_round_truncated_goes_to_tcp() -> None:
     finally:
         thread.join(timeout=5)
         sock.close()
+
+
+def test_retry_timer_follows_the_replies_within_bounds() -> None:
+    def timed(seconds: float, datagrams: int = 1) -> Exchange:
+        return Exchange("x.", "SRV", False, ("udp",), datagrams, 40, 100, seconds, "127.0.0.1:53")
+
+    timer = RetryTimer(ceiling=0.5, floor=0.1)
+    assert timer.timeout() == 0.5  # nothing timed yet
+    for _ in range(20):
+        timer.observe(timed(0.004))
+    assert timer.timeout() == 0.1  # fast replies: the floor
+    timer.observe(timed(3.0, datagrams=2))  # Karn: a resent query's time is ambiguous
+    assert timer.timeout() == 0.1
+    for _ in range(20):
+        timer.observe(timed(0.2))
+    assert 0.2 <= timer.timeout() <= 0.5
