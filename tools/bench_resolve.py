@@ -180,14 +180,19 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
 
 
 def run(args: argparse.Namespace) -> int:
-    print(describe_machine(), flush=True)
-    runtime = Path(tempfile.mkdtemp(prefix="semdns-bench-"))
+    machine = describe_machine()
+    if not args.json:
+        print(machine, flush=True)
     started = not args.no_start
-    port = args.port or _free_port()
     if args.no_start and not args.port:
         print("semdns bench resolve: --no-start needs --port", file=sys.stderr)
         return 2
-    figures: dict = {}
+    if args.no_start and args.sdk_reference:
+        print("semdns bench resolve: --sdk-reference starts its own clusters (drop --no-start)", file=sys.stderr)
+        return 2
+    runtime = Path(tempfile.mkdtemp(prefix="semdns-bench-"))
+    port = args.port or _free_port()
+    figures: dict = {"machine": machine}
     rows: dict[bool, list[Breakdown]] = {False: [], True: []}
     if args.sdk_reference:  # first pass: the reference on the even questions, on its own cluster
         reference = Path(tempfile.mkdtemp(prefix="semdns-bench-ref-"))
