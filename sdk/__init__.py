@@ -25,9 +25,10 @@ from sdk.errors import (
 from sdk.library import LibraryCompressor
 from sdk.route import Engine, Route
 from sdk.steps import Answer, ContextCompressor
+from sdk.wire import Exchange
 
 __all__ = [
-    "Answer", "AsyncClient", "BadQuestion", "Client", "ContextCompressor", "Engine", "EngineFailure",
+    "Answer", "AsyncClient", "BadQuestion", "Client", "ContextCompressor", "Engine", "EngineFailure", "Exchange",
     "LibraryCompressor", "LibraryFault", "LibraryLimits", "LibraryTimeout", "LibraryTooLarge", "NoRoute",
     "ResolveTimeout", "Route", "SdkError", "ServerFailure", "parse_servers",
 ]

@@ -20,6 +20,13 @@ Example::
 when the text's `q` or `explain` name would exceed 255 octets), follows what the answer lacks (engine TXT attributes,
 target addresses) and the `explain` TXT (stage, confidence). Engines come ordered per RFC 2782
 (priority, then weighted random; pass `rng=random.Random(seed)` for repeatable order).
+It asks in rounds (`sdk.steps.resolve_steps`, `sdk.wire`): the SRV and the `explain` TXT together,
+then what the answer lacks together; one UDP socket per round, a late reply's query sent again
+(then doubling, within `timeout`) after srtt + 4 x rttvar of the replies timed so far (RFC 6298;
+between 0.1 s and `retry`, default 0.5, which is also the first), TCP after a truncated reply.
+The engines' records (TXT, PTR, instances, addresses) are kept for their TTL (`sdk.cache`), so
+a question of a domain already seen costs one round trip. `observer=` is called with an
+`Exchange` per query (transports, datagrams, octets, seconds: what `semdns bench resolve` shows).
 `ask(text, context=None)` resolves, then POSTs an OpenAI chat completion to each engine in turn
 until one answers. When the server fails on the question (a domain's servers down: SERVFAIL),
 the route degrades to the general engine of the zone asked (`route.stage == "degraded"`; pass
@@ -53,13 +60,13 @@ from typing import Any, Sequence
 import aiohttp
 import dns.asyncquery
 import dns.exception
-import dns.flags
 import dns.message
 import dns.query
 import dns.resolver
 
 from codec.library import DEFAULT_LIMITS, LibraryLimits, PatternLibrary
 from common.steps import drive, drive_async
+from sdk.cache import RecordCache
 from sdk.errors import ResolveTimeout, SdkError
 from sdk.library import (
     FETCH_DEADLINE,
@@ -70,8 +77,9 @@ from sdk.library import (
     load_library,
     load_library_async,
 )
-from sdk.route import DEFAULT_ZONE, Route, needs_tcp
-from sdk.steps import Answer, ContextCompressor, HttpPost, HttpResult, ask_steps, resolve_steps
+from sdk.route import DEFAULT_ZONE, Route
+from sdk.steps import Answer, ContextCompressor, DnsRound, HttpPost, HttpResult, ask_steps, resolve_steps
+from sdk.wire import RETRY, Exchange, Observer, RetryTimer, udp_round, udp_round_async
 
 Server = tuple[str, int]
 
@@ -119,6 +127,8 @@ class _Base:
         library_limits: LibraryLimits = DEFAULT_LIMITS,
         library_deadline: float = FETCH_DEADLINE,
         api_key: str | None = None,
+        retry: float = RETRY,
+        observer: Observer | None = None,
     ) -> None:
         self.servers = parse_servers(servers)
         self.zone = zone
@@ -129,6 +139,10 @@ class _Base:
         self.rng = rng or random.Random()
         self.libraries = LibraryCache(limits=library_limits, deadline=library_deadline)
         self.api_key = api_key
+        self.retry = retry  # at most this many seconds before a UDP query is first sent again
+        self.timer = RetryTimer(ceiling=retry)  # sooner once replies are timed (srtt + 4 x rttvar)
+        self.observer = observer  # called with each query's `Exchange` (bench, tracing)
+        self.records = RecordCache()
         if compressor is None and compress_context:
             compressor = LibraryCompressor(self.libraries)
         self.compressor = compressor
@@ -145,6 +159,30 @@ class _Base:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+    def _observe(self, exchange: Exchange) -> None:
+        self.timer.observe(exchange)
+        if self.observer is not None:
+            self.observer(exchange)
+
+    def _from_cache(
+        self, queries: DnsRound
+    ) -> tuple[list[dns.message.Message | None], list[dns.message.Message]]:
+        """(the round's replies the record cache holds, None for the others; the queries to send)."""
+        replies = [self.records.get(query) for query in queries]
+        return replies, [query for query, reply in zip(queries, replies) if reply is None]
+
+    def _to_cache(self, queries: DnsRound, replies: list[dns.message.Message | None],
+                  asked: list[dns.message.Message], answered: list[dns.message.Message]) -> list[dns.message.Message]:
+        """The round's replies in order, the new ones put in the record cache."""
+        fresh = iter(answered)
+        out = []
+        for query, reply in zip(queries, replies):
+            if reply is None:
+                reply = next(fresh)
+                self.records.put(query, reply)
+            out.append(reply)
+        return out
 
     def _timeout_error(self, query: dns.message.Message, failures: list[str]) -> ResolveTimeout:
         where = ", ".join(f"{h}:{p}" for h, p in self.servers)
@@ -175,21 +213,25 @@ class Client(_Base):
             self._load(cache, route.domain)
         return drive(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
-    def _exchange(self, query: dns.message.Message) -> dns.message.Message:
+    def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
+        """One round of queries: the cached ones from the record cache, the rest sent together."""
+        replies, ask = self._from_cache(queries)
         failures: list[str] = []
-        for host, port in self.servers:
+        for server in self.servers:
+            if not ask:
+                break
             try:
-                if needs_tcp(query):
-                    return dns.query.tcp(query, host, self.timeout, port)
-                reply = dns.query.udp(query, host, self.timeout, port, ignore_unexpected=True)
-                if reply.flags & dns.flags.TC:
-                    reply = dns.query.tcp(query, host, self.timeout, port)
-                return reply
+                answered = udp_round(ask, server, self.timeout, self.timer.timeout(), self._observe)
             except dns.exception.Timeout:
-                failures.append(f"{host}:{port} timed out")
-            except (OSError, dns.exception.DNSException) as exc:
-                failures.append(f"{host}:{port} {exc}")
-        raise self._timeout_error(query, failures)
+                failures.append(f"{server[0]}:{server[1]} timed out")
+                continue
+            except (OSError, EOFError, dns.exception.DNSException) as exc:
+                failures.append(f"{server[0]}:{server[1]} {exc or type(exc).__name__}")
+                continue
+            return self._to_cache(queries, replies, ask, answered)
+        if ask:
+            raise self._timeout_error(ask[0], failures)
+        return [reply for reply in replies if reply is not None]
 
     def _load(self, cache: LibraryCache, domain: str) -> PatternLibrary | None:
         deadline = Deadline(cache.deadline)
@@ -253,21 +295,25 @@ class AsyncClient(_Base):
             await load_library_async(cache, route.domain, self._exchange_tcp)
         return await drive_async(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
-    async def _exchange(self, query: dns.message.Message) -> dns.message.Message:
+    async def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
+        """`Client._exchange` for asyncio."""
+        replies, ask = self._from_cache(queries)
         failures: list[str] = []
-        for host, port in self.servers:
+        for server in self.servers:
+            if not ask:
+                break
             try:
-                if needs_tcp(query):
-                    return await dns.asyncquery.tcp(query, host, self.timeout, port)
-                reply = await dns.asyncquery.udp(query, host, self.timeout, port, ignore_unexpected=True)
-                if reply.flags & dns.flags.TC:
-                    reply = await dns.asyncquery.tcp(query, host, self.timeout, port)
-                return reply
+                answered = await udp_round_async(ask, server, self.timeout, self.timer.timeout(), self._observe)
             except dns.exception.Timeout:
-                failures.append(f"{host}:{port} timed out")
-            except (OSError, dns.exception.DNSException) as exc:
-                failures.append(f"{host}:{port} {exc}")
-        raise self._timeout_error(query, failures)
+                failures.append(f"{server[0]}:{server[1]} timed out")
+                continue
+            except (OSError, EOFError, dns.exception.DNSException) as exc:
+                failures.append(f"{server[0]}:{server[1]} {exc or type(exc).__name__}")
+                continue
+            return self._to_cache(queries, replies, ask, answered)
+        if ask:
+            raise self._timeout_error(ask[0], failures)
+        return [reply for reply in replies if reply is not None]
 
     async def _exchange_tcp(self, query: dns.message.Message) -> dns.message.Message:
         failures: list[str] = []

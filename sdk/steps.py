@@ -1,7 +1,8 @@
 """The SDK's shared sans-IO plans: `resolve_steps` and `ask_steps` are generators.
 
-They *yield* what to do next — a DNS query message, or an `HttpPost` — and are *sent* the result —
-the reply message, or an `HttpResult`; they *return* the `Route` or the `Answer`. The sync and
+They *yield* what to do next — a round of DNS queries (a tuple: queries that need nothing from
+each other, sent together), or an `HttpPost` — and are *sent* the result — the replies in the same
+order, or an `HttpResult`; they *return* the `Route` or the `Answer`. The sync and
 asyncio clients (`sdk/client.py`) only move bytes, so both behave identically.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, Generator, Mapping, Protocol
+from typing import Any, Generator, Mapping, Protocol, Sequence
 
 import dns.message
 import dns.name
@@ -77,32 +78,42 @@ class Answer:
     context: ContextStats | None = None  # how the context travelled (dict id, ratio), if one was sent
 
 
-DnsSteps = Generator[dns.message.Message, dns.message.Message, Route]
+DnsRound = tuple[dns.message.Message, ...]
+DnsSteps = Generator[DnsRound, Sequence[dns.message.Message], Route]
 
 
 def resolve_steps(
     text: str, zone: str = DEFAULT_ZONE, *, rng: random.Random, explain: bool = True, degrade: bool = True
 ) -> DnsSteps:
-    """Plan: SRV for the question; TXT attributes of the engines; A of targets lacking glue; explain.
+    """Plan, in rounds of queries that need nothing from each other (each round is yielded as a
+    tuple and answered with the replies in the same order; a client sends a round at once):
 
-    The SRV and explain queries share one form (`question_form`); text no form can carry raises
-    `BadQuestion` before anything is sent.
+    1. SRV of the question, and its `explain` TXT (same form, `question_form`);
+    2. what the SRV answer lacks: TXT attributes of the engines, the PTR of registered instances,
+       A of targets without glue;
+    3. SRV and TXT of each instance the PTR lists.
+
+    Text no form can carry raises `BadQuestion` before anything is sent.
 
     With `degrade`, a server failure on the question (e.g. a domain's servers are down) falls back
-    to the general engine of the zone asked (`_llm._tcp.<zone>`), with stage "degraded".
+    to the general engine of the zone asked (`_llm._tcp.<zone>`), with stage "degraded" (its
+    explain reply is dropped).
     """
     form = question_form(text, zone)
     query = form_query(form, "q", dns.rdatatype.SRV)
-    reply = yield query
+    first: DnsRound = (query, explain_query(form)) if explain else (query,)
+    replies = yield first
+    reply = replies[0]
+    explained = replies[1] if explain else None
     try:
         check_reply(reply, f"route of {text[:60]!r}", "the server")
     except ServerFailure as failure:
         if not degrade:
             raise
         general = make_query(f"{ENGINES}.{zone}", dns.rdatatype.SRV)
-        reply = yield general
+        (reply,) = yield (general,)
         check_reply(reply, f"general engine of {zone} (after: {failure})", "the server")
-        query, explain = general, False
+        query, explained = general, None
         hops: list[dict[str, str]] = [{"stage": "degraded", "reason": str(failure)}]
     else:
         hops = []
@@ -113,42 +124,47 @@ def resolve_steps(
             "check the zone name or ask the apex"
         )
     txt_rrset = find(reply.answer, owner, dns.rdatatype.TXT)
+    missing = srv_targets_missing(reply)
+    second = ((make_query(owner, dns.rdatatype.PTR),)
+              + tuple(make_query(target, dns.rdatatype.A) for target in missing)
+              + ((make_query(owner, dns.rdatatype.TXT),) if txt_rrset is None else ()))
+    answers = yield second
+    ptr_reply, a_replies = answers[0], answers[1 : 1 + len(missing)]
     if txt_rrset is None:
-        txt_reply = yield make_query(owner, dns.rdatatype.TXT)
-        txt_rrset = find(txt_reply.answer, owner, dns.rdatatype.TXT)
-    instances = yield from instance_attributes(owner)
+        txt_rrset = find(answers[-1].answer, owner, dns.rdatatype.TXT)
     addresses = additional_addresses(reply)
-    for target in srv_targets_missing(reply):
-        a_reply = yield make_query(target, dns.rdatatype.A)
+    for target, a_reply in zip(missing, a_replies):
         a = find(a_reply.answer, target, dns.rdatatype.A)
         if a is not None:
             addresses[target.to_text()] = tuple(rd.address for rd in a)
-    if explain:
-        explained = yield explain_query(form)
-        if explained.rcode() == 0:
-            hops = explain_hops(explained)
+    instances = yield from instance_attributes(owner, ptr_reply)
+    if explained is not None and explained.rcode() == 0:
+        hops = explain_hops(explained)
     return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops, instances)
 
 
 def instance_attributes(
-    service: dns.name.Name,
-) -> Generator[dns.message.Message, dns.message.Message, dict[str, dict[str, str]]]:
-    """Plan: DNS-SD attributes per SRV target, from the instances the service's PTR records list.
+    service: dns.name.Name, ptr_reply: dns.message.Message,
+) -> Generator[DnsRound, Sequence[dns.message.Message], dict[str, dict[str, str]]]:
+    """Plan: DNS-SD attributes per SRV target, from the instances the service's PTR records list
+    (one round: SRV and TXT of every instance).
 
     Engines that register themselves (RFC 6763) publish `PTR <instance>` at `_llm._tcp.<domain>`
     and their own SRV + TXT at the instance name; engines written into a zonefile keep one TXT at
     the service name, which applies to every target without an instance of its own.
     """
     by_target: dict[str, dict[str, str]] = {}
-    ptr_reply = yield make_query(service, dns.rdatatype.PTR)
     ptr = find(ptr_reply.answer, service, dns.rdatatype.PTR)
-    for instance in (rd.target for rd in ptr or ()):
-        srv_reply = yield make_query(instance, dns.rdatatype.SRV)
-        srv = find(srv_reply.answer, instance, dns.rdatatype.SRV)
+    listed = [rd.target for rd in ptr or ()]
+    if not listed:
+        return by_target
+    replies = yield tuple(make_query(instance, rdtype) for instance in listed
+                          for rdtype in (dns.rdatatype.SRV, dns.rdatatype.TXT))
+    for n, instance in enumerate(listed):
+        srv = find(replies[2 * n].answer, instance, dns.rdatatype.SRV)
         if srv is None:
             continue
-        txt_reply = yield make_query(instance, dns.rdatatype.TXT)
-        attributes = txt_attributes(find(txt_reply.answer, instance, dns.rdatatype.TXT))
+        attributes = txt_attributes(find(replies[2 * n + 1].answer, instance, dns.rdatatype.TXT))
         for rd in srv:
             by_target[rd.target.to_text()] = attributes
     return by_target

@@ -3,6 +3,12 @@
 Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cluster with
 `--port P --no-start`), then measures:
 
+- **sdk** (first, while the resolver's cache is cold): questions (`--questions FILE.jsonl`, else the
+  generated corpus) through `sdk.Client.resolve`, each broken down by form, transports, queries,
+  resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` also runs
+  the pre-issue-17 SDK path (one query at a time), alternating with the new one question by
+  question, on two fresh clusters with the parity swapped: each path answers every question once.
+  `--sdk-only` stops after it. The CPU model, flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
@@ -53,6 +59,7 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
+from tools.bench_resolve_sdk import Breakdown, describe_machine, load_questions, print_sdk, run_interleaved, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 from tools.progress import bar
 
@@ -125,6 +132,15 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outstanding", type=int, default=100, help="dnsperf -q (cached path over UDP)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--questions", type=Path, help="JSONL of {\"text\": ...} for the SDK section (default: corpus)")
+    parser.add_argument("--sdk-limit", type=int, help="at most this many SDK questions")
+    parser.add_argument("--sdk-only", action="store_true", help="measure the SDK section only")
+    parser.add_argument("--sdk-warm", action="store_true",
+                        help="then ask the SDK questions again (cache hits: a fast client meets the resolver's RRL)")
+    parser.add_argument("--sdk-no-explain", action="store_true",
+                        help="SDK section without the explain query (the SRV alone: the floor of a route)")
+    parser.add_argument("--sdk-reference", action="store_true",
+                        help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
 
 
@@ -146,29 +162,81 @@ def _ms(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def _cluster_up(port: int, runtime: Path) -> bool:
+    return _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
+                   "--zones", str(REPO / "zonefiles"), "--semantic-cache") == 0
+
+
+def _sdk_texts(args: argparse.Namespace) -> list[str]:
+    questions, paraphrases = corpus()
+    return load_questions(args.questions, questions + paraphrases, args.sdk_limit)
+
+
+def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict[bool, list[Breakdown]]:
+    """The SDK section's rows by path (True: the reference); with `parity`, the two paths alternate
+    question by question (the reference on the questions of that parity)."""
+    texts = _sdk_texts(args)
+    paths = [False] * len(texts) if parity is None else [i % 2 == parity for i in range(len(texts))]
+    return run_interleaved((RESOLVER, port), texts, paths, explain=not args.sdk_no_explain)
+
+
 def run(args: argparse.Namespace) -> int:
-    runtime = Path(tempfile.mkdtemp(prefix="semdns-bench-"))
+    machine = describe_machine()
+    if not args.json:
+        print(machine, flush=True)
     started = not args.no_start
-    port = args.port or _free_port()
     if args.no_start and not args.port:
         print("semdns bench resolve: --no-start needs --port", file=sys.stderr)
         return 2
-    if started and _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
-                           "--zones", str(REPO / "zonefiles"), "--semantic-cache") != 0:
+    if args.no_start and args.sdk_reference:
+        print("semdns bench resolve: --sdk-reference starts its own clusters (drop --no-start)", file=sys.stderr)
+        return 2
+    runtime = Path(tempfile.mkdtemp(prefix="semdns-bench-"))
+    port = args.port or _free_port()
+    figures: dict = {"machine": machine}
+    rows: dict[bool, list[Breakdown]] = {False: [], True: []}
+    if args.sdk_reference:  # first pass: the reference on the even questions, on its own cluster
+        reference = Path(tempfile.mkdtemp(prefix="semdns-bench-ref-"))
+        if not _cluster_up(port, reference):
+            return 1
+        try:
+            for path, found in _sdk(port, args, parity=0).items():
+                rows[path] += found
+        finally:
+            _semdns("cluster", "down", "--runtime", str(reference))
+    if started and not _cluster_up(port, runtime):
         return 1
     runtime_dir = runtime if started else args.runtime
     try:
-        figures = {"stream": replay(port, args), "client": client_overhead(port),
-                   "cold": asyncio.run(cold(port, args)),
-                   "cached_path": asyncio.run(cached_qps(port, args.qps_seconds)),
-                   "cached_udp": udp_qps(port, resolver_pid(runtime_dir), args)}
+        for path, found in _sdk(port, args, parity=1 if args.sdk_reference else None).items():
+            rows[path] += found
+        figures["sdk"] = summarise(rows[False])
+        if args.sdk_warm:
+            texts = _sdk_texts(args)
+            warm = run_interleaved((RESOLVER, port), texts, [False] * len(texts), explain=not args.sdk_no_explain)
+            figures["sdk_warm"] = summarise(warm[False])
+        if args.sdk_reference:
+            figures["sdk_reference"] = summarise(rows[True])
+        if not args.sdk_only:
+            figures.update({"stream": replay(port, args), "client": client_overhead(port),
+                            "cold": asyncio.run(cold(port, args)),
+                            "cached_path": asyncio.run(cached_qps(port, args.qps_seconds)),
+                            "cached_udp": udp_qps(port, resolver_pid(runtime_dir), args)})
     finally:
         if started:
             _semdns("cluster", "down", "--runtime", str(runtime))
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print_table(figures)
+        if "sdk_reference" in figures:
+            print_sdk("SDK resolve, reference (pre-issue-17 path: one query at a time, no record cache)",
+                      figures["sdk_reference"])
+        print_sdk("SDK resolve (rounds: SRV + explain together; engines' records cached)", figures["sdk"])
+        if "sdk_warm" in figures:
+            print_sdk("SDK resolve again, warm (the resolver's cache answers; its RRL limits a fast client)",
+                      figures["sdk_warm"])
+        if not args.sdk_only:
+            print_table(figures)
     return 0
 
 
@@ -359,6 +427,7 @@ def _dnsperf(port: int, names: Path, seconds: float, args: argparse.Namespace) -
 
 
 def print_table(figures: dict) -> None:
+    print()
     print(f"{'path':<26}{'count':>7}{'rate':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for kind, row in figures["stream"].items():
         print(f"{'stream ' + kind:<26}{row['count']:>7}{row['rate']:>8.1%}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}")

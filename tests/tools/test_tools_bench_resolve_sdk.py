@@ -1,0 +1,65 @@
+"""Issue 17 items 2 and 4: the SDK breakdown of `semdns bench resolve` is produced and adds up, and
+the machine line names the CPU (behaviour only: no timing is asserted)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from helpers.server import REPO, ServerHandle, running_server
+
+from sdk.wire import Exchange
+from tools.bench_resolve_sdk import Breakdown, breakdown, describe_machine, run_sdk, summarise, wire_time
+
+LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
+
+
+def exchange(started: float, seconds: float, transports: tuple[str, ...] = ("udp",), datagrams: int = 1,
+             rdtype: str = "SRV") -> Exchange:
+    return Exchange("x.q.semantic.root.", rdtype, False, transports, datagrams, 40, 200, seconds, "127.0.0.1:53",
+                    started)
+
+
+def test_wire_time_counts_overlapping_queries_once() -> None:
+    assert wire_time([exchange(0.0, 0.010), exchange(0.002, 0.010), exchange(0.020, 0.005)]) == pytest.approx(0.017)
+
+
+def test_breakdown_adds_up() -> None:
+    rows = [breakdown("is a verbal contract binding?", [exchange(0, 0.01), exchange(0, 0.012)], 0.015, 0),
+            breakdown(LONG, [exchange(0, 0.02, ("udp", "tcp"), 2), exchange(0, 0.01),
+                             exchange(0.03, 0.001, rdtype="PTR")], 0.04, 1)]
+    assert [r.form for r in rows] == ["qname", "edns"]
+    assert rows[1].transports == "udp+tcp" and rows[1].retries == 1 and rows[1].first_of_domain
+    for row in rows:
+        assert row.server + row.client == pytest.approx(row.total)
+    summary = summarise(rows)
+    assert summary["all"]["count"] == 2
+    assert summary["form qname"]["count"] + summary["form edns"]["count"] == 2
+    categories = [name for name in summary if name.startswith(("qname ", "edns "))]
+    assert sum(summary[name]["count"] for name in categories) == 2
+    assert summary["all"]["retries"] == 1 and summary["with a GC run"]["count"] == 1
+
+
+def test_describe_machine(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse4_2 avx2 fma\n\n"
+                       "processor\t: 1\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse4_2 avx2 fma\n")
+    line = describe_machine(cpuinfo)
+    assert line.startswith("CPU: Test CPU 9000 x2; flags: sse4_2 avx2 fma; load ")
+    assert describe_machine().startswith("CPU: ")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Iterator[ServerHandle]:
+    with running_server(REPO / "zonefiles") as server:
+        yield server
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_run_sdk_on_a_server(shipped: ServerHandle, sequential: bool) -> None:
+    texts = ["is a verbal contract binding?", LONG, "why does my java code throw a null pointer exception?"]
+    rows: list[Breakdown] = run_sdk((shipped.host, shipped.port), texts, sequential=sequential)
+    assert [r.form for r in rows] == ["qname", "edns", "qname"]
+    for row in rows:
+        assert row.transports == "udp" and row.retries == 0 and row.queries >= 2
+        assert 0 < row.server <= row.total

@@ -1,0 +1,212 @@
+"""The SDK section of `semdns bench resolve`: questions routed through `sdk.Client.resolve` against
+the cluster's resolver, each broken down into what it cost.
+
+Per question: its form (QNAME, or EDNS when a name cannot carry it), the transports its queries
+used (udp, udp+tcp after TC, tcp), how many queries and resends, the octets both ways, the
+**server** time (wall time with at least one query on the wire: the resolver, the three levels
+behind it and the loopback) and the **client** time (the rest: building, parsing, the SDK's own
+work). Percentiles per category (form x transports, with/without resends, first question of a
+domain or not), and the totals the categories add up to.
+
+`sequential=True` is the reference: the code path of the SDK before issue 17 (every query alone
+through `dns.query.udp`, TCP after TC, no record cache). `run_interleaved` alternates the two paths
+question by question (on a shared 2-core box the load changes from one minute to the next; this
+way both paths meet the same load); `semdns bench resolve --sdk-reference` does it on two fresh
+clusters with the parity swapped, so each path answers every question once, cold.
+
+The machine line (`describe_machine`) is printed above the figures. Note for the merge: issue 17
+item 4 adds `tools/machine.py` with `describe_machine() -> str` on another branch; this local one
+is to be replaced by it.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from codec.edns_text import TEXT_OPTION
+from sdk import Client
+from sdk.route import question_form
+from sdk.steps import DnsRound
+from sdk.wire import Exchange
+
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "asimd")
+
+
+def describe_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """`CPU: <model> x<logical cpus>; flags: <SIMD flags present>; load <1-min load>` (local until
+    `tools/machine.py` lands)."""
+    model, count, flags = "unknown CPU", 0, set()
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key == "processor":
+                count += 1
+            elif key in ("model name", "Hardware", "cpu model") and model == "unknown CPU":
+                model = value.strip()
+            elif key in ("flags", "Features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    present = [f for f in SIMD_FLAGS if f in flags] or ["none of " + ",".join(SIMD_FLAGS)]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"CPU: {model} x{count or os.cpu_count()}; flags: {' '.join(present)}; load {load:.2f}"
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    form: str  # "qname" | "edns"
+    transports: str  # "udp", "udp+tcp", "tcp" (the union over its queries)
+    queries: int
+    retries: int
+    octets: int  # query + reply octets of every query
+    total: float  # seconds in `resolve`
+    server: float  # seconds with a query on the wire
+    first_of_domain: bool  # the engines' records were not cached yet (a second round was needed)
+    gc_runs: int  # garbage collections during the resolve
+
+    @property
+    def client(self) -> float:
+        return self.total - self.server
+
+    @property
+    def category(self) -> str:
+        return f"{self.form} {self.transports}" + (" resent" if self.retries else "")
+
+
+def wire_time(exchanges: Sequence[Exchange]) -> float:
+    """Seconds during which at least one exchange was under way (queries of a round overlap)."""
+    spans = sorted((e.started, e.started + e.seconds) for e in exchanges)
+    total, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
+def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: int) -> Breakdown:
+    used = {t for e in exchanges for t in e.transports}
+    transports = "+".join(t for t in ("udp", "tcp") if t in used) or "none"
+    return Breakdown(
+        form="edns" if question_form(text).option is not None else "qname", transports=transports,
+        queries=len(exchanges), retries=sum(e.retries for e in exchanges),
+        octets=sum(e.query_octets + e.reply_octets for e in exchanges), total=total,
+        server=wire_time(exchanges), first_of_domain=len(exchanges) > 2 and any(e.rdtype == "PTR" for e in exchanges),
+        gc_runs=gc_runs,
+    )
+
+
+class SequentialClient(Client):
+    """The reference: the pre-issue-17 exchange (each query alone via `dns.query.udp`, TCP after
+    TC, no record cache), recording the same `Exchange`s."""
+
+    def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
+        host, port = self.servers[0]
+        replies = []
+        for query in queries:
+            wire = query.to_wire()
+            start = time.perf_counter()
+            try:
+                reply = dns.query.udp(query, host, self.timeout, port, ignore_unexpected=True)
+                transports: tuple[str, ...] = ("udp",)
+                if reply.flags & dns.flags.TC:
+                    reply = dns.query.tcp(query, host, self.timeout, port)
+                    transports = ("udp", "tcp")
+            except dns.exception.Timeout:
+                raise self._timeout_error(query, [f"{host}:{port} timed out"]) from None
+            took = time.perf_counter() - start
+            if self.observer is not None:
+                self.observer(Exchange(
+                    query.question[0].name.to_text(), dns.rdatatype.to_text(query.question[0].rdtype),
+                    any(o.otype == TEXT_OPTION for o in query.options), transports, 1, len(wire),
+                    len(reply.to_wire()), took, f"{host}:{port}", start))
+            replies.append(reply)
+        return replies
+
+
+def load_questions(path: Path | None, fallback: Sequence[str], limit: int | None = None) -> list[str]:
+    """Texts of a JSONL file (`{"text": ...}` per line), or `fallback`."""
+    if path is None:
+        texts = list(fallback)
+    else:
+        with open(path, encoding="utf-8") as handle:
+            texts = [json.loads(line)["text"] for line in handle if line.strip()]
+    return texts[:limit] if limit else texts
+
+
+def run_sdk(server: tuple[str, int], texts: Sequence[str], sequential: bool = False,
+            explain: bool = True) -> list[Breakdown]:
+    """Resolve every text once through the SDK (a fresh client: its first questions are cold)."""
+    return run_interleaved(server, texts, [sequential] * len(texts), explain)[sequential]
+
+
+def run_interleaved(server: tuple[str, int], texts: Sequence[str], paths: Sequence[bool],
+                    explain: bool = True) -> dict[bool, list[Breakdown]]:
+    """Resolve `texts[i]` through the reference path when `paths[i]`, else through the SDK, one
+    client each (questions of both paths interleave in time: both see the same load)."""
+    seen: list[Exchange] = []
+    clients = {flag: (SequentialClient if flag else Client)([server], timeout=5.0, observer=seen.append,
+                                                             explain=explain) for flag in set(paths)}
+    rows: dict[bool, list[Breakdown]] = {False: [], True: []}
+    for text, flag in zip(texts, paths):
+        seen.clear()
+        collections = sum(s["collections"] for s in gc.get_stats())
+        start = time.perf_counter()
+        clients[flag].resolve(text)
+        took = time.perf_counter() - start
+        rows[flag].append(breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections))
+    return rows
+
+
+def _ms(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def summarise(rows: Sequence[Breakdown]) -> dict:
+    """Percentiles per category and over all; counts add up to the number of questions."""
+    groups: dict[str, list[Breakdown]] = defaultdict(list)
+    for row in rows:
+        groups["all"].append(row)
+        groups[f"form {row.form}"].append(row)
+        groups[row.category].append(row)
+        groups["first of its domain" if row.first_of_domain else "domain's records cached"].append(row)
+        if row.gc_runs:
+            groups["with a GC run"].append(row)
+    out = {}
+    for name, group in groups.items():
+        totals = [r.total for r in group]
+        out[name] = {
+            "count": len(group), "p50_ms": _ms(totals, 0.5), "p99_ms": _ms(totals, 0.99),
+            "server_p50_ms": _ms([r.server for r in group], 0.5), "server_p99_ms": _ms([r.server for r in group], 0.99),
+            "client_p50_ms": _ms([r.client for r in group], 0.5), "client_p99_ms": _ms([r.client for r in group], 0.99),
+            "queries": statistics.mean(r.queries for r in group), "retries": sum(r.retries for r in group),
+            "octets": statistics.mean(r.octets for r in group),
+        }
+    return out
+
+
+def print_sdk(title: str, summary: dict) -> None:
+    print(f"\n{title}")
+    print(f"{'category':<30}{'count':>6}{'p50 ms':>9}{'p99 ms':>9}{'srv p50':>9}{'srv p99':>9}"
+          f"{'cli p50':>9}{'cli p99':>9}{'queries':>8}{'resent':>7}{'octets':>8}")
+    for name, row in summary.items():
+        print(f"{name:<30}{row['count']:>6}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+              f"{row['server_p50_ms']:>9.2f}{row['server_p99_ms']:>9.2f}{row['client_p50_ms']:>9.2f}"
+              f"{row['client_p99_ms']:>9.2f}{row['queries']:>8.2f}{row['retries']:>7}{row['octets']:>8.0f}")
