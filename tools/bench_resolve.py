@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import shutil
@@ -59,8 +60,9 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
-from tools.bench_resolve_sdk import Breakdown, describe_machine, load_questions, print_sdk, run_interleaved, summarise
+from tools.bench_resolve_sdk import Breakdown, load_questions, print_sdk, run_interleaved, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
+from tools.machine import describe_machine
 from tools.progress import bar
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +183,7 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
 
 
 def run(args: argparse.Namespace) -> int:
-    machine = describe_machine()
+    machine = f"{describe_machine()}; load {os.getloadavg()[0]:.2f}"
     if not args.json:
         print(machine, flush=True)
     started = not args.no_start

@@ -14,15 +14,12 @@ question by question (on a shared 2-core box the load changes from one minute to
 way both paths meet the same load); `semdns bench resolve --sdk-reference` does it on two fresh
 clusters with the parity swapped, so each path answers every question once, cold.
 
-The machine line (`describe_machine`) is printed above the figures. Note for the merge: issue 17
-item 4 adds `tools/machine.py` with `describe_machine() -> str` on another branch; this local one
-is to be replaced by it.
+The machine line (`tools.machine.describe_machine`, with the load average) is printed above the figures.
 """
 from __future__ import annotations
 
 import gc
 import json
-import os
 import statistics
 import time
 from collections import defaultdict
@@ -41,29 +38,6 @@ from sdk import Client
 from sdk.route import question_form
 from sdk.steps import DnsRound
 from sdk.wire import Exchange
-
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "asimd")
-
-
-def describe_machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """`CPU: <model> x<logical cpus>; flags: <SIMD flags present>; load <1-min load>` (local until
-    `tools/machine.py` lands)."""
-    model, count, flags = "unknown CPU", 0, set()
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "processor":
-                count += 1
-            elif key in ("model name", "Hardware", "cpu model") and model == "unknown CPU":
-                model = value.strip()
-            elif key in ("flags", "Features"):
-                flags.update(value.split())
-    except OSError:
-        pass
-    present = [f for f in SIMD_FLAGS if f in flags] or ["none of " + ",".join(SIMD_FLAGS)]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"CPU: {model} x{count or os.cpu_count()}; flags: {' '.join(present)}; load {load:.2f}"
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,13 @@
 the machine line names the CPU (behaviour only: no timing is asserted)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 from helpers.server import REPO, ServerHandle, running_server
 
 from sdk.wire import Exchange
-from tools.bench_resolve_sdk import Breakdown, breakdown, describe_machine, run_sdk, summarise, wire_time
+from tools.bench_resolve_sdk import Breakdown, breakdown, run_sdk, summarise, wire_time
 
 LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
 
@@ -38,15 +37,6 @@ def test_breakdown_adds_up() -> None:
     categories = [name for name in summary if name.startswith(("qname ", "edns "))]
     assert sum(summary[name]["count"] for name in categories) == 2
     assert summary["all"]["retries"] == 1 and summary["with a GC run"]["count"] == 1
-
-
-def test_describe_machine(tmp_path: Path) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse4_2 avx2 fma\n\n"
-                       "processor\t: 1\nmodel name\t: Test CPU 9000\nflags\t\t: fpu sse4_2 avx2 fma\n")
-    line = describe_machine(cpuinfo)
-    assert line.startswith("CPU: Test CPU 9000 x2; flags: sse4_2 avx2 fma; load ")
-    assert describe_machine().startswith("CPU: ")
 
 
 @pytest.fixture(scope="module")
