@@ -79,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--resolver", default=RESOLVER_ADDRESS, help=f"resolver address (default {RESOLVER_ADDRESS})")
     up.add_argument("--no-resolver", action="store_true", help="start the authoritative servers only")
     up.add_argument("--semantic-cache", action="store_true", help="give the resolver a semantic route cache")
+    up.add_argument("--netns", action="store_true",
+                    help="(root) each zone's primary, a secondary of ours and a Knot/NSD secondary in network "
+                         "namespaces of their own, kept in step by NOTIFY + IXFR with TSIG (tools/cluster_isolated)")
+    up.add_argument("--zone", action="append", default=[], metavar="ZONE", help="--netns: only these zones")
+    up.add_argument("--semantic", action="store_true", help="--netns: primaries and ours route semantically too")
+    up.add_argument("--measure", type=int, default=1, metavar="ROUNDS",
+                    help="--netns: UPDATE each primary ROUNDS times and report NOTIFY->served ms (0: skip)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop every process `up` started")
     down.add_argument("--runtime", type=Path, default=default_runtime())
@@ -94,6 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resolver.add_argument("--semantic-cache", action="store_true",
                           help="reuse routes of close questions (embeds with routing.embedder)")
     resolver.set_defaults(func=cmd_resolver)
+    from tools import cluster_secondary
+
+    cluster_secondary.register(sub)
 
 
 # -- up ---------------------------------------------------------------------------------------
@@ -192,6 +202,10 @@ def hints_text(zones_dir: Path, by_address: dict[str, list[Path]]) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.netns:
+        from tools.cluster_report import netns_up
+
+        return netns_up(args.zones, args.runtime, args.semantic, args.zone, args.measure)
     runtime: Path = args.runtime
     state_path = runtime / STATE
     if state_path.exists() and any(_alive(m.pid) for m in read_state(state_path)):
@@ -283,6 +297,10 @@ def _reap(pid: int) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from tools.cluster_report import netns_down
+
+    if netns_down(args.runtime) and not (args.runtime / STATE).exists():
+        return 0
     state_path = args.runtime / STATE
     if not state_path.exists():
         print(f"semdns cluster: not up (no {state_path})", file=sys.stderr)
