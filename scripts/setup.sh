@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf)
+APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf dnsdist)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

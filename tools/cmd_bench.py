@@ -10,7 +10,9 @@ import importlib
 
 from tools.extras import is_ours, register_missing
 
-BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak")
+BENCHES: tuple[str, ...] = (
+    "dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak", "cluster",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
