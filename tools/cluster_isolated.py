@@ -24,11 +24,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import dns.exception
+import dns.message
 import dns.name
+import dns.query
 
 from tools import cluster_netns as netns
 from tools import cluster_render as render
 from tools.cluster_probe import Propagation, Target, measure, send_notify, soa_serial
+from tools.cluster_zones import zone_addresses
 from zones.loader import origin_for, zone_files
 from zones.tsig import generate_key, load_keyring, write_key_file
 
@@ -58,7 +62,8 @@ class State:
     zones: list[ZonePlan]
     transfer_key: str
     update_keys: str
-    processes: list[dict] = field(default_factory=list)  # node, role, pid, log
+    processes: list[dict] = field(default_factory=list)  # node, role, pid, log, argv
+    resolver: str | None = None  # the node of the stock Unbound, when asked for
 
     @property
     def layout(self) -> netns.Layout:
@@ -102,7 +107,7 @@ def update_key_name(zone: str) -> str:
 # -- up ---------------------------------------------------------------------------------------
 
 def up(zones_dir: Path, runtime: Path, semantic: bool = False, only: list[str] | None = None,
-       say: Callable[[str], None] = print) -> State:
+       say: Callable[[str], None] = print, resolver: bool = False) -> State:
     """Make the namespaces and start every process; on any failure, undo all of it and raise."""
     files = {origin_for(p).to_text(): p for p in zone_files(zones_dir)}
     wanted = [dns.name.from_text(z).to_text() for z in only] if only else sorted(files, key=lambda z: (len(z), z))
@@ -113,10 +118,11 @@ def up(zones_dir: Path, runtime: Path, semantic: bool = False, only: list[str] |
     home = runtime / f"netns-{cid}"
     home.mkdir(parents=True, exist_ok=True)
     plans = zone_plans(wanted)
-    nodes = [n for p in plans for n in (p.primary, p.ours, p.third)]
+    nodes = [n for p in plans for n in (p.primary, p.ours, p.third)] + (["r0"] if resolver else [])
     keys = home / "keys"
     keys.mkdir(mode=0o700, exist_ok=True)
-    state = State(cid, str(home), nodes, plans, str(keys / "transfer.key"), str(keys / "update.key"))
+    state = State(cid, str(home), nodes, plans, str(keys / "transfer.key"), str(keys / "update.key"),
+                  resolver="r0" if resolver else None)
     write_key_file(state.transfer_key, generate_key(key_name(cid)))
     write_key_file(state.update_keys, "".join(generate_key(update_key_name(p.zone)) for p in plans))
     (keys / "update.policy").write_text(render.update_policy({update_key_name(p.zone): p.zone for p in plans}))
@@ -140,7 +146,8 @@ def _start(state: State, zones_dir: Path, files: dict[str, Path], semantic: bool
     started = []
     for plan in state.zones:  # the primaries first: the secondaries transfer from them
         node = layout.node(plan.primary)
-        zdir = _zone_dir(home / f"zones-{plan.primary}", zones_dir, files[plan.zone])
+        zdir = _zone_dir(home / f"zones-{plan.primary}", zones_dir, files[plan.zone],
+                         zonefile_text(state, zones_dir, plan))
         notify = [(layout.node(plan.ours).address, render.NOTIFY_PORT), (layout.node(plan.third).address, 53)]
         args = render.primary_args(str(zdir), node.address, state.transfer_key, state.update_keys,
                                    str(home / "keys" / "update.policy"), str(home / f"journal-{plan.primary}"),
@@ -187,6 +194,43 @@ def _start(state: State, zones_dir: Path, files: dict[str, Path], semantic: bool
         for target in state.targets(plan):
             _wait_serving(state, plan.zone, target)
     say(f"secondaries ready: {2 * len(state.zones)} (ours + {', '.join(sorted({p.third_kind for p in state.zones}))})")
+    if state.resolver is not None:
+        _start_resolver(state)
+        say(f"resolver ready: Unbound at {layout.node(state.resolver).address}")
+
+
+def _start_resolver(state: State) -> None:
+    layout = state.layout
+    node = layout.node(state.resolver or "r0")
+    apex = min(state.zones, key=lambda p: len(p.zone))
+    wdir = Path(state.runtime) / f"unbound-{node.name}"
+    wdir.mkdir(exist_ok=True)
+    config = wdir / "unbound.conf"
+    stubs = [layout.node(n).address for n in (apex.primary, apex.ours, apex.third)]
+    config.write_text(render.unbound_config(str(wdir), node.address, apex.zone, stubs, str(netns.NETWORK)))
+    started = _spawn(state, node.name, "unbound", ["unbound", "-d", "-c", str(config)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if started.process.poll() is not None:
+            raise RuntimeError(f"unbound exited: {(wdir / 'unbound.log').read_text(errors='replace')[-2000:]}"
+                               f"{started.log.read_text(errors='replace')[-2000:]}")
+        if resolve(state, apex.zone, "SOA") is not None:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("unbound does not answer after 30 s")
+
+
+def resolve(state: State, name: str, rdtype: str, timeout: float = 2.0) -> dns.message.Message | None:
+    """Ask the cluster's Unbound (RD set, from the hub); None on no answer in `timeout`."""
+    address = state.layout.node(state.resolver or "r0").address
+
+    def ask() -> dns.message.Message | None:
+        try:
+            return dns.query.udp(dns.message.make_query(name, rdtype), address, port=53, timeout=timeout)
+        except (dns.exception.DNSException, OSError):
+            return None
+
+    return netns.call_in(state.layout.hub, ask)
 
 
 def _key(path: str) -> render.Key:
@@ -195,9 +239,34 @@ def _key(path: str) -> render.Key:
                       base64.b64encode(key.secret).decode())
 
 
-def _zone_dir(target: Path, zones_dir: Path, zonefile: Path) -> Path:
+def zonefile_text(state: State, zones_dir: Path, plan: ZonePlan) -> str:
+    """The zone's file as its primary serves it here: `ns1` glue at the namespaced primaries, and
+    NS + glue for the secondaries (ns2: ours, ns3: Knot/NSD) of the zone and of its children."""
+    layout = state.layout
+    primary_of = {p.zone: layout.node(p.primary).address for p in state.zones}
+    moved = {old: primary_of[origin_for(f).to_text()] for old, files in zone_addresses(zones_dir).items()
+             for f in files if origin_for(f).to_text() in primary_of}
+
+    def secondaries(p: ZonePlan) -> list[tuple[str, str]]:
+        return [("ns2", layout.node(p.ours).address), ("ns3", layout.node(p.third).address)]
+
+    extra = render.ns_records(plan.zone, secondaries(plan))
+    for child in state.zones:
+        if child.zone != plan.zone and _closest_parent(child.zone, state.zones) == plan.zone:
+            extra += render.ns_records(child.zone, secondaries(child))
+    path = next(f for f in zone_files(zones_dir) if origin_for(f).to_text() == plan.zone)
+    return render.rewrite_zone(path.read_text(), moved, extra)
+
+
+def _closest_parent(zone: str, plans: list[ZonePlan]) -> str | None:
+    name = dns.name.from_text(zone)
+    candidates = [p.zone for p in plans if p.zone != zone and name.is_subdomain(dns.name.from_text(p.zone))]
+    return max(candidates, key=len) if candidates else None
+
+
+def _zone_dir(target: Path, zones_dir: Path, zonefile: Path, text: str) -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    (target / zonefile.name).symlink_to(zonefile.resolve())
+    (target / zonefile.name).write_text(text)
     for sub in zones_dir.iterdir():
         if sub.is_dir():
             (target / sub.name).symlink_to(sub.resolve(), target_is_directory=True)

@@ -4,6 +4,7 @@ gets so that each secondary is one of its name servers. Pure functions: values i
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DNS_PORT = 53
@@ -130,3 +131,53 @@ def primary_args(
     if not semantic:
         args.append("--no-semantic")
     return args
+
+
+GLUE = re.compile(r"^(?P<head>ns1(?:\.\S+)?\s+(?:\d+\s+)?IN\s+A\s+)(?P<old>127\.0\.0\.\d+)[ \t]*$", re.M)
+
+
+def rewrite_zone(text: str, addresses: dict[str, str], extra: list[str]) -> str:
+    """A zonefile for the namespaced cluster: the `ns1` glue moved from the loopback layout to the
+    namespaces (`addresses`: old -> new), and `extra` records (absolute names) appended."""
+    text = GLUE.sub(lambda m: m["head"] + addresses.get(m["old"], m["old"]), text)
+    return text.rstrip("\n") + "\n\n; added by `semdns cluster up --netns`: the secondaries\n" + "".join(extra)
+
+
+def ns_records(zone: str, servers: list[tuple[str, str]]) -> list[str]:
+    """NS + glue for `zone`: `servers` are (label, address), e.g. ("ns2", "10.53.1.2")."""
+    out = []
+    for label, address in servers:
+        out.append(f"{zone} 3600 IN NS {label}.{zone}\n")
+        out.append(f"{label}.{zone} 3600 IN A {address}\n")
+    return out
+
+
+def unbound_config(workdir: str, address: str, stub_zone: str, stub_addrs: list[str], network: str) -> str:
+    """A stock Unbound, recursive, whose stub zone `stub_zone` is served at `stub_addrs`:53."""
+    stubs = "".join(f"    stub-addr: {a}@{DNS_PORT}\n" for a in stub_addrs)
+    return f"""\
+server:
+    verbosity: 1
+    use-syslog: no
+    logfile: "{workdir}/unbound.log"
+    directory: "{workdir}"
+    chroot: ""
+    username: ""
+    pidfile: "{workdir}/unbound.pid"
+    do-daemonize: no
+    num-threads: 1
+    interface: {address}
+    port: {DNS_PORT}
+    do-ip6: no
+    access-control: {network} allow
+    module-config: "iterator"
+    qname-minimisation: yes
+    domain-insecure: "{stub_zone}"
+    private-domain: "{stub_zone}"
+
+remote-control:
+    control-enable: no
+
+stub-zone:
+    name: "{stub_zone}"
+{stubs}"""

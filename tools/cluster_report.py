@@ -9,12 +9,13 @@ from tools import cluster_isolated as isolated
 from tools.cluster_probe import Propagation, summary
 
 
-def netns_up(zones_dir: Path, runtime: Path, semantic: bool, only: list[str], rounds: int) -> int:
+def netns_up(zones_dir: Path, runtime: Path, semantic: bool, only: list[str], rounds: int,
+             unbound: bool = False) -> int:
     if os.geteuid() != 0:
         print("semdns cluster up --netns: needs root (it makes network namespaces)", file=sys.stderr)
         return 1
     try:
-        state = isolated.up(zones_dir, runtime, semantic=semantic, only=only or None)
+        state = isolated.up(zones_dir, runtime, semantic=semantic, only=only or None, resolver=unbound)
     except (RuntimeError, OSError) as exc:
         print(f"semdns cluster: {exc}\n(everything it had started is stopped and removed)", file=sys.stderr)
         return 1

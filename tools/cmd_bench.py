@@ -11,7 +11,7 @@ import importlib
 from tools.extras import is_ours, register_missing
 
 BENCHES: tuple[str, ...] = (
-    "dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak", "cluster",
+    "dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak", "cluster", "hierarchy",
 )
 
 

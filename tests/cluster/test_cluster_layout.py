@@ -72,3 +72,15 @@ def test_the_report_gives_p50_and_max_per_kind_of_secondary() -> None:
     assert "nsd           1     30.0     30.0" in text
     assert "semdns        2    250.0    300.0" in text
     assert "not served in time: legal.semantic.root. k1" in text
+
+
+def test_the_zonefile_moves_only_the_name_server_glue() -> None:
+    text = "ns1     IN  A   127.0.0.2\nllm1       300 IN  A   127.0.0.1\nns1.contract     IN  A   127.0.0.8\n"
+    out = render.rewrite_zone(text, {"127.0.0.2": "10.53.1.4", "127.0.0.8": "10.53.1.7", "127.0.0.1": "X"},
+                              render.ns_records("legal.semantic.root.", [("ns2", "10.53.1.5")]))
+    assert "ns1     IN  A   10.53.1.4\n" in out and "ns1.contract     IN  A   10.53.1.7\n" in out
+    assert "llm1       300 IN  A   127.0.0.1\n" in out  # an engine's address is not a name server's
+    assert out.endswith("legal.semantic.root. 3600 IN NS ns2.legal.semantic.root.\n"
+                        "ns2.legal.semantic.root. 3600 IN A 10.53.1.5\n")
+    unbound = render.unbound_config("/w", "10.53.1.10", "semantic.root.", ["10.53.1.1", "10.53.1.2"], "10.53.0.0/16")
+    assert "stub-addr: 10.53.1.1@53\n    stub-addr: 10.53.1.2@53\n" in unbound
