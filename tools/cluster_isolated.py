@@ -118,7 +118,8 @@ def up(zones_dir: Path, runtime: Path, semantic: bool = False, only: list[str] |
     home = runtime / f"netns-{cid}"
     home.mkdir(parents=True, exist_ok=True)
     plans = zone_plans(wanted)
-    nodes = [n for p in plans for n in (p.primary, p.ours, p.third)] + (["r0"] if resolver else [])
+    # with the resolver, also an empty host "e0" for an engine (or a stand-in) that registers by UPDATE
+    nodes = [n for p in plans for n in (p.primary, p.ours, p.third)] + (["r0", "e0"] if resolver else [])
     keys = home / "keys"
     keys.mkdir(mode=0o700, exist_ok=True)
     state = State(cid, str(home), nodes, plans, str(keys / "transfer.key"), str(keys / "update.key"),
@@ -340,6 +341,11 @@ def propagation(state: State, zones: list[ZonePlan] | None = None, rounds: int =
 
 
 # -- faults -----------------------------------------------------------------------------------
+
+def start_on(state: State, node: str, role: str, argv: list[str]) -> subprocess.Popen:
+    """Start any command on `node` (recorded: `down` stops it too)."""
+    return _spawn(state, node, role, argv).process
+
 
 def process_of(state: State, node: str, role: str) -> dict:
     """The latest process record of `role` on `node`."""

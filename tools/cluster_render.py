@@ -125,7 +125,7 @@ def primary_args(
     args = ["serve", "--zones", zones_dir, "--listen", f"{address}:{DNS_PORT}", "--encoder-threads", "1",
             "--transfer-keys", transfer_key, "--allow-transfer", f"{network}+key:{key_name}",
             "--tsig-keys", update_keys, "--update-policy", policy, "--journal", journal,
-            "--rrl-exempt", network]
+            "--rrl-exempt", network, "--health-probe-allow", network]
     for host, port in secondaries:
         args += ["--notify", f"{host}:{port}+key:{key_name}"]
     if not semantic:
