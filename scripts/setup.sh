@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf)
+APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf dnsdist)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -26,7 +26,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: installing Python packages into .venv (llama-cpp-python builds from source the first time: ~6 min)"
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[server,engines,export,test]"
+    .venv/bin/python -m pip install -q -e ".[server,engines,export,test,bench]"
     echo "$wanted" > "$stamp"
 fi
 

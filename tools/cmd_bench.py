@@ -11,7 +11,9 @@ import importlib
 from tools.extras import is_ours, register_missing
 from tools.progress import add_flag
 
-BENCHES: tuple[str, ...] = ("dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak")
+BENCHES: tuple[str, ...] = (
+    "dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak", "cluster", "hierarchy",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -41,8 +41,9 @@ from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
 from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
+from tools.cluster_zones import zone_addresses
 from zones.errors import ZonesError
-from zones.loader import load_zone, origin_for, zone_files
+from zones.loader import load_zone, origin_for
 
 DEFAULT_PORT = 5300
 RESOLVER_ADDRESS = "127.0.0.10"
@@ -79,6 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--resolver", default=RESOLVER_ADDRESS, help=f"resolver address (default {RESOLVER_ADDRESS})")
     up.add_argument("--no-resolver", action="store_true", help="start the authoritative servers only")
     up.add_argument("--semantic-cache", action="store_true", help="give the resolver a semantic route cache")
+    up.add_argument("--netns", action="store_true",
+                    help="(root) each zone's primary, a secondary of ours and a Knot/NSD secondary in network "
+                         "namespaces of their own, kept in step by NOTIFY + IXFR with TSIG (tools/cluster_isolated)")
+    up.add_argument("--zone", action="append", default=[], metavar="ZONE", help="--netns: only these zones")
+    up.add_argument("--semantic", action="store_true", help="--netns: primaries and ours route semantically too")
+    up.add_argument("--unbound", action="store_true", help="--netns: a stock Unbound in a namespace of its own")
+    up.add_argument("--measure", type=int, default=1, metavar="ROUNDS",
+                    help="--netns: UPDATE each primary ROUNDS times and report NOTIFY->served ms (0: skip)")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop every process `up` started")
     down.add_argument("--runtime", type=Path, default=default_runtime())
@@ -94,6 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     resolver.add_argument("--semantic-cache", action="store_true",
                           help="reuse routes of close questions (embeds with routing.embedder)")
     resolver.set_defaults(func=cmd_resolver)
+    from tools import cluster_secondary
+
+    cluster_secondary.register(sub)
 
 
 # -- up ---------------------------------------------------------------------------------------
@@ -118,25 +130,6 @@ def free_port_on(addresses: Sequence[str] = CLUSTER_ADDRESSES, attempts: int = 5
             for sock in sockets:
                 sock.close()
     raise RuntimeError(f"no port free on all of {', '.join(addresses)}")
-
-
-def zone_addresses(zones_dir: Path) -> dict[str, list[Path]]:
-    """address -> the zonefiles whose own NS records point at that address."""
-    by_address: dict[str, list[Path]] = {}
-    for path in zone_files(zones_dir):
-        origin = origin_for(path)
-        zone = load_zone(path, origin).zone
-        ns = zone.get_rrset(origin, dns.rdatatype.NS)
-        address = None
-        for rd in ns or ():
-            a = zone.get_rrset(rd.target, dns.rdatatype.A)
-            if a is not None:
-                address = a[0].address
-                break
-        if address is None:
-            raise SystemExit(f"semdns cluster: {path}: no in-zone A record for the zone's NS; cannot place it")
-        by_address.setdefault(address, []).append(path)
-    return by_address
 
 
 def _zone_dir(runtime: Path, zones_dir: Path, address: str, files: list[Path]) -> Path:
@@ -192,6 +185,10 @@ def hints_text(zones_dir: Path, by_address: dict[str, list[Path]]) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.netns:
+        from tools.cluster_report import netns_up
+
+        return netns_up(args.zones, args.runtime, args.semantic, args.zone, args.measure, args.unbound)
     runtime: Path = args.runtime
     state_path = runtime / STATE
     if state_path.exists() and any(_alive(m.pid) for m in read_state(state_path)):
@@ -283,6 +280,10 @@ def _reap(pid: int) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from tools.cluster_report import netns_down
+
+    if netns_down(args.runtime) and not (args.runtime / STATE).exists():
+        return 0
     state_path = args.runtime / STATE
     if not state_path.exists():
         print(f"semdns cluster: not up (no {state_path})", file=sys.stderr)
