@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf dnsdist)
+# gcc and python3-dev build codec/_wordtable.c (the word table's loops in C) on install
+APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf dnsdist gcc python3-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -18,10 +19,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-# Reinstall whenever pyproject.toml differs from the one last installed (its hash, not its mtime:
-# an edit made while an install ran, or a checkout with an older mtime, is still seen).
+# Reinstall whenever pyproject.toml or the C extension's source differs from what was last installed
+# (their hash, not their mtime: an edit made while an install ran, or a checkout with an older mtime,
+# is still seen).
 stamp=.venv/.semdns-installed
-wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+wanted="$(cat pyproject.toml codec/_wordtable.c | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: installing Python packages into .venv (llama-cpp-python builds from source the first time: ~6 min)"
     .venv/bin/python -m pip install -q --upgrade pip

@@ -9,7 +9,11 @@ from codec import wordtable
 from codec.errors import CorruptPayload
 from codec.wordtable import ESCAPE, LEADS, RESERVED, SINGLES, WordTable
 
-pytestmark = pytest.mark.skipif(wordtable._native is None, reason="codec._wordtable is not built")
+
+def test_the_c_module_is_built_and_used() -> None:
+    """`pip install -e .` (scripts/setup.sh) builds codec._wordtable; without it the library stage
+    falls back to the Python loops, 5-10x slower: that must not pass unnoticed."""
+    assert wordtable._native is not None
 
 WORDS = (b" the", b"the", b" of", b"and", b" Court", *(f" w{chr(97 + i // 26)}{chr(97 + i % 26)}".encode()
                                                      for i in range(400)))
