@@ -14,6 +14,9 @@ mkdir -p "$RUN"
 
 $SEMDNS zone check zonefiles
 [ -f "$RUN/keys.conf" ] || $SEMDNS zone keygen engine.contract.legal.semantic.root -o "$RUN/keys.conf"
+# the server refuses key and journal files others may read (a .run/ from an older version had 0644)
+chmod 600 "$RUN/keys.conf"
+[ ! -d "$RUN/journal" ] || chmod -R go-rwx "$RUN/journal"
 
 $SEMDNS serve --zones zonefiles --listen "127.0.0.1:$PORT" --listen "[::1]:$PORT" \
     --tsig-keys "$RUN/keys.conf" --journal "$RUN/journal" >"$RUN/serve.log" 2>&1 &

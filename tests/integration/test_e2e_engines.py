@@ -23,6 +23,7 @@ from helpers.processes import read_until, stop_process
 from helpers.server import REPO, free_port, running_server, semdns_command
 
 from codec import text_to_qname
+from zones.tsig import write_key_file
 
 pytestmark = pytest.mark.model
 
@@ -120,7 +121,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path, Path]:
     semdns("zone", "keygen", f"engine.{PARENT}", "-o", str(legal))  # may update legal.semantic.root.
     semdns("zone", "keygen", f"engine.{ONNX_DOMAIN}", "-o", str(finance))
     server = tmp_path / "server.keys"
-    server.write_text(legal.read_text() + finance.read_text())
+    write_key_file(server, legal.read_text() + finance.read_text())
     return legal, finance, server
 
 
