@@ -49,8 +49,11 @@ def primary(keys: Path, notify_port: int) -> Iterator[ServerHandle]:
     """Our server: transfers only with the key from loopback, NOTIFY signed to `notify_port`."""
     write_key_file(keys / "transfer.key", key_block(TRANSFER))
     write_key_file(keys / "update.key", key_block(UPDATE))
+    ((update_key, _secret),) = UPDATE.items()
+    (keys / "policy.conf").write_text(f"grant {update_key} zone {ZONE};\n")  # plain A records need a grant
     args = ["--no-semantic", "--transfer-keys", str(keys / "transfer.key"), "--tsig-keys", str(keys / "update.key"),
-            "--journal", str(keys / "journal"), "--allow-transfer", f"127.0.0.1/32+key:{KEY_NAME}",
+            "--update-policy", str(keys / "policy.conf"), "--journal", str(keys / "journal"),
+            "--allow-transfer", f"127.0.0.1/32+key:{KEY_NAME}",
             "--notify", f"127.0.0.1:{notify_port}+key:{KEY_NAME}"]
     with running_server(REPO / "zonefiles", args) as server:
         yield server
