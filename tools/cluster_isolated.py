@@ -64,6 +64,7 @@ class State:
     update_keys: str
     processes: list[dict] = field(default_factory=list)  # node, role, pid, log, argv
     resolver: str | None = None  # the node of the stock Unbound, when asked for
+    semantic: bool = False  # primaries and ours route semantically; Knot/NSD are then no name servers
 
     @property
     def layout(self) -> netns.Layout:
@@ -123,7 +124,7 @@ def up(zones_dir: Path, runtime: Path, semantic: bool = False, only: list[str] |
     keys = home / "keys"
     keys.mkdir(mode=0o700, exist_ok=True)
     state = State(cid, str(home), nodes, plans, str(keys / "transfer.key"), str(keys / "update.key"),
-                  resolver="r0" if resolver else None)
+                  resolver="r0" if resolver else None, semantic=semantic)
     write_key_file(state.transfer_key, generate_key(key_name(cid)))
     write_key_file(state.update_keys, "".join(generate_key(update_key_name(p.zone)) for p in plans))
     (keys / "update.policy").write_text(render.update_policy({update_key_name(p.zone): p.zone for p in plans}))
@@ -207,7 +208,7 @@ def _start_resolver(state: State) -> None:
     wdir = Path(state.runtime) / f"unbound-{node.name}"
     wdir.mkdir(exist_ok=True)
     config = wdir / "unbound.conf"
-    stubs = [layout.node(n).address for n in (apex.primary, apex.ours, apex.third)]
+    stubs = [layout.node(n).address for n in name_servers(state, apex)]
     config.write_text(render.unbound_config(str(wdir), node.address, apex.zone, stubs, str(netns.NETWORK)))
     started = _spawn(state, node.name, "unbound", ["unbound", "-d", "-c", str(config)])
     deadline = time.monotonic() + 30
@@ -242,14 +243,15 @@ def _key(path: str) -> render.Key:
 
 def zonefile_text(state: State, zones_dir: Path, plan: ZonePlan) -> str:
     """The zone's file as its primary serves it here: `ns1` glue at the namespaced primaries, and
-    NS + glue for the secondaries (ns2: ours, ns3: Knot/NSD) of the zone and of its children."""
+    NS + glue for the secondaries (ns2: ours, ns3: Knot/NSD but not with `semantic`) of the zone and
+    of its children."""
     layout = state.layout
     primary_of = {p.zone: layout.node(p.primary).address for p in state.zones}
     moved = {old: primary_of[origin_for(f).to_text()] for old, files in zone_addresses(zones_dir).items()
              for f in files if origin_for(f).to_text() in primary_of}
 
     def secondaries(p: ZonePlan) -> list[tuple[str, str]]:
-        return [("ns2", layout.node(p.ours).address), ("ns3", layout.node(p.third).address)]
+        return [(f"ns{i}", layout.node(n).address) for i, n in enumerate(name_servers(state, p)[1:], start=2)]
 
     extra = render.ns_records(plan.zone, secondaries(plan))
     for child in state.zones:
@@ -257,6 +259,12 @@ def zonefile_text(state: State, zones_dir: Path, plan: ZonePlan) -> str:
             extra += render.ns_records(child.zone, secondaries(child))
     path = next(f for f in zone_files(zones_dir) if origin_for(f).to_text() == plan.zone)
     return render.rewrite_zone(path.read_text(), moved, extra)
+
+
+def name_servers(state: State, plan: ZonePlan) -> list[str]:
+    """The nodes in the zone's NS set: primary, ours, and Knot/NSD, except with `semantic` (they
+    cannot synthesise the semantic CNAMEs; they still transfer the zone)."""
+    return [plan.primary, plan.ours] if state.semantic else [plan.primary, plan.ours, plan.third]
 
 
 def _closest_parent(zone: str, plans: list[ZonePlan]) -> str | None:
