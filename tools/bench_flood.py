@@ -55,7 +55,7 @@ def add_flood_options(parser: argparse.ArgumentParser) -> None:
 
 def run_flood(args: argparse.Namespace) -> int:
     from tools.engine_child import EngineChild
-    from zones.tsig import generate_key
+    from zones.tsig import generate_key, write_key_file
 
     with tempfile.TemporaryDirectory(prefix="semdns-flood-") as tmp:
         root = Path(tmp)
@@ -63,7 +63,7 @@ def run_flood(args: argparse.Namespace) -> int:
         zones.mkdir()
         (zones / f"{DOMAIN}zone").write_text(ZONE)
         key = root / "bench.key"
-        key.write_text(generate_key(f"engine.{DOMAIN}"))
+        write_key_file(key, generate_key(f"engine.{DOMAIN}"))
         extra = ("--tsig-keys", str(key), "--journal", str(root / "journal"))
         with serving(zones, root / "serve.log", extra, semantic=False) as (dns_port, _server):
             engine_args = ["--backend", args.flood_backend, "--threads", str(args.threads), "--server",
