@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import platform
 import socket
 import statistics
 import threading
@@ -38,6 +37,7 @@ import zstandard
 
 from codec.edns_text import FLAG_ZSTD, TEXT_OPTION, hashed_qname
 from routing.embedder import QUERY_THREADS
+from tools.progress import Steps
 
 PROBE_INTERVAL = 0.01
 APEX = "semantic.root."
@@ -52,17 +52,6 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--encoder-threads", type=int, default=QUERY_THREADS,
                         help=f"the server's onnxruntime threads (default {QUERY_THREADS}, as semdns serve)")
     parser.set_defaults(func=run)
-
-
-def cpu_model() -> str:
-    """The CPU model from /proc/cpuinfo (else what platform says)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def expanding_packets(count: int) -> list[bytes]:
@@ -210,24 +199,28 @@ def run(args: argparse.Namespace) -> int:
     server.start()
     try:
         address = ready.get(timeout=120)
-        print(f"cpu: {cpu_model()} ({multiprocessing.cpu_count()} logical)")
         print(f"server: 127.0.0.1:{address[1]}, zones {args.zones}; attack: {args.kind}, "
               f"{args.rate:g} packets/s of {statistics.mean(map(len, packets)):.0f} octets, {args.seconds:g} s")
-        probe(address, 1.0)  # warm up
-        reference = probe(address, args.seconds)
-        keyword_reference = probe(address, min(args.seconds, 3.0), lambda i: keyword_query(10**6 + i))
-        stop = threading.Event()
-        rcodes: dict[str, int] = {}
-        result: list[int] = []
-        keyword_during: list[float] = []
-        sender = threading.Thread(target=lambda: result.append(attack(address, packets, args.rate, stop, rcodes)))
-        keyword = threading.Thread(target=lambda: keyword_during.extend(probe(address, args.seconds, keyword_query)))
-        sender.start()
-        keyword.start()
-        during = probe(address, args.seconds)
-        stop.set()
-        keyword.join()
-        sender.join()
+        with Steps(args, desc="attack bench", total=3) as phases:
+            phases("warm-up")
+            probe(address, 1.0)
+            phases("reference")
+            reference = probe(address, args.seconds)
+            keyword_reference = probe(address, min(args.seconds, 3.0), lambda i: keyword_query(10**6 + i))
+            phases("under attack")
+            stop = threading.Event()
+            rcodes: dict[str, int] = {}
+            result: list[int] = []
+            keyword_during: list[float] = []
+            sender = threading.Thread(target=lambda: result.append(attack(address, packets, args.rate, stop, rcodes)))
+            keyword = threading.Thread(
+                target=lambda: keyword_during.extend(probe(address, args.seconds, keyword_query)))
+            sender.start()
+            keyword.start()
+            during = probe(address, args.seconds)
+            stop.set()
+            keyword.join()
+            sender.join()
         print(f"SOA without attack:              {summary(reference)}")
         print(f"SOA during attack:               {summary(during)}")
         print(f"keyword question without attack: {summary(keyword_reference)}")
