@@ -34,8 +34,10 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   keyword matched, else the walk stops there and the node's general engine answers (with the
   fallback above when it has none); an EDE 0 per shed step says so, its CNAMEs carry a TTL of at
   most `routing.descend.SHED_TTL` and the wire cache does not keep the answer.
-- a `q` or `explain` label under a node with neither routing profiles nor `_llm._tcp` names here
-  is no semantic name: it goes on to the authority like any other name (wildcards, CNAMEs,
+- a `q` or `explain` label under a node with neither routing profiles nor `_llm._tcp` names here,
+  and that no parent's profiles route to (a child our CNAMEs may point into stays semantic even
+  when it holds no record: the nearest ancestor's engines answer), is no semantic name: it goes on
+  to the authority like any other name (wildcards, CNAMEs,
   NXDOMAIN as RFC 1034 has them; a plain zone may use the label `q` for its own data).
 - any other QTYPE (A, AAAA, NS, ...) under `q`/`explain`, and `q.<node>` itself: NOERROR with no
   data (these names are empty non-terminals for QNAME minimisation, RFC 9156; never NXDOMAIN,
@@ -158,12 +160,21 @@ class SemanticHandler:
         zone = hosting_zone(catalog, node)
         if zone is None:
             return await next(request)  # not ours, or beyond a cut: authority refers or refuses
-        if route_index(catalog, self.indexes, node) is None and zone.get_node(engine_service(node)) is None:
+        if (route_index(catalog, self.indexes, node) is None and zone.get_node(engine_service(node)) is None
+                and not self._routed_to(catalog, node)):
             return await next(request)  # no routing and no engine here: plain DNS names for authority
         try:
             return await self._answer(request, catalog, zone, node, at)
         except Refusal as refusal:
             return Response(reply=Reply.refusing(refusal, *_negative(catalog, zone, refusal.rcode)), cacheable=True)
+
+    def _routed_to(self, catalog: ZoneCatalog, node: dns.name.Name) -> bool:
+        """A child its parent's profiles route to: our own CNAMEs point under it, so its `q` names
+        stay semantic even when it holds no record (its last engine's lease ended)."""
+        if len(node) < 2:
+            return False
+        parent = route_index(catalog, self.indexes, node.parent())
+        return parent is not None and node in parent.children
 
     async def _answer(self, request: Request, catalog: ZoneCatalog, zone: dns.zone.Zone,
                       node: dns.name.Name, at: int) -> Response:

@@ -20,6 +20,7 @@ import dns.asyncquery
 import dns.edns
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
@@ -136,6 +137,17 @@ async def test_subdomain_without_srv_falls_back_to_its_parent(served) -> None:
     assert srv_ports(reply) == [8110]
     assert any(str(r.name) == "llm1.law.sem.test." for r in reply.additional)
     assert "fallback to _llm._tcp.law.sem.test." in ede_texts(reply)[0]
+
+
+async def test_a_chain_link_at_a_child_with_no_records_is_answered_not_nxdomain(served) -> None:
+    """A resolver follows our CNAMEs and asks the link under trial.law itself: that node holds no
+    record at all (no engine, no profiles; e.g. its last engine's lease ended), but its parent's
+    profiles route to it, so its `q` names stay semantic: the parent's engines, never NXDOMAIN."""
+    address, _ = served
+    link = dns.message.make_query(text_to_qname(JURY, "trial.law.sem.test."), dns.rdatatype.SRV, use_edns=0)
+    reply = await dns.asyncquery.udp(link, address[0], port=address[1], timeout=10)
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert cnames(reply)[-1][0] == "_llm._tcp.law.sem.test." and srv_ports(reply) == [8110]
 
 
 async def test_subdomain_with_srv_keeps_its_own_engine(served) -> None:
