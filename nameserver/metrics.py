@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 import dns.rcode
 import dns.rdatatype
 
+from zones.reload import zone_serial
+
 if TYPE_CHECKING:
     from nameserver.querylog import QueryLog
     from nameserver.resolver.semcache import SemanticCache
@@ -312,9 +314,9 @@ def zones_source(store: ZoneStore) -> Source:
         catalog = store.current
         yield GENERATION.sample(catalog.generation)
         for origin, zone in sorted(catalog.zones.items()):
-            soa = zone.get_rdataset(origin, dns.rdatatype.SOA)
-            if soa:
-                yield ZONE_SERIAL.sample(soa[0].serial, zone=origin.to_text())
+            serial = zone_serial(zone)
+            if serial is not None:
+                yield ZONE_SERIAL.sample(serial, zone=origin.to_text())
     return read
 
 

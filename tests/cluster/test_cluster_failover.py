@@ -7,8 +7,6 @@ leaves the primary's answers within the health monitor's documented 5 s, and the
 survives a restart of the primary (its journal)."""
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 import sys
 import time
@@ -31,7 +29,7 @@ from zones.tsig import load_keyring
 
 pytestmark = [
     pytest.mark.external,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2"),
+    pytest.mark.usefixtures("netns_capable"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

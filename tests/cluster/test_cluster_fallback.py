@@ -10,8 +10,6 @@ zone without it by IXFR (a service name without SRV is only a warning to its zon
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 import struct
 import sys
 import time
@@ -35,7 +33,7 @@ from zones.tsig import load_keyring
 
 pytestmark = [
     pytest.mark.external,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2"),
+    pytest.mark.usefixtures("netns_capable"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,6 @@ whole zone; restarted, it still has the registration (its journal) and the secon
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Iterator
@@ -25,7 +23,7 @@ from tools.cluster_probe import soa_serial
 
 pytestmark = [
     pytest.mark.external,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2"),
+    pytest.mark.usefixtures("netns_capable"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -67,9 +67,9 @@ def backends(tmp_path: Path) -> Iterator[tuple[list[int], list[subprocess.Popen]
 
 
 @pytest.mark.external
-@pytest.mark.skipif(shutil.which("dnsdist") is None, reason="dnsdist is not installed (scripts/setup.sh)")
 def test_a_killed_instance_is_taken_out_and_comes_back(tmp_path: Path, backends) -> None:  # type: ignore[no-untyped-def]
     require("external")
+    assert shutil.which("dnsdist"), "dnsdist is not installed: run scripts/setup.sh"
     ports, processes = backends
     front_port = free_port(HOST)
     with running_front((HOST, front_port), [(HOST, p) for p in ports], tmp_path) as front:

@@ -5,8 +5,6 @@ namespace, process or key behind. One cluster for the module; the CLI test makes
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +24,7 @@ from tools.cluster_probe import soa_serial
 
 pytestmark = [
     pytest.mark.external,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"), reason="needs root and iproute2"),
+    pytest.mark.usefixtures("netns_capable"),
 ]
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,18 +3,15 @@
 above th.exemplar, then the head, which stops at the node below th.head."""
 from __future__ import annotations
 
-import hashlib
-from typing import Sequence
-
 import dns.name
 import dns.zone
 import numpy as np
 import pytest
+from helpers.bagofwords import BagOfWords
 
 from routing.classifier import Classifier, classify, head_probabilities
 from routing.index import IndexCache
 from routing.train import Candidate, calibrate, coverage_curve, folds_of, train_head
-from zones.head import ENCODER_DIMS
 
 ORIGIN = dns.name.from_text("example.test.")
 ALPHA, BETA = (dns.name.from_text(f"{c}.example.test.") for c in ("alpha", "beta"))
@@ -27,20 +24,6 @@ PROFILES = (
     'alpha._route IN TXT "v=semroute1" "desc=water things" "kw=kayak" "ex=a canoe on a calm lake"\n'
     'beta._route IN TXT "v=semroute1" "desc=car things" "kw=gearbox" "ex=the gearbox grinds in second"\n'
 )
-
-
-class BagOfWords:
-    """A deterministic stand-in encoder: each word adds a fixed random direction."""
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        rows = []
-        for text in texts:
-            vector = np.zeros(ENCODER_DIMS)
-            for word in text.lower().split():
-                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
-                vector += np.random.default_rng(seed).normal(size=ENCODER_DIMS)
-            rows.append(vector / (np.linalg.norm(vector) or 1.0))
-        return np.asarray(rows, dtype=np.float32)
 
 
 def corpus(seed: int = 0, per_class: int = 40) -> tuple[list[str], np.ndarray]:

@@ -3,14 +3,13 @@ the encoder (no model): train writes a checked head file, includes it and bumps 
 reports accuracy, confusions, the coverage curve, overlaps and the questions that moved."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
+from helpers.bagofwords import BagOfWords
 
 import tools.cmd_routes
 from tools.cli import main
@@ -27,18 +26,6 @@ ZONE = (
     'alpha._route IN TXT "v=semroute1" "desc=water things" "kw=kayak" "ex=a canoe on a calm lake"\n'
     'beta._route IN TXT "v=semroute1" "desc=car things" "kw=gearbox" "ex=the gearbox grinds in second"\n'
 )
-
-
-class BagOfWords:
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        rows = []
-        for text in texts:
-            vector = np.zeros(384)
-            for word in text.lower().split():
-                seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
-                vector += np.random.default_rng(seed).normal(size=384)
-            rows.append(vector / (np.linalg.norm(vector) or 1.0))
-        return np.asarray(rows, dtype=np.float32)
 
 
 @pytest.fixture
