@@ -34,7 +34,7 @@ from nameserver.errors import ZoneLoadError
 from nameserver.server import DnsServer
 from nameserver.tcp import TcpLimits, TcpListener
 from nameserver.transfer.notify import send_notify
-from nameserver.udp import UdpProtocol
+from nameserver.udp import UdpListener, udp_socket
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.loader import load_directory
 from zones.reload import reload as reload_directory
@@ -78,7 +78,7 @@ class ServerRunner:
         self.chain: Chain = build_chain(self.store, config, extra)
         self.server = DnsServer(self.store, self.chain, config)
         self.addresses: list[Address] = []
-        self._transports: list[asyncio.BaseTransport] = []
+        self._udp: list[UdpListener] = []
         self._servers: list[asyncio.AbstractServer] = []
         self._tcp: list[TcpListener] = []
         self._stopped = asyncio.Event()
@@ -124,10 +124,8 @@ class ServerRunner:
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(BIND_ATTEMPTS):
-            udp, _protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.server), local_addr=(host, port), family=family
-            )
-            actual = udp.get_extra_info("sockname")[1]
+            udp = UdpListener(self.server, udp_socket(host, port))
+            actual = udp.address[1]
             listener = TcpListener(self.server, limits)
             try:
                 tcp = await loop.create_server(
@@ -138,7 +136,8 @@ class ServerRunner:
                 if port == 0 and exc.errno == errno.EADDRINUSE:
                     continue
                 raise
-            self._transports.append(udp)
+            udp.start()
+            self._udp.append(udp)
             self._servers.append(tcp)
             self._tcp.append(listener)
             return host, actual
@@ -184,14 +183,14 @@ class ServerRunner:
             server.close()
         for listener in self._tcp:
             listener.close_all()
-        for transport in self._transports:
-            transport.close()
+        for udp in self._udp:
+            udp.close()
         for server in self._servers:
             await server.wait_closed()
         for task in list(self._background):
             task.cancel()
         self._servers.clear()
-        self._transports.clear()
+        self._udp.clear()
         self._tcp.clear()
         self._stopped.set()
 

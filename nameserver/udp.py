@@ -1,58 +1,154 @@
-"""The UDP listener: moves datagrams between the socket and the server core."""
+"""The UDP listener: moves datagrams between a bound socket and the server core, in batches.
+
+When the socket is readable, `nameserver._udpbatch.serve` (C: recvmmsg/sendmmsg on Linux) reads
+up to `BATCH` datagrams in one system call, calls `_answer` for each and sends the replies it
+returns in one system call; the event loop is given back after `ROUNDS` batches so TCP, timers and
+tasks are never starved. Per packet, what is left in Python is `DnsServer.respond` and the rate
+limiter.
+
+Queries answered without waiting (the wire cache, the authoritative path) are answered inside the
+batch; the others finish as tasks (kept until they are done) and send their reply alone. Every
+reply passes the server's rate limiter (`nameserver/rrl.py`). Replies the socket has no room for
+wait in a bounded queue until it is writable; past `MAX_WAITING` they are dropped and counted (a
+client whose reply was dropped asks again, as after any lost datagram).
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections import deque
 from typing import Awaitable
 
+from nameserver import _udpbatch  # type: ignore[attr-defined]
+from nameserver.config import Address
 from nameserver.server import DnsServer, Replies
 
 log = logging.getLogger(__name__)
+BATCH = 32  # datagrams per system call
+ROUNDS = 8  # batches per readable event before the loop runs its other work
+MAX_WAITING = 4096  # replies waiting for room in the socket's send buffer
 
 
-class UdpProtocol(asyncio.DatagramProtocol):
-    """Queries answered without waiting are answered inline; the others finish as tasks (kept
-    until they are done). Every reply passes the server's rate limiter (`nameserver/rrl.py`)."""
+class UdpListener:
+    """Answers the datagrams of one bound, non-blocking UDP socket on the running event loop."""
 
-    def __init__(self, server: DnsServer) -> None:
+    def __init__(self, server: DnsServer, sock: socket.socket) -> None:
+        sock.setblocking(False)
         self.server = server
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.address: Address = sock.getsockname()[:2]
+        self.dropped = 0  # replies dropped because the send buffer stayed full
+        self._fd = sock.fileno()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[tuple[bytes, tuple]] = deque()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def start(self) -> None:
+        """Begin answering (on the running loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self._readable)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
+    def close(self) -> None:
+        """Stop reading, cancel unfinished answers and close the socket."""
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._loop = None
+        for task in self._tasks:
+            task.cancel()
+        self._waiting.clear()
+        self.sock.close()
+
+    def _readable(self) -> None:
+        for _ in range(ROUNDS):
+            try:
+                received, unsent = _udpbatch.serve(self._fd, self._answer, BATCH)
+            except OSError as exc:  # e.g. an ICMP error reported on the socket: the next read goes on
+                log.debug("udp: %s", exc)
+                return
+            if unsent:
+                self._wait(unsent)
+            if received < BATCH:
+                return
+
+    def _answer(self, data: bytes, addr: tuple) -> bytes | None:
+        """The reply to send now for the datagram `data` from `addr`, or None (none, or later)."""
         replies = self.server.respond(data, (addr[0], addr[1]), "udp")
-        if type(replies) is tuple:
-            self._send(replies, addr)
-            return
-        task = asyncio.get_running_loop().create_task(self._finish(replies, addr))  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if type(replies) is not tuple:
+            task = asyncio.get_running_loop().create_task(self._finish(replies, addr))  # type: ignore[arg-type]
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return None
+        if not replies:
+            return None
+        first = self._limited(replies[0], addr)
+        for reply in replies[1:]:
+            self._send(reply, addr)
+        return first
 
     async def _finish(self, pending: Awaitable[Replies], addr: tuple) -> None:
         replies = await pending
-        if self.transport is None or self.transport.is_closing():
+        if self._loop is None:
             return
-        self._send(replies, addr)
-
-    def _send(self, replies: Replies, addr: tuple) -> None:
-        """Send `replies` to `addr`, as the server's response rate limiting lets through."""
-        transport = self.transport
-        rrl = self.server.rrl
         for reply in replies:
-            if rrl is not None:
-                limited = rrl.limit(reply, addr[0])
-                if limited is None:
-                    continue
-                reply = limited
-            transport.sendto(reply, addr)  # type: ignore[union-attr]
+            self._send(reply, addr)
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("udp: %s", exc)
+    def _limited(self, reply: bytes, addr: tuple) -> bytes | None:
+        """`reply` as response rate limiting lets it through (None: not at all)."""
+        rrl = self.server.rrl
+        return reply if rrl is None else rrl.limit(reply, addr[0])
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        for task in self._tasks:
-            task.cancel()
-        self.transport = None
+    def _send(self, reply: bytes, addr: tuple) -> None:
+        """Send one reply outside a batch (after the rate limiter), or queue it when there is no room."""
+        limited = self._limited(reply, addr)
+        if limited is None:
+            return
+        if self._waiting:
+            self._wait([(limited, addr)])
+            return
+        try:
+            self.sock.sendto(limited, addr)
+        except (BlockingIOError, InterruptedError):
+            self._wait([(limited, addr)])
+        except OSError as exc:
+            log.debug("udp: reply to %s: %s", addr[0], exc)
+
+    def _wait(self, replies: list[tuple[bytes, tuple]]) -> None:
+        """Queue replies until the socket is writable; drop (and count) past `MAX_WAITING`."""
+        for item in replies:
+            if len(self._waiting) >= MAX_WAITING:
+                self.dropped += 1
+                continue
+            self._waiting.append(item)
+        if self._loop is not None:
+            self._loop.add_writer(self._fd, self._writable)
+
+    def _writable(self) -> None:
+        waiting = self._waiting
+        while waiting:
+            reply, addr = waiting[0]
+            try:
+                self.sock.sendto(reply, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("udp: reply to %s: %s", addr[0], exc)
+            waiting.popleft()
+        if self._loop is not None:
+            self._loop.remove_writer(self._fd)
+
+
+def udp_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to (host, port) (port 0: a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
