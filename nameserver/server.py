@@ -66,6 +66,15 @@ class DnsServer:
         self.metrics, self.query_log = metrics, query_log
         self.observing = metrics is not None or query_log is not None
 
+    def fast_cache(self) -> tuple[Any, ...] | None:
+        """The wire cache as `nameserver._hotpath.serve` answers UDP hits from it in C, or None
+        when every reply must pass through here (no wire cache, or rate limiting, metrics, a query
+        log or a recursion ACL must see each one)."""
+        cache = self.wirecache
+        if cache is None or self.rrl is not None or self.observing or self.recursion_clients is not None:
+            return None
+        return cache.fast(self.store)
+
     def cached(self, wire: bytes, transport: Transport) -> bytes | None:
         """The answer from the wire cache, or None (then call `handle`)."""
         cache = self.wirecache

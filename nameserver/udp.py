@@ -1,10 +1,11 @@
 """The UDP listener: moves datagrams between a bound socket and the server core, in batches.
 
-When the socket is readable, `nameserver._udpbatch.serve` (C: recvmmsg/sendmmsg on Linux) reads
+When the socket is readable, `nameserver._hotpath.serve` (C: recvmmsg/sendmmsg on Linux) reads
 up to `BATCH` datagrams in one system call, calls `_answer` for each and sends the replies it
 returns in one system call; the event loop is given back after `ROUNDS` batches so TCP, timers and
 tasks are never starved. Per packet, what is left in Python is `DnsServer.respond` and the rate
-limiter.
+limiter; and not even that for a wire cache hit while nothing else must see the replies (no rate
+limiting, metrics, query log or recursion ACL: `DnsServer.fast_cache`), which the C answers itself.
 
 Queries answered without waiting (the wire cache, the authoritative path) are answered inside the
 batch; the others finish as tasks (kept until they are done) and send their reply alone. Every
@@ -20,7 +21,7 @@ import socket
 from collections import deque
 from typing import Awaitable
 
-from nameserver import _udpbatch  # type: ignore[attr-defined]
+from nameserver import _hotpath  # type: ignore[attr-defined]
 from nameserver.config import Address
 from nameserver.server import DnsServer, Replies
 
@@ -61,12 +62,15 @@ class UdpListener:
         self.sock.close()
 
     def _readable(self) -> None:
+        server = self.server
         for _ in range(ROUNDS):
             try:
-                received, unsent = _udpbatch.serve(self._fd, self._answer, BATCH)
+                received, unsent, hits = _hotpath.serve(self._fd, self._answer, BATCH, server.fast_cache())
             except OSError as exc:  # e.g. an ICMP error reported on the socket: the next read goes on
                 log.debug("udp: %s", exc)
                 return
+            if hits:
+                server.wirecache.hits += hits  # type: ignore[union-attr]
             if unsent:
                 self._wait(unsent)
             if received < BATCH:

@@ -12,8 +12,8 @@ Reading queries:
 - `query_from_wire(wire)`: any other query, parsed by dnspython, or `Rejected` (header-only
   reply, `error_reply`, or a drop).
 - `question_end`, `plain_qname_end`, `qname_from_wire`, `qname_wire`, `id_from_wire`,
-  `copyable_question`, `option_from_wire`, `update_lease_from_wire`, `query_key` (the wire
-  cache's key), `opt_payload`: pieces of a query's wire.
+  `copyable_question`, `option_from_wire`, `update_lease_from_wire`: pieces of a query's wire
+  (the wire cache's key is computed in C: `nameserver/_hotpath.c`'s `locate`).
 Reading and splicing replies:
 - `ttl_offsets` and `count_down` (TTLs of a rendered answer), `echoes_question` and
   `splice_question` (a cached answer given another query's ID and QNAME case),
@@ -80,7 +80,8 @@ def question_end(wire: bytes) -> int:
 def plain_qname_end(wire: bytes) -> int:
     """`question_end` of a query with the plain header (QR=0, opcode QUERY, QDCOUNT=1,
     ANCOUNT=NSCOUNT=0, ARCOUNT<=1) whose QNAME fits a name (255 octets) with QTYPE and QCLASS
-    after it; -1 for anything else. The one test of the plain shape (`PlainQuery`, `query_key`)."""
+    after it; -1 for anything else. The one test of the plain shape in Python (`PlainQuery`; the
+    C's `locate` makes the same)."""
     # QR=0, opcode=0 (QUERY): the top five bits of byte 2; QDCOUNT=1; ANCOUNT=NSCOUNT=0; ARCOUNT<=1
     if len(wire) < 17 or wire[2] & 0xF8 or wire[4:10] != b"\x00\x01\x00\x00\x00\x00" or wire[10] or wire[11] > 1:
         return -1
@@ -208,26 +209,6 @@ def copyable_question(wire: bytes) -> tuple[int, int] | None:
     if end < 0 or end + 4 > len(wire):
         return None
     return end, ID_FLAGS.unpack_from(wire)[1]
-
-
-def query_key(wire: bytes, prefix: bytes) -> tuple[bytes, int] | None:
-    """(`prefix` + the plain query without its ID, its QNAME lower-cased; end of QNAME), or None
-    when the query is not plain (`plain_qname_end`). Two queries share a key exactly when they
-    differ in nothing but ID and QNAME case (QTYPE and the rest are never lower-cased)."""
-    end = plain_qname_end(wire)
-    if end < 0:
-        return None
-    return prefix + wire[2:QUESTION_START] + wire[QUESTION_START:end].lower() + wire[end:], end
-
-
-def opt_payload(wire: bytes, qname_end: int) -> int:
-    """The UDP size (the class) of the OPT record that directly follows the question of the plain
-    query `wire` (its QNAME ending at `qname_end`), or -1 when no OPT record is there."""
-    start = qname_end + QUESTION.size
-    if wire[11] != 1 or len(wire) < start + OPT_FIXED.size:
-        return -1
-    owner, opt_type, payload, _ttl, _rdlen = OPT_FIXED.unpack_from(wire, start)
-    return payload if not owner and opt_type == OPT_TYPE else -1
 
 
 # --- replies -------------------------------------------------------------------------------

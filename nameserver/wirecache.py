@@ -33,9 +33,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, NamedTuple
 
+from nameserver import _hotpath  # type: ignore[attr-defined]
 from nameserver.config import DEFAULT_MAX_UDP
-from nameserver.edns import MAX_TCP, MIN_UDP
-from nameserver.wire import count_down, echoes_question, opt_payload, query_key, splice_question, ttl_offsets
+from nameserver.wire import count_down, echoes_question, splice_question, ttl_offsets
 
 TRANSPORT_TAGS = {"udp": b"u", "tcp": b"t"}  # the key's prefix: answers differ by transport (sizes)
 WHOLE, TRUNCATED = b"W", b"T"  # the last octet of a key: which variant the entry holds
@@ -45,6 +45,8 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class _Entry(NamedTuple):
+    """One cached answer (`nameserver/_hotpath.c` reads `answer`, `expires` and `limit` by position)."""
+
     answer: bytes
     expires: float | None
     epoch: int | None
@@ -59,7 +61,7 @@ class _Located(NamedTuple):
 
 
 class WireCache:
-    """Rendered answers by `wire.query_key` (prefixed with the transport, the UDP size left out),
+    """Rendered answers by their query's key (`_hotpath.locate`: the transport, the UDP size left out),
     bounded in entries and in bytes (least recently used entries leave first)."""
 
     def __init__(
@@ -153,23 +155,20 @@ class WireCache:
         return len(self._entries)
 
     def _locate(self, wire: bytes, transport: str) -> _Located | None:
-        """The key of `wire` without its UDP size, its QNAME's end and its negotiated size."""
-        prefix = TRANSPORT_TAGS[transport]
-        found = query_key(wire, prefix)
-        if found is None:
-            return None
-        key, end = found
-        payload = opt_payload(wire, end)
-        if payload >= 0:  # the size's two octets, at wire offset end + 7, leave the key
-            at = end + 7 - 2 + len(prefix)
-            key = key[:at] + key[at + 2 :]
-        if transport != "udp":
-            size = MAX_TCP
-        elif payload >= 0:
-            size = max(MIN_UDP, min(payload, self.max_udp))
-        else:
-            size = MIN_UDP
-        return _Located(key, end, size)
+        """The key of `wire` without its UDP size, its QNAME's end and its negotiated size
+        (`nameserver._hotpath.locate`: the C that also answers UDP hits in `udp.py`)."""
+        located = _hotpath.locate(wire, TRANSPORT_TAGS[transport], self.max_udp)
+        return None if located is None else _Located(*located)
+
+    def fast(self, store: Any) -> tuple[dict[bytes, _Entry], Any, Any, int]:
+        """What `nameserver._hotpath.serve` answers UDP hits from itself: the entries, `store` and
+        its current catalog, which the entries belong to (emptied first when the catalog changed,
+        as `lookup` does), and the largest UDP size."""
+        catalog = store.current
+        if catalog is not self._owner:
+            self._clear()
+            self._owner = catalog
+        return self._entries, store, catalog, self.max_udp
 
     def _remove(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc and python3-dev build the C extensions on install: codec/_wordtable.c (the word table's loops)
-# and nameserver/_udpbatch.c (batched UDP receive/send)
+# and nameserver/_hotpath.c (batched UDP receive/send, the wire cache's key and hits)
 APT_PACKAGES=(dnsutils knot-dnsutils bind9-utils unbound nsd knot dnsperf dnsdist gcc python3-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,7 +24,7 @@ fi
 # (their hash, not their mtime: an edit made while an install ran, or a checkout with an older mtime,
 # is still seen).
 stamp=.venv/.semdns-installed
-wanted="$(cat pyproject.toml codec/_wordtable.c nameserver/_udpbatch.c | sha256sum | cut -d' ' -f1)"
+wanted="$(cat pyproject.toml codec/_wordtable.c nameserver/_hotpath.c | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: installing Python packages into .venv (llama-cpp-python builds from source the first time: ~6 min)"
     .venv/bin/python -m pip install -q --upgrade pip

@@ -27,7 +27,11 @@ import dns.rdatatype
 import dns.renderer
 import dns.rrset
 import pytest
+from helpers.wirekey import reference_locate
+from hypothesis import given
+from hypothesis import strategies as st
 
+from nameserver import _hotpath  # type: ignore[attr-defined]
 from nameserver.edns import negotiate
 from nameserver.errors import Rejected
 from nameserver.request import Request
@@ -46,7 +50,6 @@ from nameserver.wire import (
     qname_from_wire,
     qname_wire,
     query_from_wire,
-    query_key,
     question_end,
     splice_question,
     splice_transfer,
@@ -199,7 +202,7 @@ def _check_plain(wire: bytes, full: dns.message.Message | None, intact: bool) ->
     for code in (*SCANNED_OPTIONS, 10):
         first = next((o.to_wire() for o in full.options if o.otype == code), None)
         assert scanned.option(code) == parsed.option(code) == first
-    assert query_key(wire, b"u") is not None
+    assert _hotpath.locate(wire, b"u", 4096) is not None
 
 
 def _check_query(wire: bytes, full: dns.message.Message | None) -> None:
@@ -244,20 +247,34 @@ def test_readers_agree_with_dnspython() -> None:
     assert plain > 1000 and read - plain > 500 and rejected > 300  # every branch was exercised
 
 
-def test_query_key_differs_only_by_id_and_case() -> None:
+def test_cache_key_differs_only_by_id_and_case() -> None:
     rng = random.Random(SEED)
     for _ in range(500):
         query = _query(rng)
         wire = query.to_wire()
-        found = query_key(wire, b"u")
+        found = _hotpath.locate(wire, b"u", 4096)
+        assert found == reference_locate(wire, b"u", 4096)
         if found is None:
             assert plain_qname_end(wire) < 0
             continue
         query.id ^= 0x5A5A
         query.question[0].name = dns.name.Name([label.swapcase() for label in query.question[0].name.labels])
         other = query.to_wire()
-        assert query_key(other, b"u") == found and query_key(other, b"t")[0] != found[0]
-        assert found[0] == b"u" + wire[2:12] + wire[12:found[1]].lower() + wire[found[1]:]
+        assert _hotpath.locate(other, b"u", 4096) == found and _hotpath.locate(other, b"t", 4096)[0] != found[0]
+
+
+def test_cache_key_in_c_is_the_reference_on_every_corpus_message() -> None:
+    for wire, _intact in corpus():
+        for tag, max_udp in ((b"u", 4096), (b"u", 1232), (b"t", 4096)):
+            assert _hotpath.locate(wire, tag, max_udp) == reference_locate(wire, tag, max_udp)
+
+
+@given(st.binary(max_size=80), st.integers(0, 0xFFFF), st.booleans())
+def test_cache_key_in_c_is_the_reference_on_any_octets(tail: bytes, payload: int, edns: bool) -> None:
+    header = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00" + (b"\x01" if edns else b"\x00")
+    opt = b"\x00\x00\x29" + payload.to_bytes(2, "big") + tail[:6]
+    for wire in (header + tail, header + b"\x03wWw\x00\x00\x01\x00\x01" + opt + tail[6:]):
+        assert _hotpath.locate(wire, b"u", 1232) == reference_locate(wire, b"u", 1232)
 
 
 def _reply(rng: random.Random, query: dns.message.Message) -> dns.message.Message:

@@ -18,40 +18,41 @@ from helpers.dnswire import tcp_exchange, udp_exchange
 from helpers.server import ServerHandle, running_server
 from helpers.testzones import write_test_zones
 
+from nameserver import _hotpath  # type: ignore[attr-defined]
 from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.request import Transport
 from nameserver.server import DnsServer
-from nameserver.wire import query_key, ttl_offsets
+from nameserver.wire import ttl_offsets
 from nameserver.wirecache import WireCache
 
 
 def test_key_ignores_id_and_case_but_not_flags_or_edns() -> None:
     a = dns.message.make_query("www.sem.test.", "A")
     b = dns.message.make_query("WwW.SeM.TeSt.", "A")
-    assert query_key(a.to_wire(), b"u")[0] == query_key(b.to_wire(), b"u")[0]
-    assert query_key(a.to_wire(), b"u")[0] != query_key(a.to_wire(), b"t")[0]
+    assert _hotpath.locate(a.to_wire(), b"u", 4096)[0] == _hotpath.locate(b.to_wire(), b"u", 4096)[0]
+    assert _hotpath.locate(a.to_wire(), b"u", 4096)[0] != _hotpath.locate(a.to_wire(), b"t", 4096)[0]
     variants = [dns.message.make_query("www.sem.test.", "A", use_edns=e, want_dnssec=d)
                 for e, d in ((False, False), (0, False), (0, True))]
     cd = dns.message.make_query("www.sem.test.", "A")
     cd.flags |= dns.flags.CD
-    keys = {query_key(m.to_wire(), b"u")[0] for m in (a, *variants, cd)}
+    keys = {_hotpath.locate(m.to_wire(), b"u", 4096)[0] for m in (a, *variants, cd)}
     assert len(keys) == 4  # a == variants[0]
     # QTYPE bytes that look like ASCII letters are not lower-cased into another type
     upper, lower = (dns.message.make_query("x.", rdtype).to_wire() for rdtype in (65, 97))
-    assert query_key(upper, b"u")[0] != query_key(lower, b"u")[0]
+    assert _hotpath.locate(upper, b"u", 4096)[0] != _hotpath.locate(lower, b"u", 4096)[0]
 
 
 def test_non_plain_queries_have_no_key() -> None:
     query = dns.message.make_query("www.sem.test.", "A")
     wire = bytearray(query.to_wire())
-    assert query_key(bytes(wire[:15]), b"u") is None
+    assert _hotpath.locate(bytes(wire[:15]), b"u", 4096) is None
     update = bytearray(wire)
     update[2] |= 0x28  # opcode UPDATE
-    assert query_key(bytes(update), b"u") is None
+    assert _hotpath.locate(bytes(update), b"u", 4096) is None
     response = bytearray(wire)
     response[2] |= 0x80
-    assert query_key(bytes(response), b"u") is None
+    assert _hotpath.locate(bytes(response), b"u", 4096) is None
 
 
 def test_hit_patches_id_and_case_and_catalog_change_empties() -> None:
