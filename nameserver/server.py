@@ -3,7 +3,8 @@
     wire -> wire cache hit? -> read (wire.PlainQuery.from_wire, else wire.query_from_wire) -> EDNS
          -> chain -> render (EDNS applied, TC when too big for UDP) -> wire cache
 
-The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()`, which answers a wire
+The transports (`udp.py`, `tcp.py`) only move bytes: they call `respond()` (for UDP, the C of
+`_hotpath.c` answers wire cache hits itself while `fast_cache()` lets it), which answers a wire
 cache hit at once and runs the chain inline (no task per query) for as long as it does not
 suspend: it returns the replies, or an awaitable for the rest when a handler had to wait.
 Every query answered (or dropped) is told to `metrics` (`nameserver/metrics.py`) and `query_log`
