@@ -1,7 +1,8 @@
 """`semdns bench dns`: UDP queries per second, latency percentiles and AXFR time, ours vs NSD.
 
 One run, same zones, same query file for every server:
-- our server pinned to core 0 (`taskset -c 0`), with the wire cache on and off; NSD (when
+- our server pinned to core 0 (`taskset -c 0`), with the wire cache on and off, and with it on and
+  response rate limiting on (loopback exempt: every reply passes the limiter); NSD (when
   installed) pinned to the same core, `rrl-ratelimit: 0`, run in the foreground from a temp dir;
 - dnsperf pinned to core 1 drives a mix of answers, referrals and NXDOMAIN for `--seconds`
   (throughput), then a rate-limited pass with per-query reports for the latency percentiles;
@@ -180,13 +181,18 @@ def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator
 
 
 def ours(
-    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = ()
+    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = (),
+    rrl: bool = False,
 ) -> Callable[[], ContextManager[subprocess.Popen]]:
     """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given. Response
-    rate limiting off, where the checkout has it (dnsperf is one client; NSD runs without it too)."""
+    rate limiting off, where the checkout has it (dnsperf is one client; NSD runs without it too);
+    `rrl`: on at its default rate with loopback exempt, so every reply passes the limiter in Python
+    (the C answers no wire cache hit itself) and none is limited."""
     argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}",
             *extra]
-    if ((tree or Path(__file__).resolve().parents[1]) / "nameserver" / "rrl.py").exists():
+    if rrl:
+        argv += ["--rrl-exempt", "127.0.0.0/8"]
+    elif ((tree or Path(__file__).resolve().parents[1]) / "nameserver" / "rrl.py").exists():
         argv += ["--rrl-rate", "0"]
     if not wire_cache:
         argv.append("--no-wire-cache")
@@ -356,6 +362,7 @@ def run(args: argparse.Namespace) -> int:
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
+        (RRL_ON, lambda port: ours(zones, port, work / "ours-rrl.log", True, extra=plain, rrl=True)),
     ]
     if args.metrics:
         observed = (*plain, "--metrics", "127.0.0.1:0")
@@ -448,6 +455,7 @@ def print_observe_cost(zones: Path) -> None:
 METRICS, METRICS_LOG = "semdns (cache, metrics)", "semdns (cache, metrics, log)"
 METRICS_NOCACHE = "semdns (no cache, metrics)"
 BASELINE = "baseline (wire cache)"
+RRL_ON = "semdns (wire cache, RRL on)"
 PERF_COLUMNS = (
     ("qps", "10.0f"), ("per_cpu", "11.0f"), ("lost", "7.2f"),
     ("p50_ms", "8.3f"), ("p90_ms", "8.3f"), ("p99_ms", "8.3f"),
@@ -482,6 +490,10 @@ def print_table(rows: list[Row], args: argparse.Namespace) -> None:
               "(target >= 90% per core)")
     if plain and plain.perf:
         print(f"no wire cache: {plain.perf.qps:.0f} qps (target >= 8000)")
+    limited = by_name.get(RRL_ON)
+    if limited and limited.perf and cached and cached.perf:
+        print(f"RRL on (every reply through Python) / off: queries per CPU-second "
+              f"{limited.perf.per_cpu / cached.perf.per_cpu:.0%}")
     for name, against in ((METRICS, cached), (METRICS_LOG, cached), (METRICS_NOCACHE, plain)):
         on = by_name.get(name)
         if on and on.perf and against and against.perf:
