@@ -8,7 +8,10 @@ Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cl
   resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` also runs
   the pre-issue-17 SDK path (one query at a time), alternating with the new one question by
   question, on two fresh clusters with the parity swapped: each path answers every question once.
-  `--sdk-only` stops after it. The CPU model, flags and load head the output.
+  `--sdk-only` stops after it. `--sdk-single` also runs the same questions against ONE server
+  holding every shipped zone (`semdns serve --zones zonefiles`, the README's main command: the
+  chain is followed inside that server, no resolver), with the same breakdown. The CPU model,
+  flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
@@ -67,6 +70,7 @@ from tools.progress import bar
 
 REPO = Path(__file__).resolve().parents[1]
 RESOLVER = "127.0.0.10"
+SINGLE = "127.0.0.1"  # --sdk-single: one server holding every shipped zone
 ZONE = "semantic.root."
 
 # (question, paraphrase) templates per domain; {x} takes a filler. Our own wording.
@@ -141,6 +145,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                         help="then ask the SDK questions again (cache hits: a fast client meets the resolver's RRL)")
     parser.add_argument("--sdk-no-explain", action="store_true",
                         help="SDK section without the explain query (the SRV alone: the floor of a route)")
+    parser.add_argument("--sdk-single", action="store_true",
+                        help="also run the SDK against one server holding every shipped zone (no resolver)")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
@@ -182,6 +188,37 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
     return run_interleaved((RESOLVER, port), texts, paths, explain=not args.sdk_no_explain)
 
 
+def _single_server(args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """The SDK section against one `semdns serve --zones zonefiles` on 127.0.0.1 (cold, then
+    warm with `--sdk-warm`): the summaries."""
+    port = _free_port()
+    texts = _sdk_texts(args)
+    with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch:
+        log = Path(scratch) / "serve.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tools.cli", "serve", "--zones", str(REPO / "zonefiles"),
+                 "--listen", f"{SINGLE}:{port}"], stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            _wait_for(log, process)
+            cold = run_interleaved((SINGLE, port), texts, [False] * len(texts), explain=not args.sdk_no_explain)
+            warm = None
+            if args.sdk_warm:
+                warm = run_interleaved((SINGLE, port), texts, [False] * len(texts), explain=not args.sdk_no_explain)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return summarise(cold[False]), summarise(warm[False]) if warm is not None else None
+
+
+def _wait_for(log: Path, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while "ready: listening on" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"semdns bench resolve: the single server did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
 def run(args: argparse.Namespace) -> int:
     machine = f"{describe_machine()}; load {os.getloadavg()[0]:.2f}"
     if not args.json:
@@ -219,6 +256,10 @@ def run(args: argparse.Namespace) -> int:
             figures["sdk_warm"] = summarise(warm[False])
         if args.sdk_reference:
             figures["sdk_reference"] = summarise(rows[True])
+        if args.sdk_single:
+            figures["sdk_single"], single_warm = _single_server(args)
+            if single_warm is not None:
+                figures["sdk_single_warm"] = single_warm
         if not args.sdk_only:
             figures.update({"stream": replay(port, args), "client": client_overhead(port),
                             "cold": asyncio.run(cold(port, args)),
@@ -237,6 +278,12 @@ def run(args: argparse.Namespace) -> int:
         if "sdk_warm" in figures:
             print_sdk("SDK resolve again, warm (the resolver's cache answers; its RRL limits a fast client)",
                       figures["sdk_warm"])
+        if "sdk_single" in figures:
+            print_sdk("SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
+                      figures["sdk_single"])
+        if "sdk_single_warm" in figures:
+            print_sdk("SDK resolve against the one server again, warm (its wire cache answers)",
+                      figures["sdk_single_warm"])
         if not args.sdk_only:
             print_table(figures)
     return 0

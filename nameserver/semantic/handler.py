@@ -28,6 +28,8 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   confident enough adds `stopped=confidence <p> < <th.head>` (then `choice=general`); the last record
   adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above, a shed step adds
   `shed=queue-full|deadline` (and says `stage=shed`); the TTL is the shortest of the steps'.
+  A question's `q` and `explain` queries share one walk (`walks.WalkMemo`: the one under way, or
+  one finished within 2 s, for the same text, node, catalog and client embedding option).
 - admission (`EmbedBatcher`): a question waits for the encoder at most `encoder_deadline`
   seconds in all, and finds at most `encoder_queue` texts ahead of it. A step the encoder cannot
   serve (queue full, deadline passed) is shed: decided by the keyword stage's best child when a
@@ -100,6 +102,7 @@ from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
 from nameserver.semantic.batcher import EmbedBatcher
+from nameserver.semantic.walks import WalkMemo, walk_key
 from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
@@ -140,6 +143,7 @@ class SemanticHandler:
         self._classifier = Classifier()
         self._batcher: EmbedBatcher | None = None
         self._model_tag = model_tag(EMBEDDING_MODEL)
+        self.walks = WalkMemo()  # the SRV and the explain of one question share one walk
 
     def warm(self) -> None:
         """Compile every route node's index for the current catalog (the runner calls this at
@@ -194,7 +198,8 @@ class SemanticHandler:
         elif not any(ch.isalnum() for ch in text):
             hops = ()
         else:
-            hops = await self._route(catalog, text, node, self._embedding(request))
+            key = walk_key(catalog.generation, node, text, request.option(EMBEDDING_OPTION))
+            hops = await self.walks.walk(key, lambda: self._route(catalog, text, node, self._embedding(request)))
             request.__dict__["hops"] = hops  # for metrics and the query log (`nameserver.server`)
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
