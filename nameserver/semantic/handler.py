@@ -83,6 +83,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 import dns.zone
 import numpy as np
@@ -338,8 +339,8 @@ class SemanticHandler:
                 fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
             if fallback is not None and number == len(steps):
                 fields.append(f"fallback={engine_service(fallback)}")
-            rdatas.append(" ".join(_quote(f) for f in fields))
-        return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
+            rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [f.encode() for f in fields]))
+        return dns.rrset.from_rdata_list(qname, ttl, rdatas)  # built, not parsed: no zone-file tokenizer
 
 
 def _shed_text(hop: Hop) -> str:
@@ -442,10 +443,6 @@ def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.N
     if len(target) <= MAX_NAME_OCTETS:
         return target
     return name_wire(dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form)))
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _chunks(prefix: str, items: list[str], limit: int = 255) -> list[str]:
