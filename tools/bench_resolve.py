@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -47,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import dns.flags
 import dns.message
@@ -63,7 +65,7 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
-from tools.bench_resolve_sdk import Breakdown, load_questions, print_sdk, run_interleaved, summarise
+from tools.bench_resolve_sdk import Breakdown, load_questions, print_sdk, run_alternating, run_interleaved, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 from tools.machine import describe_machine
 from tools.progress import bar
@@ -71,6 +73,13 @@ from tools.progress import bar
 REPO = Path(__file__).resolve().parents[1]
 RESOLVER = "127.0.0.10"
 SINGLE = "127.0.0.1"  # --sdk-single: one server holding every shipped zone
+SINGLE_TITLES = {
+    "sdk_single_reference": "SDK resolve against one server of the reference checkout (--sdk-single-reference), "
+                            "taking turns with this one",
+    "sdk_single": "SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
+    "sdk_single_reference_warm": "... the reference checkout's server again, warm (its wire cache answers)",
+    "sdk_single_warm": "... the one server again, warm (its wire cache answers)",
+}
 ZONE = "semantic.root."
 
 # (question, paraphrase) templates per domain; {x} takes a filler. Our own wording.
@@ -147,6 +156,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                         help="SDK section without the explain query (the SRV alone: the floor of a route)")
     parser.add_argument("--sdk-single", action="store_true",
                         help="also run the SDK against one server holding every shipped zone (no resolver)")
+    parser.add_argument("--sdk-single-reference", type=Path, metavar="CHECKOUT",
+                        help="with --sdk-single: also serve from this checkout (e.g. a worktree of main), "
+                             "the two servers taking turns question by question")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
@@ -188,27 +200,43 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
     return run_interleaved((RESOLVER, port), texts, paths, explain=not args.sdk_no_explain)
 
 
-def _single_server(args: argparse.Namespace) -> tuple[dict, dict | None]:
+def _single_server(args: argparse.Namespace) -> dict[str, dict]:
     """The SDK section against one `semdns serve --zones zonefiles` on 127.0.0.1 (cold, then
-    warm with `--sdk-warm`): the summaries."""
-    port = _free_port()
+    warm with `--sdk-warm`); with `--sdk-single-reference CHECKOUT`, that checkout's server too,
+    up at the same time, the two taking turns question by question: the summaries by name."""
     texts = _sdk_texts(args)
-    with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch:
-        log = Path(scratch) / "serve.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tools.cli", "serve", "--zones", str(REPO / "zonefiles"),
-                 "--listen", f"{SINGLE}:{port}"], stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        try:
-            _wait_for(log, process)
-            cold = run_interleaved((SINGLE, port), texts, [False] * len(texts), explain=not args.sdk_no_explain)
-            warm = None
-            if args.sdk_warm:
-                warm = run_interleaved((SINGLE, port), texts, [False] * len(texts), explain=not args.sdk_no_explain)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    return summarise(cold[False]), summarise(warm[False]) if warm is not None else None
+    checkouts = {"single": REPO}
+    if args.sdk_single_reference is not None:
+        checkouts["single_reference"] = args.sdk_single_reference.resolve()
+    explain = not args.sdk_no_explain
+    with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch, contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(_serving(path, Path(scratch) / name)) for name, path in checkouts.items()]
+        out = dict(zip(checkouts, map(summarise, run_alternating(servers, texts, explain))))
+        if args.sdk_warm:
+            warm = run_alternating(servers, texts, explain)
+            out.update({f"{name}_warm": summarise(rows) for name, rows in zip(checkouts, warm)})
+    return out
+
+
+@contextlib.contextmanager
+def _serving(checkout: Path, scratch: Path) -> Iterator[tuple[str, int]]:
+    """`semdns serve --zones zonefiles` of `checkout` (its own .venv when it has one) on a free port."""
+    port = _free_port()
+    python = checkout / ".venv" / "bin" / "python"
+    scratch.mkdir()
+    log = scratch / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(python) if python.exists() else sys.executable, "-m", "tools.cli", "serve",
+             "--zones", str(checkout / "zonefiles"), "--listen", f"{SINGLE}:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=checkout,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # leaves another checkout as it was
+    try:
+        _wait_for(log, process)
+        yield SINGLE, port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def _wait_for(log: Path, process: subprocess.Popen, timeout: float = 180.0) -> None:
@@ -257,9 +285,7 @@ def run(args: argparse.Namespace) -> int:
         if args.sdk_reference:
             figures["sdk_reference"] = summarise(rows[True])
         if args.sdk_single:
-            figures["sdk_single"], single_warm = _single_server(args)
-            if single_warm is not None:
-                figures["sdk_single_warm"] = single_warm
+            figures.update({f"sdk_{name}": summary for name, summary in _single_server(args).items()})
         if not args.sdk_only:
             figures.update({"stream": replay(port, args), "client": client_overhead(port),
                             "cold": asyncio.run(cold(port, args)),
@@ -278,12 +304,9 @@ def run(args: argparse.Namespace) -> int:
         if "sdk_warm" in figures:
             print_sdk("SDK resolve again, warm (the resolver's cache answers; its RRL limits a fast client)",
                       figures["sdk_warm"])
-        if "sdk_single" in figures:
-            print_sdk("SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
-                      figures["sdk_single"])
-        if "sdk_single_warm" in figures:
-            print_sdk("SDK resolve against the one server again, warm (its wire cache answers)",
-                      figures["sdk_single_warm"])
+        for key, title in SINGLE_TITLES.items():
+            if key in figures:
+                print_sdk(title, figures[key])
         if not args.sdk_only:
             print_table(figures)
     return 0

@@ -141,17 +141,35 @@ def run_interleaved(server: tuple[str, int], texts: Sequence[str], paths: Sequen
     rows: dict[bool, list[Breakdown]] = {False: [], True: []}
     for text, flag in zip(texts, paths):
         seen.clear()
-        collections = sum(s["collections"] for s in gc.get_stats())
-        start = time.perf_counter()
-        failed = ""
-        try:
-            clients[flag].resolve(text)
-        except SdkError as error:  # counted (a timeout, a server failure), not fatal to the bench
-            failed = type(error).__name__
-        took = time.perf_counter() - start
-        gc_runs = sum(s["collections"] for s in gc.get_stats()) - collections
-        rows[flag].append(breakdown(text, seen, took, gc_runs, failed))
+        rows[flag].append(_timed(clients[flag], text, seen))
     return rows
+
+
+def run_alternating(servers: Sequence[tuple[str, int]], texts: Sequence[str],
+                    explain: bool = True) -> list[list[Breakdown]]:
+    """Resolve every text on each server (one cold client each), the servers taking turns to go
+    first question by question, so that all meet the same load: the rows per server."""
+    seen: list[Exchange] = []
+    clients = [Client([server], timeout=5.0, observer=seen.append, explain=explain) for server in servers]
+    rows: list[list[Breakdown]] = [[] for _ in servers]
+    for n, text in enumerate(texts):
+        for turn in range(len(servers)):
+            which = (n + turn) % len(servers)
+            seen.clear()
+            rows[which].append(_timed(clients[which], text, seen))
+    return rows
+
+
+def _timed(client: Client, text: str, seen: list[Exchange]) -> Breakdown:
+    collections = sum(s["collections"] for s in gc.get_stats())
+    start = time.perf_counter()
+    failed = ""
+    try:
+        client.resolve(text)
+    except SdkError as error:  # counted (a timeout, a server failure), not fatal to the bench
+        failed = type(error).__name__
+    took = time.perf_counter() - start
+    return breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections, failed)
 
 
 def _ms(values: list[float], q: float) -> float:
