@@ -78,7 +78,7 @@ SINGLE_TITLES = {
                             "taking turns with this one",
     "sdk_single": "SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
     "sdk_single_reference_warm": "... the reference checkout's server again, warm (its wire cache answers)",
-    "sdk_single_warm": "... the one server again, warm (its wire cache answers)",
+    "sdk_single_warm": "... the one server again, warm (its wire cache answers; its RRL limits loopback too)",
 }
 ZONE = "semantic.root."
 
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
                       figures["sdk_reference"])
         print_sdk("SDK resolve (rounds: SRV + explain together; engines' records cached)", figures["sdk"])
         if "sdk_warm" in figures:
-            print_sdk("SDK resolve again, warm (the resolver's cache answers; its RRL limits a fast client)",
+            print_sdk("SDK resolve again, warm (the resolver's cache answers)",
                       figures["sdk_warm"])
         for key, title in SINGLE_TITLES.items():
             if key in figures:
