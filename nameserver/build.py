@@ -13,7 +13,7 @@ from the options.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -148,12 +148,14 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
     if options.semantic is not None and (options.config.zones_dir is not None or encoder is not None):
         handlers.append(_semantic(options.semantic, store, encoder))
     recursing: RecursionHandler | None = None
+    config = options.config
     if recursor is not None or options.recursion is not None:
         recursion = options.recursion or RecursionOptions()
         recursing = RecursionHandler(recursor or recursion.recursor(), cache_answers=recursion.cache_answers,
                                      allow=recursion.allow_recursion)
         handlers.append(recursing)
-    runner = ServerRunner(options.config, store=store, extra=handlers)
+        config = recursion_clients_exempt(config, recursion.allow_recursion)
+    runner = ServerRunner(config, store=store, extra=handlers)
     if recursing is not None:
         runner.server.recursion_clients = recursing.allows  # its cached answers are theirs only
     if dynamic is not None:
@@ -163,6 +165,17 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
         runner.attach(HealthMonitor(dynamic, options.dynamic.health))
     _observe(runner, options, dynamic, recursing)
     return runner
+
+
+def recursion_clients_exempt(config: ServerConfig, allow: tuple[IPNetwork, ...]) -> ServerConfig:
+    """`config` with the clients a resolver serves (`allow`, its `--allow-recursion` ACL) added to
+    the RRL's exempt networks: a resolver does not rate-limit its own clients (Unbound's
+    `ip-ratelimit` is off by default). RRL keeps a server from reflecting answers at third
+    parties; the ACL already confines a resolver's answers to the networks its operator serves,
+    and limiting those only turns a fast stub's repeat questions into resends and TCP retries
+    (ARCHITECTURE §7.5)."""
+    exempt = (*config.rrl_exempt, *(network for network in allow if network not in config.rrl_exempt))
+    return replace(config, rrl_exempt=exempt)
 
 
 def _observe(runner: ServerRunner, options: ServerOptions, dynamic: DynamicZones | None,

@@ -8,7 +8,10 @@ Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cl
   resends, octets, server vs client time (`tools/bench_resolve_sdk.py`); `--sdk-reference` also runs
   the pre-issue-17 SDK path (one query at a time), alternating with the new one question by
   question, on two fresh clusters with the parity swapped: each path answers every question once.
-  `--sdk-only` stops after it. The CPU model, flags and load head the output.
+  `--sdk-only` stops after it. `--sdk-single` also runs the same questions against ONE server
+  holding every shipped zone (`semdns serve --zones zonefiles`, the README's main command: the
+  chain is followed inside that server, no resolver), with the same breakdown. The CPU model,
+  flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -44,6 +48,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import dns.flags
 import dns.message
@@ -60,13 +65,21 @@ from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.server import DnsServer
 from tools.bench_dns import pin
-from tools.bench_resolve_sdk import Breakdown, load_questions, print_sdk, run_interleaved, summarise
+from tools.bench_resolve_sdk import Breakdown, load_questions, print_sdk, run_alternating, run_interleaved, summarise
 from tools.cmd_cluster import STATE, default_runtime, free_port_on, read_state
 from tools.machine import describe_machine
 from tools.progress import bar
 
 REPO = Path(__file__).resolve().parents[1]
 RESOLVER = "127.0.0.10"
+SINGLE = "127.0.0.1"  # --sdk-single: one server holding every shipped zone
+SINGLE_TITLES = {
+    "sdk_single_reference": "SDK resolve against one server of the reference checkout (--sdk-single-reference), "
+                            "taking turns with this one",
+    "sdk_single": "SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
+    "sdk_single_reference_warm": "... the reference checkout's server again, warm (its wire cache answers)",
+    "sdk_single_warm": "... the one server again, warm (its wire cache answers; its RRL limits loopback too)",
+}
 ZONE = "semantic.root."
 
 # (question, paraphrase) templates per domain; {x} takes a filler. Our own wording.
@@ -141,6 +154,11 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                         help="then ask the SDK questions again (cache hits: a fast client meets the resolver's RRL)")
     parser.add_argument("--sdk-no-explain", action="store_true",
                         help="SDK section without the explain query (the SRV alone: the floor of a route)")
+    parser.add_argument("--sdk-single", action="store_true",
+                        help="also run the SDK against one server holding every shipped zone (no resolver)")
+    parser.add_argument("--sdk-single-reference", type=Path, metavar="CHECKOUT",
+                        help="with --sdk-single: also serve from this checkout (e.g. a worktree of main), "
+                             "the two servers taking turns question by question")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
@@ -182,6 +200,53 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
     return run_interleaved((RESOLVER, port), texts, paths, explain=not args.sdk_no_explain)
 
 
+def _single_server(args: argparse.Namespace) -> dict[str, dict]:
+    """The SDK section against one `semdns serve --zones zonefiles` on 127.0.0.1 (cold, then
+    warm with `--sdk-warm`); with `--sdk-single-reference CHECKOUT`, that checkout's server too,
+    up at the same time, the two taking turns question by question: the summaries by name."""
+    texts = _sdk_texts(args)
+    checkouts = {"single": REPO}
+    if args.sdk_single_reference is not None:
+        checkouts["single_reference"] = args.sdk_single_reference.resolve()
+    explain = not args.sdk_no_explain
+    with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch, contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(_serving(path, Path(scratch) / name)) for name, path in checkouts.items()]
+        out = dict(zip(checkouts, map(summarise, run_alternating(servers, texts, explain))))
+        if args.sdk_warm:
+            warm = run_alternating(servers, texts, explain)
+            out.update({f"{name}_warm": summarise(rows) for name, rows in zip(checkouts, warm)})
+    return out
+
+
+@contextlib.contextmanager
+def _serving(checkout: Path, scratch: Path) -> Iterator[tuple[str, int]]:
+    """`semdns serve --zones zonefiles` of `checkout` (its own .venv when it has one) on a free port."""
+    port = _free_port()
+    python = checkout / ".venv" / "bin" / "python"
+    scratch.mkdir()
+    log = scratch / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(python) if python.exists() else sys.executable, "-m", "tools.cli", "serve",
+             "--zones", str(checkout / "zonefiles"), "--listen", f"{SINGLE}:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=checkout,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # leaves another checkout as it was
+    try:
+        _wait_for(log, process)
+        yield SINGLE, port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_for(log: Path, process: subprocess.Popen, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while "ready: listening on" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"semdns bench resolve: the single server did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
 def run(args: argparse.Namespace) -> int:
     machine = f"{describe_machine()}; load {os.getloadavg()[0]:.2f}"
     if not args.json:
@@ -219,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
             figures["sdk_warm"] = summarise(warm[False])
         if args.sdk_reference:
             figures["sdk_reference"] = summarise(rows[True])
+        if args.sdk_single:
+            figures.update({f"sdk_{name}": summary for name, summary in _single_server(args).items()})
         if not args.sdk_only:
             figures.update({"stream": replay(port, args), "client": client_overhead(port),
                             "cold": asyncio.run(cold(port, args)),
@@ -235,8 +302,11 @@ def run(args: argparse.Namespace) -> int:
                       figures["sdk_reference"])
         print_sdk("SDK resolve (rounds: SRV + explain together; engines' records cached)", figures["sdk"])
         if "sdk_warm" in figures:
-            print_sdk("SDK resolve again, warm (the resolver's cache answers; its RRL limits a fast client)",
+            print_sdk("SDK resolve again, warm (the resolver's cache answers)",
                       figures["sdk_warm"])
+        for key, title in SINGLE_TITLES.items():
+            if key in figures:
+                print_sdk(title, figures[key])
         if not args.sdk_only:
             print_table(figures)
     return 0

@@ -34,7 +34,7 @@ import dns.query
 import dns.rdatatype
 
 from codec.edns_text import TEXT_OPTION
-from sdk import Client
+from sdk import Client, SdkError
 from sdk.route import question_form
 from sdk.steps import DnsRound
 from sdk.wire import Exchange
@@ -51,6 +51,8 @@ class Breakdown:
     server: float  # seconds with a query on the wire
     first_of_domain: bool  # the engines' records were not cached yet (a second round was needed)
     gc_runs: int  # garbage collections during the resolve
+    tcp: int = 0  # queries that went over TCP (after TC, or too large for UDP)
+    failed: str = ""  # the SDK error a resolve raised (a timeout, a server failure), else ""
 
     @property
     def client(self) -> float:
@@ -58,7 +60,8 @@ class Breakdown:
 
     @property
     def category(self) -> str:
-        return f"{self.form} {self.transports}" + (" resent" if self.retries else "")
+        resent, failed = " resent" if self.retries else "", " failed" if self.failed else ""
+        return f"{self.form} {self.transports}{resent}{failed}"
 
 
 def wire_time(exchanges: Sequence[Exchange]) -> float:
@@ -72,7 +75,7 @@ def wire_time(exchanges: Sequence[Exchange]) -> float:
     return total
 
 
-def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: int) -> Breakdown:
+def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: int, failed: str = "") -> Breakdown:
     used = {t for e in exchanges for t in e.transports}
     transports = "+".join(t for t in ("udp", "tcp") if t in used) or "none"
     return Breakdown(
@@ -80,7 +83,7 @@ def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: i
         queries=len(exchanges), retries=sum(e.retries for e in exchanges),
         octets=sum(e.query_octets + e.reply_octets for e in exchanges), total=total,
         server=wire_time(exchanges), first_of_domain=len(exchanges) > 2 and any(e.rdtype == "PTR" for e in exchanges),
-        gc_runs=gc_runs,
+        gc_runs=gc_runs, tcp=sum("tcp" in e.transports for e in exchanges), failed=failed,
     )
 
 
@@ -138,12 +141,35 @@ def run_interleaved(server: tuple[str, int], texts: Sequence[str], paths: Sequen
     rows: dict[bool, list[Breakdown]] = {False: [], True: []}
     for text, flag in zip(texts, paths):
         seen.clear()
-        collections = sum(s["collections"] for s in gc.get_stats())
-        start = time.perf_counter()
-        clients[flag].resolve(text)
-        took = time.perf_counter() - start
-        rows[flag].append(breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections))
+        rows[flag].append(_timed(clients[flag], text, seen))
     return rows
+
+
+def run_alternating(servers: Sequence[tuple[str, int]], texts: Sequence[str],
+                    explain: bool = True) -> list[list[Breakdown]]:
+    """Resolve every text on each server (one cold client each), the servers taking turns to go
+    first question by question, so that all meet the same load: the rows per server."""
+    seen: list[Exchange] = []
+    clients = [Client([server], timeout=5.0, observer=seen.append, explain=explain) for server in servers]
+    rows: list[list[Breakdown]] = [[] for _ in servers]
+    for n, text in enumerate(texts):
+        for turn in range(len(servers)):
+            which = (n + turn) % len(servers)
+            seen.clear()
+            rows[which].append(_timed(clients[which], text, seen))
+    return rows
+
+
+def _timed(client: Client, text: str, seen: list[Exchange]) -> Breakdown:
+    collections = sum(s["collections"] for s in gc.get_stats())
+    start = time.perf_counter()
+    failed = ""
+    try:
+        client.resolve(text)
+    except SdkError as error:  # counted (a timeout, a server failure), not fatal to the bench
+        failed = type(error).__name__
+    took = time.perf_counter() - start
+    return breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections, failed)
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -171,6 +197,7 @@ def summarise(rows: Sequence[Breakdown]) -> dict:
             "server_p50_ms": _ms([r.server for r in group], 0.5), "server_p99_ms": _ms([r.server for r in group], 0.99),
             "client_p50_ms": _ms([r.client for r in group], 0.5), "client_p99_ms": _ms([r.client for r in group], 0.99),
             "queries": statistics.mean(r.queries for r in group), "retries": sum(r.retries for r in group),
+            "tcp": sum(r.tcp for r in group), "failed": sum(bool(r.failed) for r in group),
             "octets": statistics.mean(r.octets for r in group),
         }
     return out
@@ -179,8 +206,12 @@ def summarise(rows: Sequence[Breakdown]) -> dict:
 def print_sdk(title: str, summary: dict) -> None:
     print(f"\n{title}")
     print(f"{'category':<30}{'count':>6}{'p50 ms':>9}{'p99 ms':>9}{'srv p50':>9}{'srv p99':>9}"
-          f"{'cli p50':>9}{'cli p99':>9}{'queries':>8}{'resent':>7}{'octets':>8}")
+          f"{'cli p50':>9}{'cli p99':>9}{'queries':>8}{'resent':>7}{'tcp':>5}{'failed':>7}{'octets':>8}")
     for name, row in summary.items():
         print(f"{name:<30}{row['count']:>6}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
               f"{row['server_p50_ms']:>9.2f}{row['server_p99_ms']:>9.2f}{row['client_p50_ms']:>9.2f}"
-              f"{row['client_p99_ms']:>9.2f}{row['queries']:>8.2f}{row['retries']:>7}{row['octets']:>8.0f}")
+              f"{row['client_p99_ms']:>9.2f}{row['queries']:>8.2f}{row['retries']:>7}{row['tcp']:>5}{row['failed']:>7}"
+              f"{row['octets']:>8.0f}")
+    print("(resolve fetches no pattern library: `ask` does, by TCP; `resent`: UDP resends after the retry timer; "
+          "`tcp`: queries over TCP, after TC or too large for UDP;\n `failed`: resolves that raised, timeouts "
+          "among them)")

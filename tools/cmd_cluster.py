@@ -35,7 +35,7 @@ from typing import Sequence
 import dns.name
 import dns.rdatatype
 
-from nameserver.build import RecursionOptions, ServerOptions, build_server
+from nameserver.build import RecursionOptions, SemanticOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig, format_address, parse_address
 from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
 from nameserver.resolver.handler import whole_seconds
@@ -322,7 +322,9 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         from nameserver.semantic.handler import EMBEDDING_MODEL
         from routing.embedder import load_embedder
 
-        embedder = load_embedder()
+        # the servers' encoder (int8): it runs on the resolver's event loop for every new question,
+        # and fp32 took twice as long (a third of the resolver's time in a cold route, py-spy)
+        embedder = load_embedder(SemanticOptions().encoder)
         routes = RouteCache(SemanticCache(), embed=lambda text: embedder.embed([text])[0], embed_model=EMBEDDING_MODEL)
     recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),
                         cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes)

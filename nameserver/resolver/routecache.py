@@ -10,12 +10,21 @@ The text comes from the EDNS text option (65001) or the QNAME; the embedding onl
 (65002) or one a server returned never reaches the cache, so a foreign vector cannot send other
 clients' questions to its route. Without a usable local embedding, nothing is cached.
 
+The question's `explain` TXT (`<text>.explain.<zone>`) is embedded too, never cached or
+shortcut: it goes up with the same embedding option as the question's SRV, so the servers below
+see one question and classify it once (`nameserver/semantic/walks.py`). The vectors of the last
+`VECTOR_MEMO` texts are kept, by digest (the SRV and the explain of a question arrive together),
+so the resolver embeds a question once; what that tells of other clients' questions, the RRset
+cache tells already (ARCHITECTURE §7.5, cache snooping).
+
 Shortcuts stay within one client: entries are scoped by the client's address (`Question.scope`),
 so a paraphrase's one-hop answer never tells a client what another asked. The synthesised CNAME
 goes from the asker's own QNAME to `_llm._tcp.<domain>.`: it carries no earlier question's labels.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -34,6 +43,8 @@ from nameserver.resolver.semcache import SemanticCache
 from nameserver.vectors import normalized
 
 ROUTE_TYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT})
+EXPLAIN_TYPES = frozenset({dns.rdatatype.TXT})
+VECTOR_MEMO = 256  # texts whose vectors are kept (by digest), least recently used out first
 ENGINES_LABELS = (b"_llm", b"_tcp")
 
 Embed = Callable[[str], np.ndarray]
@@ -47,6 +58,12 @@ class Question:
     text: str
     vector: np.ndarray | None  # from the local encoder only
     scope: str = ""  # whose semantic-cache entries it may use and add to (the client's address)
+    form: str = "q"  # "explain": the route's explanation (embedded and forwarded, never cached)
+
+    @property
+    def cacheable(self) -> bool:
+        """A route question (the semantic cache may answer and learn it), not its explanation."""
+        return self.form == "q"
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class RouteCache:
         self.cache = cache
         self.embed = embed
         self._tag = model_tag(embed_model) if embed_model else None
+        self._vectors: OrderedDict[bytes, np.ndarray | None] = OrderedDict()  # by digest of the text
 
     def option_for(self, question: Question) -> dns.edns.Option | None:
         """The embedding option to forward: the vector we computed here (None without one)."""
@@ -88,7 +106,7 @@ class RouteCache:
             parsed = parse_semantic_name(qname)
         except CodecError:
             return None
-        if parsed.form != "q":
+        if parsed.form != "q" and not (parsed.form == "explain" and rdtype in EXPLAIN_TYPES):
             return None
         by_code: dict[int, dns.edns.Option] = {o.otype: o for o in options}
         text = parsed.text
@@ -99,15 +117,23 @@ class RouteCache:
             return None
         if not text:
             return None
-        return Question(dns.name.from_text(parsed.zone), text, self._vector(text), scope)
+        return Question(dns.name.from_text(parsed.zone), text, self._vector(text), scope, parsed.form)
 
     def _vector(self, text: str) -> np.ndarray | None:
         if self.embed is None:
             return None
-        return normalized(self.embed(text))
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+        if key in self._vectors:
+            self._vectors.move_to_end(key)
+            return self._vectors[key]
+        vector = normalized(self.embed(text))
+        self._vectors[key] = vector
+        if len(self._vectors) > VECTOR_MEMO:
+            self._vectors.popitem(last=False)
+        return vector
 
     def shortcut(self, qname: dns.name.Name, question: Question) -> Shortcut | None:
-        if question.vector is None:
+        if question.vector is None or not question.cacheable:
             return None
         hit = self.cache.lookup(question.zone, question.text, question.vector, scope=question.scope)
         if hit is None:
@@ -119,7 +145,7 @@ class RouteCache:
         """Remember, for the asking client, where a full resolution's CNAME chain ended (only
         engine routes, only with the vector computed here)."""
         cnames = [rr for rr in result.answer if rr.rdtype == dns.rdatatype.CNAME]
-        if question.vector is None or not cnames:
+        if question.vector is None or not cnames or not question.cacheable:
             return
         route = cnames[-1][0].target
         if tuple(label.lower() for label in route.labels[:2]) != ENGINES_LABELS:

@@ -28,6 +28,8 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   confident enough adds `stopped=confidence <p> < <th.head>` (then `choice=general`); the last record
   adds `fallback=_llm._tcp.<ancestor>.` when the answer falls back as above, a shed step adds
   `shed=queue-full|deadline` (and says `stage=shed`); the TTL is the shortest of the steps'.
+  A question's `q` and `explain` queries share one walk (`walks.WalkMemo`: the one under way, or
+  one finished within 2 s, for the same text, node, catalog and client embedding option).
 - admission (`EmbedBatcher`): a question waits for the encoder at most `encoder_deadline`
   seconds in all, and finds at most `encoder_queue` texts ahead of it. A step the encoder cannot
   serve (queue full, deadline passed) is shed: decided by the keyword stage's best child when a
@@ -81,6 +83,7 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 import dns.zone
 import numpy as np
@@ -100,6 +103,7 @@ from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response
 from nameserver.semantic.batcher import EmbedBatcher
+from nameserver.semantic.walks import WalkMemo, walk_key
 from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
@@ -140,6 +144,7 @@ class SemanticHandler:
         self._classifier = Classifier()
         self._batcher: EmbedBatcher | None = None
         self._model_tag = model_tag(EMBEDDING_MODEL)
+        self.walks = WalkMemo()  # the SRV and the explain of one question share one walk
 
     def warm(self) -> None:
         """Compile every route node's index for the current catalog (the runner calls this at
@@ -194,7 +199,8 @@ class SemanticHandler:
         elif not any(ch.isalnum() for ch in text):
             hops = ()
         else:
-            hops = await self._route(catalog, text, node, self._embedding(request))
+            key = walk_key(catalog.generation, node, text, request.option(EMBEDDING_OPTION))
+            hops = await self.walks.walk(key, lambda: self._route(catalog, text, node, self._embedding(request)))
             request.__dict__["hops"] = hops  # for metrics and the query log (`nameserver.server`)
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
@@ -333,8 +339,8 @@ class SemanticHandler:
                 fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
             if fallback is not None and number == len(steps):
                 fields.append(f"fallback={engine_service(fallback)}")
-            rdatas.append(" ".join(_quote(f) for f in fields))
-        return dns.rrset.from_text_list(qname, ttl, dns.rdataclass.IN, dns.rdatatype.TXT, rdatas)
+            rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [f.encode() for f in fields]))
+        return dns.rrset.from_rdata_list(qname, ttl, rdatas)  # built, not parsed: no zone-file tokenizer
 
 
 def _shed_text(hop: Hop) -> str:
@@ -437,10 +443,6 @@ def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.N
     if len(target) <= MAX_NAME_OCTETS:
         return target
     return name_wire(dns.name.from_text(hashed_qname(text, child.to_text(), parsed.form)))
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _chunks(prefix: str, items: list[str], limit: int = 255) -> list[str]:

@@ -68,3 +68,17 @@ def test_mixed_lengths_embed_as_each_alone(encoder) -> None:
     batch = encoder.embed(texts)
     alone = np.stack([encoder.embed([text])[0] for text in texts])
     assert min_cosine(batch, alone) > 0.9999
+
+
+def test_a_long_text_is_read_up_to_max_tokens(encoder) -> None:
+    """Only the first `MAX_TOKENS` tokens count (the cost of a run grows with every token): two
+    texts that differ only past them embed alike; within them, a difference shows."""
+    from routing.embedder import MAX_TOKENS
+
+    assert MAX_TOKENS == 64
+    head = " ".join(["the tenant may end the lease early"] * 12)  # 84 words: over 64 tokens, under 256
+    a, b = encoder.embed([head + " about my dog", head + " because of a broken heater and mould"])
+    assert float(a @ b) > 0.9999
+    short = "the tenant may end the lease early"
+    c, d = encoder.embed([short + " about my dog", short + " because of a broken heater and mould"])
+    assert float(c @ d) < 0.99

@@ -22,7 +22,7 @@ import dns.rdatatype
 import dns.zone
 
 from nameserver.build import RecursionOptions, ServerOptions, build_server
-from nameserver.config import ServerConfig
+from nameserver.config import LOOPBACK, IPNetwork, ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from tools.cmd_cluster import free_port_on
 
@@ -223,14 +223,15 @@ def hierarchy(**behaviours: Behave) -> dict[str, FakeServer]:
 
 
 @contextlib.asynccontextmanager
-async def recursive_server(port: int):
-    """A real ServerRunner on 127.0.0.10 (free port) whose chain recurses from 127.0.0.1:`port`."""
+async def recursive_server(port: int, allow: tuple[IPNetwork, ...] = LOOPBACK):
+    """A real ServerRunner on 127.0.0.10 (free port) whose chain recurses from 127.0.0.1:`port`
+    for the clients in `allow`."""
     recursor = Recursor(
         Hints.single("semantic.root.", "127.0.0.1"),
         config=ResolverConfig(port=port, query_timeout=0.2, total_timeout=1.5),
     )
     options = ServerOptions(config=ServerConfig(listen=(("127.0.0.10", 0),), uvloop=False), semantic=None,
-                            recursion=RecursionOptions(cache_answers=False))
+                            recursion=RecursionOptions(cache_answers=False, allow_recursion=allow))
     runner = build_server(options, recursor=recursor)
     await runner.start()
     try:

@@ -1,6 +1,8 @@
 """The recursor answers from its RRset cache before it embeds a semantic question."""
 from __future__ import annotations
 
+import asyncio
+
 import dns.flags
 import dns.message
 import dns.name
@@ -11,6 +13,7 @@ import numpy as np
 from resolver_fakes import hierarchy, running
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
+from nameserver.resolver.iterator import OPTION_EMBEDDING
 from nameserver.resolver.routecache import RouteCache
 from nameserver.resolver.semcache import SemanticCache
 
@@ -101,3 +104,18 @@ async def test_cached_semantic_answers_never_reach_the_embedder() -> None:
         assert embed.calls == 0
         if wire_cache:
             assert server.wirecache is not None and server.wirecache.hits == 1
+
+
+async def test_a_questions_explain_goes_up_with_the_srvs_embedding_at_no_second_embedding() -> None:
+    embed = CountingEmbed()
+    servers = hierarchy()
+    async with running(list(servers.values())) as port:
+        r = recursor(port, embed)
+        await asyncio.gather(r.resolve(QUESTION, dns.rdatatype.SRV),
+                             r.resolve(N("breach.explain.semantic.root."), dns.rdatatype.TXT))
+    assert embed.calls == 1  # one question, embedded once for its two names
+    sent = {str(q.question[0].name): [o.to_wire() for o in q.options if o.otype == OPTION_EMBEDDING]
+            for q in servers["root"].received}
+    srv, explain = sent["breach.q.semantic.root."], sent["breach.explain.semantic.root."]
+    assert srv and srv == explain  # the same option bytes: the server classifies once for both
+    assert r.routes is not None and r.routes.cache.stats.size == 1  # the route learned, not the explain

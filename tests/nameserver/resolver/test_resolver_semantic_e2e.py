@@ -3,6 +3,7 @@
 them, the SDK on top, and the semantic route cache with the real encoder."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 
@@ -96,3 +97,41 @@ async def test_semantic_cache_routes_a_paraphrase_without_asking_the_hierarchy(t
     assert str(second.answer[0][0].target) == "_llm._tcp.contract.legal.semantic.root."
     assert third.queries > 0  # the guard sent the negated question to the servers
     assert routes.cache.stats.guarded == 1
+
+
+class Counting:
+    """The shared encoder, counting the texts the servers give it."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.texts: list[str] = []
+
+    def embed(self, texts):
+        self.texts.extend(texts)
+        return self.encoder.embed(texts)
+
+
+@pytest.mark.model
+async def test_a_question_and_its_explain_are_embedded_once_across_the_three_levels(tmp_path: Path, embedder) -> None:
+    """Over the wire: the resolver embeds the text once and forwards the vector with both names;
+    no server below embeds it again (without the vector, they do)."""
+    question = "Can a lease signed over text messages be enforced in court if the landlord changes his mind?"
+    servers = Counting(embedder)
+    asked: list[str] = []
+
+    def embed(text: str):
+        asked.append(text)
+        return embedder.embed([text])[0]
+
+    async with distributed(tmp_path, servers) as port:
+        plain = await recursor(port).resolve(
+            dns.name.from_text(text_to_qname(question + " Thanks.", "semantic.root.")), dns.rdatatype.SRV)
+        without_vector = len(servers.texts)
+        servers.texts.clear()
+        r = recursor(port, RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL))
+        srv, explain = await asyncio.gather(
+            r.resolve(dns.name.from_text(text_to_qname(question, "semantic.root.")), dns.rdatatype.SRV),
+            r.resolve(dns.name.from_text(text_to_qname(question, "semantic.root.", "explain")), dns.rdatatype.TXT))
+    assert plain.rcode == srv.rcode == explain.rcode == dns.rcode.NOERROR
+    assert without_vector >= 1  # the question needs the encoder: the servers embed it when not given it
+    assert asked == [question.lower()] and servers.texts == []  # once, by the resolver; reused at every level
