@@ -32,6 +32,7 @@ from nameserver.chain import Chain, Handler, build_chain
 from nameserver.config import Address, ServerConfig, format_address
 from nameserver.errors import ZoneLoadError
 from nameserver.server import DnsServer
+from nameserver.sockets import udp_socket
 from nameserver.tcp import TcpLimits, TcpListener
 from nameserver.transfer.notify import send_notify
 from nameserver.udp import UdpProtocol
@@ -79,6 +80,7 @@ class ServerRunner:
         self.server = DnsServer(self.store, self.chain, config)
         self.addresses: list[Address] = []
         self._transports: list[asyncio.BaseTransport] = []
+        self._udp: list[UdpProtocol] = []  # one per listener, in `addresses` order
         self._servers: list[asyncio.AbstractServer] = []
         self._tcp: list[TcpListener] = []
         self._stopped = asyncio.Event()
@@ -124,9 +126,8 @@ class ServerRunner:
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(BIND_ATTEMPTS):
-            udp, _protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.server), local_addr=(host, port), family=family
-            )
+            sock = udp_socket(host, port, reuse_port=self.config.workers > 1)
+            udp, protocol = await loop.create_datagram_endpoint(lambda: UdpProtocol(self.server), sock=sock)
             actual = udp.get_extra_info("sockname")[1]
             listener = TcpListener(self.server, limits)
             try:
@@ -139,10 +140,18 @@ class ServerRunner:
                     continue
                 raise
             self._transports.append(udp)
+            self._udp.append(protocol)
             self._servers.append(tcp)
             self._tcp.append(listener)
             return host, actual
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")
+
+    def inject(self, listener: int, wire: bytes, client: Address) -> None:
+        """Answer `wire` as if listener `listener` (an index of `addresses`) had received it from
+        `client`: the reply leaves from that listener's UDP socket. Worker processes hand the main
+        what only it can answer this way (`nameserver.workers`)."""
+        if listener < len(self._udp):
+            self._udp[listener].datagram_received(wire, client)
 
     async def reload(self) -> bool:
         """Re-read changed zonefiles; swap the catalog; NOTIFY for serials that rose."""
@@ -192,6 +201,7 @@ class ServerRunner:
             task.cancel()
         self._servers.clear()
         self._transports.clear()
+        self._udp.clear()
         self._tcp.clear()
         self._stopped.set()
 
