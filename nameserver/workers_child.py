@@ -95,7 +95,7 @@ class Worker:
         for index, (host, port) in enumerate(self.setup.addresses):
             listener = WorkerUdp(self.runner.server, index, writer)
             transport, _protocol = await loop.create_datagram_endpoint(
-                lambda: listener, sock=udp_socket(host, port, reuse_port=True))  # noqa: B023 (called at once)
+                lambda: listener, sock=udp_socket(host, port, reuse_port=True))  # the factory runs at once
             self._transports.append(transport)
             self.listeners.append(listener)
         writer.write(frame(READY))
