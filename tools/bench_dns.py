@@ -12,6 +12,9 @@ Prints a table and the ratios ours/NSD. With `--metrics` our server also runs wi
 and the in-process cost of one answer (`DnsServer.respond`, CPU time) with each on and off.
 With `--baseline DIR` (another checkout of the project, e.g. the last commit) its server runs too,
 without the wire cache, for a before/after in the same run.
+With `--workers 1,2` ours runs once per N (`serve --workers N`, wire cache on) instead of the two
+default rows: N=1 pinned to core 0, N=2 to cores 0-1 (where dnsperf runs too: it shares a core),
+NSD on core 0 as the reference; it prints the qps of each N and the ratio N=2/N=1.
 Never asserts on time.
 """
 from __future__ import annotations
@@ -76,7 +79,19 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                         help="also run ours with metrics on (and with the query log too): the cost of observing")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="also run the server of this checkout (no wire cache), for a before/after")
+    parser.add_argument("--workers", type=worker_counts, metavar="N,N",
+                        help="run ours once per N with `serve --workers N` (e.g. 1,2): N processes on cores 0..N-1")
     parser.set_defaults(func=run)
+
+
+def worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: counts separated by commas, e.g. 1,2") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every count at least 1")
+    return counts
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -134,8 +149,13 @@ def free_port() -> int:
     raise OSError("no free port")
 
 
-def pin(core: int) -> list[str]:
+def pin(core: int | str) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def cores(count: int) -> str:
+    """`taskset` cores for `count` processes: 0..count-1, within the machine."""
+    return f"0-{min(count, os.cpu_count() or 1) - 1}" if count > 1 else "0"
 
 
 def wait_answering(port: int, timeout: float = 30.0) -> None:
@@ -170,12 +190,14 @@ def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator
 
 
 def ours(
-    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = ()
+    zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = (),
+    on: str = "0",
 ) -> Callable[[], ContextManager[subprocess.Popen]]:
-    """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given. Response
-    rate limiting off, where the checkout has it (dnsperf is one client; NSD runs without it too)."""
-    argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}",
-            *extra]
+    """Our server on the cores `on`; from the checkout `tree` (its `tools.cli`, run from there) when
+    given. Response rate limiting off, where the checkout has it (dnsperf is one client; NSD runs
+    without it too)."""
+    argv = [*pin(on), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones),
+            "--listen", f"127.0.0.1:{port}", *extra]
     if ((tree or Path(__file__).resolve().parents[1]) / "nameserver" / "rrl.py").exists():
         argv += ["--rrl-rate", "0"]
     if not wire_cache:
@@ -294,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
-    ]
+    ] if args.workers is None else [(workers_row(n), workers_factory(zones, work, n, plain)) for n in args.workers]
     if args.metrics:
         observed = (*plain, "--metrics", "127.0.0.1:0")
         logged = (*observed, "--query-log", os.devnull)
@@ -321,6 +343,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench dns: {name} on 127.0.0.1:{port} (round {round_ + 1}) ...", file=sys.stderr, flush=True)
             with factory(port)() as proc:
                 wait_answering(port)
+                if args.workers is not None and name.startswith(WORKERS_ROW):
+                    wait_ready(work / f"ours-workers-{name.split()[-1].rstrip(')')}.log")
                 perfs[name].append(measure_perf(port, queries, args))
                 if round_ == 0:
                     wants = name in ("semdns (wire cache)", "nsd")
@@ -332,10 +356,49 @@ def run(args: argparse.Namespace) -> int:
     for name, _factory in contenders:
         rows.append(Row(name, median_perf(perfs[name]), *axfr[name]))
     print_table(rows, args)
+    if args.workers is not None:
+        print_workers(rows, args.workers)
     if args.metrics:
         print_observe_cost(zones)
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+WORKERS_ROW = "semdns (wire cache, --workers"
+
+
+def workers_row(count: int) -> str:
+    return f"{WORKERS_ROW} {count})"
+
+
+def workers_factory(zones: Path, work: Path, count: int, plain: Sequence[str]) -> Callable[[int], Callable]:
+    log = work / f"ours-workers-{count}.log"
+    return lambda port: ours(zones, port, log, True, extra=(*plain, "--workers", str(count)), on=cores(count))
+
+
+def wait_ready(log: Path, timeout: float = 120.0) -> None:
+    """Wait for the `ready:` line (printed once every worker is ready; the main answers before)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and "ready: listening on" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"our server did not print its ready line within {timeout:g} s (see {log})")
+
+
+def print_workers(rows: list[Row], counts: Sequence[int]) -> None:
+    """qps per N, N/first N, and each against NSD."""
+    by_name = {r.server: r for r in rows}
+    nsd = by_name.get("nsd")
+    first = by_name[workers_row(counts[0])].perf
+    shared = ", so from N=2 on it shares a core with ours" if (os.cpu_count() or 1) <= 2 else ""
+    print(f"--workers N: ours on cores 0..N-1 (taskset), NSD on core 0, dnsperf on core 1{shared}")
+    for count in counts:
+        perf = by_name[workers_row(count)].perf
+        if perf is None or first is None:
+            continue
+        against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf else ""
+        print(f"--workers {count}: {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers {counts[0]}{against}")
 
 
 def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:
