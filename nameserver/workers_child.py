@@ -85,26 +85,47 @@ class Worker:
         self.listeners: list[WorkerUdp] = []
         self._transports: list[asyncio.DatagramTransport] = []
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Serve until SIGTERM or the main closes the channel; the exit code."""
         loop = asyncio.get_running_loop()
         reader, writer = await asyncio.open_unix_connection(sock=self.channel)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        if not await self._apply_next(reader):
-            return
+        stopped = loop.create_task(stop.wait())
+        first = loop.create_task(self._apply_next(reader))
+        await asyncio.wait((first, stopped), return_when=asyncio.FIRST_COMPLETED)
+        if not first.done() or not first.result():  # stopped, or the main went away, before the catalog came
+            first.cancel()
+            stopped.cancel()
+            writer.close()
+            return 0
+        await self._listen(writer)
+        writer.write(frame(READY))
+        log.info("worker %d ready: catalog generation %d", self.setup.index, self.runner.store.current.generation)
+        updates = loop.create_task(self._follow(reader))
+        await asyncio.wait((updates, stopped), return_when=asyncio.FIRST_COMPLETED)
+        for transport in self._transports:
+            transport.close()
+        await self._report(writer)
+        updates.cancel()
+        stopped.cancel()
+        if updates.done() and not updates.cancelled() and updates.exception() is not None:
+            log.error("worker %d: %s", self.setup.index, updates.exception())
+            return 1
+        return 0
+
+    async def _listen(self, writer: asyncio.StreamWriter) -> None:
+        """A UDP socket on each of the main's addresses, beside the main's (SO_REUSEPORT)."""
+        loop = asyncio.get_running_loop()
         for index, (host, port) in enumerate(self.setup.addresses):
             listener = WorkerUdp(self.runner.server, index, writer)
             transport, _protocol = await loop.create_datagram_endpoint(
                 lambda: listener, sock=udp_socket(host, port, reuse_port=True))  # the factory runs at once
             self._transports.append(transport)
             self.listeners.append(listener)
-        writer.write(frame(READY))
-        log.info("worker %d ready: catalog generation %d", self.setup.index, self.runner.store.current.generation)
-        updates = loop.create_task(self._follow(reader))
-        stopped = loop.create_task(stop.wait())
-        await asyncio.wait((updates, stopped), return_when=asyncio.FIRST_COMPLETED)
-        for transport in self._transports:
-            transport.close()
+
+    async def _report(self, writer: asyncio.StreamWriter) -> None:
+        """Tell the main what this worker answered and forwarded, then close the channel."""
         answered = sum(listener.answered for listener in self.listeners)
         forwarded = sum(listener.forwarded for listener in self.listeners)
         if not writer.is_closing():
@@ -114,8 +135,6 @@ class Worker:
             except (ConnectionError, asyncio.TimeoutError):
                 pass
         writer.close()
-        updates.cancel()
-        stopped.cancel()
 
     async def _follow(self, reader: asyncio.StreamReader) -> None:
         while await self._apply_next(reader):
@@ -155,8 +174,7 @@ def main(argv: list[str]) -> int:
         except ImportError:
             pass
     channel.setblocking(False)
-    asyncio.run(Worker(setup, runner, channel).run())
-    return 0
+    return asyncio.run(Worker(setup, runner, channel).run())
 
 
 if __name__ == "__main__":
