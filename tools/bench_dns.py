@@ -313,10 +313,11 @@ def run(args: argparse.Namespace) -> int:
     query_file(queries)
     rows: list[Row] = []
     plain = ("--no-semantic",) if args.plain else ()
+    workers = {n: (workers_row(n), work / f"ours-workers-{n}.log") for n in args.workers or ()}
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
-    ] if args.workers is None else [(workers_row(n), workers_factory(zones, work, n, plain)) for n in args.workers]
+    ] if args.workers is None else [(row, workers_factory(zones, log, n, plain)) for n, (row, log) in workers.items()]
     if args.metrics:
         observed = (*plain, "--metrics", "127.0.0.1:0")
         logged = (*observed, "--query-log", os.devnull)
@@ -343,8 +344,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench dns: {name} on 127.0.0.1:{port} (round {round_ + 1}) ...", file=sys.stderr, flush=True)
             with factory(port)() as proc:
                 wait_answering(port)
-                if args.workers is not None and name.startswith(WORKERS_ROW):
-                    wait_ready(work / f"ours-workers-{name.split()[-1].rstrip(')')}.log")
+                for row, log in workers.values():
+                    if row == name:
+                        wait_ready(log)  # the main answers before its workers are ready
                 perfs[name].append(measure_perf(port, queries, args))
                 if round_ == 0:
                     wants = name in ("semdns (wire cache)", "nsd")
@@ -364,15 +366,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-WORKERS_ROW = "semdns (wire cache, --workers"
+WORKERS_ROW = "semdns --workers"
 
 
 def workers_row(count: int) -> str:
-    return f"{WORKERS_ROW} {count})"
+    return f"{WORKERS_ROW} {count}"
 
 
-def workers_factory(zones: Path, work: Path, count: int, plain: Sequence[str]) -> Callable[[int], Callable]:
-    log = work / f"ours-workers-{count}.log"
+def workers_factory(zones: Path, log: Path, count: int, plain: Sequence[str]) -> Callable[[int], Callable]:
     return lambda port: ours(zones, port, log, True, extra=(*plain, "--workers", str(count)), on=cores(count))
 
 
@@ -398,7 +399,8 @@ def print_workers(rows: list[Row], counts: Sequence[int]) -> None:
         if perf is None or first is None:
             continue
         against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf else ""
-        print(f"--workers {count}: {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers {counts[0]}{against}")
+        print(f"--workers {count} (wire cache): {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers "
+              f"{counts[0]}{against}")
 
 
 def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:
