@@ -14,7 +14,10 @@ With `--baseline DIR` (another checkout of the project, e.g. the last commit) it
 without the wire cache, for a before/after in the same run.
 With `--workers 1,2` ours runs once per N (`serve --workers N`, wire cache on) instead of the two
 default rows: N=1 pinned to core 0, N=2 to cores 0-1 (where dnsperf runs too: it shares a core),
-NSD on core 0 as the reference; it prints the qps of each N and the ratio N=2/N=1.
+NSD on core 0 as the reference; it prints the qps of each N, the ratio N=2/N=1, and the cores the
+server kept busy (CPU seconds of the main and its workers a second of the run) with the qps a
+busy core answers: on a 2-core box the load generator holds one of them, so that is where scaling
+shows.
 Never asserts on time.
 """
 from __future__ import annotations
@@ -54,6 +57,7 @@ class PerfResult:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    busy_cores: float = float("nan")  # the server's CPU seconds a second in the throughput run (when measured)
 
 
 @dataclass(frozen=True)
@@ -251,11 +255,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def measure_perf(port: int, queries: Path, args: argparse.Namespace) -> PerfResult:
+def measure_perf(port: int, queries: Path, args: argparse.Namespace,
+                 cpu: Callable[[], float] | None = None) -> PerfResult:
+    """The figures of one server; with `cpu` (its CPU seconds so far) also the cores it kept busy."""
     dnsperf_throughput(port, queries, argparse.Namespace(**{**vars(args), "seconds": 1.0}))  # warm up
+    started, before = time.monotonic(), cpu() if cpu is not None else 0.0
     qps, lost = dnsperf_throughput(port, queries, args)
+    busy = (cpu() - before) / (time.monotonic() - started) if cpu is not None else float("nan")
     lat = dnsperf_latencies(port, queries, args)
-    return PerfResult(qps, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99))
+    return PerfResult(qps, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), busy)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` and its children (a server and its workers)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def median_perf(results: list[PerfResult]) -> PerfResult:
@@ -347,7 +371,8 @@ def run(args: argparse.Namespace) -> int:
                 for row, log in workers.values():
                     if row == name:
                         wait_ready(log)  # the main answers before its workers are ready
-                perfs[name].append(measure_perf(port, queries, args))
+                cpu = (lambda: tree_cpu_seconds(proc.pid)) if workers else None  # read while `proc` runs
+                perfs[name].append(measure_perf(port, queries, args, cpu))
                 if round_ == 0:
                     wants = name in ("semdns (wire cache)", "nsd")
                     axfr[name] = measure_axfr(port, args.axfr_runs) if wants else (None, None)
@@ -400,7 +425,8 @@ def print_workers(rows: list[Row], counts: Sequence[int]) -> None:
             continue
         against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf else ""
         print(f"--workers {count} (wire cache): {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers "
-              f"{counts[0]}{against}")
+              f"{counts[0]}{against}; {perf.busy_cores:.2f} cores busy, {perf.qps / perf.busy_cores:.0f} qps "
+              f"a busy core ({perf.qps / perf.busy_cores / (first.qps / first.busy_cores):.2f}x)")
 
 
 def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:

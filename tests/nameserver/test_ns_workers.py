@@ -25,7 +25,7 @@ import pytest
 from helpers.server import ServerHandle, running_server
 from helpers.shipped import ZONEFILES
 from helpers.testzones import write_test_zones
-from helpers.updates import ZONE, Key, registration, serial, write_keys
+from helpers.updates import ZONE, Key, registration, send, serial, write_keys
 
 from codec import text_to_qname
 from codec.edns_text import TEXT_OPTION, encode_text_option, hashed_qname
@@ -191,6 +191,27 @@ def test_an_update_to_any_process_is_applied_once_and_reaches_every_worker(tmp_p
     assert len(journal) == registrations + 1
     answered, forwarded = counts(server.log())[1]
     assert forwarded >= 1 and answered >= 1
+
+
+def test_a_stopped_worker_delays_only_itself(tmp_path: Path) -> None:
+    """Registrations while the worker is frozen (SIGSTOP): each ships the ~100 KB legal zone, more
+    than its channel buffers; the main keeps answering UPDATEs over TCP, and once thawed the worker
+    catches up with all of them."""
+    keys, flags = keys_and_flags(tmp_path)
+    with running_server(ZONEFILES, flags) as server:
+        (worker,) = wait_for("the worker", lambda: children(server.process.pid))
+        before = serial(server)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            for i in range(12):
+                assert send(server, registration(keys[i % 2], f"llm-{9500 + i}", 9500 + i)).rcode() == 0
+                assert serial(server) == before + i + 1
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        wire = query(f"llm-9511.{ZONE}", "A")
+        wait_for("the last registration seen from every process",
+                 lambda: everywhere(server, wire, lambda r: bool(r.answer)))
+        assert children(server.process.pid) == {worker}  # caught up, not restarted
 
 
 def test_a_killed_worker_comes_back_with_the_current_zones_and_sigterm_leaves_no_process(tmp_path: Path) -> None:
