@@ -85,12 +85,12 @@ class WorkerPool:
         self._slots: list[_Slot] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.stopping = False
+        self.stopped = asyncio.Event()  # set by `stop`: no worker is started again
 
     async def start(self) -> None:
         """Start every worker and wait until each is ready (or raise `WorkerStartError`)."""
         loop = self._loop = asyncio.get_running_loop()
-        self.stopping = False
+        self.stopped.clear()
         self.store.subscribers.append(self._changed)
         self._slots = [_Slot(self, index, loop.create_future()) for index in range(1, self.count + 1)]
         self._tasks = [loop.create_task(slot.run(), name=f"worker-{slot.index}") for slot in self._slots]
@@ -102,8 +102,12 @@ class WorkerPool:
         log.info("workers: %d ready beside the main (pid %s)", self.count,
                  " ".join(str(slot.pid) for slot in self._slots))
 
+    @property
+    def stopping(self) -> bool:
+        return self.stopped.is_set()
+
     async def stop(self) -> None:
-        self.stopping = True
+        self.stopped.set()
         if self._changed in self.store.subscribers:
             self.store.subscribers.remove(self._changed)
         for slot in self._slots:
@@ -116,11 +120,6 @@ class WorkerPool:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-
-    @property
-    def pids(self) -> list[int]:
-        """The running workers' process ids (tests and logs)."""
-        return [slot.pid for slot in self._slots if slot.pid is not None]
 
     def setup(self, index: int) -> bytes:
         setup = WorkerSetup(index, self._options, tuple(self.runner.addresses), logging.getLogger().getEffectiveLevel())
@@ -169,7 +168,10 @@ class _Slot:
             failures = 0 if loop.time() - started >= STABLE else failures + 1
             delay = min(MAX_BACKOFF, BACKOFF * 2 ** (failures - 1)) if failures else BACKOFF
             log.warning("worker %d %s; starting it again in %.1f s", self.index, outcome, delay)
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.wait_for(self.pool.stopped.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
 
     async def _run_once(self) -> str:
         """Run one worker process until it exits; how it ended."""
