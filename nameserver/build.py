@@ -48,8 +48,6 @@ from nameserver.update.dynamic import DynamicZones
 from nameserver.update.handler import UpdateHandler
 from nameserver.update.health import HealthMonitor, HealthSettings
 from nameserver.update.journal import Journal
-from nameserver.workers import WorkerPool
-from nameserver.workers_sync import PublishingStore
 from routing.embedder import QUERY_THREADS
 from zones.catalog import ZoneStore
 from zones.tsig import load_keyring
@@ -140,12 +138,9 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
     """The runner for `options`, with its chain handlers and attachments (not yet loaded or started).
 
     `encoder` replaces the one `options.semantic` would load; `recursor` the one built from
-    `options.recursion`'s hints (giving one turns recursion on). With `config.workers` above 1 the
-    runner gets a `workers.WorkerPool` (then `store`, when given, must be a `PublishingStore`).
-    Raises `KeyFileError` for a bad TSIG key file, `HintsError` for bad root hints,
-    `EmbedderError` when the encoder cannot load."""
-    if store is None:
-        store = PublishingStore() if options.config.workers > 1 else ZoneStore()
+    `options.recursion`'s hints (giving one turns recursion on). Raises `KeyFileError` for a bad
+    TSIG key file, `HintsError` for bad root hints, `EmbedderError` when the encoder cannot load."""
+    store = store if store is not None else ZoneStore()
     handlers: list[Handler] = []
     dynamic = _dynamic(options.dynamic, store)
     if dynamic is not None:
@@ -167,8 +162,6 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
         assert options.dynamic is not None
         runner.attach(HealthMonitor(dynamic, options.dynamic.health))
     _observe(runner, options, dynamic, recursing)
-    if options.config.workers > 1:
-        runner.attach(WorkerPool(runner, options))  # last: the workers stop first
     return runner
 
 

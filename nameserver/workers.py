@@ -1,7 +1,8 @@
 """`semdns serve --workers N`: N-1 worker processes beside the main one, answering UDP queries on
 the same addresses and ports (SO_REUSEPORT: the kernel spreads the clients over the N sockets).
 
-    runner.attach(WorkerPool(runner, options))     # `build.build_server` does this when N > 1
+    runner = build_server(options, store=PublishingStore())
+    runner.attach(WorkerPool(runner, options))     # `semdns serve` does this when N > 1
     await runner.start()     # the main binds first (a port 0 is resolved), then the workers start
 
 The main stays the server it is with one process: zones, UPDATE and its journal, health probes,

@@ -47,7 +47,8 @@ from nameserver.metrics_http import MetricsExporter, parse_metrics_address
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
-from nameserver.workers import WorkerStartError
+from nameserver.workers import WorkerPool, WorkerStartError
+from nameserver.workers_sync import PublishingStore
 from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
@@ -278,7 +279,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         options = options_from_args(args)
-        runner = build_server(options)
+        several = options.config.workers > 1
+        runner = build_server(options, store=PublishingStore() if several else None)
+        if several:
+            runner.attach(WorkerPool(runner, options))  # started once the main's listeners are bound
         runner.load()
         if args.watch and args.zones is not None:
             runner.attach(ZoneWatcher(args.zones, runner.reload, lambda: runner.store.current))
