@@ -15,6 +15,9 @@ after every catalog load, the first and each reload (the UPDATE journal's replay
 until stopped. `nameserver.watch.ZoneWatcher` (`serve --watch`) calls `reload()` too: one runs
 at a time. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
 `load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
+UDP sockets come from `nameserver.sockets` (SO_REUSEPORT when `config.workers` is above 1, for the
+worker processes of `nameserver.workers`); `inject()` answers a datagram a worker forwarded as if
+the listener had received it.
 """
 from __future__ import annotations
 
