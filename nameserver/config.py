@@ -41,6 +41,7 @@ DEFAULT_RRL_TABLE = 100_000
 # After a burst, whatever still waits is shed within the deadline: the backlog is gone in 0.5 s.
 DEFAULT_ENCODER_QUEUE = 64
 DEFAULT_ENCODER_DEADLINE = 0.5
+MAX_WORKERS = 64  # `--workers`: processes answering UDP (the main and MAX_WORKERS - 1 workers)
 
 
 def default_version() -> str:
@@ -119,12 +120,15 @@ class ServerConfig:
     tcp_message_timeout: float = 5.0  # seconds from a TCP query's first byte to its last
     tcp_write_high_water: int = 64 * 1024  # unsent answer bytes at which a connection stops reading
     wire_cache_bytes: int = 64 * 1024 * 1024  # the wire cache's budget (keys + answers, approximate)
+    workers: int = 1  # processes answering UDP on each listener (SO_REUSEPORT above 1; `nameserver.workers`)
 
     def __post_init__(self) -> None:
         if not 512 <= self.max_udp <= 65535:
             raise ConfigError(f"max-udp {self.max_udp}: must be within 512..65535")
         if not self.listen:
             raise ConfigError("listen: at least one address is needed")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"workers {self.workers}: must be within 1..{MAX_WORKERS}")
         if self.rrl_rate < 0 or self.rrl_slip < 0 or self.rrl_window <= 0 or self.rrl_table_size < 1:
             raise ConfigError("rrl: rate and slip at least 0, window above 0, table size at least 1")
         if self.rrl_rate and self.rrl_rate * self.rrl_window < 1:

@@ -15,6 +15,9 @@ after every catalog load, the first and each reload (the UPDATE journal's replay
 until stopped. `nameserver.watch.ZoneWatcher` (`serve --watch`) calls `reload()` too: one runs
 at a time. Zones come from `zones.loader` / `zones.reload`; a zone that fails its check stops
 `load()` with `ZoneLoadError` (its message lists `file:line: message` lines).
+UDP sockets come from `nameserver.sockets` (SO_REUSEPORT when `config.workers` is above 1, for the
+worker processes of `nameserver.workers`); `inject()` answers a datagram a worker forwarded as if
+the listener had received it.
 """
 from __future__ import annotations
 
@@ -32,9 +35,10 @@ from nameserver.chain import Chain, Handler, build_chain
 from nameserver.config import Address, ServerConfig, format_address
 from nameserver.errors import ZoneLoadError
 from nameserver.server import DnsServer
+from nameserver.sockets import udp_socket
 from nameserver.tcp import TcpLimits, TcpListener
 from nameserver.transfer.notify import send_notify
-from nameserver.udp import UdpListener, udp_socket
+from nameserver.udp import UdpListener
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.loader import load_directory
 from zones.reload import reload as reload_directory
@@ -78,7 +82,7 @@ class ServerRunner:
         self.chain: Chain = build_chain(self.store, config, extra)
         self.server = DnsServer(self.store, self.chain, config)
         self.addresses: list[Address] = []
-        self._udp: list[UdpListener] = []
+        self._udp: list[UdpListener] = []  # one per listener, in `addresses` order
         self._servers: list[asyncio.AbstractServer] = []
         self._tcp: list[TcpListener] = []
         self._stopped = asyncio.Event()
@@ -124,7 +128,7 @@ class ServerRunner:
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(BIND_ATTEMPTS):
-            udp = UdpListener(self.server, udp_socket(host, port))
+            udp = UdpListener(self.server, udp_socket(host, port, reuse_port=self.config.workers > 1))
             actual = udp.address[1]
             listener = TcpListener(self.server, limits)
             try:
@@ -142,6 +146,13 @@ class ServerRunner:
             self._tcp.append(listener)
             return host, actual
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")
+
+    def inject(self, listener: int, wire: bytes, client: Address) -> None:
+        """Answer `wire` as if listener `listener` (an index of `addresses`) had received it from
+        `client`: the reply leaves from that listener's UDP socket. Worker processes hand the main
+        what only it can answer this way (`nameserver.workers`)."""
+        if listener < len(self._udp):
+            self._udp[listener].inject(wire, client)
 
     async def reload(self) -> bool:
         """Re-read changed zonefiles; swap the catalog; NOTIFY for serials that rose."""

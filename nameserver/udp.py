@@ -39,6 +39,7 @@ class UdpListener:
         self.server = server
         self.sock = sock
         self.address: Address = sock.getsockname()[:2]
+        self.received = 0  # datagrams read from the socket
         self.dropped = 0  # replies dropped because the send buffer stayed full
         self._fd = sock.fileno()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -69,12 +70,20 @@ class UdpListener:
             except OSError as exc:  # e.g. an ICMP error reported on the socket: the next read goes on
                 log.debug("udp: %s", exc)
                 return
+            self.received += received
             if hits:
                 server.wirecache.hits += hits  # type: ignore[union-attr]
             if unsent:
                 self._wait(unsent)
             if received < BATCH:
                 return
+
+    def inject(self, data: bytes, addr: tuple) -> None:
+        """Answer `data` as if this socket had received it from `addr`, and reply from this socket
+        (a datagram another process's socket on this address read: `nameserver.workers`)."""
+        reply = self._answer(data, addr)
+        if reply is not None:
+            self._transmit(reply, addr)
 
     def _answer(self, data: bytes, addr: tuple) -> bytes | None:
         """The reply to send now for the datagram `data` from `addr`, or None (none, or later)."""
@@ -104,17 +113,20 @@ class UdpListener:
         return reply if rrl is None else rrl.limit(reply, addr[0])
 
     def _send(self, reply: bytes, addr: tuple) -> None:
-        """Send one reply outside a batch (after the rate limiter), or queue it when there is no room."""
+        """Send one reply outside a batch, after the rate limiter."""
         limited = self._limited(reply, addr)
-        if limited is None:
-            return
+        if limited is not None:
+            self._transmit(limited, addr)
+
+    def _transmit(self, reply: bytes, addr: tuple) -> None:
+        """Send one reply now, or queue it when the socket has no room."""
         if self._waiting:
-            self._wait([(limited, addr)])
+            self._wait([(reply, addr)])
             return
         try:
-            self.sock.sendto(limited, addr)
+            self.sock.sendto(reply, addr)
         except (BlockingIOError, InterruptedError):
-            self._wait([(limited, addr)])
+            self._wait([(reply, addr)])
         except OSError as exc:
             log.debug("udp: reply to %s: %s", addr[0], exc)
 
@@ -142,17 +154,3 @@ class UdpListener:
         if self._loop is not None:
             self._loop.remove_writer(self._fd)
 
-
-def udp_socket(host: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket bound to (host, port) (port 0: a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.setblocking(False)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock

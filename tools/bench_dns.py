@@ -19,6 +19,12 @@ Besides the wall-clock qps, each throughput run reads the CPU time (user + syste
 server's processes spent on it: queries answered per CPU-second is the per-core figure, and the
 one a loaded, shared machine disturbs least (a server that gets half a core answers half as many
 queries, at the same cost each).
+With `--workers 1,2` ours runs once per N (`serve --workers N`, wire cache on) instead of the
+default rows: N=1 pinned to core 0, N=2 to cores 0-1 (where dnsperf runs too: it shares a core),
+NSD on core 0 as the reference; it prints the qps of each N, the ratio N=2/N=1, and the cores the
+server kept busy (CPU seconds of the main and its workers a second of the run) with the qps a
+busy core answers: on a 2-core box the load generator holds one of them, so that is where scaling
+shows.
 Never asserts on time.
 """
 from __future__ import annotations
@@ -59,6 +65,7 @@ class PerfResult:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    busy_cores: float = float("nan")  # the server's CPU seconds a second in the throughput run (when measured)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,19 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--flame", type=Path, metavar="SVG",
                         help="write a py-spy flame graph (native frames too) of ours with the wire cache under "
                              "the throughput run of round 1 (needs py-spy: pip install '.[bench]')")
+    parser.add_argument("--workers", type=worker_counts, metavar="N,N",
+                        help="run ours once per N with `serve --workers N` (e.g. 1,2): N processes on cores 0..N-1")
     parser.set_defaults(func=run)
+
+
+def worker_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: counts separated by commas, e.g. 1,2") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every count at least 1")
+    return counts
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -145,8 +164,13 @@ def free_port() -> int:
     raise OSError("no free port")
 
 
-def pin(core: int) -> list[str]:
+def pin(core: int | str) -> list[str]:
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def cores(count: int) -> str:
+    """`taskset` cores for `count` processes: 0..count-1, within the machine."""
+    return f"0-{min(count, os.cpu_count() or 1) - 1}" if count > 1 else "0"
 
 
 def wait_answering(port: int, timeout: float = 30.0) -> None:
@@ -182,14 +206,14 @@ def process(argv: Sequence[str], log: Path, cwd: Path | None = None) -> Iterator
 
 def ours(
     zones: Path, port: int, log: Path, wire_cache: bool, tree: Path | None = None, extra: Sequence[str] = (),
-    rrl: bool = False,
+    rrl: bool = False, on: str = "0",
 ) -> Callable[[], ContextManager[subprocess.Popen]]:
-    """Our server; from the checkout `tree` (its `tools.cli`, run from there) when given. Response
-    rate limiting off, where the checkout has it (dnsperf is one client; NSD runs without it too);
-    `rrl`: on at its default rate with loopback exempt, so every reply passes the limiter in Python
-    (the C answers no wire cache hit itself) and none is limited."""
-    argv = [*pin(0), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones), "--listen", f"127.0.0.1:{port}",
-            *extra]
+    """Our server on the cores `on`; from the checkout `tree` (its `tools.cli`, run from there) when
+    given. Response rate limiting off, where the checkout has it (dnsperf is one client; NSD runs
+    without it too); `rrl`: on at its default rate with loopback exempt, so every reply passes the
+    limiter in Python (the C answers no wire cache hit itself) and none is limited."""
+    argv = [*pin(on), sys.executable, "-m", "tools.cli", "serve", "--zones", str(zones),
+            "--listen", f"127.0.0.1:{port}", *extra]
     if rrl:
         argv += ["--rrl-exempt", "127.0.0.0/8"]
     elif ((tree or Path(__file__).resolve().parents[1]) / "nameserver" / "rrl.py").exists():
@@ -274,17 +298,19 @@ def percentile(values: list[float], q: float) -> float:
 def measure_perf(
     port: int, queries: Path, args: argparse.Namespace, pid: int, flame: Path | None = None
 ) -> PerfResult:
-    """Throughput (and the CPU time the server process `pid` and its children spent on it), then
+    """Throughput (and the CPU time the server process `pid` and its descendants spent on it: per
+    query, and as the cores they kept busy), then
     latency percentiles; with `flame`, py-spy samples `pid` during the throughput run and writes
     its flame graph there."""
     dnsperf_throughput(port, queries, argparse.Namespace(**{**vars(args), "seconds": 1.0}))  # warm up
     with sampled(pid, flame, args.seconds):
-        cpu = tree_cpu_seconds(pid)
+        started, cpu = time.monotonic(), tree_cpu_seconds(pid)
         qps, lost, completed = dnsperf_throughput(port, queries, args)
-        cpu = tree_cpu_seconds(pid) - cpu
+        cpu, elapsed = tree_cpu_seconds(pid) - cpu, time.monotonic() - started
     lat = dnsperf_latencies(port, queries, args)
     per_cpu = completed / cpu if cpu > 0 else float("nan")
-    return PerfResult(qps, per_cpu, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99))
+    return PerfResult(qps, per_cpu, lost, percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99),
+                      cpu / elapsed)
 
 
 @contextmanager
@@ -359,11 +385,12 @@ def run(args: argparse.Namespace) -> int:
     query_file(queries)
     rows: list[Row] = []
     plain = ("--no-semantic",) if args.plain else ()
+    workers = {n: (workers_row(n), work / f"ours-workers-{n}.log") for n in args.workers or ()}
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
         (RRL_ON, lambda port: ours(zones, port, work / "ours-rrl.log", True, extra=plain, rrl=True)),
-    ]
+    ] if args.workers is None else [(row, workers_factory(zones, log, n, plain)) for n, (row, log) in workers.items()]
     if args.metrics:
         observed = (*plain, "--metrics", "127.0.0.1:0")
         logged = (*observed, "--query-log", os.devnull)
@@ -390,6 +417,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench dns: {name} on 127.0.0.1:{port} (round {round_ + 1}) ...", file=sys.stderr, flush=True)
             with factory(port)() as proc:
                 wait_answering(port)
+                for row, log in workers.values():
+                    if row == name:
+                        wait_ready(log)  # the main answers before its workers are ready
                 flame = args.flame if round_ == 0 and name == "semdns (wire cache)" else None
                 perfs[name].append(measure_perf(port, queries, args, proc.pid, flame))
                 if round_ == 0:
@@ -402,10 +432,50 @@ def run(args: argparse.Namespace) -> int:
     for name, _factory in contenders:
         rows.append(Row(name, median_perf(perfs[name]), *axfr[name]))
     print_table(rows, args)
+    if args.workers is not None:
+        print_workers(rows, args.workers)
     if args.metrics:
         print_observe_cost(zones)
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+WORKERS_ROW = "semdns --workers"
+
+
+def workers_row(count: int) -> str:
+    return f"{WORKERS_ROW} {count}"
+
+
+def workers_factory(zones: Path, log: Path, count: int, plain: Sequence[str]) -> Callable[[int], Callable]:
+    return lambda port: ours(zones, port, log, True, extra=(*plain, "--workers", str(count)), on=cores(count))
+
+
+def wait_ready(log: Path, timeout: float = 120.0) -> None:
+    """Wait for the `ready:` line (printed once every worker is ready; the main answers before)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and "ready: listening on" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"our server did not print its ready line within {timeout:g} s (see {log})")
+
+
+def print_workers(rows: list[Row], counts: Sequence[int]) -> None:
+    """qps per N, N/first N, and each against NSD."""
+    by_name = {r.server: r for r in rows}
+    nsd = by_name.get("nsd")
+    first = by_name[workers_row(counts[0])].perf
+    shared = ", so from N=2 on it shares a core with ours" if (os.cpu_count() or 1) <= 2 else ""
+    print(f"--workers N: ours on cores 0..N-1 (taskset), NSD on core 0, dnsperf on core 1{shared}")
+    for count in counts:
+        perf = by_name[workers_row(count)].perf
+        if perf is None or first is None:
+            continue
+        against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf else ""
+        print(f"--workers {count} (wire cache): {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers "
+              f"{counts[0]}{against}; {perf.busy_cores:.2f} cores busy, {perf.qps / perf.busy_cores:.0f} qps "
+              f"a busy core ({perf.qps / perf.busy_cores / (first.qps / first.busy_cores):.2f}x)")
 
 
 def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:

@@ -34,6 +34,7 @@ from nameserver.config import (
     DEFAULT_RRL_TABLE,
     DEFAULT_RRL_WINDOW,
     LOOPBACK,
+    MAX_WORKERS,
     ServerConfig,
     format_address,
     parse_address,
@@ -46,6 +47,8 @@ from nameserver.metrics_http import MetricsExporter, parse_metrics_address
 from nameserver.runner import ServerRunner
 from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
+from nameserver.workers import WorkerPool, WorkerStartError
+from nameserver.workers_sync import PublishingStore
 from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
@@ -57,6 +60,13 @@ def _thread_count(text: str) -> int:
     count = int(text)
     if not 1 <= count <= 64:
         raise argparse.ArgumentTypeError(f"{count}: between 1 and 64")
+    return count
+
+
+def _worker_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{count}: between 1 and {MAX_WORKERS}")
     return count
 
 
@@ -95,7 +105,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="unsent answer bytes at which a TCP connection stops reading queries (default 65536)")
     parser.add_argument("--wire-cache-bytes", type=int, default=64 * 1024 * 1024, metavar="BYTES",
                         help="the wire cache's budget, keys and answers (default 67108864: 64 MiB)")
-    parser.add_argument("--pid-file", type=Path, help="write the process id here while running")
+    parser.add_argument("--pid-file", type=Path, help="write the process id here while running (the main's)")
+    parser.add_argument("--workers", type=_worker_count, default=1, metavar="N",
+                        help="processes answering UDP queries on every --listen address (default 1); above 1 "
+                        "the main starts N-1 workers that share its ports (SO_REUSEPORT) and hand it what "
+                        "only it answers (UPDATE, NOTIFY, IXFR); TCP, metrics and the query log stay in the main")
     parser.add_argument("--watch", action="store_true",
                         help="reload the zones by itself 0.5 s after their files (or includes) stop changing "
                         "(default off: reload on SIGHUP / `semdns zone reload`, as BIND, NSD and Knot do)")
@@ -214,6 +228,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tcp_message_timeout=args.tcp_message_timeout,
         tcp_write_high_water=args.tcp_write_high_water,
         wire_cache_bytes=args.wire_cache_bytes,
+        workers=args.workers,
         **identification(args),
     )
 
@@ -264,7 +279,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         options = options_from_args(args)
-        runner = build_server(options)
+        several = options.config.workers > 1
+        runner = build_server(options, store=PublishingStore() if several else None)
+        if several:
+            runner.attach(WorkerPool(runner, options))  # started once the main's listeners are bound
         runner.load()
         if args.watch and args.zones is not None:
             runner.attach(ZoneWatcher(args.zones, runner.reload, lambda: runner.store.current))
@@ -288,6 +306,9 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(runner, options.config))
     except OSError as exc:
         print(f"semdns serve: cannot listen: {exc}", file=sys.stderr)
+        return 2
+    except WorkerStartError as exc:
+        print(f"semdns serve: the workers did not start: {exc}", file=sys.stderr)
         return 2
 
 

@@ -30,7 +30,8 @@ from nameserver import _hotpath  # type: ignore[attr-defined]
 from nameserver import udp as udp_module
 from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.udp import UdpListener, udp_socket
+from nameserver.sockets import udp_socket
+from nameserver.udp import UdpListener
 
 HOST = "127.0.0.1"
 QTYPES = {1: "A", 2: "NS", 6: "SOA"}
@@ -162,7 +163,7 @@ async def test_bursts_from_many_sockets_each_get_their_own_answer(tmp_path: Path
 
 async def test_replies_without_room_wait_and_go_out_when_writable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(udp_module, "MAX_WAITING", 3)
-    sock = udp_socket(HOST, 0)
+    sock = udp_socket(HOST, 0, reuse_port=False)
     listener = UdpListener(server=_NoServer(), sock=sock)  # type: ignore[arg-type]
     listener.start()
     client = bound()
