@@ -19,12 +19,13 @@ Besides the wall-clock qps, each throughput run reads the CPU time (user + syste
 server's processes spent on it: queries answered per CPU-second is the per-core figure, and the
 one a loaded, shared machine disturbs least (a server that gets half a core answers half as many
 queries, at the same cost each).
-With `--workers 1,2` ours runs once per N (`serve --workers N`, wire cache on) instead of the
+With `--workers 1,2` ours runs once per N (`serve --workers N`, with the wire cache and without) instead of the
 default rows: N=1 pinned to core 0, N=2 to cores 0-1 (where dnsperf runs too: it shares a core),
 NSD on core 0 as the reference; it prints the qps of each N, the ratio N=2/N=1, and the cores the
 server kept busy (CPU seconds of the main and its workers a second of the run) with the qps a
 busy core answers: on a 2-core box the load generator holds one of them, so that is where scaling
-shows.
+shows. dnsperf then uses at least 16 sockets and 400 queries in flight (the kernel spreads the
+datagrams by a hash of the client's address and port: 4 sockets can all land on one process).
 Never asserts on time.
 """
 from __future__ import annotations
@@ -373,6 +374,8 @@ def measure_axfr(port: int, runs: int) -> tuple[float, float]:
 
 # -- the run ---------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
+    if args.workers:  # SO_REUSEPORT spreads by the client's address and port: 4 sockets may all hash to one
+        args.clients, args.outstanding = max(args.clients, 16), max(args.outstanding, 400)
     if not shutil.which("dnsperf"):
         print("semdns bench dns: dnsperf is not installed", file=sys.stderr)
         return 2
@@ -385,12 +388,15 @@ def run(args: argparse.Namespace) -> int:
     query_file(queries)
     rows: list[Row] = []
     plain = ("--no-semantic",) if args.plain else ()
-    workers = {n: (workers_row(n), work / f"ours-workers-{n}.log") for n in args.workers or ()}
+    workers = {(n, cache): (workers_row(n, cache), work / f"ours-workers-{n}-{cache}.log")
+               for cache in (True, False) for n in args.workers or ()}
     contenders: list[tuple[str, Callable[[int], Callable]]] = [
         ("semdns (wire cache)", lambda port: ours(zones, port, work / "ours-cache.log", True, extra=plain)),
         ("semdns (no wire cache)", lambda port: ours(zones, port, work / "ours-nocache.log", False, extra=plain)),
         (RRL_ON, lambda port: ours(zones, port, work / "ours-rrl.log", True, extra=plain, rrl=True)),
-    ] if args.workers is None else [(row, workers_factory(zones, log, n, plain)) for n, (row, log) in workers.items()]
+    ] if args.workers is None else [
+        (row, workers_factory(zones, log, n, cache, plain)) for (n, cache), (row, log) in workers.items()
+    ]
     if args.metrics:
         observed = (*plain, "--metrics", "127.0.0.1:0")
         logged = (*observed, "--query-log", os.devnull)
@@ -443,12 +449,14 @@ def run(args: argparse.Namespace) -> int:
 WORKERS_ROW = "semdns --workers"
 
 
-def workers_row(count: int) -> str:
-    return f"{WORKERS_ROW} {count}"
+def workers_row(count: int, cache: bool) -> str:
+    return f"{WORKERS_ROW} {count}" + ("" if cache else " (no wire cache)")
 
 
-def workers_factory(zones: Path, log: Path, count: int, plain: Sequence[str]) -> Callable[[int], Callable]:
-    return lambda port: ours(zones, port, log, True, extra=(*plain, "--workers", str(count)), on=cores(count))
+def workers_factory(
+    zones: Path, log: Path, count: int, cache: bool, plain: Sequence[str]
+) -> Callable[[int], Callable]:
+    return lambda port: ours(zones, port, log, cache, extra=(*plain, "--workers", str(count)), on=cores(count))
 
 
 def wait_ready(log: Path, timeout: float = 120.0) -> None:
@@ -462,20 +470,22 @@ def wait_ready(log: Path, timeout: float = 120.0) -> None:
 
 
 def print_workers(rows: list[Row], counts: Sequence[int]) -> None:
-    """qps per N, N/first N, and each against NSD."""
+    """qps per N, N/first N, and each against NSD; with the wire cache and without (where the
+    server, not dnsperf, is the limit)."""
     by_name = {r.server: r for r in rows}
     nsd = by_name.get("nsd")
-    first = by_name[workers_row(counts[0])].perf
     shared = ", so from N=2 on it shares a core with ours" if (os.cpu_count() or 1) <= 2 else ""
     print(f"--workers N: ours on cores 0..N-1 (taskset), NSD on core 0, dnsperf on core 1{shared}")
-    for count in counts:
-        perf = by_name[workers_row(count)].perf
-        if perf is None or first is None:
-            continue
-        against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf else ""
-        print(f"--workers {count} (wire cache): {perf.qps:.0f} UDP qps, {perf.qps / first.qps:.2f}x --workers "
-              f"{counts[0]}{against}; {perf.busy_cores:.2f} cores busy, {perf.qps / perf.busy_cores:.0f} qps "
-              f"a busy core ({perf.qps / perf.busy_cores / (first.qps / first.busy_cores):.2f}x)")
+    for cache in (True, False):
+        first = by_name[workers_row(counts[0], cache)].perf
+        for count in counts:
+            perf = by_name[workers_row(count, cache)].perf
+            if perf is None or first is None:
+                continue
+            against = f", {perf.qps / nsd.perf.qps:.0%} of NSD (1 core)" if nsd and nsd.perf and cache else ""
+            print(f"--workers {count} ({'wire cache' if cache else 'no wire cache'}): {perf.qps:.0f} UDP qps, "
+                  f"{perf.qps / first.qps:.2f}x --workers {counts[0]}{against}; {perf.busy_cores:.2f} cores busy, "
+                  f"{perf.per_cpu:.0f} queries a CPU-second ({perf.per_cpu / first.per_cpu:.2f}x)")
 
 
 def observe_cost(zones: Path, rounds: int = 15, queries: int = 20_000) -> dict[tuple[bool, str], float]:
