@@ -67,8 +67,8 @@ from codec.library import PatternLibrary
 from codec.wordtable import learn_table
 from codec.zdict import finalize_dictionary, with_content
 
-DEFAULT_SIZE = 64 * 1024
 MAX_SIZE = 128 * 1024  # a reader's default bound (codec.library.LibraryLimits)
+DEFAULT_SIZE = MAX_SIZE
 MIN_CORPUS = 8
 DMER = 8
 SEGMENT = 256
@@ -88,7 +88,7 @@ def train_library(
 ) -> PatternLibrary:
     """Train a library of at most `size` octets from `documents`.
 
-    With `words` (the default) a `semcodec2` library: a word table learnt from the documents,
+    With `words` (the default) a `semcodec3` library: a word table learnt from the documents,
     then a dictionary trained on the documents as the table encodes them, in the octets the
     table leaves; without, or when no word qualifies, a `semcodec1` dictionary alone.
     `progress(n)` is told of every n octets of dictionary content chosen.
