@@ -85,12 +85,16 @@ def train_library(
     level: int = DEFAULT_LEVEL,
     progress: Callable[[int], object] | None = None,
     words: bool = True,
+    fill: Sequence[bytes] = (),
 ) -> PatternLibrary:
     """Train a library of at most `size` octets from `documents`.
 
     With `words` (the default) a `semcodec3` library: a word table learnt from the documents,
     then a dictionary trained on the documents as the table encodes them, in the octets the
     table leaves; without, or when no word qualifies, a `semcodec1` dictionary alone.
+    `fill`: other documents (other domains': general text) whose content fills the room the
+    domain's own content leaves in the dictionary, farthest from its end; they never displace
+    the domain's content nor count for the word table.
     `progress(n)` is told of every n octets of dictionary content chosen.
     """
     samples = [doc for doc in documents if doc]
@@ -100,23 +104,37 @@ def train_library(
         raise TrainingError(f"library size {size} outside 4096..{MAX_SIZE} octets")
     table = learn_table(samples) if words else None
     if table is None or not table.words:
-        return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress))
+        return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress, fill))
     stored = len(table.to_bytes())
     if size - stored < 4096:
         raise TrainingError(f"the word table takes {stored} of the {size} octets: no room for a dictionary")
     encoded = [table.encode(doc) for doc in samples]
-    return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress))
+    filler = [table.encode(doc) for doc in fill if doc]
+    return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress, filler))
 
 
 def train_dictionary(
-    samples: Sequence[bytes], size: int, level: int, progress: Callable[[int], object] | None = None
+    samples: Sequence[bytes],
+    size: int,
+    level: int,
+    progress: Callable[[int], object] | None = None,
+    fill: Sequence[bytes] = (),
 ) -> bytes:
-    """A full zstd dictionary of at most `size` octets: chosen content, cross-fitted tables."""
+    """A full zstd dictionary of at most `size` octets: chosen content (then `fill`'s), cross-fitted tables."""
     content = select_content(samples, size - HEADER_RESERVE, progress)
     if len(content) < 1024:
         raise TrainingError(f"the {len(samples)} documents share too little to train on ({len(content)} octets)")
+    content = _filled(content, fill, size - HEADER_RESERVE, progress)
     full = finalize_dictionary(content, samples, size, level, dictionary_id(content))
-    return with_content(full, _held_out_tables(samples, size, level) or full)
+    return with_content(full, _held_out_tables(samples, size, level, fill) or full)
+
+
+def _filled(
+    content: bytes, fill: Sequence[bytes], budget: int, progress: Callable[[int], object] | None = None
+) -> bytes:
+    """`content` after what `fill`'s documents give to the room it leaves in `budget`."""
+    room = budget - len(content)
+    return select_content(fill, room, progress) + content if fill and room > 0 else content
 
 
 def dictionary_id(content: bytes) -> int:
@@ -125,7 +143,7 @@ def dictionary_id(content: bytes) -> int:
     return low + int.from_bytes(hashlib.sha256(content).digest()[:4], "big") % (high - low)
 
 
-def _held_out_tables(samples: Sequence[bytes], size: int, level: int) -> bytes | None:
+def _held_out_tables(samples: Sequence[bytes], size: int, level: int, fill: Sequence[bytes] = ()) -> bytes | None:
     """A dictionary whose entropy tables were measured on documents its content was not chosen from.
 
     None when the documents left after holding some out share too little to choose content from.
@@ -133,7 +151,9 @@ def _held_out_tables(samples: Sequence[bytes], size: int, level: int) -> bytes |
     held = [doc for index, doc in enumerate(samples) if index % STATS_FOLDS == 0]
     rest = [doc for index, doc in enumerate(samples) if index % STATS_FOLDS != 0]
     content = select_content(rest, size - HEADER_RESERVE)
-    return finalize_dictionary(content, held, size, level) if len(content) >= 1024 else None
+    if len(content) < 1024:
+        return None
+    return finalize_dictionary(_filled(content, fill, size - HEADER_RESERVE), held, size, level)
 
 
 def _dmer_ids(documents: Sequence[bytes]) -> list[np.ndarray]:

@@ -3,21 +3,24 @@
 For each domain (a sub-directory of *.txt documents), k-fold by document: a library is trained
 on the other folds and measured on the held-out one. Ratios are total original octets over
 total compressed octets per size bucket, for zstd without a dictionary, gzip -9, zstd with the
-domain's library (`zstd+lib`: word table first stage + dictionary, semcodec3, its trimmed frame),
-the previous default (`zstd+prev`: the same trainer's semcodec2 library of 64 KiB, standard frame),
-the same trainer's dictionary alone (`zstd+dict`: semcodec1, no first stage, the full size for the
-dictionary) and zstd with another domain's library (trained on all of that domain), all zstd figures
+domain's library (`zstd+lib`: word table first stage + dictionary, semcodec3, its trimmed frame;
+the room the domain's content leaves is filled from all the other domains' documents, as the
+shipped libraries are, unless `--no-fill`), the previous default (`zstd+prev`: the same trainer's
+semcodec2 library of 64 KiB, standard frame, no fill), the same trainer's dictionary alone
+(`zstd+dict`: semcodec1, no first stage, the full size for the dictionary, filled likewise) and
+zstd with another domain's library (trained on all of that domain), all zstd figures
 at the same level; `zstd+plain` is the reference: a dictionary of the same size from plain
 `zstandard.train_dictionary` on the same training folds. `zstd` (no dictionary) and the semcodec1
 and semcodec2 figures are standard frames (content size and checksum), as `codec.compress` makes
 them.
 
 Speeds: per domain, every held-out document is compressed and decompressed with its fold's library
-(word table + dictionary), then without a dictionary (plain zstd, the reference, same level and frame
-options), `--repeats` times over the whole set; MB/s of original octets from the median time, in CPU
-time of this process (`time.process_time`: the cores are shared, and wall time would count the other
-processes' turns). Compare the two in one run (their ratio), not runs on different machines: the
-first line printed says which CPU it was (`tools.machine.describe_machine`).
+(word table + dictionary), with its fold's previous default library, then without a dictionary
+(plain zstd, the reference, same level), `--repeats` times over the whole set; MB/s of original
+octets from the median time, in CPU time of this process (`time.process_time`: the cores are shared,
+and wall time would count the other processes' turns). Compare them in one run (their ratios), not
+runs on different machines: the first line printed says which CPU it was
+(`tools.machine.describe_machine`).
 """
 from __future__ import annotations
 
@@ -65,6 +68,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="library octets")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle that makes the folds")
     parser.add_argument("--repeats", type=int, default=7, help="timed passes over the held-out documents (median)")
+    parser.add_argument("--no-fill", dest="fill", action="store_false",
+                        help="train without the other domains' documents as fill (codec.train)")
     parser.set_defaults(func=run)
 
 
@@ -125,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
     domains = sorted(p for p in args.corpus.iterdir() if p.is_dir())
     corpora = {d.name: [f.read_bytes() for f in sorted(d.glob("*.txt"))] for d in domains}
     names = list(corpora)
+    fills = {name: [doc for other, docs in corpora.items() if other != name for doc in docs] if args.fill else []
+             for name in names}
     full = {
-        name: train_library(docs, args.size, args.level)
+        name: train_library(docs, args.size, args.level, fill=fills[name])
         for name, docs in bar(corpora.items(), args=args, desc="full libraries")
     }
     results: dict[str, DomainResult] = {}
@@ -140,15 +147,16 @@ def run(args: argparse.Namespace) -> int:
             held = [docs[i] for k, i in enumerate(order) if k % args.folds == fold]
             train = [docs[i] for k, i in enumerate(order) if k % args.folds != fold]
             libraries = {
-                "zstd+lib": train_library(train, args.size, args.level),
-                "zstd+dict": train_library(train, args.size, args.level, words=False),
+                "zstd+lib": train_library(train, args.size, args.level, fill=fills[name]),
+                "zstd+dict": train_library(train, args.size, args.level, words=False, fill=fills[name]),
                 "zstd+prev": _previous_library(train, args.level),
                 "zstd+plain": _plain_library(train, args.size, args.level),
                 "zstd+other": other,
             }
             _measure(result, held, libraries, args.level)
     print(f"\nheld-out ratios (original/compressed), {args.folds}-fold by document (seed {args.seed}), zstd level "
-          f"{args.level}, library <= {args.size} octets; 'dict' = dictionary alone, 'lib' = word table + dictionary, "
+          f"{args.level}, library <= {args.size} octets, {'filled with' if args.fill else 'without'} the other "
+          f"domains' documents; 'dict' = dictionary alone, 'lib' = word table + dictionary, "
           f"'prev' = semcodec2 of {PREVIOUS_SIZE} octets (the previous default), 'other' = library of the next domain")
     header = (f"{'domain':<10}{'bucket':<9}{'docs':>5}" + "".join(f"{m:>12}" for m in METHODS)
               + "".join(f"{m.removeprefix('zstd+') + '/zstd':>12}" for m in GAINS))
