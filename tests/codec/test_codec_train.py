@@ -90,3 +90,28 @@ def test_word_table_and_dictionary_share_the_size_budget() -> None:
     library = train_library(docs, size=8192)
     assert library.version == TRIMMED and 0 < library.table_octets and len(library.data) <= 8192
     assert len(library.dictionary) + library.table_octets == len(library.data)
+
+
+OTHER_WORDS = ("patient dose clinic symptom therapy blood pressure chronic acute renal cardiac screening diagnosis "
+               "treatment history follow review with for in was").split()
+
+
+def other_domain(seed: int, count: int = 30) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [" ".join(rnd.choice(OTHER_WORDS) for _ in range(300)).encode() for _ in range(count)]
+
+
+def test_fill_takes_only_the_room_the_domain_leaves_and_sits_farthest() -> None:
+    docs, fill = make_corpus(11, count=10, words=100), other_domain(12)
+    alone = train_library(docs, size=65536)
+    filled = train_library(docs, size=65536, fill=fill)
+    assert len(alone.data) < 32768 < len(filled.data) <= 65536  # the domain left room, the fill took it
+    assert alone.word_table == filled.word_table  # the fill does not count for the table
+    content = alone.dictionary[-1000:]  # the domain's most valuable content (at least 1024 octets) stays last
+    assert filled.dictionary.endswith(content)
+    held_out = other_domain(13, count=5)
+    assert sum(len(compress(doc, filled)) for doc in held_out) < sum(len(compress(doc, alone)) for doc in held_out)
+    for doc in held_out:
+        assert decompress(compress(doc, filled), {filled.dict_id: filled}) == doc
+    full_domain = make_corpus(14, count=40, words=600)  # content enough for the whole budget: no room
+    assert train_library(full_domain, size=8192, fill=fill) == train_library(full_domain, size=8192)
