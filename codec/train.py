@@ -64,7 +64,7 @@ import numpy as np
 from codec.compress import DEFAULT_LEVEL
 from codec.errors import TrainingError
 from codec.library import PatternLibrary
-from codec.wordtable import learn_table
+from codec.wordtable import CAPACITY, WordTable, learn_table
 from codec.zdict import finalize_dictionary, with_content
 
 MAX_SIZE = 128 * 1024  # a reader's default bound (codec.library.LibraryLimits)
@@ -93,8 +93,8 @@ def train_library(
     then a dictionary trained on the documents as the table encodes them, in the octets the
     table leaves; without, or when no word qualifies, a `semcodec1` dictionary alone.
     `fill`: other documents (other domains': general text) whose content fills the room the
-    domain's own content leaves in the dictionary, farthest from its end; they never displace
-    the domain's content nor count for the word table.
+    domain's own content leaves in the dictionary, farthest from its end, and whose words take
+    the codes the domain's words leave; they never displace the domain's content nor words.
     `progress(n)` is told of every n octets of dictionary content chosen.
     """
     samples = [doc for doc in documents if doc]
@@ -103,6 +103,8 @@ def train_library(
     if not 4096 <= size <= MAX_SIZE:
         raise TrainingError(f"library size {size} outside 4096..{MAX_SIZE} octets")
     table = learn_table(samples) if words else None
+    if table is not None and fill:
+        table = _with_fill_words(table, fill)
     if table is None or not table.words:
         return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress, fill))
     stored = len(table.to_bytes())
@@ -111,6 +113,13 @@ def train_library(
     encoded = [table.encode(doc) for doc in samples]
     filler = [table.encode(doc) for doc in fill if doc]
     return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress, filler))
+
+
+def _with_fill_words(table: WordTable, fill: Sequence[bytes]) -> WordTable:
+    """`table` with the codes it leaves given to the fill's words (`learn_table` of the fill), after its own."""
+    own = set(table.words)
+    extra = [word for word in learn_table(fill).words if word not in own]
+    return WordTable(table.words + tuple(extra[: CAPACITY - len(table.words)]))
 
 
 def train_dictionary(
