@@ -1,4 +1,4 @@
-"""Training a domain's pattern library (at most 64 KiB: word table + zstd dictionary) from its documents.
+"""Training a domain's pattern library (at most 128 KiB: word table + zstd dictionary) from its documents.
 
 First stage (`semcodec2`, `codec.wordtable`): a table of the domain's frequent words (with their
 leading space), learnt by expected saving from words found in at least two documents, replaces
@@ -48,8 +48,30 @@ document frequency (+0.001x, noise), 2048 words instead of the whole code space 
 
 The figures above are at zstd level 19. Contexts are now compressed at level 9
 (`codec.compress.DEFAULT_LEVEL`, for speed) and the entropy tables measured there: 1.523x (seed 0)
-against 1.540x at 19. Libraries of 128 KiB (`--size 131072`, the readers' default bound) give
-1.541x at level 9; they are not the default: twice the transfer for +0.02x.
+against 1.540x at 19; libraries of 128 KiB gave 1.541x at level 9 (semcodec2).
+
+`semcodec3` (issue 17; 5-fold seed 0, level 9, gains over plain zstd with its standard frame, all
+measured in one harness): 1.523x before. The trimmed frame (`codec.frame`: no magic, checksum nor
+content size) +0.021x (seeds 1 and 2 alike); 128 KiB instead of 64 KiB (the readers' default bound)
++0.019x, now the default: finance, legal and medical then hold their whole training corpus and
+leave room. Fill (`fill`): that room takes content chosen from the other domains' documents,
+farthest from the end (finance 1.466 -> 1.535, legal 1.766 -> 1.804, medical 1.834 -> 1.885;
++0.027x; any single other domain gives most of it, so it is general English, not shared documents),
+and the codes a domain's table leaves go to the fill's words (+0.015x on those three, +0.008 code,
++0.002 creative): ~1.60x in all, see README. Payload anatomy at 128 KiB (1-4 KB, per document): ~120
+sequences at ~21 bits (offsets into the dictionary are most of it) weigh more than the ~200-500
+literals at ~7 bits; the frame and block headers 7 octets.
+
+Tried for semcodec3 without gain: zstd levels 10-19 (+0.001 to +0.017x at 10-19, compression 6-18
+MB/s here, below the 20 MB/s target); at level 9 strategy btultra with minMatch 4 and searchLog 2
+(+0.010x, half the speed), btlazy2 (+0.004x, 0.6x the speed), the hash-chain match finder instead
+of the row one (+0.005x, 0.75x the speed), minMatch 6 (-0.13x), searchLog 6 (+0.001x); parameters
+other than a level cannot be set through `zstandard` on a precomputed dictionary without losing
+~4.5% (its explicit-parameters path), so a tuned level would need libzstd directly. Two-word phrases
+as table entries (500 of them: -0.007x: they break dictionary matches), digits and underscores in
+words (+0.0005x), two-octet codes lead-major or with a permuted low octet (-0.005x, -0.0006x),
+words in one training document only (-0.09x), in three (+0.001x), STATS_FOLDS 3 or 6, SEGMENT 128,
+DMER 6 (within +-0.003x).
 
 Training is deterministic: the same corpus gives the same bytes, sha256 and dictionary id.
 """
