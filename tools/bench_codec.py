@@ -8,7 +8,8 @@ the room the domain's content leaves is filled from all the other domains' docum
 shipped libraries are, unless `--no-fill`), the previous default (`zstd+prev`: the same trainer's
 semcodec2 library of 64 KiB, standard frame, no fill), the same trainer's dictionary alone
 (`zstd+dict`: semcodec1, no first stage, the full size for the dictionary, filled likewise) and
-zstd with another domain's library (trained on all of that domain), all zstd figures
+zstd with another domain's library (trained on all of that domain, without fill: the fill would
+hold the measured domain's documents), all zstd figures
 at the same level; `zstd+plain` is the reference: a dictionary of the same size from plain
 `zstandard.train_dictionary` on the same training folds. `zstd` (no dictionary) and the semcodec1
 and semcodec2 figures are standard frames (content size and checksum), as `codec.compress` makes
@@ -132,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
     names = list(corpora)
     fills = {name: [doc for other, docs in corpora.items() if other != name for doc in docs] if args.fill else []
              for name in names}
-    full = {
-        name: train_library(docs, args.size, args.level, fill=fills[name])
+    full = {  # for zstd+other only: without fill, which would hold the measured domain's documents
+        name: train_library(docs, args.size, args.level)
         for name, docs in bar(corpora.items(), args=args, desc="full libraries")
     }
     results: dict[str, DomainResult] = {}
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         order = list(range(len(docs)))
         random.Random(args.seed).shuffle(order)
         other = full[names[(position + 1) % len(names)]]
-        result = results[name] = DomainResult(library_size=len(full[name].data))
+        result = results[name] = DomainResult()
         for fold in range(args.folds):
             held = [docs[i] for k, i in enumerate(order) if k % args.folds == fold]
             train = [docs[i] for k, i in enumerate(order) if k % args.folds != fold]
@@ -154,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
                 "zstd+other": other,
             }
             _measure(result, held, libraries, args.level)
+            result.library_size = max(result.library_size, len(libraries["zstd+lib"].data))
     print(f"\nheld-out ratios (original/compressed), {args.folds}-fold by document (seed {args.seed}), zstd level "
           f"{args.level}, library <= {args.size} octets, {'filled with' if args.fill else 'without'} the other "
           f"domains' documents; 'dict' = dictionary alone, 'lib' = word table + dictionary, "
