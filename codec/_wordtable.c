@@ -100,13 +100,16 @@ static inline uint32_t hash(const uint8_t *token, Py_ssize_t size) {
     return h;
 }
 
-/* The entry of `token` among `words` through `slots` (see index()), else -1. */
+/* The entry of `token` among `words` through `slots` (see index()), else -1; -2 when `slots` names
+   an entry past `words` or one that is not bytes (slots that are not index(words)). */
 static inline Py_ssize_t lookup(PyObject *words, const uint16_t *slots, const uint8_t *token, Py_ssize_t size) {
     uint32_t slot = hash(token, size) & (SLOTS - 1);
     for (;; slot = (slot + 1) & (SLOTS - 1)) {
         uint16_t entry = slots[slot];
         if (!entry) return -1;
+        if (entry > PyTuple_GET_SIZE(words)) return -2;
         PyObject *word = PyTuple_GET_ITEM(words, entry - 1);
+        if (!PyBytes_Check(word)) return -2;
         if (PyBytes_GET_SIZE(word) == size && !memcmp(PyBytes_AS_STRING(word), token, (size_t)size)) return entry - 1;
     }
 }
@@ -122,19 +125,19 @@ static int put_code(out_t *out, Py_ssize_t entry) {
     return out_put(out, code, 2);
 }
 
+/* The number of words only: each word's type is checked where it is used, not on every call (a
+   table of 3,161 words costs microseconds to walk, as much as a 2 KB payload takes to decode). */
 static int check_words(PyObject *words) {
-    Py_ssize_t k, nwords = PyTuple_GET_SIZE(words);
-    if (nwords > N_SINGLES + 12 * 256) {
+    if (PyTuple_GET_SIZE(words) > N_SINGLES + 12 * 256) {
         PyErr_SetString(PyExc_ValueError, "more words than codes");
         return -1;
     }
-    for (k = 0; k < nwords; k++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(words, k))) {
-            PyErr_SetString(PyExc_TypeError, "word table words must be bytes");
-            return -1;
-        }
-    }
     return 0;
+}
+
+static int not_bytes(void) {
+    PyErr_SetString(PyExc_TypeError, "word table words must be bytes (and slots index(words))");
+    return -1;
 }
 
 /* index(words) -> bytes: the hash slots encode() looks words up in (distinct words assumed). */
@@ -148,6 +151,11 @@ static PyObject *index_words(PyObject *self, PyObject *args) {
     memset(slots, 0, SLOTS * sizeof(uint16_t));
     for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(words); k++) {
         PyObject *word = PyTuple_GET_ITEM(words, k);
+        if (!PyBytes_Check(word)) {
+            Py_DECREF(result);
+            not_bytes();
+            return NULL;
+        }
         uint32_t slot = hash((const uint8_t *)PyBytes_AS_STRING(word), PyBytes_GET_SIZE(word)) & (SLOTS - 1);
         while (slots[slot]) slot = (slot + 1) & (SLOTS - 1);
         slots[slot] = (uint16_t)(k + 1);
@@ -183,9 +191,13 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             Py_ssize_t entry = -1;
             if (size <= MAX_WORD) {
                 entry = lookup(words, slots, data + start, size);
-                if (entry < 0 && octet == ' ') {
+                if (entry == -1 && octet == ' ') {
                     entry = lookup(words, slots, data + start + 1, size - 1);
                     if (entry >= 0 && out_put(&out, " ", 1) < 0) goto fail;
+                }
+                if (entry == -2) {
+                    not_bytes();
+                    goto fail;
                 }
             }
             if (entry >= 0) {
@@ -285,6 +297,10 @@ static PyObject *decode(PyObject *self, PyObject *args) {
                            data[i - 1]);
         }
         PyObject *word = PyTuple_GET_ITEM(words, index);
+        if (!PyBytes_Check(word)) {
+            not_bytes();
+            goto fail;
+        }
         if (out_put(&out, PyBytes_AS_STRING(word), PyBytes_GET_SIZE(word)) < 0) goto fail;
         if (limit >= 0 && out.len > limit)
             return corrupt(&out, &view, "the word table expands the payload beyond %zd octets", limit);

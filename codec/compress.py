@@ -1,13 +1,15 @@
 """Context compression with a domain's pattern library.
 
-The payload is one zstd frame (RFC 8878) that describes itself: the frame header names the
-dictionary id (0 = none) and the content size, and an XXH64 checksum ends the frame, so a
-receiver knows which library it needs and detects a damaged body.
+The payload is one zstd frame (RFC 8878) that names its dictionary id (0 = none), so a receiver
+knows which library it needs. A standard frame (no library, `semcodec1` and `semcodec2`) also
+declares its content size and ends with an XXH64 checksum of it.
 
-With a `semcodec2` library the frame's content is the text after the library's word table
-(`codec.wordtable`): `compress` encodes before zstd, `decompress` decodes after, so the frame
-(and its content size and checksum) covers the encoded text, and the payload still names its
-library by the dictionary id alone.
+With a `semcodec2` or `semcodec3` library the frame's content is the text after the library's
+word table (`codec.wordtable`): `compress` encodes before zstd, `decompress` decodes after, so the
+frame covers the encoded text, and the payload still names its library by the dictionary id alone.
+With a `semcodec3` library the frame is trimmed (`codec.frame`): no magic number, content size nor
+checksum; `decompress` tells the two forms apart by their first octets and refuses a form other
+than the one its library's version makes.
 
 Speed: the (de)compression contexts are made once per library, level and thread (a
 `zstandard` context must not be used by two threads at once) and reused; a payload is
@@ -21,8 +23,9 @@ from functools import lru_cache
 
 import zstandard
 
+from codec import frame
 from codec.errors import CorruptPayload, UnknownDictionary
-from codec.library import PatternLibrary
+from codec.library import TRIMMED, PatternLibrary
 
 # zstd level of contexts, and the level the libraries' entropy tables are measured at (codec.train).
 # Level 9 (lazy2), not 19 (btultra2): on 1-4 KB held-out documents with the domain library its
@@ -30,6 +33,7 @@ from codec.library import PatternLibrary
 # here, below the 20 MB/s a client should spend on a context). `semdns bench codec --level N`.
 DEFAULT_LEVEL = 9
 MAX_OUTPUT = 16 * 1024 * 1024
+FIRST_OUTPUT = 1024 * 1024  # room a trimmed frame is decoded into first (`_decode_frame`)
 
 
 @lru_cache(maxsize=32)
@@ -61,8 +65,9 @@ def _compressor(library: PatternLibrary | None, level: int) -> zstandard.ZstdCom
     compressor = cache.get((library, level))
     if compressor is None:
         cdict = None if library is None else _compression_dict(library, level)
-        compressor = zstandard.ZstdCompressor(level=level, dict_data=cdict, write_checksum=True,
-                                              write_content_size=True)
+        standard = not _trimmed(library)
+        compressor = zstandard.ZstdCompressor(level=level, dict_data=cdict, write_checksum=standard,
+                                              write_content_size=standard)
         if len(cache) >= _CACHED:
             del cache[next(iter(cache))]
         cache[library, level] = compressor
@@ -74,7 +79,7 @@ def _decompressor(library: PatternLibrary | None) -> zstandard.ZstdDecompressor:
     decompressor = cache.get(library)
     if decompressor is None:
         ddict = None if library is None else _decompression_dict(library)
-        decompressor = zstandard.ZstdDecompressor(dict_data=ddict)
+        decompressor = zstandard.ZstdDecompressor(dict_data=ddict, format=_format(_trimmed(library)))
         if len(cache) >= _CACHED:
             del cache[next(iter(cache))]
         cache[library] = decompressor
@@ -85,15 +90,47 @@ def compress(data: bytes, library: PatternLibrary | None, level: int = DEFAULT_L
     """One zstd frame of `data`, with the library's dictionary (and word table) when given."""
     if library is not None and library.word_table is not None:
         data = library.word_table.encode(data)
-    return _compressor(library, level).compress(data)
+    packed = _compressor(library, level).compress(data)
+    return frame.trim(packed) if _trimmed(library) else packed
+
+
+def _trimmed(library: PatternLibrary | None) -> bool:
+    return library is not None and library.version == TRIMMED
+
+
+def _format(trimmed: bool) -> int:
+    return zstandard.FORMAT_ZSTD1_MAGICLESS if trimmed else zstandard.FORMAT_ZSTD1
+
+
+def _parameters(payload: bytes) -> tuple[zstandard.FrameParameters, bool]:
+    """The frame header of a standard or trimmed frame, and whether it is trimmed (then also checked
+    whole: `frame.check`). Raises CorruptPayload."""
+    trimmed = frame.is_trimmed(payload)
+    if trimmed:
+        frame.check(payload)
+    try:
+        return zstandard.get_frame_parameters(payload, format=_format(trimmed)), trimmed
+    except zstandard.ZstdError as exc:
+        raise CorruptPayload(f"not a zstd frame: {exc}") from None
+
+
+def _decode_frame(decompressor: zstandard.ZstdDecompressor, payload: bytes, max_output: int, trimmed: bool) -> bytes:
+    """The frame's content. A trimmed frame declares no size: it is decoded into FIRST_OUTPUT octets of
+    room first, and again into `max_output` only when that fails (libzstd's buffer is allocated
+    whole, and 16 MiB cost more than decoding a 1-4 KB payload: 40 against 300 MB/s)."""
+    room = min(max_output, FIRST_OUTPUT) if trimmed else max_output
+    while True:
+        try:  # one frame, whole, nothing after it: a cut frame or trailing octets are errors here
+            return decompressor.decompress(payload, max_output_size=room, allow_extra_data=False)
+        except zstandard.ZstdError as exc:
+            if room == max_output:
+                raise CorruptPayload(f"damaged zstd frame: {exc}") from None
+        room = max_output
 
 
 def payload_dict_id(payload: bytes) -> int:
     """The dictionary id a payload needs (0: none). Raises CorruptPayload."""
-    try:
-        return zstandard.get_frame_parameters(payload).dict_id
-    except zstandard.ZstdError as exc:
-        raise CorruptPayload(f"not a zstd frame: {exc}") from None
+    return _parameters(payload)[0].dict_id
 
 
 def decompress(
@@ -103,24 +140,22 @@ def decompress(
 
     Raises UnknownDictionary(id) or CorruptPayload.
     """
-    try:
-        params = zstandard.get_frame_parameters(payload)
-    except zstandard.ZstdError as exc:
-        raise CorruptPayload(f"not a zstd frame: {exc}") from None
-    if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
-        raise CorruptPayload("the zstd frame does not declare its content size")
-    if params.content_size > max_output:
-        raise CorruptPayload(f"the frame declares {params.content_size} octets, more than {max_output}")
+    params, trimmed = _parameters(payload)  # a trimmed frame is checked whole here: cut, trailing octets
+    if not trimmed:
+        if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+            raise CorruptPayload("the zstd frame does not declare its content size")
+        if params.content_size > max_output:
+            raise CorruptPayload(f"the frame declares {params.content_size} octets, more than {max_output}")
     library = None
     if params.dict_id:
         library = libraries_by_id.get(params.dict_id)
         if library is None:
             raise UnknownDictionary(params.dict_id)
-    try:  # one frame, whole, nothing after it: a cut frame or trailing octets are errors here
-        out = _decompressor(library).decompress(payload, max_output_size=max_output, allow_extra_data=False)
-    except zstandard.ZstdError as exc:
-        raise CorruptPayload(f"damaged zstd frame: {exc}") from None
-    if len(out) != params.content_size:
+    if trimmed != _trimmed(library):
+        form = "a trimmed" if trimmed else "a standard"
+        raise CorruptPayload(f"{form} zstd frame names dictionary {params.dict_id}, whose library makes the other form")
+    out = _decode_frame(_decompressor(library), payload, max_output, trimmed)
+    if not trimmed and len(out) != params.content_size:
         raise CorruptPayload(f"decoded {len(out)} octets, the frame declares {params.content_size}")
     if library is not None and library.word_table is not None:
         out = library.word_table.decode(out, max_output)

@@ -1,12 +1,13 @@
 """Pattern libraries (trained zstd dictionaries, with a word table) as zone data: TXT records and back.
 
-Records of a library for `<domain>` (format `semcodec2`; `semcodec1` is still read and written):
+Records of a library for `<domain>` (format `semcodec3`; `semcodec1` and `semcodec2` are still read
+and written):
 
 * header, at ``_codec.<domain>.``::
 
-      TXT "v=semcodec2" "id=<zstd dictionary id>" "size=<octets>" "sha256=<hex>" "chunks=<n>" "table=<octets>"
+      TXT "v=semcodec3" "id=<zstd dictionary id>" "size=<octets>" "sha256=<hex>" "chunks=<n>" "table=<octets>"
 
-  (`semcodec1`: the same without ``table=``.)
+  (`semcodec2`: the same with ``v=semcodec2``; `semcodec1`: without ``table=``.)
 
 * data chunk ``i`` (0 <= i < n), at ``<i>._codec.<domain>.``, one TXT record::
 
@@ -15,17 +16,19 @@ Records of a library for `<domain>` (format `semcodec2`; `semcodec1` is still re
   Chunk ``i`` is octets ``[i*8192, (i+1)*8192)`` of the library's data, base64 (RFC 4648, padded),
   cut into character-strings of at most 255 octets. One RR per owner name: the strings of one RR
   are ordered, while an RRset is not, so order lives in the owner name and in ``c=<i>``.
-  Chunks of 8 KiB keep each response near 11 KB (DNS over TCP); the whole 64 KiB library would
-  not fit one DNS message.
+  Chunks of 8 KiB keep each response near 11 KB (DNS over TCP); a whole library (up to 128 KiB)
+  would not fit one DNS message.
 
-The data of a `semcodec1` library is a zstd dictionary. The data of a `semcodec2` library is its
-word table (the first ``table=`` octets: one zstd frame of words, `codec.wordtable`) followed by
-the zstd dictionary; ``size`` and ``sha256`` cover both, ``id`` is the dictionary's. A payload
-stays one zstd frame whose dictionary id names the library; the library's version says whether
-the text went through the word table before zstd (`codec.compress`).
+The data of a `semcodec1` library is a zstd dictionary. The data of a `semcodec2` or `semcodec3`
+library is its word table (the first ``table=`` octets: one zstd frame of words, `codec.wordtable`)
+followed by the zstd dictionary; ``size`` and ``sha256`` cover both, ``id`` is the dictionary's.
+A payload stays one zstd frame whose dictionary id names the library; the library's version says
+whether the text went through the word table before zstd, and how the frame is laid out: a
+`semcodec3` payload is the trimmed frame of `codec.compress` (no magic number, content size nor
+checksum), the others a standard zstd frame.
 
 Bounds (`LibraryLimits`): a reader refuses a header announcing more than 16 chunks or 128 KiB
-(`DEFAULT_LIMITS`; twice the 64 KiB the trainer writes), or a chunk count other than
+(`DEFAULT_LIMITS`: what the trainer writes at most), or a chunk count other than
 ``ceil(size / 8192)``, in `parse_header`, before fetching any chunk (`HeaderOutOfBounds`). A reader
 may raise its limits up to `HARD_LIMITS` (64 chunks, 512 KiB), never beyond (`LibraryLimits.capped`).
 `check_header` says the same of a header text, for zone checks.
@@ -61,13 +64,18 @@ from codec.wordtable import WordTable
 
 PLAIN = 1  # semcodec1: a zstd dictionary
 WORDS = 2  # semcodec2: a word table, then a zstd dictionary
-FORMATS = {PLAIN: "semcodec1", WORDS: "semcodec2"}
+TRIMMED = 3  # semcodec3: as semcodec2, its payloads are trimmed zstd frames (codec.compress)
+FORMATS = {PLAIN: "semcodec1", WORDS: "semcodec2", TRIMMED: "semcodec3"}
 CHUNK_OCTETS = 8192
 STRING_OCTETS = 255
 DEFAULT_TTL = 3600
 KIB = 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_HEADER_KEYS = {PLAIN: ("v", "id", "size", "sha256", "chunks"), WORDS: ("v", "id", "size", "sha256", "chunks", "table")}
+_HEADER_KEYS = {
+    PLAIN: ("v", "id", "size", "sha256", "chunks"),
+    WORDS: ("v", "id", "size", "sha256", "chunks", "table"),
+    TRIMMED: ("v", "id", "size", "sha256", "chunks", "table"),
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class LibraryHeader:
     size: int
     sha256: str
     chunks: int
-    table: int = 0  # octets of word table at the start of the data (semcodec2)
+    table: int = 0  # octets of word table at the start of the data (semcodec2 and 3)
 
     def to_strings(self) -> list[str]:
         strings = [
@@ -106,7 +114,7 @@ class LibraryHeader:
             f"sha256={self.sha256}",
             f"chunks={self.chunks}",
         ]
-        return strings + [f"table={self.table}"] if self.version == WORDS else strings
+        return strings if self.version == PLAIN else strings + [f"table={self.table}"]
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ class PatternLibrary:
     """A trained library and its identity: format version, zstd dict id, sha256 of `data`.
 
     `data` is what travels: the zstd dictionary (semcodec1), or the word table's `table_octets`
-    followed by the dictionary (semcodec2).
+    followed by the dictionary (semcodec2, semcodec3).
     """
 
     data: bytes
@@ -129,10 +137,12 @@ class PatternLibrary:
         return cls.from_data(data, PLAIN, 0)
 
     @classmethod
-    def with_table(cls, table: WordTable, dictionary: bytes) -> PatternLibrary:
-        """A `semcodec2` library: `table` as the first stage in front of a zstd dictionary."""
+    def with_table(cls, table: WordTable, dictionary: bytes, version: int = TRIMMED) -> PatternLibrary:
+        """A `semcodec3` (or `version`) library: `table` as the first stage in front of a zstd dictionary."""
+        if version == PLAIN:
+            raise BadHeader(f"{FORMATS[PLAIN]} has no word table")
         stored = table.to_bytes()
-        return cls.from_data(stored + dictionary, WORDS, len(stored))
+        return cls.from_data(stored + dictionary, version, len(stored))
 
     @classmethod
     def from_data(cls, data: bytes, version: int, table_octets: int) -> PatternLibrary:
@@ -153,7 +163,7 @@ class PatternLibrary:
 
     @cached_property
     def word_table(self) -> WordTable | None:
-        """The first stage (semcodec2), None for semcodec1. Raises BadTable."""
+        """The first stage (semcodec2 and 3), None for semcodec1. Raises BadTable."""
         if self.version == PLAIN:
             return None
         try:
@@ -183,7 +193,7 @@ class PatternLibrary:
     def to_zone_fragment(self, domain: str, comment: Iterable[str] = (), ttl: int = DEFAULT_TTL) -> str:
         """The master-file text of the `_codec.<domain>` records (absolute owner names)."""
         lines = [f"; {line}" if line else ";" for line in comment]
-        table = f" (word table {self.table_octets} octets)" if self.version == WORDS else ""
+        table = "" if self.version == PLAIN else f" (word table {self.table_octets} octets)"
         lines.append(f"; library {self.name}: zstd dictionary id {self.dict_id}, {len(self.data)} octets{table}")
         header = " ".join(f'"{s}"' for s in self.header.to_strings())
         lines.append(f"{header_owner(domain)} {ttl} IN TXT {header}")
@@ -277,9 +287,9 @@ def parse_header(strings: Sequence[str | bytes], limits: LibraryLimits = DEFAULT
     sha = fields["sha256"].lower()
     if not _SHA256_HEX.fullmatch(sha) or dict_id <= 0 or size <= 0 or chunks <= 0:
         raise BadHeader(f"_codec header: bad value in {fields}")
-    if version == WORDS and not 0 < table < size:
+    if version != PLAIN and not 0 < table < size:
         raise BadHeader(f"_codec header ({fields['v']}): table={table} must lie inside size={size}")
-    return check_bounds(LibraryHeader(version, dict_id, size, sha, chunks, table if version == WORDS else 0), limits)
+    return check_bounds(LibraryHeader(version, dict_id, size, sha, chunks, 0 if version == PLAIN else table), limits)
 
 
 def _chunk_index(position: int, strings: Sequence[str | bytes]) -> int:

@@ -1,4 +1,4 @@
-"""Training a domain's pattern library (at most 64 KiB: word table + zstd dictionary) from its documents.
+"""Training a domain's pattern library (at most 128 KiB: word table + zstd dictionary) from its documents.
 
 First stage (`semcodec2`, `codec.wordtable`): a table of the domain's frequent words (with their
 leading space), learnt by expected saving from words found in at least two documents, replaces
@@ -48,8 +48,30 @@ document frequency (+0.001x, noise), 2048 words instead of the whole code space 
 
 The figures above are at zstd level 19. Contexts are now compressed at level 9
 (`codec.compress.DEFAULT_LEVEL`, for speed) and the entropy tables measured there: 1.523x (seed 0)
-against 1.540x at 19. Libraries of 128 KiB (`--size 131072`, the readers' default bound) give
-1.541x at level 9; they are not the default: twice the transfer for +0.02x.
+against 1.540x at 19; libraries of 128 KiB gave 1.541x at level 9 (semcodec2).
+
+`semcodec3` (issue 17; 5-fold seed 0, level 9, gains over plain zstd with its standard frame, all
+measured in one harness): 1.523x before. The trimmed frame (`codec.frame`: no magic, checksum nor
+content size) +0.021x (seeds 1 and 2 alike); 128 KiB instead of 64 KiB (the readers' default bound)
++0.019x, now the default: finance, legal and medical then hold their whole training corpus and
+leave room. Fill (`fill`): that room takes content chosen from the other domains' documents,
+farthest from the end (finance 1.466 -> 1.535, legal 1.766 -> 1.804, medical 1.834 -> 1.885;
++0.027x; any single other domain gives most of it, so it is general English, not shared documents),
+and the codes a domain's table leaves go to the fill's words (+0.015x on those three, +0.008 code,
++0.002 creative): ~1.60x in all, see README. Payload anatomy at 128 KiB (1-4 KB, per document): ~120
+sequences at ~21 bits (offsets into the dictionary are most of it) weigh more than the ~200-500
+literals at ~7 bits; the frame and block headers 7 octets.
+
+Tried for semcodec3 without gain: zstd levels 10-19 (+0.001 to +0.017x at 10-19, compression 6-18
+MB/s here, below the 20 MB/s target); at level 9 strategy btultra with minMatch 4 and searchLog 2
+(+0.010x, half the speed), btlazy2 (+0.004x, 0.6x the speed), the hash-chain match finder instead
+of the row one (+0.005x, 0.75x the speed), minMatch 6 (-0.13x), searchLog 6 (+0.001x); parameters
+other than a level cannot be set through `zstandard` on a precomputed dictionary without losing
+~4.5% (its explicit-parameters path), so a tuned level would need libzstd directly. Two-word phrases
+as table entries (500 of them: -0.007x: they break dictionary matches), digits and underscores in
+words (+0.0005x), two-octet codes lead-major or with a permuted low octet (-0.005x, -0.0006x),
+words in one training document only (-0.09x), in three (+0.001x), STATS_FOLDS 3 or 6, SEGMENT 128,
+DMER 6 (within +-0.003x).
 
 Training is deterministic: the same corpus gives the same bytes, sha256 and dictionary id.
 """
@@ -64,11 +86,11 @@ import numpy as np
 from codec.compress import DEFAULT_LEVEL
 from codec.errors import TrainingError
 from codec.library import PatternLibrary
-from codec.wordtable import learn_table
+from codec.wordtable import CAPACITY, WordTable, learn_table
 from codec.zdict import finalize_dictionary, with_content
 
-DEFAULT_SIZE = 64 * 1024
 MAX_SIZE = 128 * 1024  # a reader's default bound (codec.library.LibraryLimits)
+DEFAULT_SIZE = MAX_SIZE
 MIN_CORPUS = 8
 DMER = 8
 SEGMENT = 256
@@ -85,12 +107,16 @@ def train_library(
     level: int = DEFAULT_LEVEL,
     progress: Callable[[int], object] | None = None,
     words: bool = True,
+    fill: Sequence[bytes] = (),
 ) -> PatternLibrary:
     """Train a library of at most `size` octets from `documents`.
 
-    With `words` (the default) a `semcodec2` library: a word table learnt from the documents,
+    With `words` (the default) a `semcodec3` library: a word table learnt from the documents,
     then a dictionary trained on the documents as the table encodes them, in the octets the
     table leaves; without, or when no word qualifies, a `semcodec1` dictionary alone.
+    `fill`: other documents (other domains': general text) whose content fills the room the
+    domain's own content leaves in the dictionary, farthest from its end, and whose words take
+    the codes the domain's words leave; they never displace the domain's content nor words.
     `progress(n)` is told of every n octets of dictionary content chosen.
     """
     samples = [doc for doc in documents if doc]
@@ -99,24 +125,47 @@ def train_library(
     if not 4096 <= size <= MAX_SIZE:
         raise TrainingError(f"library size {size} outside 4096..{MAX_SIZE} octets")
     table = learn_table(samples) if words else None
+    if table is not None and fill:
+        table = _with_fill_words(table, fill)
     if table is None or not table.words:
-        return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress))
+        return PatternLibrary.from_dictionary(train_dictionary(samples, size, level, progress, fill))
     stored = len(table.to_bytes())
     if size - stored < 4096:
         raise TrainingError(f"the word table takes {stored} of the {size} octets: no room for a dictionary")
     encoded = [table.encode(doc) for doc in samples]
-    return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress))
+    filler = [table.encode(doc) for doc in fill if doc]
+    return PatternLibrary.with_table(table, train_dictionary(encoded, size - stored, level, progress, filler))
+
+
+def _with_fill_words(table: WordTable, fill: Sequence[bytes]) -> WordTable:
+    """`table` with the codes it leaves given to the fill's words (`learn_table` of the fill), after its own."""
+    own = set(table.words)
+    extra = [word for word in learn_table(fill).words if word not in own]
+    return WordTable(table.words + tuple(extra[: CAPACITY - len(table.words)]))
 
 
 def train_dictionary(
-    samples: Sequence[bytes], size: int, level: int, progress: Callable[[int], object] | None = None
+    samples: Sequence[bytes],
+    size: int,
+    level: int,
+    progress: Callable[[int], object] | None = None,
+    fill: Sequence[bytes] = (),
 ) -> bytes:
-    """A full zstd dictionary of at most `size` octets: chosen content, cross-fitted tables."""
+    """A full zstd dictionary of at most `size` octets: chosen content (then `fill`'s), cross-fitted tables."""
     content = select_content(samples, size - HEADER_RESERVE, progress)
     if len(content) < 1024:
         raise TrainingError(f"the {len(samples)} documents share too little to train on ({len(content)} octets)")
+    content = _filled(content, fill, size - HEADER_RESERVE, progress)
     full = finalize_dictionary(content, samples, size, level, dictionary_id(content))
-    return with_content(full, _held_out_tables(samples, size, level) or full)
+    return with_content(full, _held_out_tables(samples, size, level, fill) or full)
+
+
+def _filled(
+    content: bytes, fill: Sequence[bytes], budget: int, progress: Callable[[int], object] | None = None
+) -> bytes:
+    """`content` after what `fill`'s documents give to the room it leaves in `budget`."""
+    room = budget - len(content)
+    return select_content(fill, room, progress) + content if fill and room > 0 else content
 
 
 def dictionary_id(content: bytes) -> int:
@@ -125,7 +174,7 @@ def dictionary_id(content: bytes) -> int:
     return low + int.from_bytes(hashlib.sha256(content).digest()[:4], "big") % (high - low)
 
 
-def _held_out_tables(samples: Sequence[bytes], size: int, level: int) -> bytes | None:
+def _held_out_tables(samples: Sequence[bytes], size: int, level: int, fill: Sequence[bytes] = ()) -> bytes | None:
     """A dictionary whose entropy tables were measured on documents its content was not chosen from.
 
     None when the documents left after holding some out share too little to choose content from.
@@ -133,7 +182,9 @@ def _held_out_tables(samples: Sequence[bytes], size: int, level: int) -> bytes |
     held = [doc for index, doc in enumerate(samples) if index % STATS_FOLDS == 0]
     rest = [doc for index, doc in enumerate(samples) if index % STATS_FOLDS != 0]
     content = select_content(rest, size - HEADER_RESERVE)
-    return finalize_dictionary(content, held, size, level) if len(content) >= 1024 else None
+    if len(content) < 1024:
+        return None
+    return finalize_dictionary(_filled(content, fill, size - HEADER_RESERVE), held, size, level)
 
 
 def _dmer_ids(documents: Sequence[bytes]) -> list[np.ndarray]:

@@ -1,6 +1,6 @@
 """`semdns codec`: train a domain's pattern library into its zonefile fragment; show one by DNS.
 
-    semdns codec train --domain legal.semantic.root CORPUS_DIR [--zonefiles zonefiles/] [--pid-file F]
+    semdns codec train --domain legal.semantic.root CORPUS_DIR [--fill DIR ...] [--zonefiles zonefiles/] [--pid-file F]
     semdns codec show legal.semantic.root --server 127.0.0.1:5300
 """
 from __future__ import annotations
@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--size", type=int, default=DEFAULT_SIZE, help="library octets: word table + dictionary (default %(default)s)"
     )
+    train.add_argument(
+        "--fill", type=Path, action="append", default=[], metavar="DIR",
+        help="documents (*.txt, read recursively, those under CORPUS_DIR left out) whose content fills the room "
+             "the domain's own leaves in the dictionary, e.g. the other domains' (codec.train); repeatable",
+    )
     train.add_argument("--pid-file", type=Path, help="send SIGHUP to this server after writing (reload + NOTIFY)")
     add_flag(train)
     train.set_defaults(func=run_train)
@@ -64,9 +69,10 @@ def run_train(args: argparse.Namespace) -> int:
         data = path.read_bytes()
         corpus_hash.update(hashlib.sha256(data).digest())
         documents.append(data)
+    fill, fill_sha256 = _fill_documents(args.fill, args.corpus)
     with bar(args=args, total=args.size, desc="training", unit="B", unit_scale=True) as training:
         try:
-            library = train_library(documents, size=args.size, progress=training.update)
+            library = train_library(documents, size=args.size, progress=training.update, fill=fill)
         except CodecError as exc:
             print(f"semdns codec train: {exc}", file=sys.stderr)
             return 1
@@ -77,6 +83,12 @@ def run_train(args: argparse.Namespace) -> int:
         f"corpus sha256 (over the documents' sha256 in path order) {corpus_hash.hexdigest()}.",
         "The corpus is not part of this repository; only the trained library (word table and dictionary) is.",
     ]
+    if fill:
+        where = ", ".join(_display_path(d) for d in args.fill)
+        comment[3:3] = [
+            f"Filled from {len(fill)} other documents ({sum(map(len, fill))} octets) of {where}, "
+            f"sha256 {fill_sha256}; they are not part of this repository either."
+        ]
     fragment = args.zonefiles / "codec" / f"{origin}codec"
     fragment.parent.mkdir(parents=True, exist_ok=True)
     fragment.write_text(library.to_zone_fragment(origin, comment))
@@ -92,6 +104,19 @@ def run_train(args: argparse.Namespace) -> int:
         os.kill(pid, signal.SIGHUP)
         print(f"sent SIGHUP to {pid} (reload, NOTIFY to secondaries)")
     return 0
+
+
+def _fill_documents(directories: list[Path], corpus: Path) -> tuple[list[bytes], str]:
+    """The *.txt documents under `directories` but not under `corpus`, in path order, and their sha256
+    (over the documents' sha256)."""
+    paths = sorted({p.resolve() for d in directories for p in d.rglob("*.txt") if p.is_file()})
+    digest = hashlib.sha256()
+    documents = []
+    for path in paths:
+        if not path.is_relative_to(corpus.resolve()):
+            documents.append(path.read_bytes())
+            digest.update(hashlib.sha256(documents[-1]).digest())
+    return documents, digest.hexdigest()
 
 
 def _display_path(path: Path) -> str:

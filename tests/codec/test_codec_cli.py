@@ -104,6 +104,23 @@ def test_codec_train_writes_fragment_bumps_serial_and_signals(tmp_path: Path) ->
     assert len(from_txt_records(header, chunks).data) <= 8192
 
 
+def test_codec_train_fills_from_other_directories_without_the_corpus(tmp_path: Path) -> None:
+    (tmp_path / "contexts").mkdir()
+    write_corpus(tmp_path / "contexts" / "legal")
+    rnd = random.Random(5)
+    other = "patient dose clinic symptom therapy blood pressure chronic acute renal cardiac".split()
+    (tmp_path / "contexts" / "medical").mkdir()
+    for i in range(12):
+        (tmp_path / "contexts" / "medical" / f"m{i}.txt").write_text(" ".join(rnd.choice(other) for _ in range(300)))
+    zonefiles = tmp_path / "zonefiles"
+    out = semdns("codec", "train", "--domain", "legal.semantic.root", str(tmp_path / "contexts" / "legal"),
+                 "--fill", str(tmp_path / "contexts"), "--zonefiles", str(zonefiles), "--size", "65536")
+    assert out.returncode == 0, out.stderr
+    fragment = (zonefiles / "codec" / "legal.semantic.root.codec").read_text()
+    assert "Trained on 20 documents" in fragment and "Filled from 12 other documents" in fragment
+    assert '"v=semcodec3"' in fragment
+
+
 def test_next_serial() -> None:
     today = datetime.date(2026, 11, 23)
     assert next_serial(2026010105, today) == 2026112300

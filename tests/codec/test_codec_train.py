@@ -8,7 +8,8 @@ import zstandard
 
 from codec.compress import compress, decompress
 from codec.errors import TrainingError
-from codec.train import HEADER_RESERVE, train_library
+from codec.library import TRIMMED
+from codec.train import HEADER_RESERVE, _filled, train_library
 from codec.zdict import finalize_dictionary, with_content
 
 WORDS = ("invoice balance quarterly revenue audit ledger the of and to account payable "
@@ -87,5 +88,33 @@ def test_dictionary_ids_take_two_octets_and_follow_the_content() -> None:
 def test_word_table_and_dictionary_share_the_size_budget() -> None:
     docs = make_corpus(15, count=40, words=600)
     library = train_library(docs, size=8192)
-    assert library.version == 2 and 0 < library.table_octets and len(library.data) <= 8192
+    assert library.version == TRIMMED and 0 < library.table_octets and len(library.data) <= 8192
     assert len(library.dictionary) + library.table_octets == len(library.data)
+
+
+OTHER_WORDS = ("patient dose clinic symptom therapy blood pressure chronic acute renal cardiac screening diagnosis "
+               "treatment history follow review with for in was").split()
+
+
+def other_domain(seed: int, count: int = 30) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [" ".join(rnd.choice(OTHER_WORDS) for _ in range(300)).encode() for _ in range(count)]
+
+
+def test_fill_takes_only_the_room_the_domain_leaves_and_sits_farthest() -> None:
+    docs, fill = make_corpus(11, count=10, words=100), other_domain(12)
+    alone = train_library(docs, size=65536)
+    filled = train_library(docs, size=65536, fill=fill)
+    assert len(alone.data) + 4096 < len(filled.data) <= 65536  # the domain left room, the fill took some
+    assert alone.word_table is not None and filled.word_table is not None
+    own = alone.word_table.words  # the domain's words keep their codes, the fill's take the codes left
+    assert filled.word_table.words[: len(own)] == own and b" patient" in filled.word_table.words[len(own) :]
+    content = alone.dictionary[-1000:]  # the domain's most valuable content (at least 1024 octets) stays last
+    assert filled.dictionary.endswith(content)
+    held_out = other_domain(13, count=5)
+    assert sum(len(compress(doc, filled)) for doc in held_out) < sum(len(compress(doc, alone)) for doc in held_out)
+    for doc in held_out:
+        assert decompress(compress(doc, filled), {filled.dict_id: filled}) == doc
+    assert _filled(b"own content", fill, 5) == b"own content"  # no room left: nothing of the fill
+    assert _filled(b"own content", [], 4096) == b"own content"
+    assert _filled(b"own content", fill, 4096).endswith(b"own content")

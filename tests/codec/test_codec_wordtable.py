@@ -1,4 +1,4 @@
-"""The `semcodec2` first stage: word table transform, its library format and its compression."""
+"""The first stage of `semcodec2` and `semcodec3`: word table transform, its library format and its compression."""
 from __future__ import annotations
 
 import random
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from codec.compress import compress, decompress, payload_dict_id
 from codec.errors import BadHeader, BadTable, CorruptPayload
-from codec.library import PatternLibrary, from_txt_records, parse_header
+from codec.library import TRIMMED, WORDS, PatternLibrary, from_txt_records, parse_header
 from codec.train import train_library
 from codec.wordtable import CAPACITY, CONTINUATIONS, CONTROLS, ESCAPE, LEADS, RESERVED, SINGLES, WordTable, learn_table
 
@@ -65,7 +65,7 @@ TRICKY = (b"\xc3", b"\xc3\xa9", b"\xe2\x80", b"\xe2\x80\x99", b"\xf0\x9f\x98", b
 
 @pytest.fixture(scope="module")
 def libraries() -> tuple[PatternLibrary, PatternLibrary]:
-    """(semcodec1, semcodec2) libraries trained on the same documents."""
+    """(semcodec1, semcodec3) libraries trained on the same documents."""
     docs = make_corpus(2, 60)
     return train_library(docs, size=16384, words=False), train_library(docs, size=16384)
 
@@ -190,26 +190,29 @@ def test_decode_rejects_unassigned_and_cut_codes() -> None:
     assert small.decode(SINGLES[:1] * 10, limit=60) == b" alpha" * 10
 
 
-def test_semcodec2_library_travels_in_a_zone(libraries: tuple[PatternLibrary, PatternLibrary]) -> None:
-    _, library = libraries
-    assert library.version == 2 and library.word_table is not None and len(library.data) <= 16384
+@pytest.mark.parametrize("version", [WORDS, TRIMMED])
+def test_library_with_a_table_travels_in_a_zone(libraries: tuple[PatternLibrary, PatternLibrary], version: int) -> None:
+    trained = libraries[1]
+    assert trained.version == TRIMMED and trained.word_table is not None and len(trained.data) <= 16384
+    library = PatternLibrary.from_data(trained.data, version, trained.table_octets)
+    tag = f"semcodec{version}".encode()
     text = ("$ORIGIN medical.semantic.root.\n$TTL 300\n@ SOA ns1 host 1 3600 900 1209600 300\n@ NS ns1\n"
             "ns1 A 127.0.0.2\n" + library.to_zone_fragment("medical.semantic.root."))
     zone = dns.zone.from_text(text, "medical.semantic.root.")
     header = list(zone.find_rdataset("_codec", "TXT")[0].strings)
     chunks = [list(zone.find_rdataset(f"{i}._codec", "TXT")[0].strings) for i in range(library.header.chunks)]
-    assert header[0] == b"v=semcodec2" and header[-1] == f"table={library.table_octets}".encode()
+    assert header[0] == b"v=" + tag and header[-1] == f"table={library.table_octets}".encode()
     assert parse_header(header).table == library.table_octets
     restored = from_txt_records(header, chunks)
     assert restored == library and restored.word_table == library.word_table
-    assert restored.name.startswith("semcodec2-sha256-")
+    assert restored.name.startswith(tag.decode() + "-sha256-")
     with pytest.raises(BadHeader, match="table"):
         from_txt_records([*header[:-1], f"table={library.header.size}".encode()], chunks)
-    with pytest.raises(BadHeader, match="semcodec1"):  # a semcodec2 data read as semcodec1
+    with pytest.raises(BadHeader, match="semcodec1"):  # semcodec2/3 data read as semcodec1
         from_txt_records([b"v=semcodec1", *header[1:-1]], chunks)
 
 
-def test_semcodec2_compression_round_trips_and_beats_the_dictionary_alone(
+def test_table_library_round_trips_and_beats_the_dictionary_alone(
     libraries: tuple[PatternLibrary, PatternLibrary],
 ) -> None:
     plain, library = libraries
@@ -225,7 +228,7 @@ def test_semcodec2_compression_round_trips_and_beats_the_dictionary_alone(
     assert with_words < alone
 
 
-def test_semcodec2_payload_limit_counts_the_decoded_text(libraries: tuple[PatternLibrary, PatternLibrary]) -> None:
+def test_table_library_payload_limit_counts_the_decoded_text(libraries: tuple[PatternLibrary, PatternLibrary]) -> None:
     _, library = libraries
     doc = b" the patient" * 400
     payload = compress(doc, library)

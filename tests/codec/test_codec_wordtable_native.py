@@ -91,3 +91,19 @@ def test_large_inputs_grow_the_output() -> None:
     data = (b" the of and Court \xff\x80 caf\xc3\xa9 " * 5000)
     assert NATIVE.encode(data) == PYTHON.encode(data)
     assert NATIVE.decode(NATIVE.encode(data)) == data
+
+
+def test_the_c_module_refuses_words_that_are_not_bytes_or_slots_of_other_words() -> None:
+    native = wordtable._native
+    assert native is not None
+    slots = native.index((b" the", b"of"))
+    for call in (
+        lambda: native.index((b" the", 3)),
+        lambda: native.decode(SINGLES[1:2], (b" the", 5), -1),
+        lambda: native.encode(b" the of", (5, 6), slots),
+        lambda: native.encode(b" the of", (b" the",), slots),  # slots name a second word the tuple lacks
+    ):
+        with pytest.raises(TypeError, match="must be bytes"):
+            call()
+    assert bytes(native.decode(native.encode(b"all of the x", (b" the", b"of"), slots), (b" the", b"of"), -1)) == (
+        b"all of the x")

@@ -80,8 +80,8 @@ def retrain(zones: Path, tmp_path: Path) -> int:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     rnd = random.Random(5)
-    for i in range(60):  # ~150 KB: a full-size (64 KiB) library, like the one it replaces
-        (corpus / f"doc{i}.txt").write_text(" ".join(rnd.choice(WORDS) for _ in range(400)))
+    for i in range(60):  # ~250 KB, numbers among the words: a full-size (128 KiB) library, like the one it replaces
+        (corpus / f"doc{i}.txt").write_text(" ".join(f"{rnd.choice(WORDS)} {rnd.randrange(10**5)}" for _ in range(400)))
     done = subprocess.run(
         [*semdns_command(), "codec", "train", str(corpus), "--domain", ZONE, "--zonefiles", str(zones)],
         cwd=REPO,
