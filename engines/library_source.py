@@ -8,7 +8,7 @@ keeps serving (contexts compressed without a dictionary, dict_id 0, always work)
 `DnsLibrarySource` reads the records over DNS (TCP: chunks are ~11 KB) with dnspython: the
 header at `_codec.<domain>.` (or, where the domain has none, at its nearest ancestor's, as the
 SDK looks it up), then chunk i at `<i>._codec.<that domain>.`, reassembled and verified by
-`codec.library.from_txt_records` (formats `semcodec1` and `semcodec2`).
+`codec.library.from_txt_records` (formats `semcodec1`, `semcodec2` and `semcodec3`).
 """
 from __future__ import annotations
 
