@@ -17,6 +17,7 @@ import dns.message
 import dns.name
 import dns.rdatatype
 import numpy as np
+from helpers.lawmed import APEX, APEX_ZONE
 
 from codec import text_to_qname
 from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
@@ -30,22 +31,6 @@ from routing.descend import Hop
 from zones.catalog import ZoneStore
 from zones.loader import load_directory
 
-APEX = "sem.test."
-APEX_ZONE = """$ORIGIN sem.test.
-$TTL 300
-@ IN SOA ns1 hostmaster 2026010100 3600 600 86400 60
-@ IN NS ns1
-ns1 IN A 127.0.0.1
-_llm._tcp       IN SRV 10 10 8100 llm1
-llm1            IN A   127.0.0.1
-_route          IN TXT "v=semroute1" "route-ttl=300" "th.keyword=0.6"
-law._route      IN TXT "v=semroute1" "desc=law" "kw=court,judge" "ex=can the court hear my case"
-med._route      IN TXT "v=semroute1" "desc=medicine" "kw=dose" "ex=how much of this drug"
-_llm._tcp.law   IN SRV 10 10 8110 llm1.law
-llm1.law        IN A   127.0.0.1
-_llm._tcp.med   IN SRV 10 10 8120 llm1.med
-llm1.med        IN A   127.0.0.1
-"""
 QUESTION = "what did the court say about my lease"  # one keyword, below th.keyword: needs the encoder
 
 

@@ -1,0 +1,20 @@
+"""A small semantic zone for the semantic handler's tests: `sem.test.` routing to `law` and `med`,
+each with its engine, keywords that decide only above `th.keyword=0.6` and one exemplar each."""
+from __future__ import annotations
+
+APEX = "sem.test."
+APEX_ZONE = """$ORIGIN sem.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 2026010100 3600 600 86400 60
+@ IN NS ns1
+ns1 IN A 127.0.0.1
+_llm._tcp       IN SRV 10 10 8100 llm1
+llm1            IN A   127.0.0.1
+_route          IN TXT "v=semroute1" "route-ttl=300" "th.keyword=0.6"
+law._route      IN TXT "v=semroute1" "desc=law" "kw=court,judge" "ex=can the court hear my case"
+med._route      IN TXT "v=semroute1" "desc=medicine" "kw=dose" "ex=how much of this drug"
+_llm._tcp.law   IN SRV 10 10 8110 llm1.law
+llm1.law        IN A   127.0.0.1
+_llm._tcp.med   IN SRV 10 10 8120 llm1.med
+llm1.med        IN A   127.0.0.1
+"""
