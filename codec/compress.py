@@ -118,8 +118,8 @@ def _decode_frame(decompressor: zstandard.ZstdDecompressor, payload: bytes, max_
     """The frame's content. A trimmed frame declares no size: it is decoded into FIRST_OUTPUT octets of
     room first, and again into `max_output` only when that fails (libzstd's buffer is allocated
     whole, and 16 MiB cost more than decoding a 1-4 KB payload: 40 against 300 MB/s; a first room of
-    1 MiB, above glibc's mmap threshold, still halved the speed: 60-87 against 142-196 MB/s for 64 KiB
-    on the shipped finance and medical libraries, 1-4 KB documents)."""
+    1 MiB, above glibc's mmap threshold, still cost half the speed: `semdns bench codec` decompressed
+    held-out documents at 59-154 MB/s with it, 98-181 with 64 KiB)."""
     room = min(max_output, FIRST_OUTPUT) if trimmed else max_output
     while True:
         try:  # one frame, whole, nothing after it: a cut frame or trailing octets are errors here
