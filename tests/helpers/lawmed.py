@@ -1,6 +1,10 @@
-"""A small semantic zone for the semantic handler's tests: `sem.test.` routing to `law` and `med`,
-each with its engine, keywords that decide only above `th.keyword=0.6` and one exemplar each."""
+"""A small semantic zone for the semantic handler's tests (`sem.test.` routing to `law` and `med`,
+each with its engine, keywords that decide only above `th.keyword=0.6` and one exemplar each), and
+`handler_of`, the semantic handler of a runner."""
 from __future__ import annotations
+
+from nameserver.runner import ServerRunner
+from nameserver.semantic.handler import SemanticHandler
 
 APEX = "sem.test."
 APEX_ZONE = """$ORIGIN sem.test.
@@ -18,3 +22,10 @@ llm1.law        IN A   127.0.0.1
 _llm._tcp.med   IN SRV 10 10 8120 llm1.med
 llm1.med        IN A   127.0.0.1
 """
+
+
+def handler_of(runner: ServerRunner) -> SemanticHandler:
+    """The semantic handler of `runner`'s chain."""
+    handler = runner.chain.get("semantic")
+    assert isinstance(handler, SemanticHandler)
+    return handler

@@ -19,7 +19,7 @@ import dns.message
 import dns.rdatatype
 import numpy as np
 import pytest
-from helpers.lawmed import APEX, APEX_ZONE
+from helpers.lawmed import APEX, APEX_ZONE, handler_of
 
 from codec import text_to_qname
 from nameserver.build import SemanticOptions, ServerOptions, build_server
@@ -27,7 +27,6 @@ from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.runner import ServerRunner
 from nameserver.semantic.batcher import EmbedBatcher
-from nameserver.semantic.handler import SemanticHandler
 from routing.descend import SHED_TTL, Shed
 from tools.cli import build_parser
 from tools.cmd_serve import options_from_args
@@ -75,12 +74,6 @@ def make_runner(tmp_path: Path, encoder: GatedEncoder, queue: int = 64, deadline
     runner.chain.warm()  # the indexes compile with the gate open
     encoder.texts.clear()
     return runner
-
-
-def handler_of(runner: ServerRunner) -> SemanticHandler:
-    handler = runner.chain.get("semantic")
-    assert isinstance(handler, SemanticHandler)
-    return handler
 
 
 def ask(runner: ServerRunner, text: str, form: str = "q") -> asyncio.Future[dns.message.Message]:

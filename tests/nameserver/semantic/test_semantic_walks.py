@@ -17,14 +17,14 @@ import dns.message
 import dns.name
 import dns.rdatatype
 import numpy as np
-from helpers.lawmed import APEX, APEX_ZONE
+from helpers.lawmed import APEX, APEX_ZONE, handler_of
 
 from codec import text_to_qname
 from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
 from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import EMBEDDING_MODEL, SemanticHandler
+from nameserver.semantic.handler import EMBEDDING_MODEL
 from nameserver.semantic.walks import WalkMemo
 from routing.classifier import Decision
 from routing.descend import Hop
@@ -59,12 +59,6 @@ def make_runner(tmp_path: Path, encoder: CountingEncoder) -> ServerRunner:
     runner.chain.warm()
     encoder.texts.clear()
     return runner
-
-
-def handler_of(runner: ServerRunner) -> SemanticHandler:
-    handler = runner.chain.get("semantic")
-    assert isinstance(handler, SemanticHandler)
-    return handler
 
 
 async def ask(runner: ServerRunner, text: str, form: str = "q",
