@@ -133,15 +133,7 @@ def text_to_qname(text: str, zone: str, form: Form = "q") -> str:
     would exceed 255 octets (send the EDNS text option with `edns_text.hashed_qname` instead),
     `BadEncoding` for text that is not valid Unicode (lone surrogates).
     """
-    norm = normalize(text)
-    if not norm:
-        raise EmptyText("the question is empty after normalisation")
-    try:
-        norm.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
-    labels = _pack(_encode_words(norm.split(" ")))
-    return _build(labels, form, zone)
+    return _build(_text_labels(text), form, zone)
 
 
 def text_qnames(text: str, zone: str) -> dict[str, str]:
@@ -151,7 +143,8 @@ def text_qnames(text: str, zone: str) -> dict[str, str]:
     longer than the `q` one), so a text travels as a QNAME only when both its queries can; plus
     the other errors of `text_to_qname`.
     """
-    return {form: text_to_qname(text, zone, form) for form in FORMS}
+    labels = _text_labels(text)
+    return {form: _build(labels, form, zone) for form in FORMS}
 
 
 def qname_to_text(name: str | dns.name.Name) -> tuple[str, str]:
@@ -193,6 +186,18 @@ def parse_semantic_name(name: str | dns.name.Name) -> SemanticName:
 
 
 # --- encoding -----------------------------------------------------------------------------------
+def _text_labels(text: str) -> list[str]:
+    """The text labels of a question (see `text_to_qname` for the errors)."""
+    norm = normalize(text)
+    if not norm:
+        raise EmptyText("the question is empty after normalisation")
+    try:
+        norm.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
+    return _pack(_encode_words(norm.split(" ")))
+
+
 def _encode_char(char: str) -> str:
     if char in _LITERAL:
         return char

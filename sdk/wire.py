@@ -25,7 +25,7 @@ import dns.query
 import dns.rdatatype
 
 from codec.edns_text import TEXT_OPTION
-from sdk.route import needs_tcp
+from sdk.route import UDP_PAYLOAD, needs_tcp
 
 Server = tuple[str, int]
 RETRY = 0.5  # seconds before a first resend until replies have been timed, and at most after
@@ -122,7 +122,7 @@ def udp_round(queries: Sequence[dns.message.Message], server: Server, timeout: f
     transports: list[tuple[str, ...]] = [("udp",)] * len(queries)
     start = time.perf_counter()
     deadline = start + timeout
-    pending = {i for i, query in enumerate(queries) if not needs_tcp(query)}
+    pending = {i for i, wire in enumerate(wires) if len(wire) <= UDP_PAYLOAD}  # larger ones go by TCP
     by_id = {queries[i].id: i for i in pending}
     if pending:
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
