@@ -25,13 +25,23 @@ def test_each_choice_is_tried_once_then_the_cheaper_is_kept() -> None:
     assert [n for n, threads in enumerate(picks, start=3) if threads == 1] == [4, 8, 12]  # every 4th explores
 
 
-def test_a_choice_that_turns_slow_is_left() -> None:
-    chooser = ThreadChooser((1, 2), explore_every=8)
+def test_a_choice_that_turns_slow_is_left_and_one_slow_run_is_not_a_verdict() -> None:
+    chooser = ThreadChooser((1, 2), explore_every=8, window=5)
     chooser.observe(1, 0.004, 100)
-    chooser.observe(2, 0.003, 100)
-    for _ in range(6):  # another process takes the second core: two threads now wait for it
+    for _ in range(3):
+        chooser.observe(2, 0.003, 100)
+    chooser.observe(2, 0.050, 100)  # the scheduler delayed one run
+    assert chooser.best == 2
+    for _ in range(3):  # another process takes the second core: two threads now wait for it
         chooser.observe(2, 0.009, 100)
     assert chooser.best == 1 and chooser.pick() == 1
+
+
+def test_text_beyond_what_the_encoder_reads_costs_nothing_more() -> None:
+    chooser = ThreadChooser((1, 2))
+    chooser.observe(1, 0.010, 5000)  # read up to ~64 tokens, like a 320-character text
+    chooser.observe(2, 0.009, 320)
+    assert chooser.best == 2
 
 
 def test_cost_is_per_character_of_text() -> None:
@@ -50,6 +60,8 @@ def test_counts_not_offered_are_ignored_and_bad_settings_refused() -> None:
         ThreadChooser(())
     with pytest.raises(ValueError):
         ThreadChooser((1, 2), explore_every=1)
+    with pytest.raises(ValueError):
+        ThreadChooser((1, 2), window=0)
 
 
 class TwoSessions:
