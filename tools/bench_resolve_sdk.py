@@ -203,6 +203,25 @@ def summarise(rows: Sequence[Breakdown]) -> dict:
     return out
 
 
+def encoder_floor(texts: Sequence[str], gap: float = 0.002) -> dict:
+    """p50/p99 ms of the server's encoder alone (the default variant and threads, in this process)
+    embedding each text once, `gap` seconds apart as questions arriving one by one: the floor
+    under a cold route's time, measured in the same run."""
+    from nameserver.build import SemanticOptions
+    from routing.embedder import load_embedder
+
+    options = SemanticOptions()
+    encoder = load_embedder(options.encoder, threads=options.threads)
+    took = []
+    for text in texts:
+        time.sleep(gap)
+        start = time.perf_counter()
+        encoder.embed([text])
+        took.append(time.perf_counter() - start)
+    return {"count": len(took), "p50_ms": _ms(took, 0.5), "p99_ms": _ms(took, 0.99),
+            "variant": options.encoder, "threads": options.threads}
+
+
 def print_sdk(title: str, summary: dict) -> None:
     print(f"\n{title}")
     print(f"{'category':<30}{'count':>6}{'p50 ms':>9}{'p99 ms':>9}{'srv p50':>9}{'srv p99':>9}"

@@ -8,7 +8,7 @@ import pytest
 from helpers.server import REPO, ServerHandle, running_server
 
 from sdk.wire import Exchange
-from tools.bench_resolve_sdk import Breakdown, breakdown, run_sdk, summarise, wire_time
+from tools.bench_resolve_sdk import Breakdown, breakdown, encoder_floor, run_sdk, summarise, wire_time
 
 LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
 
@@ -53,3 +53,10 @@ def test_run_sdk_on_a_server(shipped: ServerHandle, sequential: bool) -> None:
     for row in rows:
         assert row.transports == "udp" and row.retries == 0 and row.queries >= 2
         assert 0 < row.server <= row.total
+
+
+@pytest.mark.model
+def test_encoder_floor_times_each_question_once() -> None:
+    floor = encoder_floor(["is a verbal contract binding?", LONG, "why is the sky blue"], gap=0.0)
+    assert floor["count"] == 3 and 0 < floor["p50_ms"] <= floor["p99_ms"]
+    assert floor["variant"] == "int8" and floor["threads"] >= 1
