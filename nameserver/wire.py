@@ -38,7 +38,10 @@ import dns.opcode
 import dns.rcode
 
 from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION
+from common.rdataclasses import resolve_in_classes
 from nameserver.errors import Rejected
+
+resolve_in_classes()  # before a query is parsed (see common.rdataclasses)
 
 HEADER = struct.Struct("!2sHHHHH")  # ID (its two octets, copied as they are), flags, four counts
 ID_FLAGS = struct.Struct("!HH")

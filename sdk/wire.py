@@ -25,7 +25,10 @@ import dns.query
 import dns.rdatatype
 
 from codec.edns_text import TEXT_OPTION
+from common.rdataclasses import resolve_in_classes
 from sdk.route import UDP_PAYLOAD, needs_tcp
+
+resolve_in_classes()  # before a reply is parsed (see common.rdataclasses)
 
 Server = tuple[str, int]
 RETRY = 0.5  # seconds before a first resend until replies have been timed, and at most after

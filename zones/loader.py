@@ -28,10 +28,13 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
+from common.rdataclasses import resolve_in_classes
 from zones.catalog import ZoneCatalog
 from zones.check import check_zone
 from zones.errors import ZoneFileError, ZoneProblem
 from zones.source import FileStamp, LoadedZone, Location, RdataKey, ZoneSource
+
+resolve_in_classes()  # before a zone line is parsed (see common.rdataclasses)
 
 ZONE_SUFFIX = ".zone"
 
