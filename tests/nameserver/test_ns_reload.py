@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dns.message
 import dns.opcode
+import dns.rrset
 from helpers.dnswire import udp_exchange
 from helpers.server import running_server
 from helpers.testzones import write_test_zones
@@ -66,3 +67,25 @@ def test_sighup_right_after_ready_reloads_instead_of_killing(tmp_path: Path) -> 
                 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.process.poll() is None and www(server.host, server.port) == "192.0.2.99"
+
+
+def test_a_packet_with_a_class_any_record_leaves_later_zone_records_readable(tmp_path: Path) -> None:
+    # dnspython cached GenericRdata for (ANY, AAAA) from the packet, then used it for the first IN
+    # AAAA it met: the zone's next version failed to load (`common.rdataclasses`)
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    zone = zones / "p.test.zone"
+    zone.write_text("$ORIGIN p.test.\n$TTL 60\n@ SOA ns1 host 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n")
+    with running_server(zones, ["--no-semantic"]) as server:
+        query = dns.message.make_query("ns1.p.test.", "A")
+        query.additional.append(dns.rrset.from_text("x.", 0, "ANY", "TYPE28", r"\# 16 " + "00" * 16))
+        assert dns.message.from_wire(udp_exchange(server.host, server.port, query.to_wire())).answer
+        zone.write_text(zone.read_text().replace("host 1 ", "host 2 ") + "www AAAA 2001:db8::1\n")
+        server.reload()
+        deadline = time.monotonic() + DEADLINE
+        asked = dns.message.make_query("www.p.test.", "AAAA").to_wire()
+        while not dns.message.from_wire(udp_exchange(server.host, server.port, asked)).answer:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        reply = dns.message.from_wire(udp_exchange(server.host, server.port, asked))
+        assert reply.answer[0][0].to_text() == "2001:db8::1"
