@@ -48,7 +48,7 @@ from nameserver.update.dynamic import DynamicZones
 from nameserver.update.handler import UpdateHandler
 from nameserver.update.health import HealthMonitor, HealthSettings
 from nameserver.update.journal import Journal
-from routing.embedder import QUERY_THREADS, SOLO_THREADS
+from routing.embedder import QUERY_THREADS
 from zones.catalog import ZoneStore
 from zones.tsig import load_keyring
 from zones.update_policy import UpdatePolicy, load_update_policy
@@ -63,7 +63,6 @@ class SemanticOptions:
 
     encoder: Literal["int8", "fp32"] = "int8"
     threads: int = QUERY_THREADS
-    solo_threads: int = SOLO_THREADS  # a question that runs alone may use this many (`EmbedBatcher`)
     queue: int = DEFAULT_ENCODER_QUEUE  # texts waiting for the encoder at most; more are shed
     deadline: float = DEFAULT_ENCODER_DEADLINE  # seconds a question may wait for the encoder
 
@@ -221,5 +220,5 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
     if encoder is None:
         from routing.embedder import load_embedder
 
-        encoder = load_embedder(options.encoder, threads=options.threads, solo_threads=options.solo_threads)
+        encoder = load_embedder(options.encoder, threads=options.threads)
     return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline)

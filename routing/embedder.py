@@ -158,41 +158,36 @@ def quantize_int8(source_onnx: Path, target: Path) -> None:
 # deep questions, starved the loop (SOA p99 8.4 ms vs 2.8-4.2 ms with one; `semdns bench attack
 # --kind deep`).
 QUERY_THREADS = max(1, min(2, (os.cpu_count() or 1) - 1))
-# Threads a question may use when it runs alone (nothing queued behind it): two on any machine
-# with two cores, where the batcher measures whether they are faster (`nameserver.semantic.threads`).
-SOLO_THREADS = min(2, os.cpu_count() or 1)
 
 
 class Embedder:
     """Tokenise with `tokenizers`, run the ONNX graph, return L2-normalised float32 vectors."""
 
-    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1,
-                 solo_threads: int | None = None) -> None:
-        """`threads`: intra-op threads of a run; `solo_threads`: a second session with that many,
-        for `embed(..., threads=solo_threads)` (`thread_choices` lists what `embed` accepts)."""
+    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1) -> None:
+        import onnxruntime
         from tokenizers import Tokenizer
 
         self.path = onnx_file
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.no_padding()
-        self.threads = threads
-        counts = dict.fromkeys((threads, solo_threads or threads))
-        self._sessions = {count: _session(onnx_file, count) for count in counts}
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbedderError(f"{onnx_file}: cannot load ONNX graph: {exc}") from exc
 
-    @property
-    def thread_choices(self) -> tuple[int, ...]:
-        """The thread counts `embed` runs with (the default first)."""
-        return tuple(self._sessions)
-
-    def embed(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
-        """Vectors of shape (len(texts), 384), unit length, float32, computed with `threads`
-        (one of `thread_choices`; default: the first).
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of shape (len(texts), 384), unit length, float32.
 
         Texts of similar token length share an onnxruntime run (`plan_runs`): a batch padded
         to its longest text costs what its padding costs, a separate run costs a fixed overhead.
         """
-        session = self._sessions[self.threads if threads is None else threads]
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
             return out
@@ -206,22 +201,9 @@ class Embedder:
                 feeds["input_ids"][row, : len(e.ids)] = e.ids
                 feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
                 feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
-            (vectors,) = session.run(["sentence_embedding"], feeds)
+            (vectors,) = self._session.run(["sentence_embedding"], feeds)
             out[run] = vectors
         return out
-
-
-def _session(onnx_file: Path, threads: int):  # -> onnxruntime.InferenceSession (imported lazily)
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    try:
-        return onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise EmbedderError(f"{onnx_file}: cannot load ONNX graph: {exc}") from exc
 
 
 def plan_runs(lengths: Sequence[int], overhead: int = RUN_OVERHEAD_TOKENS) -> list[list[int]]:
@@ -290,9 +272,8 @@ def _require_export_tools(target: Path) -> None:
             "install the export tools once (pip install '.[export]', or ./scripts/setup.sh)")
 
 
-def load_embedder(variant: Variant = "fp32", threads: int = 1, solo_threads: int | None = None) -> Embedder:
+def load_embedder(variant: Variant = "fp32", threads: int = 1) -> Embedder:
     """The encoder: exported and verified once, then loaded from the cache. `threads`: intra-op
-    threads of one run (the server's query path uses `QUERY_THREADS`); `solo_threads`: also a
-    session with that many, for a question that runs alone (`SOLO_THREADS`)."""
+    threads of one run (the server's query path uses `QUERY_THREADS`)."""
     source = model_dir()
-    return Embedder(ensure_onnx(variant, source), source / "tokenizer.json", threads=threads, solo_threads=solo_threads)
+    return Embedder(ensure_onnx(variant, source), source / "tokenizer.json", threads=threads)

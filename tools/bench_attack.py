@@ -36,7 +36,7 @@ import dns.rcode
 import zstandard
 
 from codec.edns_text import FLAG_ZSTD, TEXT_OPTION, hashed_qname
-from routing.embedder import QUERY_THREADS, SOLO_THREADS
+from routing.embedder import QUERY_THREADS
 from tools.progress import Steps
 
 PROBE_INTERVAL = 0.01
@@ -51,8 +51,6 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
     parser.add_argument("--encoder-threads", type=int, default=QUERY_THREADS,
                         help=f"the server's onnxruntime threads (default {QUERY_THREADS}, as semdns serve)")
-    parser.add_argument("--encoder-solo-threads", type=int, default=SOLO_THREADS,
-                        help=f"threads of a question that runs alone (default {SOLO_THREADS}, as semdns serve)")
     parser.set_defaults(func=run)
 
 
@@ -111,7 +109,7 @@ def explain_stage(address: tuple[str, int], text: str) -> tuple[float, str]:
     return took, ",".join(stages) or dns.rcode.to_text(reply.rcode())
 
 
-def _serve(zones: Path, threads: int, solo_threads: int, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
+def _serve(zones: Path, threads: int, ready: "multiprocessing.Queue[tuple[str, int]]") -> None:
     """The child process: the server as `semdns serve --zones ZONES --listen 127.0.0.1:0` runs it."""
     import asyncio
 
@@ -119,8 +117,7 @@ def _serve(zones: Path, threads: int, solo_threads: int, ready: "multiprocessing
     from nameserver.config import ServerConfig
 
     config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, rrl_rate=0)
-    runner = build_server(ServerOptions(config=config, semantic=SemanticOptions(threads=threads,
-                                                                                   solo_threads=solo_threads)))
+    runner = build_server(ServerOptions(config=config, semantic=SemanticOptions(threads=threads)))
     runner.load()
 
     async def serve() -> None:
@@ -198,8 +195,7 @@ def run(args: argparse.Namespace) -> int:
     packets = expanding_packets(max(1, int(args.rate))) if args.kind == "expanding" else deep_packets(count)
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[tuple[str, int]] = context.Queue()
-    server = context.Process(target=_serve, daemon=True,
-                             args=(args.zones, args.encoder_threads, args.encoder_solo_threads, ready))
+    server = context.Process(target=_serve, args=(args.zones, args.encoder_threads, ready), daemon=True)
     server.start()
     try:
         address = ready.get(timeout=120)

@@ -49,7 +49,7 @@ from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
 from nameserver.workers import WorkerPool, WorkerStartError
 from nameserver.workers_sync import PublishingStore
-from routing.embedder import QUERY_THREADS, SOLO_THREADS
+from routing.embedder import QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 
@@ -124,14 +124,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS} here: 2, "
         "or 1 where the event loop would have no core of its own)",
-    )
-    parser.add_argument(
-        "--encoder-solo-threads",
-        type=_thread_count,
-        default=SOLO_THREADS,
-        metavar="N",
-        help=f"threads a question may use when it runs alone, nothing queued (default {SOLO_THREADS} here); "
-        "the server measures which of the two counts is faster while it serves and uses that one",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
@@ -271,7 +263,6 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      query_timeout=args.query_timeout, resolve_timeout=args.resolve_timeout,
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
-                                                            solo_threads=args.encoder_solo_threads,
                                                             queue=args.encoder_queue, deadline=args.encoder_deadline)
     observe = ObserveOptions(metrics=parse_metrics_address(args.metrics) if args.metrics else None,
                              query_log=args.query_log)

@@ -16,36 +16,20 @@ within one deadline.
     batcher = EmbedBatcher(encoder)              # inside a running event loop
     vectors = await batcher.embed(["a question"])
     await batcher.close()
-
-A lone question (one text, nothing queued behind it) runs on the encoder's solo session when it
-has one (`Embedder(solo_threads=2)`), if `ThreadChooser` finds those threads faster here (see
-`nameserver.semantic.threads`); batches always run on the default session.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Sequence
 
 import numpy as np
 
 from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
-from nameserver.semantic.threads import ThreadChooser
 from routing.descend import Shed
 from routing.index import Encoder
 
 Batch = list[tuple["asyncio.Future[np.ndarray]", list[str]]]
-
-
-@runtime_checkable
-class ThreadedEncoder(Protocol):
-    """An encoder that can run with one of several thread counts (`routing.embedder.Embedder`)."""
-
-    @property
-    def thread_choices(self) -> tuple[int, ...]: ...
-
-    def embed(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray: ...
 
 
 class EmbedBatcher:
@@ -62,8 +46,6 @@ class EmbedBatcher:
         self._busy = False
         self._scheduled: asyncio.Handle | None = None
         self.runs = 0  # batches run (for tests and stats)
-        choices = encoder.thread_choices if isinstance(encoder, ThreadedEncoder) else ()
-        self.solo = ThreadChooser(choices) if len(choices) > 1 else None  # threads of a lone question
 
     @property
     def queued(self) -> int:
@@ -128,33 +110,19 @@ class EmbedBatcher:
         self._busy = True
         self.runs += 1
         texts = [text for _, item in batch for text in item]
-        threads = self.solo.pick() if self.solo is not None and len(texts) == 1 and not self._pending else None
-        task = self.loop.run_in_executor(self._model, self._run, texts, threads)
-        task.add_done_callback(lambda done: self._finish(batch, done, threads, len(texts[0])))
+        task = self.loop.run_in_executor(self._model, self.encoder.embed, texts)
+        task.add_done_callback(lambda done: self._finish(batch, done))
 
-    def _run(self, texts: list[str], threads: int | None) -> tuple[np.ndarray, float]:
-        """The vectors of `texts` and the seconds they took (on the model's thread)."""
-        started = time.perf_counter()
-        if threads is None:
-            vectors = self.encoder.embed(texts)
-        else:
-            assert isinstance(self.encoder, ThreadedEncoder)
-            vectors = self.encoder.embed(texts, threads=threads)
-        return vectors, time.perf_counter() - started
-
-    def _finish(self, batch: Batch, done: asyncio.Future[tuple[np.ndarray, float]], threads: int | None,
-                characters: int) -> None:
+    def _finish(self, batch: Batch, done: asyncio.Future[np.ndarray]) -> None:
         self._busy = False
         error = done.exception()
-        if error is None and threads is not None and self.solo is not None:
-            self.solo.observe(threads, done.result()[1], characters)
         offset = 0
         for future, texts in batch:
             if not future.done():  # one that expired while its batch ran has had its answer
                 if error is not None:
                     future.set_exception(error)
                 else:
-                    future.set_result(done.result()[0][offset : offset + len(texts)])
+                    future.set_result(done.result()[offset : offset + len(texts)])
             offset += len(texts)
         if self._pending:
             self._flush()

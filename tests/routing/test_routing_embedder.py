@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routing.embedder import DIMENSION, Embedder, _reference_vectors, ensure_onnx, min_cosine, model_dir, onnx_path
+from routing.embedder import DIMENSION, _reference_vectors, ensure_onnx, min_cosine, model_dir, onnx_path
 
 SENTENCES = [
     "Can my neighbour's tree roots damaging my driveway be their liability?",
@@ -27,6 +27,8 @@ def test_onnx_matches_sentence_transformers(encoder) -> None:
 
 @pytest.mark.model
 def test_int8_variant_stays_close(encoder) -> None:
+    from routing.embedder import Embedder
+
     int8 = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json")
     assert onnx_path(variant="int8").is_file()
     assert min_cosine(int8.embed(SENTENCES), encoder.embed(SENTENCES)) > 0.95
@@ -80,15 +82,3 @@ def test_a_long_text_is_read_up_to_max_tokens(encoder) -> None:
     short = "the tenant may end the lease early"
     c, d = encoder.embed([short + " about my dog", short + " because of a broken heater and mould"])
     assert float(c @ d) < 0.99
-
-
-def test_a_solo_session_runs_with_its_own_threads_and_gives_the_same_vectors(encoder) -> None:
-    both = Embedder(ensure_onnx("fp32"), model_dir() / "tokenizer.json", threads=1, solo_threads=2)
-    assert both.thread_choices == (1, 2)
-    assert [s.get_session_options().intra_op_num_threads for s in both._sessions.values()] == [1, 2]
-    texts = ["Is a verbal agreement legally binding?", "What are the side effects of ibuprofen?"]
-    alone, paired = both.embed(texts, threads=2), both.embed(texts)
-    assert min_cosine(alone, paired) > 0.9999
-    assert min_cosine(paired, encoder.embed(texts)) > 0.9999
-    single = Embedder(ensure_onnx("fp32"), model_dir() / "tokenizer.json", threads=2, solo_threads=2)
-    assert single.thread_choices == (2,)  # one session when both counts agree
