@@ -14,14 +14,14 @@ was loaded with carry the value asked for.
 """
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator
 
+from common.cores import model_threads
 from engines.errors import EngineStartupError
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ _DEFAULT_PARAMS_LOCK = threading.Lock()
 class LlamaSettings:
     path: Path
     n_ctx: int = 2048
-    n_threads: int = max(1, os.cpu_count() or 1)
+    n_threads: int = field(default_factory=model_threads)  # the usable cores less one (`common.cores`)
     n_batch: int = 512
     use_extra_bufts: bool = False  # llama.cpp's extra buffer types (weight repacking, AMX); see module doc
 

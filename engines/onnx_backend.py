@@ -11,13 +11,13 @@ The tokenizer is a Hugging Face `tokenizer.json` (by default next to the model f
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.cores import model_threads
 from engines.errors import EngineStartupError, ModelFileError
 from engines.models import check_onnx
 
@@ -31,7 +31,7 @@ class OnnxSettings:
     path: Path
     tokenizer: Path | None = None
     max_length: int = DEFAULT_MAX_LENGTH
-    n_threads: int = max(1, os.cpu_count() or 1)
+    n_threads: int = field(default_factory=model_threads)  # the usable cores less one (`common.cores`)
 
     @property
     def tokenizer_path(self) -> Path:

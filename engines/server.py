@@ -9,13 +9,13 @@ explicit `start()` / `stop()` (the aiohttp runner model).
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 from aiohttp import web
 
+from common.cores import model_threads
 from engines.admission import DEFAULT_MAX_BODY, AccessPolicy
 from engines.app import EngineState, build_app
 from engines.errors import EngineStartupError
@@ -38,7 +38,7 @@ class EngineConfig:
     model_id: str | None = None
     max_queue: int = 8
     n_ctx: int = 2048
-    threads: int = max(1, os.cpu_count() or 1)
+    threads: int = field(default_factory=model_threads)  # the usable cores less one (`common.cores`)
     tokenizer: Path | None = None
     shutdown_grace: float = 5.0
     llama_extra_bufts: bool = False

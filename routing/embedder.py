@@ -20,6 +20,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from common.cores import model_threads
 from routing.errors import RoutingError
 
 DIMENSION = 384
@@ -157,7 +158,7 @@ def quantize_int8(source_onnx: Path, target: Path) -> None:
 # loop, else one. On 2 cores, two threads made one idle question ~25% faster but, under a flood of
 # deep questions, starved the loop (SOA p99 8.4 ms vs 2.8-4.2 ms with one; `semdns bench attack
 # --kind deep`).
-QUERY_THREADS = max(1, min(2, (os.cpu_count() or 1) - 1))
+QUERY_THREADS = model_threads(limit=2)
 
 
 class Embedder:

