@@ -8,6 +8,8 @@
  * decode(data, table, limit) -> bytes: `limit` the most octets the output may have (-1: none),
  *     counted as WordTable._decode_python counts it; raises ValueError(message) on a corrupt payload,
  *     as that raises CorruptPayload.
+ * check_frame(payload) -> int: codec/frame.py's check of a trimmed zstd frame (the decoder's first
+ *     step, here to spare it a Python walk of the block headers).
  *
  * Plain C99 and the stable part of the CPython API; built by setuptools on install. The Python
  * versions in wordtable.py stay the reference the property tests compare against.
@@ -29,6 +31,7 @@ static uint8_t seq_len[256]; /* continuation octets a UTF-8 lead takes (1..3), e
 static uint8_t single_octet[N_SINGLES]; /* entry -> its one-octet code */
 static const uint8_t lead_octet[12] = {0xC0, 0xC1, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE};
 
+#define MAX_WINDOW_EXPONENT 21 /* of a frame's Window_Descriptor: libzstd refuses windows over 2 GiB */
 #define SLOTS 8192 /* open addressing over the words (at most 3161): uint16 entry + 1, 0 = empty */
 
 static void init_tables(void) {
@@ -326,10 +329,49 @@ fail:
     return NULL;
 }
 
+/* The dictionary id of a trimmed frame that is whole, else NULL and the message of what is wrong
+   (`*after`: octets after the frame, when that is it). frame.check_python, octet for octet. */
+static const char *frame_error(const uint8_t *at, Py_ssize_t n, uint32_t *dict_id, Py_ssize_t *after) {
+    Py_ssize_t header = !n ? 0 : at[0] == 0x01 ? 3 : at[0] == 0x02 ? 4 : at[0] == 0x03 ? 6 : 0, position = header;
+    if (!header) return "not a zstd frame (standard or trimmed)";
+    for (;;) {
+        if (position + 3 > n) return "cut zstd frame";
+        uint32_t value = at[position] | (uint32_t)at[position + 1] << 8 | (uint32_t)at[position + 2] << 16;
+        uint32_t kind = (value >> 1) & 3;
+        if (kind == 3) return "damaged zstd frame: reserved block type";
+        position += 3 + (kind == 1 ? 1 : value >> 3); /* an RLE block holds one octet */
+        if (value & 1) break;                           /* the last block */
+    }
+    if (position > n) return "cut zstd frame";
+    if (position < n) {
+        *after = n - position;
+        return "octets after the zstd frame";
+    }
+    if (at[1] >> 3 > MAX_WINDOW_EXPONENT) return "not a zstd frame: its window is too large";
+    for (*dict_id = 0; --header >= 2;) *dict_id = *dict_id << 8 | at[header];
+    return NULL;
+}
+
+static PyObject *check_frame(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    uint32_t dict_id;
+    Py_ssize_t after = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const char *error = frame_error(view.buf, view.len, &dict_id, &after);
+    PyBuffer_Release(&view);
+    if (!error) return PyLong_FromUnsignedLong(dict_id);
+    if (after)
+        PyErr_Format(PyExc_ValueError, "%zd %s", after, error);
+    else
+        PyErr_SetString(PyExc_ValueError, error);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pack", pack, METH_VARARGS, "pack(words) -> bytes: the table encode() and decode() read."},
     {"encode", encode, METH_VARARGS, "encode(data, table) -> bytes: table words replaced by their codes."},
     {"decode", decode, METH_VARARGS, "decode(data, table, limit) -> bytes; ValueError on a corrupt payload."},
+    {"check_frame", check_frame, METH_O, "check_frame(payload) -> int: a trimmed frame's dictionary id; ValueError."},
     {NULL, NULL, 0, NULL},
 };
 
