@@ -102,16 +102,16 @@ def _format(trimmed: bool) -> int:
     return zstandard.FORMAT_ZSTD1_MAGICLESS if trimmed else zstandard.FORMAT_ZSTD1
 
 
-def _parameters(payload: bytes) -> tuple[zstandard.FrameParameters, bool]:
-    """The frame header of a standard or trimmed frame, and whether it is trimmed (then also checked
-    whole: `frame.check`). Raises CorruptPayload."""
-    trimmed = frame.is_trimmed(payload)
-    if trimmed:
-        frame.check(payload)
+def _header(payload: bytes) -> tuple[int, int | None]:
+    """The dictionary id a payload names and the content size its frame declares (None: a trimmed
+    frame, which is then also checked whole: `frame.check`). Raises CorruptPayload."""
+    if frame.is_trimmed(payload):
+        return frame.check(payload), None
     try:
-        return zstandard.get_frame_parameters(payload, format=_format(trimmed)), trimmed
+        params = zstandard.get_frame_parameters(payload)
     except zstandard.ZstdError as exc:
         raise CorruptPayload(f"not a zstd frame: {exc}") from None
+    return params.dict_id, params.content_size
 
 
 def _decode_frame(decompressor: zstandard.ZstdDecompressor, payload: bytes, max_output: int, trimmed: bool) -> bytes:
@@ -132,7 +132,7 @@ def _decode_frame(decompressor: zstandard.ZstdDecompressor, payload: bytes, max_
 
 def payload_dict_id(payload: bytes) -> int:
     """The dictionary id a payload needs (0: none). Raises CorruptPayload."""
-    return _parameters(payload)[0].dict_id
+    return _header(payload)[0]
 
 
 def decompress(
@@ -142,23 +142,24 @@ def decompress(
 
     Raises UnknownDictionary(id) or CorruptPayload.
     """
-    params, trimmed = _parameters(payload)  # a trimmed frame is checked whole here: cut, trailing octets
-    if not trimmed:
-        if params.content_size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
+    dict_id, size = _header(payload)  # a trimmed frame is checked whole here: cut, trailing octets
+    trimmed = size is None
+    if size is not None:
+        if size in (zstandard.CONTENTSIZE_UNKNOWN, zstandard.CONTENTSIZE_ERROR):
             raise CorruptPayload("the zstd frame does not declare its content size")
-        if params.content_size > max_output:
-            raise CorruptPayload(f"the frame declares {params.content_size} octets, more than {max_output}")
+        if size > max_output:
+            raise CorruptPayload(f"the frame declares {size} octets, more than {max_output}")
     library = None
-    if params.dict_id:
-        library = libraries_by_id.get(params.dict_id)
+    if dict_id:
+        library = libraries_by_id.get(dict_id)
         if library is None:
-            raise UnknownDictionary(params.dict_id)
+            raise UnknownDictionary(dict_id)
     if trimmed != _trimmed(library):
         form = "a trimmed" if trimmed else "a standard"
-        raise CorruptPayload(f"{form} zstd frame names dictionary {params.dict_id}, whose library makes the other form")
+        raise CorruptPayload(f"{form} zstd frame names dictionary {dict_id}, whose library makes the other form")
     out = _decode_frame(_decompressor(library), payload, max_output, trimmed)
-    if not trimmed and len(out) != params.content_size:
-        raise CorruptPayload(f"decoded {len(out)} octets, the frame declares {params.content_size}")
+    if size is not None and len(out) != size:
+        raise CorruptPayload(f"decoded {len(out)} octets, the frame declares {size}")
     if library is not None and library.word_table is not None:
         out = library.word_table.decode(out, max_output)
     return out

@@ -32,8 +32,9 @@ text are its maximal runs of ASCII letters, each with the space before it when t
 token " word" that is not in the table but whose "word" is, becomes the space and the code of "word".
 
 Both loops run in C (`codec/_wordtable.c`, built on install: one pass over the octets, no
-Python per word) when that module is there, else in Python regexes; `native` says which. The
-Python loops are the reference: the tests compare the two on arbitrary bytes.
+Python per word, the table packed in one block of memory) when that module is there, else in
+Python regexes; `native` says which. The Python loops are the reference: the tests compare the
+two on arbitrary bytes.
 
 The table travels inside the library as one zstd frame (level 19) of its words, most valuable
 first, joined by LF (`to_bytes` / `from_bytes`).
@@ -110,7 +111,7 @@ class WordTable:
     _encoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _decoding: dict[bytes, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _longest: int = field(init=False, repr=False, compare=False, hash=False)
-    _slots: bytes = field(init=False, repr=False, compare=False, hash=False)
+    _packed: object = field(init=False, repr=False, compare=False, hash=False)  # the C loops' table (`_native.pack`)
     native: bool = field(default=_native is not None, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -126,12 +127,12 @@ class WordTable:
         object.__setattr__(self, "_encoding", dict(zip(self.words, codes)))
         object.__setattr__(self, "_decoding", {**dict(zip(codes, self.words)), **escapes})
         object.__setattr__(self, "_longest", max(map(len, self.words), default=1))
-        object.__setattr__(self, "_slots", _native.index(self.words) if self.native else b"")
+        object.__setattr__(self, "_packed", _native.pack(self.words) if self.native else None)
 
     def encode(self, data: bytes) -> bytes:
         """`data` with table words replaced by their codes and reserved octets escaped."""
         if self.native:
-            return bytes(_native.encode(data, self.words, self._slots))
+            return _native.encode(data, self._packed)
         return self._encode_python(data)
 
     def decode(self, data: bytes, limit: int | None = None) -> bytes:
@@ -142,7 +143,7 @@ class WordTable:
         """
         if self.native:
             try:
-                return bytes(_native.decode(data, self.words, -1 if limit is None else limit))
+                return _native.decode(data, self._packed, -1 if limit is None else limit)
             except ValueError as exc:
                 raise CorruptPayload(str(exc)) from None
         return self._decode_python(data, limit)

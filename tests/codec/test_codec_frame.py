@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 import zstandard
@@ -112,3 +113,39 @@ def test_only_a_standard_frame_with_a_dictionary_and_nothing_else_is_trimmed() -
         plain = zstandard.ZstdCompressor(**options).compress(b"no dictionary here")
         with pytest.raises(ValueError):
             frame.trim(plain)
+
+
+def _checked(check: Callable[[bytes], int], payload: bytes) -> int | str:
+    try:
+        return check(payload)
+    except CorruptPayload as exc:
+        return str(exc)
+
+
+BLOCK_HEADERS = st.integers(0, (1 << 24) - 1).map(lambda value: value.to_bytes(3, "little"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([b"", b"\x01", b"\x02", b"\x03", b"\x04", b"\x28"]), st.integers(0, 255),
+       st.lists(BLOCK_HEADERS | st.binary(max_size=6), max_size=6))
+def test_the_c_check_of_a_frame_matches_the_python_reference(start: bytes, window: int, pieces: list[bytes]) -> None:
+    """On headers of every kind, windows and block headers that may be last, RLE, reserved, cut or long."""
+    payload = start + bytes([window]) + b"".join(pieces) if start else b"".join(pieces)
+    assert _checked(frame.check, payload) == _checked(frame.check_python, payload)
+
+
+def test_the_check_reads_the_dictionary_id_and_refuses_a_window_libzstd_refuses(
+    pair: tuple[PatternLibrary, PatternLibrary],
+) -> None:
+    trimmed, _ = pair
+    payload = compress(make_corpus(8, 1)[0], trimmed)
+    assert frame.check(payload) == frame.check_python(payload) == trimmed.dict_id
+    for exponent in (21, 22):
+        wide = payload[:1] + bytes([exponent << 3]) + payload[2:]
+        try:
+            zstandard.get_frame_parameters(wide, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+            libzstd = True
+        except zstandard.ZstdError:
+            libzstd = False
+        for check in (frame.check, frame.check_python):
+            assert (_checked(check, wide) == trimmed.dict_id) is libzstd is (exponent == 21)

@@ -76,11 +76,23 @@ def test_decode_of_any_bytes_matches_the_reference(data: bytes) -> None:
     _same_decoding(SMALL, SMALL_PYTHON, data)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES | st.sampled_from([bytes([o]) for o in ODD]), max_size=40), st.integers(0, 400))
+def test_decode_limit_matches_the_reference(pieces: list[bytes], limit: int) -> None:
+    """The limit counts the octets still to read as they stand (a word's code then trailing text:
+    the C loops once let trailing text past the limit)."""
+    encoded = NATIVE.encode(b"".join(pieces))
+    for data in (encoded, b"".join(pieces)):
+        _same_decoding(NATIVE, PYTHON, data, limit)
+
+
 def test_decode_limit_and_cut_codes() -> None:
     payload = SINGLES[:1] * 100  # " the" a hundred times
     assert NATIVE.decode(payload, 400) == b" the" * 100
     with pytest.raises(CorruptPayload, match="beyond 399 octets"):
         NATIVE.decode(payload, 399)
+    with pytest.raises(CorruptPayload, match="beyond 9 octets"):  # the word fits, the text after it does not
+        NATIVE.decode(SINGLES[:1] + b"abcdef", 9)
     for cut in (bytes([LEADS[0]]), bytes([ESCAPE]), b"\xe2\x80", b"\xc3", bytes([ESCAPE]) + b"a"):
         with pytest.raises(CorruptPayload):
             NATIVE.decode(b"ok" + cut)
@@ -93,17 +105,14 @@ def test_large_inputs_grow_the_output() -> None:
     assert NATIVE.decode(NATIVE.encode(data)) == data
 
 
-def test_the_c_module_refuses_words_that_are_not_bytes_or_slots_of_other_words() -> None:
+def test_the_c_module_refuses_words_it_cannot_pack_and_tables_it_did_not_pack() -> None:
     native = wordtable._native
     assert native is not None
-    slots = native.index((b" the", b"of"))
-    for call in (
-        lambda: native.index((b" the", 3)),
-        lambda: native.decode(SINGLES[1:2], (b" the", 5), -1),
-        lambda: native.encode(b" the of", (5, 6), slots),
-        lambda: native.encode(b" the of", (b" the",), slots),  # slots name a second word the tuple lacks
-    ):
-        with pytest.raises(TypeError, match="must be bytes"):
+    for words in ((b" the", 3), (b" the", b""), (b"x" * 65,)):
+        with pytest.raises(TypeError, match="1 to 64 octets"):
+            native.pack(words)
+    for call in (lambda: native.decode(SINGLES[:1], b"\0" * 40000, -1), lambda: native.encode(b" the", (b" the",))):
+        with pytest.raises(TypeError, match="not the output of pack"):
             call()
-    assert bytes(native.decode(native.encode(b"all of the x", (b" the", b"of"), slots), (b" the", b"of"), -1)) == (
-        b"all of the x")
+    table = native.pack((b" the", b"of"))
+    assert native.decode(native.encode(b"all of the x", table), table, -1) == b"all of the x"
