@@ -34,6 +34,7 @@ from typing import Sequence
 
 import dns.name
 import dns.rdatatype
+import numpy as np
 
 from nameserver.build import RecursionOptions, SemanticOptions, ServerOptions, build_server
 from nameserver.config import ServerConfig, format_address, parse_address
@@ -41,6 +42,8 @@ from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
 from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
+from nameserver.semantic.batcher import EmbedBatcher
+from routing.index import Encoder
 from tools.cluster_zones import zone_addresses
 from zones.errors import ZonesError
 from zones.loader import load_zone, origin_for
@@ -322,16 +325,32 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         from nameserver.semantic.handler import EMBEDDING_MODEL
         from routing.embedder import load_embedder
 
-        # the servers' encoder (int8): it runs on the resolver's event loop for every new question,
-        # and fp32 took twice as long (a third of the resolver's time in a cold route, py-spy)
-        embedder = load_embedder(SemanticOptions().encoder)
-        routes = RouteCache(SemanticCache(), embed=lambda text: embedder.embed([text])[0], embed_model=EMBEDDING_MODEL)
+        # the servers' encoder (int8, their threads), in their batcher: off the event loop, so a
+        # new question's embedding (5 ms here) no longer holds up every other client's answer
+        semantic = SemanticOptions()
+        embed = BatchedEncoder(load_embedder(semantic.encoder, threads=semantic.threads), semantic)
+        routes = RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL)
     recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),
                         cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes)
     listen = tuple(parse_address(a) for a in args.listen) or ((RESOLVER_ADDRESS, 53),)
     options = ServerOptions(config=ServerConfig(listen=listen), semantic=None, recursion=RecursionOptions())
     runner = build_server(options, recursor=recursor)
     return asyncio.run(_run_resolver(runner, hints.apex))
+
+
+class BatchedEncoder:
+    """An encoder as the route cache's `embed`: one text's vector through an `EmbedBatcher` (made in
+    the running loop on first use) with the servers' queue and deadline, which raises `Shed` when
+    those are exceeded."""
+
+    def __init__(self, encoder: Encoder, options: SemanticOptions) -> None:
+        self.encoder, self.options = encoder, options
+        self._batcher: EmbedBatcher | None = None
+
+    async def __call__(self, text: str) -> np.ndarray:
+        if self._batcher is None:
+            self._batcher = EmbedBatcher(self.encoder, max_queue=self.options.queue, deadline=self.options.deadline)
+        return (await self._batcher.embed([text]))[0]
 
 
 async def _run_resolver(runner: ServerRunner, apex: dns.name.Name) -> int:

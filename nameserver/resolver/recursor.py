@@ -75,7 +75,7 @@ class Recursor:
             first = next(steps)
         except StopIteration as stop:
             return stop.value
-        question = self.routes.question(qname, rdtype, options, client) if self.routes is not None else None
+        question = await self.routes.question(qname, rdtype, options, client) if self.routes is not None else None
         if question is None:
             return await self._drive(qname, iteration, steps, first, transport)
         assert self.routes is not None

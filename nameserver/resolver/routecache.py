@@ -6,7 +6,7 @@ the question straight to the cached route (`_llm._tcp.<domain>.`) and resolve on
 After a full resolution, remember where its CNAME chain ended.
 
 The text comes from the EDNS text option (65001) or the QNAME; the embedding only from the local
-`embed(text)` function (normalised, then `nameserver.vectors.usable`): a client's embedding
+`embed(text)` coroutine function (normalised, then `nameserver.vectors.usable`): a client's embedding
 (65002) or one a server returned never reaches the cache, so a foreign vector cannot send other
 clients' questions to its route. Without a usable local embedding, nothing is cached.
 
@@ -14,8 +14,12 @@ The question's `explain` TXT (`<text>.explain.<zone>`) is embedded too, never ca
 shortcut: it goes up with the same embedding option as the question's SRV, so the servers below
 see one question and classify it once (`nameserver/semantic/walks.py`). The vectors of the last
 `VECTOR_MEMO` texts are kept, by digest (the SRV and the explain of a question arrive together),
-so the resolver embeds a question once; what that tells of other clients' questions, the RRset
-cache tells already (ARCHITECTURE §7.5, cache snooping).
+so the resolver embeds a question once (the second of two that arrive together awaits the first's
+embedding); what that tells of other clients' questions, the RRset cache tells already
+(ARCHITECTURE §7.5, cache snooping). `embed` is awaited: the resolver's encoder runs in the
+servers' batcher (`nameserver.semantic.batcher`), off the event loop, with its queue and deadline;
+a question it sheds (`routing.descend.Shed`) goes on without a vector (the servers below embed it
+under their own admission), and its text is not memoised.
 
 Shortcuts stay within one client: entries are scoped by the client's address (`Question.scope`),
 so a paraphrase's one-hop answer never tells a client what another asked. The synthesised CNAME
@@ -23,10 +27,11 @@ goes from the asker's own QNAME to `_llm._tcp.<domain>.`: it carries no earlier 
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
 import dns.edns
 import dns.name
@@ -41,13 +46,14 @@ from codec.qname import parse_semantic_name
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT, Resolution
 from nameserver.resolver.semcache import SemanticCache
 from nameserver.vectors import normalized
+from routing.descend import Shed
 
 ROUTE_TYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT})
 EXPLAIN_TYPES = frozenset({dns.rdatatype.TXT})
 VECTOR_MEMO = 256  # texts whose vectors are kept (by digest), least recently used out first
 ENGINES_LABELS = (b"_llm", b"_tcp")
 
-Embed = Callable[[str], np.ndarray]
+Embed = Callable[[str], Awaitable[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class RouteCache:
         self.embed = embed
         self._tag = model_tag(embed_model) if embed_model else None
         self._vectors: OrderedDict[bytes, np.ndarray | None] = OrderedDict()  # by digest of the text
+        self._embedding: dict[bytes, asyncio.Future[np.ndarray | None]] = {}  # under way, by digest
 
     def option_for(self, question: Question) -> dns.edns.Option | None:
         """The embedding option to forward: the vector we computed here (None without one)."""
@@ -96,7 +103,7 @@ class RouteCache:
         payload = encode_embedding_option(question.vector, self._tag)
         return dns.edns.GenericOption(dns.edns.OptionType.make(OPTION_EMBEDDING), payload)
 
-    def question(
+    async def question(
         self, qname: dns.name.Name, rdtype: int, options: Iterable[dns.edns.Option], scope: str = ""
     ) -> Question | None:
         """The semantic question behind (qname, rdtype) asked by `scope`, or None when this is not one."""
@@ -117,16 +124,27 @@ class RouteCache:
             return None
         if not text:
             return None
-        return Question(dns.name.from_text(parsed.zone), text, self._vector(text), scope, parsed.form)
+        return Question(dns.name.from_text(parsed.zone), text, await self._vector(text), scope, parsed.form)
 
-    def _vector(self, text: str) -> np.ndarray | None:
+    async def _vector(self, text: str) -> np.ndarray | None:
         if self.embed is None:
             return None
         key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=20).digest()
         if key in self._vectors:
             self._vectors.move_to_end(key)
             return self._vectors[key]
-        vector = normalized(self.embed(text))
+        under_way = self._embedding.get(key)
+        if under_way is None:
+            under_way = self._embedding[key] = asyncio.ensure_future(self._embed(key, text))
+            under_way.add_done_callback(lambda _: self._embedding.pop(key, None))
+        return await asyncio.shield(under_way)  # one asker gone leaves the others their vector
+
+    async def _embed(self, key: bytes, text: str) -> np.ndarray | None:
+        assert self.embed is not None
+        try:
+            vector = normalized(await self.embed(text))
+        except Shed:
+            return None
         self._vectors[key] = vector
         if len(self._vectors) > VECTOR_MEMO:
             self._vectors.popitem(last=False)

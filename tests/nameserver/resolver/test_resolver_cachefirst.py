@@ -27,7 +27,7 @@ class CountingEmbed:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, text: str) -> np.ndarray:
+    async def __call__(self, text: str) -> np.ndarray:
         self.calls += 1
         return np.random.default_rng(len(text)).normal(size=384).astype(np.float32)
 

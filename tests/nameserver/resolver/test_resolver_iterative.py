@@ -12,6 +12,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
+from helpers.embedding import awaiting
 from resolver_fakes import TRUNCATE, FakeServer, hierarchy, running, zone
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
@@ -335,7 +336,7 @@ async def test_semantic_cache_reuses_a_route_for_a_close_question_and_guards_neg
     servers = hierarchy()
     async with running(list(servers.values())) as port:
         r = recursor(port)
-        r.routes = RouteCache(SemanticCache(default_threshold=0.9), embed=vectors.__getitem__)
+        r.routes = RouteCache(SemanticCache(default_threshold=0.9), embed=awaiting(vectors.__getitem__))
         first = await r.resolve(QUESTION, dns.rdatatype.SRV)
         paraphrase = await r.resolve(N("breaching.q.semantic.root."), dns.rdatatype.SRV)
         negated = await r.resolve(N("no-breach.q.semantic.root."), dns.rdatatype.SRV)

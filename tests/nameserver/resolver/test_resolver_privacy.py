@@ -8,6 +8,7 @@ import dns.rcode
 import dns.rdatatype
 import numpy as np
 import pytest
+from helpers.embedding import awaiting
 from resolver_fakes import hierarchy, running
 
 from nameserver.resolver import Hints, Recursor, ResolverConfig
@@ -57,7 +58,7 @@ async def test_a_paraphrase_gets_no_shortcut_from_another_clients_question() -> 
     async with running(list(hierarchy().values())) as port:
         r = Recursor(Hints.single("semantic.root.", "127.0.0.1"),
                      config=ResolverConfig(port=port, query_timeout=0.2, total_timeout=2.0),
-                     routes=RouteCache(SemanticCache(default_threshold=0.9), embed=vectors.__getitem__))
+                     routes=RouteCache(SemanticCache(default_threshold=0.9), embed=awaiting(vectors.__getitem__)))
         await r.resolve(N("breach.q.semantic.root."), dns.rdatatype.SRV, client="192.0.2.1")
         other = await r.resolve(N("breaching.q.semantic.root."), dns.rdatatype.SRV, client="192.0.2.2")
         same = await r.resolve(N("breaches.q.semantic.root."), dns.rdatatype.SRV, client="192.0.2.1")

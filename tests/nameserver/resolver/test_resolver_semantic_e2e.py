@@ -11,6 +11,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
+from helpers.embedding import awaiting
 from resolver_fakes import free_port
 
 from codec.qname import text_to_qname
@@ -83,7 +84,7 @@ async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, e
 
 @pytest.mark.model
 async def test_semantic_cache_routes_a_paraphrase_without_asking_the_hierarchy(tmp_path: Path, embedder) -> None:
-    routes = RouteCache(SemanticCache(default_threshold=0.85), embed=lambda t: embedder.embed([t])[0],
+    routes = RouteCache(SemanticCache(default_threshold=0.85), embed=awaiting(lambda t: embedder.embed([t])[0]),
                         embed_model=EMBEDDING_MODEL)
     paraphrase = "If we never signed anything, is a verbal agreement to sell my car binding?"
     negated = "Is a verbal agreement to sell my car not binding if we never signed anything?"
@@ -119,7 +120,7 @@ async def test_a_question_and_its_explain_are_embedded_once_across_the_three_lev
     servers = Counting(embedder)
     asked: list[str] = []
 
-    def embed(text: str):
+    async def embed(text: str):
         asked.append(text)
         return embedder.embed([text])[0]
 
