@@ -17,6 +17,11 @@ answered. Kinds:
 The server runs without response rate limiting (`rrl_rate=0`): one client sends everything here,
 and the bench measures what the packets cost the server, not RRL (`semdns bench amplification`).
 
+`--resolver` attacks the cluster's recursive resolver instead (`semdns cluster up --semantic-cache`
+on a free port, from this checkout or `--resolver-checkout DIR`): the probe asks it for an answer
+it has cached (`_llm._tcp.legal.semantic.root.` SRV, recursion desired), the attack sends the new
+questions through it (its own clients: no RRL).
+
 Figures are for comparison within one run on one machine; the bench never asserts on time.
 """
 from __future__ import annotations
@@ -25,12 +30,16 @@ import argparse
 import multiprocessing
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.rcode
 import zstandard
@@ -51,6 +60,10 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
     parser.add_argument("--encoder-threads", type=int, default=QUERY_THREADS,
                         help=f"the server's onnxruntime threads (default {QUERY_THREADS}, as semdns serve)")
+    parser.add_argument("--resolver", action="store_true",
+                        help="attack the cluster's recursive resolver (probing an answer it has cached) instead")
+    parser.add_argument("--resolver-checkout", type=Path, default=None, metavar="DIR",
+                        help="with --resolver: start the cluster from this checkout (its .venv), e.g. a reference")
     parser.set_defaults(func=run)
 
 
@@ -190,9 +203,51 @@ def summary(latencies: list[float]) -> str:
             f"   n={len(ordered)}")
 
 
+def cached_route_query(_i: int) -> dns.message.Message:
+    """What the resolver probe asks: an SRV it has cached (recursion desired)."""
+    query = dns.message.make_query("_llm._tcp.legal.semantic.root.", "SRV")
+    query.flags |= dns.flags.RD
+    return query
+
+
+def run_resolver(args: argparse.Namespace, packets: list[bytes]) -> int:
+    """The attack on the cluster's resolver (see the module docstring)."""
+    from tools.cmd_cluster import RESOLVER_ADDRESS, free_port_on
+
+    checkout = (args.resolver_checkout or Path(__file__).resolve().parents[1]).resolve()
+    python = checkout / ".venv" / "bin" / "python"
+    port = free_port_on()  # free on every cluster address
+    with tempfile.TemporaryDirectory(prefix="semdns-bench-attack-") as runtime:
+        cluster = [str(python if python.exists() else sys.executable), "-m", "tools.cli", "cluster"]
+        subprocess.run([*cluster, "up", "--port", str(port), "--runtime", runtime, "--zones",
+                        str(checkout / "zonefiles"), "--semantic-cache"], cwd=checkout, check=True, capture_output=True)
+        try:
+            address = (RESOLVER_ADDRESS, port)
+            print(f"resolver: {RESOLVER_ADDRESS}:{port} of the cluster of {checkout}; attack: {args.kind}, "
+                  f"{args.rate:g} packets/s of {statistics.mean(map(len, packets)):.0f} octets, {args.seconds:g} s")
+            probe(address, 1.0, cached_route_query)
+            reference = probe(address, args.seconds, cached_route_query)
+            stop = threading.Event()
+            rcodes: dict[str, int] = {}
+            sent: list[int] = []
+            sender = threading.Thread(target=lambda: sent.append(attack(address, packets, args.rate, stop, rcodes)))
+            sender.start()
+            during = probe(address, args.seconds, cached_route_query)
+            stop.set()
+            sender.join()
+        finally:
+            subprocess.run([*cluster, "down", "--runtime", runtime], cwd=checkout, capture_output=True)
+    print(f"cached answer without attack:    {summary(reference)}")
+    print(f"cached answer during attack:     {summary(during)}")
+    print(f"attack: {sent[0]} sent, answered {dict(sorted(rcodes.items()))}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     count = max(1, int(args.rate * (args.seconds + 1)))
     packets = expanding_packets(max(1, int(args.rate))) if args.kind == "expanding" else deep_packets(count)
+    if args.resolver:
+        return run_resolver(args, packets)
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[tuple[str, int]] = context.Queue()
     server = context.Process(target=_serve, args=(args.zones, args.encoder_threads, ready), daemon=True)
