@@ -27,21 +27,13 @@ import numpy as np
 
 from common.steps import drive
 from routing.classifier import Classifier, Decision, Embed, embed_with, keyword_guess
-from routing.errors import RoutingError
+from routing.errors import Shed
 from routing.index import Encoder, IndexCache, RoutingIndex
 from zones.catalog import ZoneCatalog
 
 MAX_DEPTH = 16
 LLM_SERVICE = dns.name.Name((b"_llm", b"_tcp"))
 SHED_TTL = 1  # seconds a shed decision may be cached: a normal answer follows once the load passes
-
-
-class Shed(RoutingError):
-    """The encoder could not serve a step: `reason` is `queue-full` or `deadline`."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"encoder overloaded: {reason}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import dns.name
 import dns.rdatatype
@@ -42,11 +42,13 @@ from nameserver.resolver import Hints, HintsError, Recursor, ResolverConfig
 from nameserver.resolver.handler import whole_seconds
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.runner import ServerRunner
-from nameserver.semantic.batcher import EmbedBatcher
-from routing.index import Encoder
 from tools.cluster_zones import zone_addresses
 from zones.errors import ZonesError
 from zones.loader import load_zone, origin_for
+
+if TYPE_CHECKING:
+    from nameserver.semantic.batcher import EmbedBatcher
+    from routing.index import Encoder
 
 DEFAULT_PORT = 5300
 RESOLVER_ADDRESS = "127.0.0.10"
@@ -349,6 +351,8 @@ class BatchedEncoder:
 
     async def __call__(self, text: str) -> np.ndarray:
         if self._batcher is None:
+            from nameserver.semantic.batcher import EmbedBatcher  # the [server] extra's packages
+
             self._batcher = EmbedBatcher(self.encoder, max_queue=self.options.queue, deadline=self.options.deadline)
         return (await self._batcher.embed([text]))[0]
 

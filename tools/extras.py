@@ -32,6 +32,6 @@ def explain_missing(command: str, error: ModuleNotFoundError) -> int:
 def register_missing(subparsers: argparse._SubParsersAction, command: str, error: ModuleNotFoundError) -> None:
     """Add `command` (e.g. "serve", "bench route") as a parser that explains what is missing."""
     parser = subparsers.add_parser(command.split()[-1], help=f"(needs the [{EXTRA_OF.get(command, 'server')}] extra)",
-                                   add_help=False)
-    parser.add_argument("arguments", nargs=argparse.REMAINDER)
+                                   add_help=False, prefix_chars="\x00")  # no options: `--zones` is an argument
+    parser.add_argument("arguments", nargs=argparse.REMAINDER)  # whatever follows, options included
     parser.set_defaults(func=lambda _args: explain_missing(command, error))

@@ -18,7 +18,7 @@ so the resolver embeds a question once (the second of two that arrive together a
 embedding); what that tells of other clients' questions, the RRset cache tells already
 (ARCHITECTURE §7.5, cache snooping). `embed` is awaited: the resolver's encoder runs in the
 servers' batcher (`nameserver.semantic.batcher`), off the event loop, with its queue and deadline;
-a question it sheds (`routing.descend.Shed`) goes on without a vector (the servers below embed it
+a question it sheds (`routing.errors.Shed`) goes on without a vector (the servers below embed it
 under their own admission), and its text is not memoised.
 
 Shortcuts stay within one client: entries are scoped by the client's address (`Question.scope`),
@@ -46,7 +46,7 @@ from codec.qname import parse_semantic_name
 from nameserver.resolver.iterator import OPTION_EMBEDDING, OPTION_TEXT, Resolution
 from nameserver.resolver.semcache import SemanticCache
 from nameserver.vectors import normalized
-from routing.descend import Shed
+from routing.errors import Shed
 
 ROUTE_TYPES = frozenset({dns.rdatatype.SRV, dns.rdatatype.TXT})
 EXPLAIN_TYPES = frozenset({dns.rdatatype.TXT})

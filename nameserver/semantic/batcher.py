@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
-from routing.descend import Shed
+from routing.errors import Shed
 from routing.index import Encoder
 
 Batch = list[tuple["asyncio.Future[np.ndarray]", list[str]]]

@@ -107,7 +107,8 @@ from nameserver.semantic.walks import WalkMemo, walk_key
 from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier
-from routing.descend import Hop, Shed, descend_steps, engine_service, general_engine, hosting_zone, route_index
+from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
+from routing.errors import Shed
 from routing.index import Encoder, IndexCache
 from zones.catalog import ZoneCatalog, ZoneStore
 from zones.profile import RouteSettings, find_route_nodes

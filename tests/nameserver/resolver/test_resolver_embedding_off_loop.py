@@ -14,7 +14,7 @@ from codec.qname import text_to_qname
 from nameserver.build import SemanticOptions
 from nameserver.resolver.routecache import RouteCache
 from nameserver.resolver.semcache import SemanticCache
-from routing.descend import Shed
+from routing.errors import Shed
 from tools.cmd_cluster import BatchedEncoder
 
 TEXT = "is a verbal agreement to sell my car binding"

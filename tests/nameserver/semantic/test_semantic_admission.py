@@ -27,7 +27,8 @@ from nameserver.config import ServerConfig
 from nameserver.errors import ConfigError
 from nameserver.runner import ServerRunner
 from nameserver.semantic.batcher import EmbedBatcher
-from routing.descend import SHED_TTL, Shed
+from routing.descend import SHED_TTL
+from routing.errors import Shed
 from tools.cli import build_parser
 from tools.cmd_serve import options_from_args
 from zones.catalog import ZoneStore
