@@ -19,11 +19,10 @@ import dns.message
 import dns.rdatatype
 import numpy as np
 import pytest
-from helpers.lawmed import APEX, APEX_ZONE, handler_of
+from helpers.lawmed import APEX, handler_of, lawmed_runner
 
 from codec import text_to_qname
-from nameserver.build import SemanticOptions, ServerOptions, build_server
-from nameserver.config import ServerConfig
+from nameserver.build import SemanticOptions
 from nameserver.errors import ConfigError
 from nameserver.runner import ServerRunner
 from nameserver.semantic.batcher import EmbedBatcher
@@ -31,8 +30,6 @@ from routing.descend import SHED_TTL
 from routing.errors import Shed
 from tools.cli import build_parser
 from tools.cmd_serve import options_from_args
-from zones.catalog import ZoneStore
-from zones.loader import load_directory
 
 DECIDED = "the court judge said no {}"  # keywords decide alone: never waits for the encoder
 WEAK = "what did the court say {}"  # one keyword, below th.keyword: needs the encoder
@@ -62,17 +59,7 @@ def encoder() -> GatedEncoder:
 
 
 def make_runner(tmp_path: Path, encoder: GatedEncoder, queue: int = 64, deadline: float = 10.0) -> ServerRunner:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    (zones / "sem.test.zone").write_text(APEX_ZONE)
-    catalog, problems = load_directory(zones)
-    assert not [p for p in problems if p.is_error], problems
-    store = ZoneStore()
-    store.swap(catalog)
-    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False)
-    options = ServerOptions(config=config, semantic=SemanticOptions(queue=queue, deadline=deadline))
-    runner = build_server(options, store=store, encoder=encoder)
-    runner.chain.warm()  # the indexes compile with the gate open
+    runner = lawmed_runner(tmp_path, encoder, SemanticOptions(queue=queue, deadline=deadline))  # gate open
     encoder.texts.clear()
     return runner
 

@@ -17,19 +17,15 @@ import dns.message
 import dns.name
 import dns.rdatatype
 import numpy as np
-from helpers.lawmed import APEX, APEX_ZONE, handler_of
+from helpers.lawmed import APEX, handler_of, lawmed_runner
 
 from codec import text_to_qname
 from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
-from nameserver.build import ServerOptions, build_server
-from nameserver.config import ServerConfig
 from nameserver.runner import ServerRunner
 from nameserver.semantic.handler import EMBEDDING_MODEL
 from nameserver.semantic.walks import WalkMemo
 from routing.classifier import Decision
 from routing.descend import Hop
-from zones.catalog import ZoneStore
-from zones.loader import load_directory
 
 QUESTION = "what did the court say about my lease"  # one keyword, below th.keyword: needs the encoder
 
@@ -47,16 +43,7 @@ class CountingEncoder:
 
 
 def make_runner(tmp_path: Path, encoder: CountingEncoder) -> ServerRunner:
-    zones = tmp_path / "zones"
-    zones.mkdir()
-    (zones / "sem.test.zone").write_text(APEX_ZONE)
-    catalog, problems = load_directory(zones)
-    assert not [p for p in problems if p.is_error], problems
-    store = ZoneStore()
-    store.swap(catalog)
-    config = ServerConfig(zones_dir=zones, listen=(("127.0.0.1", 0),), uvloop=False, wire_cache=False)
-    runner = build_server(ServerOptions(config=config), store=store, encoder=encoder)
-    runner.chain.warm()
+    runner = lawmed_runner(tmp_path, encoder, wire_cache=False)
     encoder.texts.clear()
     return runner
 
