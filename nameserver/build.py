@@ -54,6 +54,7 @@ from zones.tsig import load_keyring
 from zones.update_policy import UpdatePolicy, load_update_policy
 
 if TYPE_CHECKING:
+    from routing.classifier import TokenVectors
     from routing.index import Encoder
 
 
@@ -65,6 +66,7 @@ class SemanticOptions:
     threads: int = QUERY_THREADS
     queue: int = DEFAULT_ENCODER_QUEUE  # texts waiting for the encoder at most; more are shed
     deadline: float = DEFAULT_ENCODER_DEADLINE  # seconds a question may wait for the encoder
+    fast: bool = True  # the nodes' fast heads decide what they are sure of (token encoder, no model run)
 
     def __post_init__(self) -> None:
         if self.queue < 1 or self.deadline <= 0:
@@ -134,10 +136,11 @@ class ServerOptions:
 
 
 def build_server(options: ServerOptions, *, store: ZoneStore | None = None, encoder: Encoder | None = None,
-                 recursor: Recursor | None = None) -> ServerRunner:
+                 tokens: TokenVectors | None = None, recursor: Recursor | None = None) -> ServerRunner:
     """The runner for `options`, with its chain handlers and attachments (not yet loaded or started).
 
-    `encoder` replaces the one `options.semantic` would load; `recursor` the one built from
+    `encoder` replaces the one `options.semantic` would load (and `tokens`, the fast heads' token
+    encoder, comes with it or not at all); `recursor` the one built from
     `options.recursion`'s hints (giving one turns recursion on). Raises `KeyFileError` for a bad
     TSIG key file, `HintsError` for bad root hints, `EmbedderError` when the encoder cannot load."""
     store = store if store is not None else ZoneStore()
@@ -146,7 +149,7 @@ def build_server(options: ServerOptions, *, store: ZoneStore | None = None, enco
     if dynamic is not None:
         handlers.append(UpdateHandler(dynamic))
     if options.semantic is not None and (options.config.zones_dir is not None or encoder is not None):
-        handlers.append(_semantic(options.semantic, store, encoder))
+        handlers.append(_semantic(options.semantic, store, encoder, tokens))
     recursing: RecursionHandler | None = None
     config = options.config
     if recursor is not None or options.recursion is not None:
@@ -215,10 +218,16 @@ def _dynamic(options: DynamicOptions | None, store: ZoneStore) -> DynamicZones |
                         probe_allow=options.probe_allow)
 
 
-def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | None) -> Handler:
+def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | None,
+              tokens: TokenVectors | None) -> Handler:
+    """The semantic handler; with no `encoder` given, MiniLM and (unless `options.fast` is off)
+    the token encoder of the fast heads are loaded (a given encoder comes with its `tokens` or none)."""
     from nameserver.semantic.handler import SemanticHandler  # the [server] extra's packages, when used
     if encoder is None:
         from routing.embedder import load_embedder
+        from routing.tokens import load_token_encoder
 
         encoder = load_embedder(options.encoder, threads=options.threads)
-    return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline)
+        tokens = load_token_encoder() if options.fast else None
+    return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline,
+                           tokens=tokens)

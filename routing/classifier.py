@@ -7,7 +7,10 @@
    children (temperature 0.05) gives the confidence; decides when it reaches the child's
    `th.embed` and the score margin over the runner-up reaches `th.margin`.
 With a learned head (`zones.head`, written by `semdns routes train`), stages 2 and 3 give way to it.
-Precedence: (a) a keyword hit at or above `th.keyword` decides (the admin's override); (b) an
+Precedence: (a) a keyword hit at or above `th.keyword` decides (the admin's override); (a') the
+node's fast head (`_fast._route`, over the token encoder's vector: no model run) decides
+(`stage=fast`) when its best child's probability reaches its `decide` and `th.head`, unless a
+client's vector came with the question or the node sets an exemplar override (b); (b) an
 exemplar whose cosine reaches `th.exemplar` (default 1: off) decides for its child (`stage=exemplar`,
 confidence = that cosine); (c) the head's calibrated softmax (its logits plus `prior` times the
 keyword shares and `sim` times the profiles' similarity scores, over its temperature) decides
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Generator, cast
+from typing import Callable, Generator, Protocol, cast
 
 import dns.name
 import numpy as np
@@ -31,6 +34,7 @@ import numpy as np
 from common.steps import drive
 from routing.index import Encoder, RoutingIndex
 from routing.keywords import KeywordResult
+from zones.head import RouteHead
 
 KNN = 3
 WEIGHTS = (0.4, 0.4, 0.2)  # knn, centroid, description
@@ -62,7 +66,7 @@ class Decision:
     """Where a question goes: `child` (None: this node's general engine) and how that was decided."""
 
     child: dns.name.Name | None
-    stage: str  # "keyword" | "exemplar" | "head" | "embed" | "deep" | "none"
+    stage: str  # "keyword" | "fast" | "exemplar" | "head" | "embed" | "deep" | "none"
     confidence: float
     runner_up: Candidate | None
     candidates: tuple[Candidate, ...]  # every child with its score, best first
@@ -104,14 +108,29 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 def head_probabilities(index: RoutingIndex, vectors: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """(m, k) calibrated child probabilities of the index's head for m unit vectors; `shares` are
     the keyword shares ((k,) or (m, k)). A child the head does not know gets 0."""
-    head, columns = index.head, index.head_columns
-    assert head is not None and columns is not None
+    assert index.head is not None and index.head_columns is not None
+    sims = similarity_logits(index, vectors) if index.head.sim else None
+    return calibrated(index.head, index.head_columns, vectors, shares, sims)
+
+
+def fast_probabilities(index: RoutingIndex, vectors: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """(m, k) the fast head's calibrated child probabilities for m token-encoder vectors (its
+    similarity scores against the profiles in the token encoder's space, `index.fast_space`)."""
+    assert index.fast is not None and index.fast_columns is not None and index.fast_space is not None
+    sims = similarity_logits(index.fast_space, vectors) if index.fast.sim else None
+    return calibrated(index.fast, index.fast_columns, vectors, shares, sims)
+
+
+def calibrated(head: RouteHead, columns: np.ndarray, vectors: np.ndarray, shares: np.ndarray,
+               sims: np.ndarray | None) -> np.ndarray:
+    """softmax((logits + prior x shares + sim x sims) / T) over the children (`columns`: each
+    child's class in `head`, -1 for one it does not know: probability 0)."""
     logits = head.logits(vectors)
     known = columns >= 0
     full = np.full((len(vectors), len(columns)), -np.inf)
     full[:, known] = logits[:, columns[known]] + head.prior * np.broadcast_to(shares, full.shape)[:, known]
-    if head.sim:
-        full[:, known] += head.sim * similarity_logits(index, vectors)[:, known]
+    if sims is not None:
+        full[:, known] += head.sim * sims[:, known]
     z = full / head.temperature
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -140,13 +159,23 @@ def deep_sentences(text: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
+class TokenVectors(Encoder, Protocol):
+    """The token encoder (`routing.tokens.TokenEncoder`): vectors without a model run (`embed` for
+    the profiles' texts, `vector` for one question)."""
+
+    def vector(self, text: str) -> np.ndarray: ...
+
+
 class Classifier:
     """Classify texts against compiled indexes, as sans-IO steps: the caller embeds what a stage
     asks for (`Embed`) with whatever it has (a batcher, a direct encoder), so keyword-decided
-    questions never touch the model. Sentence vectors are kept for the levels below."""
+    questions never touch the model, nor do those a node's fast head decides (with `tokens`, the
+    token encoder, computed inline: no model run). Sentence vectors are kept for the levels below."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: TokenVectors | None = None) -> None:
+        self.tokens = tokens
         self._sentences: dict[str, np.ndarray] = {}  # sentence vectors, reused down the hierarchy
+        self._token_vector: tuple[str, np.ndarray] | None = None  # the last text's (a walk's levels share it)
 
     def _remember(self, parts: list[str], vectors: np.ndarray) -> None:
         if len(self._sentences) + len(parts) > SENTENCE_MEMO:
@@ -180,6 +209,9 @@ class Classifier:
         if embedding is not None and embedding.shape == index.centroids.shape[1:]:
             vector = _unit(embedding)
         else:  # none given, or one of another dimension (a client's: ignored)
+            fast = self._fast_decision(index, text, shares)
+            if fast is not None:
+                return fast, None
             vector = (yield Embed((text,)))[0]
         if index.head is not None:
             return head_decision(index, vector, shares), vector
@@ -191,6 +223,21 @@ class Classifier:
         if probs[best] >= index.embed_threshold(best) and margin >= index.settings.margin_threshold:
             return _decision(index, probs, "embed", best), vector
         return (yield from self._deep(index, text, vector, scores, shares)), vector
+
+    def _fast_decision(self, index: RoutingIndex, text: str, shares: np.ndarray) -> Decision | None:
+        """The fast head's decision when it is sure enough: its best child's probability reaches
+        its `decide` (and the node's `th.head`); else None (the MiniLM head decides)."""
+        if (index.fast is None or index.fast_space is None or self.tokens is None
+                or index.settings.exemplar_threshold < 1.0):
+            return None
+        if self._token_vector is None or self._token_vector[0] != text:
+            self._token_vector = (text, self.tokens.vector(text))
+        probs = fast_probabilities(index, self._token_vector[1][None, :], shares)[0]
+        best = int(np.argmax(probs))
+        assert index.fast.decide is not None
+        if probs[best] < max(index.fast.decide, index.settings.head_threshold):
+            return None
+        return _decision(index, probs, "fast", best)
 
     def _deep(self, index: RoutingIndex, text: str, vector: np.ndarray, scores: np.ndarray,
               shares: np.ndarray) -> Generator[Embed, np.ndarray, Decision]:

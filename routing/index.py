@@ -45,6 +45,9 @@ class RoutingIndex:
     spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
     head: RouteHead | None = None  # the node's learned head (zones.head), None: the staged scores
     head_columns: np.ndarray | None = None  # (k,) per child, its class in `head` (-1: none)
+    fast: RouteHead | None = None  # the node's fast head (token encoder, decides above `fast.decide`)
+    fast_columns: np.ndarray | None = None  # (k,) per child, its class in `fast` (-1: none)
+    fast_space: RoutingIndex | None = None  # the same profiles embedded by the token encoder (the fast head's sim)
 
     def embed_threshold(self, child: int) -> float:
         override = self.profiles[child].embed_threshold
@@ -73,9 +76,11 @@ class _Memo:
         return np.stack([self._vectors[t] for t in texts])
 
 
-def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = None) -> RoutingIndex:
-    """Build the index of one node from its parsed profiles (and its head, when it has one whose
-    classes are children: one that knows none of them is ignored)."""
+def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = None,
+                  fast: RouteHead | None = None, tokens: Encoder | None = None) -> RoutingIndex:
+    """Build the index of one node from its parsed profiles (and its head and fast head, when it
+    has ones whose classes are children: one that knows none of them is ignored); with `tokens`
+    (the token encoder), also the profiles in its space, `fast_space`."""
     profiles = table.profiles
     children = tuple(p.child for p in profiles)
     matcher = KeywordMatcher({i: p.keywords for i, p in enumerate(profiles)})
@@ -108,9 +113,17 @@ def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = 
         centroids=_unit(centroids),
         descriptions=_unit(desc.astype(np.float32)),
         spans=_spans(owners, len(profiles)),
-        head=head if head is not None and head_columns(children, head).max(initial=-1) >= 0 else None,
+        head=_knowing(children, head),
         head_columns=head_columns(children, head) if head is not None else None,
+        fast=_knowing(children, fast),
+        fast_columns=head_columns(children, fast) if fast is not None else None,
+        fast_space=compile_index(table, tokens) if tokens is not None else None,
     )
+
+
+def _knowing(children: tuple[dns.name.Name, ...], head: RouteHead | None) -> RouteHead | None:
+    """`head` when one of its classes is a child, else None."""
+    return head if head is not None and head_columns(children, head).max(initial=-1) >= 0 else None
 
 
 def head_columns(children: tuple[dns.name.Name, ...], head: RouteHead) -> np.ndarray:
@@ -139,8 +152,9 @@ def zone_serial(zone: dns.zone.Zone) -> int | None:
 class IndexCache:
     """Compiled indexes keyed by (zone origin, node); stale when the zone object or serial changes."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encoder, tokens: Encoder | None = None) -> None:
         self._memo = _Memo(encoder)
+        self._tokens = _Memo(tokens) if tokens is not None else None  # the fast heads' encoder
         self._lock = threading.Lock()
         self._entries: dict[tuple[dns.name.Name, dns.name.Name], tuple[weakref.ref, int | None, RoutingIndex]] = {}
         self.compiles = 0
@@ -161,11 +175,15 @@ class IndexCache:
             if not table.profiles:
                 self._entries.pop(key, None)
                 return None
-            try:
-                head = parse_head(zone, node)
-            except HeadError:  # `zone check` refuses such a zone; one changed since serves without
-                head = None
-            index = compile_index(table, self._memo, head)
+            head, fast = _head_or_none(zone, node, False), _head_or_none(zone, node, True)
+            index = compile_index(table, self._memo, head, fast, self._tokens)
             self._entries[key] = (weakref.ref(zone), serial, index)
             self.compiles += 1
             return index
+
+
+def _head_or_none(zone: dns.zone.Zone, node: dns.name.Name, fast: bool) -> RouteHead | None:
+    try:
+        return parse_head(zone, node, fast)
+    except HeadError:  # `zone check` refuses such a zone; one changed since serves without
+        return None

@@ -231,3 +231,40 @@ def coverage_curve(confidence: np.ndarray, correct: np.ndarray,
         accuracy = float(correct[covered].mean()) if covered.any() else float("nan")
         rows.append((threshold, share, accuracy))
     return rows
+
+
+DECIDE_GRID = tuple(float(t) for t in np.round(np.arange(0.5, 1.0, 0.05), 2)) + (0.97, 0.99)
+
+
+@dataclass(frozen=True)
+class Decide:
+    """Where a fast head may decide alone, from out-of-fold predictions (`choose_decide`)."""
+
+    threshold: float  # its best child's probability at or above which it decides
+    share: float  # of the tested questions, the share it decides
+    fast_accuracy: float  # accuracy of its decisions on that share
+    head_accuracy: float  # accuracy of the head on the same questions
+    cascade_accuracy: float  # fast where it decides, the head elsewhere
+    head_alone: float  # the head on every tested question
+
+
+def choose_decide(fast: np.ndarray, head: np.ndarray, labels: np.ndarray,
+                  grid: tuple[float, ...] = DECIDE_GRID) -> Decide | None:
+    """The lowest threshold of `grid` at which a fast head may decide alone: on the questions whose
+    fast probability reaches it, the fast head is at least as accurate as the head, and the cascade
+    (fast there, the head elsewhere) at least as accurate as the head alone. `fast`, `head`: (n, k)
+    out-of-fold probabilities of the same questions, `labels` their classes. None when no threshold
+    of the grid qualifies (the node gets no fast head)."""
+    fast_right = fast.argmax(axis=1) == labels
+    head_right = head.argmax(axis=1) == labels
+    confidence = fast.max(axis=1)
+    alone = float(head_right.mean())
+    for threshold in grid:
+        decides = confidence >= threshold
+        if not decides.any():
+            continue
+        cascade = float(np.where(decides, fast_right, head_right).mean())
+        if fast_right[decides].mean() >= head_right[decides].mean() and cascade >= alone:
+            return Decide(threshold, float(decides.mean()), float(fast_right[decides].mean()),
+                          float(head_right[decides].mean()), cascade, alone)
+    return None

@@ -14,7 +14,7 @@ if str(TESTS) not in sys.path:
 from helpers.guards import FORBIDDEN, require  # noqa: E402  (needs the path above)
 
 HEAVY_MARKERS = tuple(FORBIDDEN)
-MODEL_FIXTURES = frozenset({"encoder", "embedder"})  # shared encoders: a test using one (even through
+MODEL_FIXTURES = frozenset({"encoder", "embedder", "tokens"})  # shared encoders: a test using one (even through
 # another fixture) needs the model, though only the first such test loads it
 
 
@@ -53,6 +53,7 @@ from nameserver.semantic.handler import SemanticHandler  # noqa: E402
 from routing.classifier import Classifier  # noqa: E402
 from routing.embedder import Embedder, load_embedder  # noqa: E402
 from routing.index import IndexCache  # noqa: E402
+from routing.tokens import TokenEncoder, load_token_encoder  # noqa: E402
 from zones.catalog import ZoneCatalog, ZoneStore  # noqa: E402
 from zones.loader import load_directory  # noqa: E402
 
@@ -60,6 +61,12 @@ from zones.loader import load_directory  # noqa: E402
 @pytest.fixture(scope="session")
 def encoder() -> Embedder:
     return load_embedder("fp32")
+
+
+@pytest.fixture(scope="session")
+def tokens() -> TokenEncoder:
+    """The fast heads' token encoder (its table built from the encoder on first use, then cached)."""
+    return load_token_encoder()
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,9 @@ Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cl
   question, on two fresh clusters with the parity swapped: each path answers every question once.
   `--sdk-only` stops after it. `--sdk-single` also runs the same questions against ONE server
   holding every shipped zone (`semdns serve --zones zonefiles`, the README's main command: the
-  chain is followed inside that server, no resolver), with the same breakdown. The CPU model,
-  flags and load head the output.
+  chain is followed inside that server, no resolver), with the same breakdown; `--sdk-single-no-fast`
+  adds a second such server with `--no-fast-heads` (every question the keywords leave goes to
+  MiniLM), the two taking turns question by question. The CPU model, flags and load head the output.
 - **stream**: a replayed query stream through the resolver (127.0.0.10): questions drawn with Zipf
   repeats from a generated corpus, a share of them paraphrased. Each query is classed by what the
   resolver did: *cache hit* (the exact question was asked before), *semantic hit* (a new question
@@ -87,6 +88,9 @@ SINGLE_TITLES = {
     "sdk_single": "SDK resolve against one server holding every zone (semdns serve --zones zonefiles; no resolver)",
     "sdk_single_reference_warm": "... the reference checkout's server again, warm (its wire cache answers)",
     "sdk_single_warm": "... the one server again, warm (its wire cache answers)",
+    "sdk_single_no_fast": "SDK resolve against one server with --no-fast-heads (MiniLM for every question the "
+                          "keywords leave), taking turns with the one above",
+    "sdk_single_no_fast_warm": "... the --no-fast-heads server again, warm",
 }
 ZONE = "semantic.root."
 
@@ -167,6 +171,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sdk-single-reference", type=Path, metavar="CHECKOUT",
                         help="with --sdk-single: also serve from this checkout (e.g. a worktree of main), "
                              "the two servers taking turns question by question")
+    parser.add_argument("--sdk-single-no-fast", action="store_true",
+                        help="with --sdk-single: also serve this checkout with --no-fast-heads, the two servers "
+                             "taking turns question by question")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.set_defaults(func=run)
@@ -210,26 +217,30 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
 
 def _single_server(args: argparse.Namespace) -> dict[str, dict]:
     """The SDK section against one `semdns serve --zones zonefiles` on 127.0.0.1 (cold, then
-    warm with `--sdk-warm`); with `--sdk-single-reference CHECKOUT`, that checkout's server too,
-    up at the same time, the two taking turns question by question: the summaries by name."""
+    warm with `--sdk-warm`); with `--sdk-single-reference CHECKOUT`, that checkout's server too, with
+    `--sdk-single-no-fast` this checkout's with `--no-fast-heads`: all up at the same time, taking
+    turns question by question. The summaries by name."""
     texts = _sdk_texts(args)
-    checkouts = {"single": REPO}
+    servers: dict[str, tuple[Path, tuple[str, ...]]] = {"single": (REPO, ())}
     if args.sdk_single_reference is not None:
-        checkouts["single_reference"] = args.sdk_single_reference.resolve()
+        servers["single_reference"] = (args.sdk_single_reference.resolve(), ())
+    if args.sdk_single_no_fast:
+        servers["single_no_fast"] = (REPO, ("--no-fast-heads",))
     explain = not args.sdk_no_explain
     with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch, contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(_serving(path, Path(scratch) / name)) for name, path in checkouts.items()]
-        out = dict(zip(checkouts, map(summarise, run_alternating(servers, texts, explain))))
+        addresses = [stack.enter_context(_serving(path, Path(scratch) / name, extra))
+                     for name, (path, extra) in servers.items()]
+        out = dict(zip(servers, map(summarise, run_alternating(addresses, texts, explain))))
         if args.sdk_warm:
-            warm = run_alternating(servers, texts, explain)
-            out.update({f"{name}_warm": summarise(rows) for name, rows in zip(checkouts, warm)})
+            warm = run_alternating(addresses, texts, explain)
+            out.update({f"{name}_warm": summarise(rows) for name, rows in zip(servers, warm)})
     return out
 
 
 @contextlib.contextmanager
-def _serving(checkout: Path, scratch: Path) -> Iterator[tuple[str, int]]:
-    """`semdns serve --zones zonefiles` of `checkout` (its own .venv when it has one) on a free port,
-    loopback exempt from its RRL as in the cluster (a fast local client meets the limit: resends)."""
+def _serving(checkout: Path, scratch: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+    """`semdns serve --zones zonefiles [extra]` of `checkout` (its own .venv when it has one) on a free
+    port, loopback exempt from its RRL as in the cluster (a fast local client meets the limit: resends)."""
     port = _free_port()
     python = checkout / ".venv" / "bin" / "python"
     scratch.mkdir()
@@ -237,7 +248,8 @@ def _serving(checkout: Path, scratch: Path) -> Iterator[tuple[str, int]]:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [str(python) if python.exists() else sys.executable, "-m", "tools.cli", "serve",
-             "--zones", str(checkout / "zonefiles"), "--listen", f"{SINGLE}:{port}", "--rrl-exempt", "127.0.0.0/8"],
+             "--zones", str(checkout / "zonefiles"), "--listen", f"{SINGLE}:{port}", "--rrl-exempt", "127.0.0.0/8",
+             *extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=checkout,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # leaves another checkout as it was
     try:

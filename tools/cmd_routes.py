@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import re
 import subprocess
 import sys
@@ -36,10 +37,12 @@ from routing.classifier import Classifier, Decision, classify, head_probabilitie
 from routing.descend import descend
 from routing.embedder import load_embedder
 from routing.index import Encoder, IndexCache
-from routing.train import coverage_curve, train_head
+from routing.tokens import load_token_encoder
+from routing.train import Fit, choose_decide, coverage_curve, train_head
 from tools.cmd_codec import bump_serial
 from tools.routes_data import Labelled, NodeSet, embed_all, keyword_shares, load_labelled, node_set, route_indexes
 from zones.catalog import ZoneCatalog
+from zones.head import RouteHead
 from zones.loader import load_directory
 from zones.profile import parse_profiles
 
@@ -112,10 +115,11 @@ def run_train(args: argparse.Namespace) -> int:
         labelled = load_labelled(args.corpus) + ([] if args.no_profiles else profile_rows(catalog, apex))
     else:
         raise SystemExit("semdns routes train: give CORPUS.jsonl or --from-profiles")
-    encoder = load_embedder(args.variant)
-    indexes = IndexCache(encoder)
+    encoder, token_encoder = load_embedder(args.variant), load_token_encoder()
+    indexes = IndexCache(encoder, token_encoder)
     print(f"embedding {len(labelled)} questions ({args.variant}) ...", file=sys.stderr)
     vectors = embed_all(encoder, [row.text for row in labelled], cache_key=args.variant)
+    tokens = token_encoder.embed([row.text for row in labelled])
     fragments: dict[dns.name.Name, list[str]] = collections.defaultdict(list)
     for origin, node, index in route_indexes(catalog, indexes):
         found = node_set(node, index, apex, labelled)
@@ -145,9 +149,34 @@ def run_train(args: argparse.Namespace) -> int:
         fragments[origin].append(fit.head.to_zone_fragment(
             node, [f"head of {node}: {fit.candidate}, {len(found.rows)} questions, "
                    f"{args.folds}-fold cv accuracy {fit.cv_accuracy:.4f} ({held})"]))
+        assert index.fast_space is not None  # the cache has the token encoder
+        fast = _fast_head(fit, tokens[found.rows], shares, similarity_logits(index.fast_space, tokens[found.rows]),
+                          found, args.folds, groups)
+        if fast is not None:
+            fragments[origin].append(fast.to_zone_fragment(node, [f"fast head of {node}: token encoder, decides at "
+                                                                  f"p >= {fast.decide:g} (cross-validated)"]))
     for origin, parts in sorted(fragments.items()):
         write_heads(args.zones, origin, parts)
     return 0
+
+
+def _fast_head(fit: Fit, tokens: np.ndarray, shares: np.ndarray, sims: np.ndarray, found: NodeSet, folds: int,
+               groups: np.ndarray | None) -> RouteHead | None:
+    """The node's fast head (over the token encoder's vectors, `sims` their similarity logits in its
+    space; same folds as `fit`), deciding at the threshold `routing.train.choose_decide` finds;
+    None when none is as accurate as the head."""
+    fast = train_head(tokens, shares, found.labels, found.classes, folds=folds, sims=sims, groups=groups)
+    assert (fast.cv_rows == fit.cv_rows).all()  # same labels and groups: the same folds
+    decide = choose_decide(fast.cv_probs, fit.cv_probs, found.labels[fit.cv_rows])
+    if decide is None:
+        print(f"    fast head {fast.candidate}: cv {fast.cv_accuracy:.4f}; no threshold where it is as accurate "
+              "as the head: none")
+        return None
+    print(f"    fast head {fast.candidate}: cv {fast.cv_accuracy:.4f}; decides at p >= {decide.threshold:g}: "
+          f"{decide.share:.3f} of the questions at {decide.fast_accuracy:.4f} (the head on them "
+          f"{decide.head_accuracy:.4f}); with the head for the rest {decide.cascade_accuracy:.4f} "
+          f"(the head alone {decide.head_alone:.4f})")
+    return dataclasses.replace(fast.head, decide=decide.threshold)
 
 
 def write_heads(zones: Path, origin: dns.name.Name, parts: Sequence[str]) -> None:

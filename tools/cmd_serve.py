@@ -135,6 +135,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"seconds a question may wait for the encoder (default {DEFAULT_ENCODER_DEADLINE:g}); "
         "then it is answered like one beyond the queue",
     )
+    parser.add_argument("--no-fast-heads", action="store_true",
+                        help="every question the keywords leave goes to the MiniLM head (default: a node's fast "
+                        "head, over the token encoder, decides what cross-validation found it as sure of)")
     parser.add_argument("--no-semantic", action="store_true", help="plain authoritative server: no semantic routing")
     parser.add_argument("--log-questions", action="store_true",
                         help="write semantic questions into log lines (default: a hash; questions are private)")
@@ -263,7 +266,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      query_timeout=args.query_timeout, resolve_timeout=args.resolve_timeout,
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
-                                                            queue=args.encoder_queue, deadline=args.encoder_deadline)
+                                                            queue=args.encoder_queue, deadline=args.encoder_deadline,
+                                                            fast=not args.no_fast_heads)
     observe = ObserveOptions(metrics=parse_metrics_address(args.metrics) if args.metrics else None,
                              query_log=args.query_log)
     return ServerOptions(config=config_from_args(args), semantic=semantic, dynamic=dynamic, recursion=recursion,

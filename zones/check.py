@@ -5,7 +5,8 @@
 - name servers inside the zone (of the apex and of delegations) have addresses (glue below a
   cut); nothing but glue lives below a delegation point, nothing but NS/DS at one;
 - routing profiles (`_route` TXT, parsed by `zones.profile`) follow semroute1, with a `desc`;
-- routing heads (`_head._route` TXT, `zones.head`) follow semhead1: chunks, size and sha256 agree,
+- routing heads (`_head._route` TXT, and fast heads at `_fast._head._route`, `zones.head`) follow
+  semhead1: chunks, size and sha256 agree (a fast head has its `decide=`),
   `dims` is the encoder's, every class is a child of the node with a profile (a child the head
   does not know is a warning: only its keywords and exemplars can reach it);
 - `_llm._tcp` engines have SRV records whose in-zone targets have addresses, and DNS-SD TXT;
@@ -220,11 +221,12 @@ def _check_profiles(loaded: LoadedZone) -> Iterator[ZoneProblem]:
 
 
 def _check_heads(loaded: LoadedZone) -> Iterator[ZoneProblem]:
+    """Every head and fast head of the zone (`zones.head`), each problem at its record's line."""
     zone = loaded.zone
-    for node in find_head_nodes(zone):
-        owner = head_owner(node)
+    for fast, node in [(fast, node) for fast in (False, True) for node in find_head_nodes(zone, fast)]:
+        owner = head_owner(node, fast)
         try:
-            head = parse_head(zone, node)
+            head = parse_head(zone, node, fast)
         except HeadError as exc:
             try:
                 at = dns.name.from_text(exc.owner)
@@ -252,7 +254,8 @@ def _check_heads(loaded: LoadedZone) -> Iterator[ZoneProblem]:
                                 "writes the head again", "warning")
         unseen = [c for c in children if c not in head.classes]
         if unseen:
-            yield _problem(loc, f"{owner}: the head has no class for {', '.join(unseen)} "
+            which = "fast head" if fast else "head"
+            yield _problem(loc, f"{owner}: the {which} has no class for {', '.join(unseen)} "
                                 "(only keywords and exemplars reach it)", "warning")
 
 

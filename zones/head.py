@@ -18,6 +18,13 @@ that holds the node's `_route` data (a generated file `heads/<origin>heads` pull
 * chunk ``i`` at ``<i>._head._route.<node>.``: ``TXT "c=<i>" "<base64>" ...`` (8 KiB of data per
   chunk, one RR per owner, character-strings of at most 255 octets: the `_codec` layout).
 
+A node may also carry a *fast head*: the same format at ``_fast._head._route.<node>.`` (chunks at
+``<i>._fast._head._route.<node>.``: names that readers of heads alone, or of profiles, pass over),
+over the token encoder's vector (`routing.tokens`) instead of MiniLM's (its `sim` term scores the
+profiles embedded by the same encoder), with one more key, required there and nowhere else:
+``decide=<p>``, the probability at or above which it decides alone (below it the MiniLM head
+decides, ARCHITECTURE §4).
+
 The data is the layers' parameters, little-endian `dtype`, concatenated: linear `W[classes][dims]
 b[classes]`; mlp `W1[hidden][dims] b1[hidden] W2[classes][hidden] b2[classes]`. `size` and
 `sha256` cover the data. Verification order: version → keys and values → chunk count/order →
@@ -43,6 +50,7 @@ from zones.errors import ZonesError
 
 VERSION = "semhead1"
 HEAD_LABEL = b"_head"
+FAST_LABEL = b"_fast"  # `[<i>.]_fast._head._route.<node>`: the fast head (token encoder)
 ROUTE_LABEL = b"_route"
 ENCODER_DIMS = 384  # the sentence encoder's dimension (routing/embedder.py: DIMENSION)
 KINDS = ("linear", "mlp")
@@ -52,7 +60,8 @@ STRING_OCTETS = 255
 DEFAULT_TTL = 3600
 _REQUIRED = ("v", "serial", "kind", "dims", "hidden", "classes", "temp", "prior", "sim", "dtype", "size", "sha256",
              "chunks")
-_OPTIONAL = ("cv", "rows")
+_INFO = ("cv", "rows")  # informative keys
+_OPTIONAL = _INFO + ("decide",)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CLASS = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -80,6 +89,7 @@ class RouteHead:
     dtype: str = "f16"
     sim: float = 0.0
     info: dict[str, str] = field(default_factory=dict)  # cv=, rows=
+    decide: float | None = None  # a fast head's: the probability at or above which it decides alone
 
     @property
     def hidden(self) -> int:
@@ -106,7 +116,8 @@ class RouteHead:
             f"prior={self.prior:.6g}", f"sim={self.sim:.6g}", f"dtype={self.dtype}", f"size={len(data)}",
             f"sha256={hashlib.sha256(data).hexdigest()}", f"chunks={chunks}",
         ]
-        return strings + [f"{key}={self.info[key]}" for key in _OPTIONAL if key in self.info]
+        strings += [f"{key}={self.info[key]}" for key in _INFO if key in self.info]
+        return strings + ([f"decide={self.decide:.6g}"] if self.decide is not None else [])
 
     def chunk_strings(self) -> list[list[str]]:
         data = self.data()
@@ -116,38 +127,49 @@ class RouteHead:
             records.append([f"c={index}", *(piece[i:i + STRING_OCTETS] for i in range(0, len(piece), STRING_OCTETS))])
         return records
 
+    @property
+    def fast(self) -> bool:
+        """A fast head (it has `decide`): its records live under `_fast._head._route`."""
+        return self.decide is not None
+
     def to_zone_fragment(self, node: dns.name.Name, comment: Sequence[str] = (), ttl: int = DEFAULT_TTL) -> str:
         """Master-file text of the head's records (absolute owner names)."""
         lines = [f"; {line}" if line else ";" for line in comment]
-        lines.append(f"{head_owner(node)} {ttl} IN TXT " + " ".join(f'"{s}"' for s in self.header_strings()))
+        lines.append(f"{head_owner(node, self.fast)} {ttl} IN TXT " + " ".join(f'"{s}"' for s in self.header_strings()))
         for index, strings in enumerate(self.chunk_strings()):
             body = "\n    ".join(f'"{s}"' for s in strings)
-            lines.append(f"{head_chunk_owner(node, index)} {ttl} IN TXT (\n    {body} )")
+            lines.append(f"{head_chunk_owner(node, index, self.fast)} {ttl} IN TXT (\n    {body} )")
         return "\n".join(lines) + "\n"
 
 
-def head_owner(node: dns.name.Name) -> dns.name.Name:
-    """`_head._route.<node>.`: where a node's head header lives."""
-    return dns.name.Name((HEAD_LABEL, ROUTE_LABEL) + node.labels)
+def _prefix(fast: bool) -> tuple[bytes, ...]:
+    return (FAST_LABEL, HEAD_LABEL, ROUTE_LABEL) if fast else (HEAD_LABEL, ROUTE_LABEL)
 
 
-def head_chunk_owner(node: dns.name.Name, index: int) -> dns.name.Name:
-    return dns.name.Name((str(index).encode(), HEAD_LABEL, ROUTE_LABEL) + node.labels)
+def head_owner(node: dns.name.Name, fast: bool = False) -> dns.name.Name:
+    """`_head._route.<node>.` (`_fast._head._route.<node>.`): where a node's (fast) head header lives."""
+    return dns.name.Name(_prefix(fast) + node.labels)
 
 
-def head_node(name: dns.name.Name) -> dns.name.Name | None:
-    """The node of a `[<i>.]_head._route.<node>` name, None for any other name."""
-    labels = [label.lower() for label in name.labels]
+def head_chunk_owner(node: dns.name.Name, index: int, fast: bool = False) -> dns.name.Name:
+    return dns.name.Name((str(index).encode(),) + _prefix(fast) + node.labels)
+
+
+def head_node(name: dns.name.Name, fast: bool = False) -> dns.name.Name | None:
+    """The node of a `[<i>.]_head._route.<node>` name (`[<i>.]_fast._head._route.<node>` with
+    `fast`), None for any other name."""
+    prefix = list(_prefix(fast))
+    labels = [part.lower() for part in name.labels]
     for at in (0, 1):
-        if labels[at:at + 2] == [HEAD_LABEL, ROUTE_LABEL]:
-            return dns.name.Name(name.labels[at + 2:])
+        if labels[at:at + len(prefix)] == prefix:
+            return dns.name.Name(name.labels[at + len(prefix):])
     return None
 
 
-def find_head_nodes(zone: dns.zone.Zone) -> list[dns.name.Name]:
-    """Every (absolute) node of `zone` with a `_head._route.<node>` header or chunk, sorted."""
+def find_head_nodes(zone: dns.zone.Zone, fast: bool = False) -> list[dns.name.Name]:
+    """Every (absolute) node of `zone` with a head (fast head) header or chunk, sorted."""
     origin = zone_origin(zone)
-    nodes = {head_node(name.derelativize(origin)) for name in zone.nodes}
+    nodes = {head_node(name.derelativize(origin), fast) for name in zone.nodes}
     return sorted(node for node in nodes if node is not None)
 
 
@@ -188,14 +210,15 @@ def _number(owner: dns.name.Name, fields: dict[str, str], key: str, kind: type[i
     return value
 
 
-def parse_head(zone: dns.zone.Zone, node: dns.name.Name) -> RouteHead | None:
-    """The verified head of `node` in `zone`, None when it has none. Raises HeadError."""
+def parse_head(zone: dns.zone.Zone, node: dns.name.Name, fast: bool = False) -> RouteHead | None:
+    """The verified head of `node` in `zone` (its fast head with `fast`), None when it has none.
+    Raises HeadError."""
     origin = zone_origin(zone)
     node = node.derelativize(origin)
-    owner = head_owner(node)
+    owner = head_owner(node, fast)
     records = _strings(zone, owner)
     if not records:
-        if zone.get_node(head_chunk_owner(node, 0)) is not None:
+        if zone.get_node(head_chunk_owner(node, 0, fast)) is not None:
             raise HeadError(owner, "head chunks without a header")
         return None
     if len(records) > 1:
@@ -217,7 +240,8 @@ def parse_head(zone: dns.zone.Zone, node: dns.name.Name) -> RouteHead | None:
         raise HeadError(owner, "sha256, dims, chunks and temp must be set")
     if (kind == "mlp") != (hidden > 0):
         raise HeadError(owner, f"kind={kind} with hidden={hidden}")
-    data = _data(zone, node, chunks)
+    decide = _decide(owner, fields, fast)
+    data = _data(zone, node, chunks, fast)
     if len(data) != size:
         raise HeadError(owner, f"reassembled {len(data)} octets, header says size={size}")
     digest = hashlib.sha256(data).hexdigest()
@@ -238,14 +262,29 @@ def parse_head(zone: dns.zone.Zone, node: dns.name.Name) -> RouteHead | None:
         count = int(np.prod(shape))
         layers.append(flat[at:at + count].reshape(shape))
         at += count
-    info = {key: fields[key] for key in _OPTIONAL if key in fields}
-    return RouteHead(classes, kind, tuple(layers), temperature, prior, serial, dims, fields["dtype"], sim, info)
+    info = {key: fields[key] for key in _INFO if key in fields}
+    return RouteHead(classes, kind, tuple(layers), temperature, prior, serial, dims, fields["dtype"], sim, info,
+                     decide)
 
 
-def _data(zone: dns.zone.Zone, node: dns.name.Name, chunks: int) -> bytes:
+def _decide(owner: dns.name.Name, fields: dict[str, str], fast: bool) -> float | None:
+    """A fast head's `decide=` (required there, in (0, 1]); a head's must be absent."""
+    if not fast:
+        if "decide" in fields:
+            raise HeadError(owner, "decide= belongs to a fast head (_fast._head._route) only")
+        return None
+    if "decide" not in fields:
+        raise HeadError(owner, "a fast head needs decide=")
+    decide = _number(owner, fields, "decide", float)
+    if not 0.0 < decide <= 1.0:
+        raise HeadError(owner, f"decide={fields['decide']} must be in (0, 1]")
+    return decide
+
+
+def _data(zone: dns.zone.Zone, node: dns.name.Name, chunks: int, fast: bool) -> bytes:
     parts = []
     for index in range(chunks):
-        owner = head_chunk_owner(node, index)
+        owner = head_chunk_owner(node, index, fast)
         records = _strings(zone, owner)
         if len(records) != 1:
             raise HeadError(owner, f"chunk {index} of {chunks}: {'missing' if not records else 'several records'}")
@@ -257,6 +296,6 @@ def _data(zone: dns.zone.Zone, node: dns.name.Name, chunks: int) -> bytes:
             parts.append(base64.b64decode("".join(strings[1:]), validate=True))
         except binascii.Error as exc:
             raise HeadError(owner, f"chunk {index}: not base64 ({exc})") from None
-    if zone.get_node(head_chunk_owner(node, chunks)) is not None:
-        raise HeadError(head_chunk_owner(node, chunks), f"a chunk beyond chunks={chunks}")
+    if zone.get_node(head_chunk_owner(node, chunks, fast)) is not None:
+        raise HeadError(head_chunk_owner(node, chunks, fast), f"a chunk beyond chunks={chunks}")
     return b"".join(parts)

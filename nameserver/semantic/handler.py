@@ -47,9 +47,10 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
 
 The EDNS form: `h-<hash>.q.<node>` with the text in EDNS option 65001 (`codec.edns_text`); an
 embedding in option 65002 from the same encoder (model tag of `EMBEDDING_MODEL`) skips the
-encoder. Classification always runs inline on the event loop; the model runs only in
-`EmbedBatcher` (one onnxruntime run for concurrent questions): the question's vector when keywords
-do not decide, its sentences' vectors when a step needs the deep stage.
+encoder. Classification always runs inline on the event loop, the fast heads' token encoder too
+(`routing.tokens`: a table lookup, no model); the model runs only in `EmbedBatcher` (one
+onnxruntime run for concurrent questions): the question's vector when neither keywords nor a
+fast head decide, its sentences' vectors when a step needs the deep stage.
 
 Bad input (each answer is authoritative, with the zone's SOA in the authority section where it
 is negative, and an Extended DNS Error, RFC 8914, saying why):
@@ -106,7 +107,7 @@ from nameserver.semantic.batcher import EmbedBatcher
 from nameserver.semantic.walks import WalkMemo, walk_key
 from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
-from routing.classifier import Classifier
+from routing.classifier import Classifier, TokenVectors
 from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
 from routing.errors import Shed
 from routing.index import Encoder, IndexCache
@@ -136,13 +137,13 @@ class SemanticHandler:
     inline = True  # awaits only futures (executor, batcher): no task needed before it suspends
 
     def __init__(self, store: ZoneStore, encoder: Encoder, encoder_queue: int = DEFAULT_ENCODER_QUEUE,
-                 encoder_deadline: float = DEFAULT_ENCODER_DEADLINE) -> None:
+                 encoder_deadline: float = DEFAULT_ENCODER_DEADLINE, tokens: TokenVectors | None = None) -> None:
         self.store = store
         self.encoder = encoder
         self.encoder_queue = encoder_queue  # texts waiting for the encoder at most (`EmbedBatcher`)
         self.encoder_deadline = encoder_deadline  # seconds one question may wait for the encoder
-        self.indexes = IndexCache(encoder)
-        self._classifier = Classifier()
+        self.indexes = IndexCache(encoder, tokens)
+        self._classifier = Classifier(tokens)  # with `tokens`, the nodes' fast heads decide inline
         self._batcher: EmbedBatcher | None = None
         self._model_tag = model_tag(EMBEDDING_MODEL)
         self.walks = WalkMemo()  # the SRV and the explain of one question share one walk

@@ -20,3 +20,7 @@ class BagOfWords:
                 vector += np.random.default_rng(seed).normal(size=ENCODER_DIMS)
             rows.append(vector / (np.linalg.norm(vector) or 1.0))
         return np.asarray(rows, dtype=np.float32)
+
+    def vector(self, text: str) -> np.ndarray:
+        """One text's vector (the token encoder's interface, `routing.classifier.TokenVectors`)."""
+        return self.embed([text])[0]

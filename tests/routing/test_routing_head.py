@@ -8,22 +8,11 @@ import dns.zone
 import numpy as np
 import pytest
 from helpers.bagofwords import BagOfWords
+from helpers.twochildren import ALPHA, BETA, ORIGIN, PROFILES, WORDS
 
 from routing.classifier import Classifier, classify, head_probabilities
 from routing.index import IndexCache
 from routing.train import Candidate, calibrate, coverage_curve, folds_of, train_head
-
-ORIGIN = dns.name.from_text("example.test.")
-ALPHA, BETA = (dns.name.from_text(f"{c}.example.test.") for c in ("alpha", "beta"))
-WORDS = {0: ["river", "boat", "water", "fish", "bridge", "rain"], 1: ["engine", "wheel", "road", "car", "fuel", "tyre"]}
-PROFILES = (
-    "$ORIGIN example.test.\n$TTL 300\n"
-    "@ IN SOA ns1 hostmaster 2026112301 3600 900 1209600 300\n  IN NS ns1\nns1 IN A 127.0.0.1\n"
-    "alpha IN A 127.0.0.2\nbeta IN A 127.0.0.3\n"
-    '_route IN TXT "v=semroute1" "th.keyword=0.4" {settings}\n'
-    'alpha._route IN TXT "v=semroute1" "desc=water things" "kw=kayak" "ex=a canoe on a calm lake"\n'
-    'beta._route IN TXT "v=semroute1" "desc=car things" "kw=gearbox" "ex=the gearbox grinds in second"\n'
-)
 
 
 def corpus(seed: int = 0, per_class: int = 40) -> tuple[list[str], np.ndarray]:

@@ -1,5 +1,6 @@
 """`semdns routes train` and `semdns routes check` on a small zone, with a bag-of-words stand-in for
-the encoder (no model): train writes a checked head file, includes it and bumps the serial; check
+the encoder (no model): train writes a checked head file (a head and a fast head), includes it and
+bumps the serial; check
 reports accuracy, confusions, the coverage curve, overlaps and the questions that moved."""
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ ZONE = (
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setattr(tools.cmd_routes, "load_embedder", lambda variant: BagOfWords())
+    monkeypatch.setattr(tools.cmd_routes, "load_token_encoder", BagOfWords)  # the fast heads' encoder
     monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path / "cache"))  # vectors of the stand-in stay here
     zones = tmp_path / "zones"
     zones.mkdir()
@@ -56,6 +58,9 @@ def test_train_then_check(setup: tuple[Path, Path], tmp_path: Path, capsys: pyte
     assert "$INCLUDE heads/example.test.heads example.test." in text and "2026112301" not in text
     heads = (zones / "heads" / "example.test.heads").read_text()
     assert '"v=semhead1"' in heads and '"classes=alpha,beta"' in heads
+    # the same stand-in under both heads: the fast head is as accurate everywhere, so it decides from 0.5 up
+    assert "fast head" in out and "decides at p >= 0.5" in out
+    assert "_fast._head._route.example.test." in heads and '"decide=0.5"' in heads
     assert [p for p in check_zone(load_zone(zonefile)) if p.is_error] == []
 
     assert main(["routes", "check", str(corpus), "--zones", str(zones), "--apex", "example.test.",

@@ -2,6 +2,7 @@
 broken one at its line (bad sha256, wrong dims, unknown class, missing chunk)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import dns.name
@@ -135,3 +136,45 @@ def test_unknown_version_and_key() -> None:
         zone = dns.zone.from_text(zone_text(make_head()).replace(old, new), ORIGIN, relativize=False)
         with pytest.raises(HeadError):
             parse_head(zone, ORIGIN)
+
+
+def fast_text(decide: float = 0.8) -> str:
+    """The zone with a head and a fast head (another seed: different parameters)."""
+    fast = dataclasses.replace(make_head(seed=3), decide=decide)
+    return zone_text(make_head()) + fast.to_zone_fragment(ORIGIN)
+
+
+def test_fast_head_round_trip_beside_the_head() -> None:
+    zone = dns.zone.from_text(fast_text(), ORIGIN, relativize=False)
+    head, fast = parse_head(zone, ORIGIN), parse_head(zone, ORIGIN, fast=True)
+    assert head is not None and fast is not None
+    assert head.decide is None and not head.fast and fast.decide == pytest.approx(0.8) and fast.fast
+    assert head_owner(ORIGIN, fast=True) == dns.name.from_text("_fast._head._route.example.test.")
+    vectors = np.random.default_rng(1).normal(size=(3, ENCODER_DIMS)).astype(np.float32)
+    assert not np.allclose(head.logits(vectors), fast.logits(vectors))  # each read from its own records
+    assert find_head_nodes(zone, fast=True) == [ORIGIN] and find_head_nodes(zone) == [ORIGIN]
+    # readers of profiles pass over a fast head's records
+    children = [str(p.child) for p in parse_profiles(zone, ORIGIN).profiles]
+    assert children == ["alpha.example.test.", "beta.example.test."]
+
+
+def test_a_zone_with_a_fast_head_checks_clean(tmp_path: Path) -> None:
+    assert errors(problems(tmp_path, fast_text())) == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('"decide=0.8"', '"decide=1.5"'), "decide=1.5 must be in (0, 1]"),
+    (('"decide=0.8"', ""), "a fast head needs decide="),
+    (('"decide=0.8"', '"decide=zero"'), "is not a number"),
+])
+def test_a_broken_fast_head_is_an_error_at_its_line(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    text = fast_text().replace(*edit)
+    header = 1 + next(n for n, line in enumerate(text.splitlines()) if line.startswith("_fast._head._route."))
+    [problem] = errors(problems(tmp_path, text))
+    assert problem.line == header and message in problem.message and "_fast._head._route" in problem.message
+
+
+def test_decide_on_a_head_is_refused(tmp_path: Path) -> None:
+    text = zone_text(make_head()).replace('"chunks=1"', '"chunks=1" "decide=0.5"')
+    [problem] = errors(problems(tmp_path, text))
+    assert problem.line == 11 and "decide= belongs to a fast head" in problem.message
