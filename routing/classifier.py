@@ -82,12 +82,13 @@ def _keyword_shares(index: RoutingIndex, result: KeywordResult) -> np.ndarray:
 def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
     """(m, k) child scores for m unit vectors."""
     sims = vectors @ index.exemplars.T  # (m, n)
-    k = len(index.children)
-    knn = np.zeros((len(vectors), k))
-    for i, (start, end) in enumerate(index.spans):
-        if end > start:
-            top = np.sort(sims[:, start:end], axis=1)[:, -min(KNN, end - start):]
-            knn[:, i] = top.mean(axis=1)
+    knn = np.zeros((len(vectors), len(index.children)))
+    if sims.shape[1]:
+        rows = index.knn_rows  # (k, L): each child's exemplar rows, -1 after them
+        padded = np.where(rows >= 0, sims[:, rows], -np.inf)  # (m, k, L)
+        top = np.sort(padded, axis=2)[:, :, -KNN:]  # each child's nearest KNN (fewer: -inf)
+        found = np.isfinite(top)
+        knn = np.where(found, top, 0.0).sum(axis=2) / np.maximum(found.sum(axis=2), 1)
     w_knn, w_cent, w_desc = WEIGHTS
     return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)
 

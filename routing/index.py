@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import dns.name
@@ -43,6 +43,7 @@ class RoutingIndex:
     centroids: np.ndarray  # (k, d) unit vectors
     descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
     spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
+    knn_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))  # `_knn_rows(spans)`
     head: RouteHead | None = None  # the node's learned head (zones.head), None: the staged scores
     head_columns: np.ndarray | None = None  # (k,) per child, its class in `head` (-1: none)
     fast: RouteHead | None = None  # the node's fast head (token encoder, decides above `fast.decide`)
@@ -112,7 +113,8 @@ def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = 
         owners=owner_array,
         centroids=_unit(centroids),
         descriptions=_unit(desc.astype(np.float32)),
-        spans=_spans(owners, len(profiles)),
+        spans=(spans := _spans(owners, len(profiles))),
+        knn_rows=_knn_rows(spans),
         head=_knowing(children, head),
         head_columns=head_columns(children, head) if head is not None else None,
         fast=_knowing(children, fast),
@@ -142,6 +144,16 @@ def _spans(owners: list[int], children: int) -> tuple[tuple[int, int], ...]:
             raise ValueError(f"exemplars of child {i} are not contiguous")
         spans.append((start, end))
     return tuple(spans)
+
+
+def _knn_rows(spans: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(k, L) each child's exemplar rows, padded with -1 (L: the most exemplars of a child, at
+    least 1): the classifier takes each child's nearest exemplars in one sort."""
+    width = max([end - start for start, end in spans] + [1])
+    rows = np.full((len(spans), width), -1, dtype=np.int64)
+    for child, (start, end) in enumerate(spans):
+        rows[child, : end - start] = np.arange(start, end)
+    return rows
 
 
 def zone_serial(zone: dns.zone.Zone) -> int | None:
