@@ -49,6 +49,7 @@ from routing.classifier import Classifier
 from routing.descend import descend
 from routing.embedder import QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
+from routing.tokens import load_token_encoder
 from tools.progress import bar
 from tools.routes_data import embed_all
 from zones.catalog import ZoneCatalog
@@ -363,8 +364,8 @@ def _warm(catalog: ZoneCatalog, indexes: IndexCache) -> None:
 class _OwnServer:
     """A semantic server on the shipped zones, on 127.0.0.1 with a free port, in its own thread."""
 
-    def __init__(self, zones_dir: Path, variant: Literal["int8", "fp32"]) -> None:
-        self.zones_dir, self.variant = zones_dir, variant
+    def __init__(self, zones_dir: Path, variant: Literal["int8", "fp32"], fast: bool = True) -> None:
+        self.zones_dir, self.variant, self.fast = zones_dir, variant, fast
         self.address: tuple[str, int] | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -394,7 +395,7 @@ class _OwnServer:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             config = ServerConfig(zones_dir=self.zones_dir, listen=(("127.0.0.1", 0),), uvloop=False,
                                   rrl_rate=0)  # the bench's one client asks faster than rate limiting allows
-            semantic = SemanticOptions(encoder=self.variant, threads=QUERY_THREADS)
+            semantic = SemanticOptions(encoder=self.variant, threads=QUERY_THREADS, fast=self.fast)
             runner = build_server(ServerOptions(config=config, semantic=semantic))
             await runner.start()
             self.address = runner.addresses[0]
@@ -414,7 +415,8 @@ def run(args: argparse.Namespace) -> int:
     apex = dns.name.from_text(args.apex)
     catalog = _load(Path(args.zones))
     encoder = load_embedder(args.variant)
-    indexes, classifier = IndexCache(encoder), Classifier()
+    tokens = None if args.no_fast_heads else load_token_encoder()
+    indexes, classifier = IndexCache(encoder, tokens), Classifier(tokens)
     _warm(catalog, indexes)
     apex_index = indexes.get(catalog.zones[apex], apex)
     if apex_index is None:
@@ -433,10 +435,11 @@ def run(args: argparse.Namespace) -> int:
         host, port = parse_address(args.server)
         title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex, args)
     else:
-        with _OwnServer(Path(args.zones), args.variant) as (host, port):
+        with _OwnServer(Path(args.zones), args.variant, fast=not args.no_fast_heads) as (host, port):
             title = f"staged hierarchy over UDP (own server {host}:{port})"
             outcomes = run_wire(queries, host, port, apex, args)
-    print(report(f"{title}, encoder {args.variant}", outcomes))
+    stages = "MiniLM heads only (--no-fast-heads)" if args.no_fast_heads else "fast heads on"
+    print(report(f"{title}, encoder {args.variant}, {stages}", outcomes))
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",
                  run_baseline(queries, apex_index, encoder, args)))
@@ -477,5 +480,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--apex", default="semantic.root.", help="the zone the questions are asked at")
     parser.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph")
     parser.add_argument("--limit", type=int, help="only the first N queries")
+    parser.add_argument("--no-fast-heads", action="store_true",
+                        help="route as `semdns serve --no-fast-heads` does (MiniLM for every question the "
+                             "keywords leave)")
     parser.add_argument("--train", help="the training corpus (JSONL): adds a flat kNN-5 over it, same encoder")
     parser.set_defaults(func=run)
