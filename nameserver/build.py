@@ -13,6 +13,7 @@ from the options.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -56,6 +57,8 @@ from zones.update_policy import UpdatePolicy, load_update_policy
 if TYPE_CHECKING:
     from routing.classifier import TokenVectors
     from routing.index import Encoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,19 @@ def _dynamic(options: DynamicOptions | None, store: ZoneStore) -> DynamicZones |
                         probe_allow=options.probe_allow)
 
 
+def _token_encoder() -> TokenVectors | None:
+    """The fast heads' token encoder, or None (logged: the MiniLM heads decide everything) when
+    its table cannot be built or read: the fast path is an optimisation, never a reason not to serve."""
+    from routing.embedder import EmbedderError
+    from routing.tokens import load_token_encoder
+
+    try:
+        return load_token_encoder()
+    except EmbedderError as exc:
+        log.warning("fast heads off: %s", exc)
+        return None
+
+
 def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | None,
               tokens: TokenVectors | None) -> Handler:
     """The semantic handler; with no `encoder` given, MiniLM and (unless `options.fast` is off)
@@ -225,9 +241,8 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
     from nameserver.semantic.handler import SemanticHandler  # the [server] extra's packages, when used
     if encoder is None:
         from routing.embedder import load_embedder
-        from routing.tokens import load_token_encoder
 
         encoder = load_embedder(options.encoder, threads=options.threads)
-        tokens = load_token_encoder() if options.fast else None
+        tokens = _token_encoder() if options.fast else None
     return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline,
                            tokens=tokens)

@@ -60,3 +60,26 @@ async def test_without_the_token_encoder_the_heads_decide(encoder: Embedder) -> 
         hops = await explain(address, SURE)
         assert [h["stage"] for h in hops] == ["head", "head"] and hops[-1]["choice"] == "poetry.creative.semantic.root."
         assert semantic._batcher is not None and semantic._batcher.runs == 1
+
+
+def test_a_token_table_that_cannot_load_leaves_the_heads_serving(monkeypatch, caplog) -> None:
+    """The fast path is an optimisation: a server whose token table cannot be built or read
+    (e.g. no export tools and no fp32 graph) serves with the MiniLM heads and says why."""
+    from helpers.bagofwords import BagOfWords
+
+    import routing.embedder
+    import routing.tokens
+    from nameserver.build import SemanticOptions
+    from routing.embedder import EmbedderError
+
+    def broken(*args: object, **kwargs: object) -> TokenEncoder:
+        raise EmbedderError("token table: no data left in file")
+
+    monkeypatch.setattr(routing.embedder, "load_embedder", lambda variant, threads=1: BagOfWords())
+    monkeypatch.setattr(routing.tokens, "load_token_encoder", broken)
+    config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False)
+    with caplog.at_level("WARNING"):
+        runner = build_server(ServerOptions(config=config, semantic=SemanticOptions()))
+    [semantic] = [h for h in runner.chain.handlers if isinstance(h, SemanticHandler)]
+    assert semantic._classifier.tokens is None
+    assert "fast heads off: token table: no data left in file" in caplog.text
