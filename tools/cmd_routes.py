@@ -6,7 +6,8 @@
 
 `train` fits every node that has child profiles (on the corpus plus the profiles' own exemplars and
 descriptions, each labelled by where its profile sits) (`routing.train`: k-fold cross-validation picks
-the head, the keyword prior's weight and the temperature), writes each zone's heads to
+the head, the keyword prior's weight and the temperature; a fast head over the token encoder, and
+the probability above which it decides alone, `routing.train.choose_decide`), writes each zone's heads to
 `<zones>/heads/<origin>heads` (`zones.head`, semhead1), adds `$INCLUDE heads/<origin>heads <origin>`
 to the zonefile when it lacks it, and bumps the zone's SOA serial (a reload then serves them, and
 IXFR/AXFR carries them to secondaries).
