@@ -12,7 +12,8 @@ the probability above which it decides alone, `routing.train.choose_decide`), wr
 to the zonefile when it lacks it, and bumps the zone's SOA serial (a reload then serves them, and
 IXFR/AXFR carries them to secondaries).
 
-`check` routes every labelled question in-process and prints, per node, accuracy (of the decisions
+`check` routes every labelled question in-process, as a server does (fast heads first, unless
+`--no-fast-heads`), and prints, per node, accuracy (of the decisions
 taken at that node, on the questions whose path passes it), the confusion matrix, the coverage–
 accuracy curve of the head's confidence, the children whose questions are mutually nearest
 (overlap), and the questions whose final route differs from the zones `--against` (default: the
@@ -34,7 +35,7 @@ import dns.name
 import numpy as np
 
 from codec import normalize
-from routing.classifier import Classifier, Decision, classify, head_probabilities, similarity_logits
+from routing.classifier import Classifier, Decision, TokenVectors, classify, head_probabilities, similarity_logits
 from routing.descend import descend
 from routing.embedder import load_embedder
 from routing.index import Encoder, IndexCache
@@ -75,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--against-git", default="HEAD", help="compare with the zones as committed at REV "
                        "(default %(default)s; '' for no comparison)")
     check.add_argument("--variant", choices=("fp32", "int8"), default="int8")
+    check.add_argument("--no-fast-heads", action="store_true",
+                       help="route as `semdns serve --no-fast-heads` does (default: as served, fast heads first)")
     check.add_argument("--show", type=int, default=20, help="moved questions to print")
     check.set_defaults(func=run_check)
 
@@ -201,6 +204,18 @@ def write_heads(zones: Path, origin: dns.name.Name, parts: Sequence[str]) -> Non
 # --- check -------------------------------------------------------------------------------------
 
 
+class _Known:
+    """The encoder, with the labelled questions' vectors already computed (`embed_all`'s cache)."""
+
+    def __init__(self, encoder: Encoder, known: dict[str, np.ndarray]) -> None:
+        self.encoder, self.known = encoder, known
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if all(text in self.known for text in texts):
+            return np.stack([self.known[text] for text in texts]) if texts else self.encoder.embed(texts)
+        return self.encoder.embed(texts)
+
+
 def _final(hops: Sequence, apex: dns.name.Name) -> str:
     """The route's end as labels below the apex (e.g. `legal/contract`), GENERAL at the apex."""
     end = apex
@@ -211,8 +226,8 @@ def _final(hops: Sequence, apex: dns.name.Name) -> str:
 
 
 def route_all(catalog: ZoneCatalog, indexes: IndexCache, encoder: Encoder, apex: dns.name.Name,
-              labelled: Sequence[Labelled]) -> list[str]:
-    classifier = Classifier()
+              labelled: Sequence[Labelled], tokens: TokenVectors | None) -> list[str]:
+    classifier = Classifier(tokens)
     return [_final(descend(catalog, indexes, classifier, row.text, apex, encoder), apex) for row in labelled]
 
 
@@ -234,12 +249,12 @@ def overlaps(vectors: np.ndarray, labels: np.ndarray, classes: Sequence[str], to
     return [f"{classes[a]}<->{classes[b]} {share[a, b]:.3f}/{share[b, a]:.3f}" for _, a, b in pairs[:top]]
 
 
-def _node_report(found: NodeSet, labelled: Sequence[Labelled], vectors: np.ndarray, encoder: Encoder) -> list[str]:
+def _node_report(found: NodeSet, labelled: Sequence[Labelled], vectors: np.ndarray, encoder: Encoder,
+                 tokens: TokenVectors | None) -> list[str]:
     index = found.index
-    classifier = Classifier()
+    classifier = Classifier(tokens)
     texts = [labelled[i].text for i in found.rows]
-    decisions: list[Decision] = [classify(classifier, index, text, encoder, vectors[row])
-                                 for text, row in zip(texts, found.rows)]
+    decisions: list[Decision] = [classify(classifier, index, text, encoder) for text in texts]
     classes = found.classes
     predicted = [classes[index.children.index(d.child)] if d.child is not None else GENERAL for d in decisions]
     truth = [classes[label] for label in found.labels]
@@ -286,14 +301,16 @@ def run_check(args: argparse.Namespace) -> int:
     apex = dns.name.from_text(args.apex)
     catalog = load_catalog(args.zones)
     labelled = load_labelled(args.labelled)
-    encoder = load_embedder(args.variant)
-    indexes = IndexCache(encoder)
-    vectors = embed_all(encoder, [row.text for row in labelled], cache_key=args.variant)
+    model = load_embedder(args.variant)
+    tokens = None if args.no_fast_heads else load_token_encoder()
+    vectors = embed_all(model, [row.text for row in labelled], cache_key=args.variant)
+    encoder = _Known(model, dict(zip((row.text for row in labelled), vectors)))
+    indexes = IndexCache(encoder, tokens)
     for _, node, index in route_indexes(catalog, indexes):
         found = node_set(node, index, apex, labelled)
         if found is not None and len(found.rows):
-            print("\n".join(_node_report(found, labelled, vectors, encoder)))
-    routes = route_all(catalog, indexes, encoder, apex, labelled)
+            print("\n".join(_node_report(found, labelled, vectors, encoder, tokens)))
+    routes = route_all(catalog, indexes, encoder, apex, labelled, tokens)
     expected = ["/".join(row.path) for row in labelled]
     top = np.mean([r.split("/")[0] == row.domain for r, row in zip(routes, labelled)])
     full = np.mean([r == e for r, e in zip(routes, expected)])
@@ -306,7 +323,7 @@ def run_check(args: argparse.Namespace) -> int:
         if against is None:
             print("== moved: no previous version to compare with")
             return 0
-        old_routes = route_all(load_catalog(against), IndexCache(encoder), encoder, apex, labelled)
+        old_routes = route_all(load_catalog(against), IndexCache(encoder, tokens), encoder, apex, labelled, tokens)
     moved = [(o, n, row) for o, n, row in zip(old_routes, routes, labelled) if o != n]
     gained = sum(n == "/".join(row.path) for _, n, row in moved)
     lost = sum(o == "/".join(row.path) for o, _, row in moved)

@@ -67,6 +67,7 @@ def test_train_then_check(setup: tuple[Path, Path], tmp_path: Path, capsys: pyte
                  "--against", str(before)]) == 0
     out = capsys.readouterr().out
     assert "== example.test.: 60 questions, accuracy" in out
+    assert "stages: fast " in out  # routed as served: the fast head decides what it is sure of
     assert "confusion" in out and "coverage-accuracy of the head" in out and "overlap" in out
     assert "== moved since" in out and "top-level accuracy" in out
 
