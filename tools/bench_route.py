@@ -230,7 +230,7 @@ def _first_hop(reply: dns.message.Message, apex: dns.name.Name) -> str:
     return NONE
 
 
-STAGE_ORDER = ("none", "keyword", "exemplar", "head", "embed", "deep")
+STAGE_ORDER = ("none", "keyword", "fast", "exemplar", "head", "embed", "deep")  # fast before any MiniLM stage
 
 
 def path_stage(stages: Iterable[str]) -> str:

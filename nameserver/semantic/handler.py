@@ -22,7 +22,7 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   Extended DNS Error 0 saying so. Where no level has engines, the chain still ends at the
   node's own (empty) `_llm._tcp`.
 - `explain` form, QTYPE TXT: one TXT record per routing step, every string `key=value`:
-  `hop=<n>` `node=<name>` `stage=keyword|exemplar|head|embed|deep|none|shed` `confidence=<0..1>`
+  `hop=<n>` `node=<name>` `stage=keyword|fast|exemplar|head|embed|deep|none|shed` `confidence=<0..1>`
   `choice=<child>|general` `runner-up=<child>:<score>` `candidates=<label>:<score>,...`
   (every child, best first: cross-domain questions show all their candidates); a head that was not
   confident enough adds `stopped=confidence <p> < <th.head>` (then `choice=general`); the last record

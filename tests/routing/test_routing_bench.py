@@ -22,6 +22,8 @@ def test_path_stage_is_the_slowest_step() -> None:
     assert path_stage(["keyword", "keyword"]) == "keyword"
     assert path_stage(["keyword", "embed"]) == "embed"
     assert path_stage(["deep", "keyword"]) == "deep"
+    # a fast head's step needs no model: a path that also ran MiniLM counts as the MiniLM stage
+    assert path_stage(["fast", "keyword"]) == "fast" and path_stage(["fast", "head"]) == "head"
     assert path_stage([]) == "none"
 
 
