@@ -8,9 +8,10 @@
    `th.embed` and the score margin over the runner-up reaches `th.margin`.
 With a learned head (`zones.head`, written by `semdns routes train`), stages 2 and 3 give way to it.
 Precedence: (a) a keyword hit at or above `th.keyword` decides (the admin's override); (a') the
-node's fast head (`_fast._route`, over the token encoder's vector: no model run) decides
+node's fast head (`_fast._head._route`, over the token encoder's vector: no model run) decides
 (`stage=fast`) when its best child's probability reaches its `decide` and `th.head`, unless a
-client's vector came with the question or the node sets an exemplar override (b); (b) an
+MiniLM vector is already there (the client's, or a level above ran the encoder: it is used) or
+the node sets an exemplar override (b); (b) an
 exemplar whose cosine reaches `th.exemplar` (default 1: off) decides for its child (`stage=exemplar`,
 confidence = that cosine); (c) the head's calibrated softmax (its logits plus `prior` times the
 keyword shares and `sim` times the profiles' similarity scores, over its temperature) decides

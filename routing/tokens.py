@@ -1,4 +1,4 @@
-"""The token encoder: a question's vector as the weighted mean of per-token vectors (no model run).
+"""The token encoder: a question's vector as a weighted sum of per-piece vectors (no model run).
 
 Each of MiniLM's 30,522 word pieces gets one 384-value vector, read once from the encoder itself:
 the exported fp32 graph (`routing.embedder`) run on `[CLS] <piece> [SEP]`. The table is centred
@@ -9,7 +9,7 @@ A text's vector is the sum of its pieces' rows, L2-normalised: tens of microseco
 The table is stored as float16 (23 MB) and held as float32 (47 MB a process): numpy sums float16
 rows about 8x slower.
 
-It is the input of a node's fast head (`zones.head`, `_fast._route`), which decides alone only
+It is the input of a node's fast head (`zones.head`, `_fast._head._route`), which decides alone only
 where cross-validation found it at least as accurate as the MiniLM head (ARCHITECTURE §4); every
 other use of a sentence vector (exemplars, the MiniLM head, the resolver's semantic cache, option
 65002) stays MiniLM's. The table is built on first use (about 15 s on 2 cores) and kept in the
