@@ -60,12 +60,13 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.where(norms == 0.0, 1.0, norms)
 
 
-class _Memo:
-    """Text -> vector memo in front of an encoder (shared by all compiles of one cache)."""
+class MemoEncoder:
+    """Text -> vector memo in front of an encoder (shared by all compiles of one cache); `known`
+    seeds it with vectors already computed (e.g. a labelled set's, `tools.routes_data.embed_all`)."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encoder, known: dict[str, np.ndarray] | None = None) -> None:
         self.encoder = encoder
-        self._vectors: dict[str, np.ndarray] = {}
+        self._vectors: dict[str, np.ndarray] = dict(known or {})
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
@@ -78,13 +79,16 @@ class _Memo:
 
 
 def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = None,
-                  fast: RouteHead | None = None, tokens: Encoder | None = None) -> RoutingIndex:
+                  fast: RouteHead | None = None, tokens: Encoder | None = None,
+                  matcher: KeywordMatcher | None = None) -> RoutingIndex:
     """Build the index of one node from its parsed profiles (and its head and fast head, when it
     has ones whose classes are children: one that knows none of them is ignored); with `tokens`
-    (the token encoder), also the profiles in its space, `fast_space`."""
+    (the token encoder), also the profiles in its space, `fast_space`, sharing the keyword
+    `matcher` (built here when not given)."""
     profiles = table.profiles
     children = tuple(p.child for p in profiles)
-    matcher = KeywordMatcher({i: p.keywords for i, p in enumerate(profiles)})
+    if matcher is None:
+        matcher = KeywordMatcher({i: p.keywords for i, p in enumerate(profiles)})
     texts: list[str] = []
     owners: list[int] = []
     for i, profile in enumerate(profiles):
@@ -119,7 +123,7 @@ def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = 
         head_columns=head_columns(children, head) if head is not None else None,
         fast=_knowing(children, fast),
         fast_columns=head_columns(children, fast) if fast is not None else None,
-        fast_space=compile_index(table, tokens) if tokens is not None else None,
+        fast_space=compile_index(table, tokens, matcher=matcher) if tokens is not None else None,
     )
 
 
@@ -165,8 +169,8 @@ class IndexCache:
     """Compiled indexes keyed by (zone origin, node); stale when the zone object or serial changes."""
 
     def __init__(self, encoder: Encoder, tokens: Encoder | None = None) -> None:
-        self._memo = _Memo(encoder)
-        self._tokens = _Memo(tokens) if tokens is not None else None  # the fast heads' encoder
+        self._memo = MemoEncoder(encoder)
+        self._tokens = MemoEncoder(tokens) if tokens is not None else None  # the fast heads' encoder
         self._lock = threading.Lock()
         self._entries: dict[tuple[dns.name.Name, dns.name.Name], tuple[weakref.ref, int | None, RoutingIndex]] = {}
         self.compiles = 0

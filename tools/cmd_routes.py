@@ -38,7 +38,7 @@ from codec import normalize
 from routing.classifier import Classifier, Decision, TokenVectors, classify, head_probabilities, similarity_logits
 from routing.descend import descend
 from routing.embedder import load_embedder
-from routing.index import Encoder, IndexCache
+from routing.index import Encoder, IndexCache, MemoEncoder
 from routing.tokens import load_token_encoder
 from routing.train import Fit, choose_decide, coverage_curve, train_head
 from tools.cmd_codec import bump_serial
@@ -204,18 +204,6 @@ def write_heads(zones: Path, origin: dns.name.Name, parts: Sequence[str]) -> Non
 # --- check -------------------------------------------------------------------------------------
 
 
-class _Known:
-    """The encoder, with the labelled questions' vectors already computed (`embed_all`'s cache)."""
-
-    def __init__(self, encoder: Encoder, known: dict[str, np.ndarray]) -> None:
-        self.encoder, self.known = encoder, known
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if all(text in self.known for text in texts):
-            return np.stack([self.known[text] for text in texts]) if texts else self.encoder.embed(texts)
-        return self.encoder.embed(texts)
-
-
 def _final(hops: Sequence, apex: dns.name.Name) -> str:
     """The route's end as labels below the apex (e.g. `legal/contract`), GENERAL at the apex."""
     end = apex
@@ -304,7 +292,7 @@ def run_check(args: argparse.Namespace) -> int:
     model = load_embedder(args.variant)
     tokens = None if args.no_fast_heads else load_token_encoder()
     vectors = embed_all(model, [row.text for row in labelled], cache_key=args.variant)
-    encoder = _Known(model, dict(zip((row.text for row in labelled), vectors)))
+    encoder = MemoEncoder(model, dict(zip((row.text for row in labelled), vectors)))  # embedded once
     indexes = IndexCache(encoder, tokens)
     for _, node, index in route_indexes(catalog, indexes):
         found = node_set(node, index, apex, labelled)
