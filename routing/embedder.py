@@ -20,6 +20,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
+from common.buildlock import build_lock
 from common.cores import model_threads
 from routing.errors import RoutingError
 
@@ -244,8 +245,14 @@ def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Pa
     if target.is_file():
         return target
     _require_export_tools(target)
-    tell = progress or (lambda step: None)
     fp32 = onnx_path(source, "fp32", cache)
+    with build_lock(fp32):  # one export per cache at a time (a cluster starts many servers at once)
+        if not target.is_file():  # exported by another process while this one waited
+            _export(variant, source, fp32, target, progress or (lambda step: None))
+    return target
+
+
+def _export(variant: Variant, source: Path, fp32: Path, target: Path, tell: Callable[[str], object]) -> None:
     if not fp32.is_file():
         tell("export")
         export_onnx(source, fp32)
@@ -259,7 +266,6 @@ def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Pa
     if cosine < bound:
         target.unlink(missing_ok=True)
         raise EmbedderError(f"{target}: {variant} export disagrees with sentence-transformers (cosine {cosine:.5f})")
-    return target
 
 
 def _require_export_tools(target: Path) -> None:

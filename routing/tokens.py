@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from common.buildlock import build_lock
 from routing.embedder import DIMENSION, EmbedderError, cache_dir, ensure_onnx, model_dir, weights_digest
 
 CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special pieces
@@ -57,13 +58,21 @@ def build_table(onnx_file: Path, size: int) -> np.ndarray:
 
 
 def ensure_table(source: Path | None = None, cache: Path | None = None) -> Path:
-    """The cached table of the packaged encoder, built on first use (atomic write)."""
-    from tokenizers import Tokenizer
-
+    """The cached table of the packaged encoder, built on first use (atomic write; one process
+    builds it while the others wait, `common.buildlock`)."""
     source = source or model_dir()
     target = table_path(source, cache)
     if target.is_file():
         return target
+    with build_lock(target):
+        if not target.is_file():  # built by another process while this one waited
+            _write_table(source, cache, target)
+    return target
+
+
+def _write_table(source: Path, cache: Path | None, target: Path) -> None:
+    from tokenizers import Tokenizer
+
     size = Tokenizer.from_file(str(source / "tokenizer.json")).get_vocab_size()
     table = build_table(ensure_onnx("fp32", source, cache), size)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.tmp")
@@ -74,7 +83,6 @@ def ensure_table(source: Path | None = None, cache: Path | None = None) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return target
 
 
 class TokenEncoder:
