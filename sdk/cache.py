@@ -14,41 +14,37 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-
 from codec.edns_text import TEXT_OPTION
+from sdk.message import SOA, Query, Reply, Soa, labels_of
 
 Key = tuple[str, int]
-SEMANTIC_LABELS = (b"q", b"explain")
+SEMANTIC_LABELS = ("q", "explain")
 
 
-def cache_key(query: dns.message.Message) -> Key | None:
+def cache_key(query: Query) -> Key | None:
     """(name, type) of a query the cache may answer; None for a question's own queries."""
-    question = query.question[0]
-    if any(label.lower() in SEMANTIC_LABELS for label in question.name.labels):
+    if any(label in SEMANTIC_LABELS for label in labels_of(query.name)):
         return None
-    if any(option.otype == TEXT_OPTION for option in query.options):
+    if any(code == TEXT_OPTION for code, _ in query.options):
         return None
-    return question.name.to_text().lower(), int(question.rdtype)
+    return query.name.lower(), query.rdtype
 
 
-def reply_ttl(reply: dns.message.Message) -> int:
+def reply_ttl(reply: Reply) -> int:
     """Seconds a reply may be kept: 0 unless NOERROR; the least TTL (SOA: its MINIMUM too)."""
-    if reply.rcode() != dns.rcode.NOERROR:
+    if reply.rcode != 0:
         return 0
     ttls = [rr.ttl for rr in (*reply.answer, *reply.authority)]
-    ttls += [min(rr.ttl, rd.minimum) for rr in reply.authority if rr.rdtype == dns.rdatatype.SOA for rd in rr]
+    ttls += [min(rr.ttl, rr.data.minimum) for rr in reply.authority if rr.rdtype == SOA and isinstance(rr.data, Soa)]
     return min(ttls, default=0)
 
 
 class RecordCache:
     def __init__(self, size: int = 512, max_ttl: int = 300, clock: Callable[[], float] = time.monotonic) -> None:
         self.size, self.max_ttl, self.clock = size, max_ttl, clock
-        self._entries: OrderedDict[Key, tuple[float, dns.message.Message]] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[float, Reply]] = OrderedDict()
 
-    def get(self, query: dns.message.Message) -> dns.message.Message | None:
+    def get(self, query: Query) -> Reply | None:
         key = cache_key(query)
         entry = self._entries.get(key) if key is not None else None
         if entry is None:
@@ -59,7 +55,7 @@ class RecordCache:
             return None
         return reply
 
-    def put(self, query: dns.message.Message, reply: dns.message.Message) -> None:
+    def put(self, query: Query, reply: Reply) -> None:
         key = cache_key(query)
         ttl = min(self.max_ttl, reply_ttl(reply))
         if key is None or ttl <= 0:

@@ -77,6 +77,7 @@ from sdk.library import (
     load_library,
     load_library_async,
 )
+from sdk.message import Query, Reply
 from sdk.route import DEFAULT_ZONE, Route
 from sdk.steps import Answer, ContextCompressor, DnsRound, HttpPost, HttpResult, ask_steps, resolve_steps
 from sdk.wire import RETRY, Exchange, Observer, RetryTimer, udp_round, udp_round_async
@@ -165,15 +166,13 @@ class _Base:
         if self.observer is not None:
             self.observer(exchange)
 
-    def _from_cache(
-        self, queries: DnsRound
-    ) -> tuple[list[dns.message.Message | None], list[dns.message.Message]]:
+    def _from_cache(self, queries: DnsRound) -> tuple[list[Reply | None], list[Query]]:
         """(the round's replies the record cache holds, None for the others; the queries to send)."""
         replies = [self.records.get(query) for query in queries]
         return replies, [query for query, reply in zip(queries, replies) if reply is None]
 
-    def _to_cache(self, queries: DnsRound, replies: list[dns.message.Message | None],
-                  asked: list[dns.message.Message], answered: list[dns.message.Message]) -> list[dns.message.Message]:
+    def _to_cache(self, queries: DnsRound, replies: list[Reply | None],
+                  asked: list[Query], answered: list[Reply]) -> list[Reply]:
         """The round's replies in order, the new ones put in the record cache."""
         fresh = iter(answered)
         out = []
@@ -184,16 +183,16 @@ class _Base:
             out.append(reply)
         return out
 
-    def _timeout_error(self, query: dns.message.Message, failures: list[str]) -> ResolveTimeout:
+    def _timeout_error(self, query: Query, failures: list[str]) -> ResolveTimeout:
         where = ", ".join(f"{h}:{p}" for h, p in self.servers)
         return ResolveTimeout(
-            f"no answer for {query.question[0].name} from {where} within {self.timeout:g} s "
+            f"no answer for {query.name} from {where} within {self.timeout:g} s "
             f"({'; '.join(failures)}); is the server running? pass servers=['ADDR:PORT'] or raise timeout="
         )
 
 
 class Client(_Base):
-    """Blocking client (dnspython sync queries, urllib for HTTP)."""
+    """Blocking client (`sdk.wire`'s sockets; dnspython over TCP for pattern libraries; urllib for HTTP)."""
 
     def resolve(self, text: str, zone: str | None = None) -> Route:
         steps = resolve_steps(text, zone or self.zone, rng=self.rng, explain=self.explain, degrade=self.degrade)
@@ -213,7 +212,7 @@ class Client(_Base):
             self._load(cache, route.domain)
         return drive(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
-    def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
+    def _exchange(self, queries: DnsRound) -> list[Reply]:
         """One round of queries: the cached ones from the record cache, the rest sent together."""
         replies, ask = self._from_cache(queries)
         failures: list[str] = []
@@ -261,7 +260,8 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """asyncio client (dnspython async queries, aiohttp). Use `async with`, or call `close()`."""
+    """asyncio client (`sdk.wire`'s sockets; dnspython over TCP for pattern libraries; aiohttp). Use
+    `async with`, or call `close()`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -295,7 +295,7 @@ class AsyncClient(_Base):
             await load_library_async(cache, route.domain, self._exchange_tcp)
         return await drive_async(ask_steps(text, route, context, self.compressor, max_tokens), self._post)
 
-    async def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
+    async def _exchange(self, queries: DnsRound) -> list[Reply]:
         """`Client._exchange` for asyncio."""
         replies, ask = self._from_cache(queries)
         failures: list[str] = []

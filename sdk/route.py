@@ -18,22 +18,16 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import dns.edns
-import dns.flags
-import dns.message
-import dns.name
 import dns.rcode
-import dns.rdatatype
-import dns.rrset
 
 from codec.edns_text import TEXT_OPTION, QueryForm, query_form
 from codec.errors import CodecError
 from codec.qname import Form
 from sdk.errors import BadQuestion, NoRoute, ServerFailure
+from sdk.message import AAAA, CNAME, SRV, TXT, UDP_PAYLOAD, A, Query, Record, Reply, Srv, Txt, labels_of
 
 DEFAULT_ZONE = "semantic.root."
 ENGINES = "_llm._tcp"
-UDP_PAYLOAD = 1232
-MAX_MESSAGE = 65535
 
 
 @dataclass(frozen=True)
@@ -92,71 +86,70 @@ def question_form(text: str, zone: str = DEFAULT_ZONE) -> QueryForm:
         raise BadQuestion(f"cannot send the question {text[:60]!r} under {zone!r}: {exc}") from None
 
 
-def form_query(form: QueryForm, which: Form, rdtype: int) -> dns.message.Message:
+def form_query(form: QueryForm, which: Form, rdtype: int) -> Query:
     """The query for one form's name (with the text option when the form is the EDNS one)."""
-    options: tuple[dns.edns.Option, ...] = ()
-    if form.option is not None:
-        options = (dns.edns.GenericOption(dns.edns.OptionType.make(TEXT_OPTION), form.option),)
-    return make_query(form.name(which), rdtype, options)
+    options = ((TEXT_OPTION, form.option),) if form.option is not None else ()
+    return Query(form.name(which), rdtype, options)
 
 
-def question_query(text: str, zone: str = DEFAULT_ZONE, rdtype: int = dns.rdatatype.SRV) -> dns.message.Message:
+def question_query(text: str, zone: str = DEFAULT_ZONE, rdtype: int = SRV) -> Query:
     """The query asking for the route of `text` (EDNS form when the text is too long for a name)."""
     return form_query(question_form(text, zone), "q", rdtype)
 
 
-def explain_query(form: QueryForm) -> dns.message.Message:
+def explain_query(form: QueryForm) -> Query:
     """The `explain` TXT query of a question (same form, same option as its `q` query)."""
-    return form_query(form, "explain", dns.rdatatype.TXT)
+    return form_query(form, "explain", TXT)
 
 
-def make_query(
-    name: str | dns.name.Name, rdtype: int, options: Sequence[dns.edns.Option] = ()
-) -> dns.message.Message:
-    """A recursive query advertising a UDP payload of 1232 octets; the query itself may be as large
-    as a DNS message (the text option carries up to 65,000 octets) and then goes over TCP."""
-    query = dns.message.make_query(name, dns.rdatatype.RdataType.make(rdtype), use_edns=0, payload=UDP_PAYLOAD,
-                                   request_payload=MAX_MESSAGE, options=list(options))
-    query.flags |= dns.flags.RD
-    return query
+def make_query(name: str, rdtype: int) -> Query:
+    """A recursive query advertising a UDP payload of 1232 octets (`sdk.message.Query`); the
+    query itself may be as large as a DNS message (the text option carries up to 65,000 octets)
+    and then goes over TCP."""
+    return Query(name, rdtype)
 
 
-def needs_tcp(query: dns.message.Message) -> bool:
+def needs_tcp(wire: bytes) -> bool:
     """True for a query longer than the UDP payload we advertise (DNS flag day 2020: no fragments)."""
-    return len(query.to_wire()) > UDP_PAYLOAD
+    return len(wire) > UDP_PAYLOAD
 
 
-def check_reply(reply: dns.message.Message, what: str, server: str) -> None:
+def check_reply(reply: Reply, what: str, server: str) -> None:
     """Raise the typed error for a failed reply."""
-    rcode = reply.rcode()
+    rcode = reply.rcode
     if rcode == dns.rcode.NOERROR:
         return
-    ede = "; ".join(
-        f"EDE {o.code}: {o.text or ''}".strip() for o in reply.options if o.otype == dns.edns.OptionType.EDE
-    )
+    ede = "; ".join(_ede_text(data) for code, data in reply.options if code == dns.edns.OptionType.EDE)
     detail = f" ({ede})" if ede else ""
     if rcode == dns.rcode.NXDOMAIN:
         raise NoRoute(f"{what}: {server} says the name does not exist{detail}; check the zone you ask under")
+    status = dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
     raise ServerFailure(
-        f"{what}: {server} answered {dns.rcode.to_text(rcode)}{detail}; check that the hierarchy's "
+        f"{what}: {server} answered {status}{detail}; check that the hierarchy's "
         "servers are up (`semdns cluster up`) and that this server resolves recursively or hosts every zone"
     )
 
 
-def chain_path(answer: Sequence[dns.rrset.RRset], asked_zone: str) -> tuple[tuple[str, ...], str, int]:
+def _ede_text(data: bytes) -> str:
+    """`EDE <info-code>: <extra text>` of an Extended DNS Error option (RFC 8914)."""
+    code = int.from_bytes(data[:2], "big")
+    text = data[2:].decode("utf-8", "replace").rstrip("\x00")
+    return f"EDE {code}: {text}".strip()
+
+
+def chain_path(answer: Sequence[Record], asked_zone: str) -> tuple[tuple[str, ...], str, int]:
     """(zones passed, engines' domain, least TTL) from the answer's CNAME chain."""
     path = [asked_zone.lower()]
     domain = asked_zone.lower()
     ttl = min((rr.ttl for rr in answer), default=0)
     for rr in answer:
-        if rr.rdtype != dns.rdatatype.CNAME:
+        if rr.rdtype != CNAME:
             continue
-        target = rr[0].target
-        labels = [label.lower() for label in target.labels]
-        if b"q" in labels:
-            zone = dns.name.Name(target.labels[labels.index(b"q") + 1 :]).to_text().lower()
-        elif labels[:2] == [b"_llm", b"_tcp"]:
-            zone = dns.name.Name(target.labels[2:]).to_text().lower()
+        labels = labels_of(str(rr.data))
+        if "q" in labels:
+            zone = ".".join(labels[labels.index("q") + 1 :]) + "."
+        elif labels[:2] == ["_llm", "_tcp"]:
+            zone = ".".join(labels[2:]) + "."
         else:
             continue
         if zone != path[-1]:
@@ -184,23 +177,19 @@ def order_srv(records: Sequence[tuple[int, int, int, str]], rng: random.Random) 
     return ordered
 
 
-def txt_attributes(rrset: dns.rrset.RRset | None) -> dict[str, str]:
-    """DNS-SD `key=value` strings of a TXT RRset (keys lowercased; a bare key maps to "")."""
+def txt_attributes(records: Sequence[Record]) -> dict[str, str]:
+    """DNS-SD `key=value` strings of TXT records (keys lowercased; a bare key maps to "")."""
     attributes: dict[str, str] = {}
-    if rrset is None:
-        return attributes
-    for rd in rrset:
-        for raw in rd.strings:
-            text = raw.decode("utf-8", "replace")
-            key, _, value = text.partition("=")
-            attributes.setdefault(key.strip().lower(), value.strip())
+    for raw in (string for rr in records if isinstance(rr.data, Txt) for string in rr.data.strings):
+        text = raw.decode("utf-8", "replace")
+        key, _, value = text.partition("=")
+        attributes.setdefault(key.strip().lower(), value.strip())
     return attributes
 
 
-def explain_hops(reply: dns.message.Message) -> list[dict[str, str]]:
+def explain_hops(reply: Reply) -> list[dict[str, str]]:
     """The explain TXT records, one routing step each, ordered by their `hop=<n>` key."""
-    hops = [txt_attributes(dns.rrset.from_rdata(rr.name, rr.ttl, rd))
-            for rr in reply.answer if rr.rdtype == dns.rdatatype.TXT for rd in rr]
+    hops = [txt_attributes((rr,)) for rr in reply.answer if rr.rdtype == TXT]
 
     def number(hop: dict[str, str]) -> int:
         try:
@@ -211,14 +200,15 @@ def explain_hops(reply: dns.message.Message) -> list[dict[str, str]]:
     return sorted(hops, key=number)
 
 
-def find(section: Sequence[dns.rrset.RRset], name: dns.name.Name, rdtype: int) -> dns.rrset.RRset | None:
-    return next((rr for rr in section if rr.name == name and rr.rdtype == rdtype), None)
+def srv_records(reply: Reply) -> list[Srv]:
+    """The SRV records at the end of the answer's chain (the engines)."""
+    return [rr.data for rr in reply.answer if rr.rdtype == SRV and isinstance(rr.data, Srv)]
 
 
 def route_from(
     text: str,
-    query: dns.message.Message,
-    reply: dns.message.Message,
+    query: Query,
+    reply: Reply,
     zone: str,
     rng: random.Random,
     attributes: Mapping[str, str],
@@ -230,14 +220,14 @@ def route_from(
 
     `instances` maps SRV targets to their own DNS-SD attributes (registered engines); other
     targets take the service's `attributes`."""
-    srv = next((rr for rr in reply.answer if rr.rdtype == dns.rdatatype.SRV), None)
-    if srv is None:
+    srv = srv_records(reply)
+    if not srv:
         raise NoRoute(
-            f"{query.question[0].name}: the answer lists no engines (no SRV at the end of the chain); "
+            f"{query.name}: the answer lists no engines (no SRV at the end of the chain); "
             "the zone may lack `_llm._tcp` records"
         )
     path, domain, ttl = chain_path(reply.answer, zone)
-    records = [(rd.priority, rd.weight, rd.port, rd.target.to_text()) for rd in srv]
+    records = [(rd.priority, rd.weight, rd.port, rd.target) for rd in srv]
     engines = tuple(
         Engine(target, port, priority, weight, addresses.get(target, ()),
                dict((instances or {}).get(target, attributes)))
@@ -250,33 +240,26 @@ def route_from(
     except ValueError:
         conf_value = None
     return Route(
-        text=text, qname=query.question[0].name.to_text(), path=path, domain=domain,
+        text=text, qname=query.name, path=path, domain=domain,
         stage=explain.get("stage"), confidence=conf_value, ttl=ttl, engines=engines,
         hops=tuple(dict(h) for h in hops),
     )
 
 
-def srv_targets_missing(reply: dns.message.Message) -> list[dns.name.Name]:
+def srv_targets_missing(reply: Reply) -> list[str]:
     """SRV targets with no A/AAAA in the additional section (they need their own query)."""
-    srv = next((rr for rr in reply.answer if rr.rdtype == dns.rdatatype.SRV), None)
-    if srv is None:
-        return []
-    return [
-        rd.target for rd in srv
-        if find(reply.additional, rd.target, dns.rdatatype.A) is None
-        and find(reply.additional, rd.target, dns.rdatatype.AAAA) is None
-    ]
+    return [rd.target for rd in srv_records(reply)
+            if not reply.find(reply.additional, rd.target, A) and not reply.find(reply.additional, rd.target, AAAA)]
 
 
-def additional_addresses(reply: dns.message.Message) -> dict[str, tuple[str, ...]]:
+def additional_addresses(reply: Reply) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     for rr in reply.additional:
-        if rr.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            found.setdefault(rr.name.to_text(), []).extend(rd.address for rd in rr)
+        if rr.rdtype in (A, AAAA):
+            found.setdefault(rr.name, []).append(str(rr.data))
     return {k: tuple(v) for k, v in found.items()}
 
 
-def engines_name(reply: dns.message.Message) -> dns.name.Name | None:
+def engines_name(reply: Reply) -> str | None:
     """The owner of the SRV RRset (`_llm._tcp.<domain>.`), for its TXT attributes."""
-    srv = next((rr for rr in reply.answer if rr.rdtype == dns.rdatatype.SRV), None)
-    return srv.name if srv is not None else None
+    return next((rr.name for rr in reply.answer if rr.rdtype == SRV), None)

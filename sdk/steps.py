@@ -13,12 +13,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Generator, Mapping, Protocol, Sequence
 
-import dns.message
-import dns.name
-import dns.rdatatype
-
 from sdk.errors import EngineFailure, NoRoute, ServerFailure
 from sdk.library import ContextStats, context_stats, is_unknown_dictionary
+from sdk.message import PTR, SRV, TXT, A, Query, Reply, Srv
 from sdk.route import (
     DEFAULT_ZONE,
     ENGINES,
@@ -29,7 +26,6 @@ from sdk.route import (
     engines_name,
     explain_hops,
     explain_query,
-    find,
     form_query,
     make_query,
     question_form,
@@ -78,8 +74,8 @@ class Answer:
     context: ContextStats | None = None  # how the context travelled (dict id, ratio), if one was sent
 
 
-DnsRound = tuple[dns.message.Message, ...]
-DnsSteps = Generator[DnsRound, Sequence[dns.message.Message], Route]
+DnsRound = tuple[Query, ...]
+DnsSteps = Generator[DnsRound, Sequence[Reply], Route]
 
 
 def resolve_steps(
@@ -100,7 +96,7 @@ def resolve_steps(
     explain reply is dropped).
     """
     form = question_form(text, zone)
-    query = form_query(form, "q", dns.rdatatype.SRV)
+    query = form_query(form, "q", SRV)
     first: DnsRound = (query, explain_query(form)) if explain else (query,)
     replies = yield first
     reply = replies[0]
@@ -110,7 +106,7 @@ def resolve_steps(
     except ServerFailure as failure:
         if not degrade:
             raise
-        general = make_query(f"{ENGINES}.{zone}", dns.rdatatype.SRV)
+        general = make_query(f"{ENGINES}.{zone}", SRV)
         (reply,) = yield (general,)
         check_reply(reply, f"general engine of {zone} (after: {failure})", "the server")
         query, explained = general, None
@@ -123,29 +119,29 @@ def resolve_steps(
             f"no engines for {text[:60]!r} under {zone}: the answer has no SRV records; "
             "check the zone name or ask the apex"
         )
-    txt_rrset = find(reply.answer, owner, dns.rdatatype.TXT)
+    txt = reply.find(reply.answer, owner, TXT)
     missing = srv_targets_missing(reply)
-    second = ((make_query(owner, dns.rdatatype.PTR),)
-              + tuple(make_query(target, dns.rdatatype.A) for target in missing)
-              + ((make_query(owner, dns.rdatatype.TXT),) if txt_rrset is None else ()))
+    second = ((make_query(owner, PTR),)
+              + tuple(make_query(target, A) for target in missing)
+              + ((make_query(owner, TXT),) if not txt else ()))
     answers = yield second
     ptr_reply, a_replies = answers[0], answers[1 : 1 + len(missing)]
-    if txt_rrset is None:
-        txt_rrset = find(answers[-1].answer, owner, dns.rdatatype.TXT)
+    if not txt:
+        txt = answers[-1].find(answers[-1].answer, owner, TXT)
     addresses = additional_addresses(reply)
     for target, a_reply in zip(missing, a_replies):
-        a = find(a_reply.answer, target, dns.rdatatype.A)
-        if a is not None:
-            addresses[target.to_text()] = tuple(rd.address for rd in a)
+        found = a_reply.find(a_reply.answer, target, A)
+        if found:
+            addresses[target] = tuple(str(rr.data) for rr in found)
     instances = yield from instance_attributes(owner, ptr_reply)
-    if explained is not None and explained.rcode() == 0:
+    if explained is not None and explained.rcode == 0:
         hops = explain_hops(explained)
-    return route_from(text, query, reply, zone, rng, txt_attributes(txt_rrset), addresses, hops, instances)
+    return route_from(text, query, reply, zone, rng, txt_attributes(txt), addresses, hops, instances)
 
 
 def instance_attributes(
-    service: dns.name.Name, ptr_reply: dns.message.Message,
-) -> Generator[DnsRound, Sequence[dns.message.Message], dict[str, dict[str, str]]]:
+    service: str, ptr_reply: Reply,
+) -> Generator[DnsRound, Sequence[Reply], dict[str, dict[str, str]]]:
     """Plan: DNS-SD attributes per SRV target, from the instances the service's PTR records list
     (one round: SRV and TXT of every instance).
 
@@ -154,19 +150,16 @@ def instance_attributes(
     the service name, which applies to every target without an instance of its own.
     """
     by_target: dict[str, dict[str, str]] = {}
-    ptr = find(ptr_reply.answer, service, dns.rdatatype.PTR)
-    listed = [rd.target for rd in ptr or ()]
+    listed = [str(rr.data) for rr in ptr_reply.find(ptr_reply.answer, service, PTR)]
     if not listed:
         return by_target
-    replies = yield tuple(make_query(instance, rdtype) for instance in listed
-                          for rdtype in (dns.rdatatype.SRV, dns.rdatatype.TXT))
+    replies = yield tuple(make_query(instance, rdtype) for instance in listed for rdtype in (SRV, TXT))
     for n, instance in enumerate(listed):
-        srv = find(replies[2 * n].answer, instance, dns.rdatatype.SRV)
-        if srv is None:
-            continue
-        attributes = txt_attributes(find(replies[2 * n + 1].answer, instance, dns.rdatatype.TXT))
-        for rd in srv:
-            by_target[rd.target.to_text()] = attributes
+        srv, txt = replies[2 * n], replies[2 * n + 1]
+        attributes = txt_attributes(txt.find(txt.answer, instance, TXT))
+        for rr in srv.find(srv.answer, instance, SRV):
+            if isinstance(rr.data, Srv):
+                by_target[rr.data.target] = attributes
     return by_target
 
 

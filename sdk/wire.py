@@ -17,18 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.message
-import dns.query
 import dns.rdatatype
 
 from codec.edns_text import TEXT_OPTION
-from common.rdataclasses import resolve_in_classes
-from sdk.route import UDP_PAYLOAD, needs_tcp
-
-resolve_in_classes()  # before a reply is parsed (see common.rdataclasses)
+from sdk.message import TC, MalformedReply, Query, Reply, read_reply
+from sdk.route import needs_tcp
 
 Server = tuple[str, int]
 RETRY = 0.5  # seconds before a first resend until replies have been timed, and at most after
@@ -85,20 +79,17 @@ class RetryTimer:
         return max(self.floor, min(self.ceiling, self.srtt + 4 * self.rttvar))
 
 
-def _has_text(query: dns.message.Message) -> bool:
-    return any(option.otype == TEXT_OPTION for option in query.options)
-
-
-def _record(query: dns.message.Message, wire: bytes, transports: tuple[str, ...], datagrams: int,
+def _record(query: Query, wire: bytes, transports: tuple[str, ...], datagrams: int,
             reply_octets: int, seconds: float, server: Server, started: float) -> Exchange:
     return Exchange(
-        qname=query.question[0].name.to_text(), rdtype=dns.rdatatype.to_text(query.question[0].rdtype),
-        text_option=_has_text(query), transports=transports, datagrams=datagrams, query_octets=len(wire),
-        reply_octets=reply_octets, seconds=seconds, server=f"{server[0]}:{server[1]}", started=started,
+        qname=query.name, rdtype=dns.rdatatype.to_text(dns.rdatatype.RdataType.make(query.rdtype)),
+        text_option=any(code == TEXT_OPTION for code, _ in query.options), transports=transports,
+        datagrams=datagrams, query_octets=len(wire), reply_octets=reply_octets, seconds=seconds,
+        server=f"{server[0]}:{server[1]}", started=started,
     )
 
 
-def _unique_ids(queries: Sequence[dns.message.Message]) -> None:
+def _unique_ids(queries: Sequence[Query]) -> None:
     """Give the queries of one round distinct IDs (replies are matched by ID)."""
     seen: set[int] = set()
     for query in queries:
@@ -107,29 +98,64 @@ def _unique_ids(queries: Sequence[dns.message.Message]) -> None:
         seen.add(query.id)
 
 
-def _tcp(query: dns.message.Message, server: Server, timeout: float) -> tuple[dns.message.Message, int]:
-    reply = dns.query.tcp(query, server[0], timeout, server[1])
-    return reply, len(reply.to_wire())
+def _family(server: Server) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in server[0] else socket.AF_INET
 
 
-def udp_round(queries: Sequence[dns.message.Message], server: Server, timeout: float, retry: float = RETRY,
-              observer: Observer | None = None) -> list[dns.message.Message]:
+def _answer(query: Query, data: bytes) -> Reply | None:
+    """`data` read as the reply to `query`, or None (not a DNS message, or not its reply)."""
+    try:
+        reply = read_reply(data)
+    except MalformedReply:
+        return None
+    return reply if query.is_response(reply) else None
+
+
+def tcp_exchange(query: Query, wire: bytes, server: Server, timeout: float) -> tuple[Reply, int]:
+    """(the reply, its octets) of `query` over TCP (RFC 7766: two-octet length prefix); raises
+    `dns.exception.Timeout`, `OSError`, `EOFError` (the server closed early) or `MalformedReply`."""
+    deadline = time.perf_counter() + timeout
+    try:
+        with socket.create_connection(server, timeout=timeout) as sock:
+            sock.sendall(len(wire).to_bytes(2, "big") + wire)
+            size = int.from_bytes(_receive(sock, 2, deadline), "big")
+            data = _receive(sock, size, deadline)
+    except socket.timeout:
+        raise dns.exception.Timeout(timeout=timeout) from None
+    reply = read_reply(data)
+    if not query.is_response(reply):
+        raise MalformedReply(f"TCP reply to another query (ID {reply.id}, question {reply.question})")
+    return reply, len(data)
+
+
+def _receive(sock: socket.socket, size: int, deadline: float) -> bytes:
+    data = b""
+    while len(data) < size:
+        sock.settimeout(max(0.001, deadline - time.perf_counter()))
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the server closed the connection")
+        data += chunk
+    return data
+
+
+def udp_round(queries: Sequence[Query], server: Server, timeout: float, retry: float = RETRY,
+              observer: Observer | None = None) -> list[Reply]:
     """The replies to `queries` from `server`, in order (blocking). Raises `dns.exception.Timeout`
     when some reply is not in within `timeout`, `OSError` when the server refuses (ICMP)."""
     _unique_ids(queries)
     wires = [query.to_wire() for query in queries]
-    replies: list[dns.message.Message | None] = [None] * len(queries)
+    replies: list[Reply | None] = [None] * len(queries)
     octets = [0] * len(queries)
     took = [0.0] * len(queries)
     datagrams = [0] * len(queries)
     transports: list[tuple[str, ...]] = [("udp",)] * len(queries)
     start = time.perf_counter()
     deadline = start + timeout
-    pending = {i for i, wire in enumerate(wires) if len(wire) <= UDP_PAYLOAD}  # larger ones go by TCP
+    pending = {i for i, wire in enumerate(wires) if not needs_tcp(wire)}  # larger ones go by TCP
     by_id = {queries[i].id: i for i in pending}
     if pending:
-        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        with socket.socket(_family(server), socket.SOCK_DGRAM) as sock:
             sock.connect(server)
             resend_at = {}
             for i in pending:
@@ -153,22 +179,18 @@ def udp_round(queries: Sequence[dns.message.Message], server: Server, timeout: f
                 index = by_id.get(int.from_bytes(data[:2], "big")) if len(data) >= 2 else None
                 if index is None or index not in pending:
                     continue
-                i = index
-                try:
-                    reply = dns.message.from_wire(data)
-                except dns.exception.DNSException:
-                    continue  # not a DNS message we can read: wait for the real one
-                if not queries[i].is_response(reply):
-                    continue
-                pending.discard(i)
-                replies[i], octets[i], took[i] = reply, len(data), arrived - start
+                reply = _answer(queries[index], data)
+                if reply is None:
+                    continue  # not a reply we can read, or to another question: wait for the real one
+                pending.discard(index)
+                replies[index], octets[index], took[index] = reply, len(data), arrived - start
     for i, query in enumerate(queries):
         udp_reply = replies[i]
-        if udp_reply is not None and not udp_reply.flags & dns.flags.TC:
+        if udp_reply is not None and not udp_reply.flags & TC:
             continue
         transports[i] = ("udp", "tcp") if udp_reply is not None else ("tcp",)
         began = time.perf_counter()
-        replies[i], octets[i] = _tcp(query, server, max(0.001, deadline - began))
+        replies[i], octets[i] = tcp_exchange(query, wires[i], server, max(0.001, deadline - began))
         took[i] += time.perf_counter() - began
     if observer is not None:
         for i, query in enumerate(queries):
@@ -176,42 +198,74 @@ def udp_round(queries: Sequence[dns.message.Message], server: Server, timeout: f
     return [reply for reply in replies if reply is not None]
 
 
-async def _one_async(query: dns.message.Message, server: Server, timeout: float, retry: float,
-                     observer: Observer | None) -> dns.message.Message:
+async def tcp_exchange_async(query: Query, wire: bytes, server: Server, timeout: float) -> tuple[Reply, int]:
+    """`tcp_exchange` for asyncio."""
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(server[0], server[1])
+        try:
+            writer.write(len(wire).to_bytes(2, "big") + wire)
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            return await reader.readexactly(size)
+        except asyncio.IncompleteReadError:
+            raise EOFError("the server closed the connection") from None
+        finally:
+            writer.close()
+
+    try:
+        data = await asyncio.wait_for(exchange(), timeout)
+    except asyncio.TimeoutError:
+        raise dns.exception.Timeout(timeout=timeout) from None
+    reply = read_reply(data)
+    if not query.is_response(reply):
+        raise MalformedReply(f"TCP reply to another query (ID {reply.id}, question {reply.question})")
+    return reply, len(data)
+
+
+async def _one_async(query: Query, server: Server, timeout: float, retry: float,
+                     observer: Observer | None) -> Reply:
+    """One query on its own UDP socket: sent again after `retry`, then twice as long each time,
+    until `timeout`; TCP after TC, or at once for a query too large for UDP."""
     wire = query.to_wire()
     loop = asyncio.get_running_loop()
     began = time.perf_counter()
     start = loop.time()
     deadline = start + timeout
     transports: tuple[str, ...] = ("tcp",)
-    datagrams = 0
-    if needs_tcp(query):
-        reply = await dns.asyncquery.tcp(query, server[0], timeout, server[1])
+    datagrams = octets = 0
+    reply: Reply | None = None
+    if needs_tcp(wire):
+        reply, octets = await tcp_exchange_async(query, wire, server, timeout)
     else:
-        wait = retry
-        while True:
-            datagrams += 1
-            remaining = deadline - loop.time()
-            try:
-                reply = await dns.asyncquery.udp(query, server[0], min(wait, remaining), server[1],
-                                                 ignore_unexpected=True)
-                break
-            except dns.exception.Timeout:
-                if wait >= remaining:
-                    raise
+        with socket.socket(_family(server), socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect(server)
+            wait = retry
+            while reply is None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise dns.exception.Timeout(timeout=timeout)
+                sock.send(wire)
+                datagrams += 1
+                resend = loop.time() + min(wait, remaining)
                 wait *= 2
+                while reply is None and loop.time() < resend:
+                    try:
+                        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), resend - loop.time())
+                    except asyncio.TimeoutError:
+                        break
+                    reply = _answer(query, data)
+                    octets = len(data)
         transports = ("udp",)
-        if reply.flags & dns.flags.TC:
+        if reply.flags & TC:
             transports = ("udp", "tcp")
-            reply = await dns.asyncquery.tcp(query, server[0], max(0.001, deadline - loop.time()), server[1])
+            reply, octets = await tcp_exchange_async(query, wire, server, max(0.001, deadline - loop.time()))
     if observer is not None:
-        observer(_record(query, wire, transports, datagrams, len(reply.to_wire()), loop.time() - start, server,
-                         began))
+        observer(_record(query, wire, transports, datagrams, octets, loop.time() - start, server, began))
     return reply
 
 
-async def udp_round_async(queries: Sequence[dns.message.Message], server: Server, timeout: float,
-                          retry: float = RETRY, observer: Observer | None = None) -> list[dns.message.Message]:
+async def udp_round_async(queries: Sequence[Query], server: Server, timeout: float,
+                          retry: float = RETRY, observer: Observer | None = None) -> list[Reply]:
     """`udp_round` for asyncio (each query on its own socket, all at once)."""
     _unique_ids(queries)
     return list(await asyncio.gather(*(_one_async(q, server, timeout, retry, observer) for q in queries)))

@@ -103,7 +103,7 @@ def keyword_query(i: int) -> dns.message.Message:
     """A unique question the keyword stage decides at every level (code, then debugging)."""
     from sdk.route import question_query
 
-    return question_query(f"my python code throws a keyerror exception with a traceback number {i}")
+    return question_query(f"my python code throws a keyerror exception with a traceback number {i}").to_message()
 
 
 def explain_stage(address: tuple[str, int], text: str) -> tuple[float, str]:

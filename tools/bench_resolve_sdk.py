@@ -33,11 +33,11 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from codec.edns_text import TEXT_OPTION
 from sdk import Client, SdkError
+from sdk.message import Reply
 from sdk.route import question_form
 from sdk.steps import DnsRound
-from sdk.wire import Exchange
+from sdk.wire import Exchange, udp_round
 
 
 @dataclass(frozen=True)
@@ -88,29 +88,17 @@ def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: i
 
 
 class SequentialClient(Client):
-    """The reference: the pre-issue-17 exchange (each query alone via `dns.query.udp`, TCP after
-    TC, no record cache), recording the same `Exchange`s."""
+    """The reference: the pre-issue-17 exchange (each query alone, one round trip after another,
+    TCP after TC, no record cache), recording the same `Exchange`s."""
 
-    def _exchange(self, queries: DnsRound) -> list[dns.message.Message]:
-        host, port = self.servers[0]
+    def _exchange(self, queries: DnsRound) -> list[Reply]:
+        server = self.servers[0]
         replies = []
         for query in queries:
-            wire = query.to_wire()
-            start = time.perf_counter()
             try:
-                reply = dns.query.udp(query, host, self.timeout, port, ignore_unexpected=True)
-                transports: tuple[str, ...] = ("udp",)
-                if reply.flags & dns.flags.TC:
-                    reply = dns.query.tcp(query, host, self.timeout, port)
-                    transports = ("udp", "tcp")
+                (reply,) = udp_round([query], server, self.timeout, retry=self.timeout, observer=self.observer)
             except dns.exception.Timeout:
-                raise self._timeout_error(query, [f"{host}:{port} timed out"]) from None
-            took = time.perf_counter() - start
-            if self.observer is not None:
-                self.observer(Exchange(
-                    query.question[0].name.to_text(), dns.rdatatype.to_text(query.question[0].rdtype),
-                    any(o.otype == TEXT_OPTION for o in query.options), transports, 1, len(wire),
-                    len(reply.to_wire()), took, f"{host}:{port}", start))
+                raise self._timeout_error(query, [f"{server[0]}:{server[1]} timed out"]) from None
             replies.append(reply)
         return replies
 

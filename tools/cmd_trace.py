@@ -28,7 +28,9 @@ from nameserver.resolver import Hints, NoReply, Query, Recursor, Reply, Resolver
 from nameserver.resolver.rrcache import RRsetCache
 from nameserver.resolver.transport import DnsTransport, TimedTransport
 from sdk.errors import SdkError
+from sdk.message import Query as ExplainQuery
 from sdk.route import DEFAULT_ZONE, explain_hops, explain_query, question_form, question_query
+from sdk.wire import udp_round_async
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 async def trace(args: argparse.Namespace, host: str, port: int) -> int:
     hops: list[Hop] = []
     try:
-        query = question_query(args.text, args.zone, dns.rdatatype.from_text(args.type))
+        query = question_query(args.text, args.zone, dns.rdatatype.from_text(args.type)).to_message()
     except SdkError as exc:
         print(f"semdns trace: {exc}", file=sys.stderr)
         return 2
@@ -108,12 +110,12 @@ async def print_hop(number: int, hop: Hop, args: argparse.Namespace) -> None:
         await print_explain(q, args.text, args.timeout)
 
 
-def hop_explain_query(q: Query, text: str) -> dns.message.Message:
+def hop_explain_query(q: Query, text: str) -> ExplainQuery:
     """The explain query of `text` under the zone this hop asked about (its own form there: the
-    name the hop carried may fit in the `q` form and not in the `explain` one)."""
+    name the hop carried may fit in the `q` form and not in the `explain` one), without RD."""
     zone = parse_semantic_name(q.message.question[0].name).zone
     ask = explain_query(question_form(text, zone))
-    ask.flags &= ~dns.flags.RD
+    ask.rd = False
     return ask
 
 
@@ -125,14 +127,14 @@ async def print_explain(q: Query, text: str, timeout: float) -> None:
         return
     start = time.perf_counter()
     try:
-        reply = await dns.asyncquery.udp(ask, q.address, timeout, q.port)
-    except (dns.exception.DNSException, OSError) as exc:
+        (reply,) = await udp_round_async([ask], (q.address, q.port), timeout, retry=timeout)
+    except (dns.exception.DNSException, OSError, EOFError) as exc:
         print(f"   explain: no answer ({exc})")
         return
     took = (time.perf_counter() - start) * 1000
-    hops = explain_hops(reply) if reply.rcode() == dns.rcode.NOERROR else []
+    hops = explain_hops(reply) if reply.rcode == dns.rcode.NOERROR else []
     if not hops:
-        print(f"   explain: {dns.rcode.to_text(reply.rcode())} (no explain data) in {took:.1f} ms")
+        print(f"   explain: {dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode))} (no explain data) in {took:.1f} ms")
         return
     for step in hops:
         stage = step.get("stage", "-")

@@ -84,8 +84,8 @@ def test_both_queries_of_a_question_share_one_form() -> None:
     for text in near_limit_questions(20):
         form = question_form(text)
         ask, explain = question_query(text), explain_query(form)
-        assert str(ask.question[0].name).split(".")[0] == str(explain.question[0].name).split(".")[0]
-        assert [decode_text_option(o.to_wire()) for o in explain.options if o.otype == TEXT_OPTION] == [text]
+        assert ask.name.split(".")[0] == explain.name.split(".")[0]
+        assert [decode_text_option(data) for code, data in explain.options if code == TEXT_OPTION] == [text]
 
 
 def test_how_many_generated_questions_needed_the_edns_form() -> None:

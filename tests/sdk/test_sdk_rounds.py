@@ -17,6 +17,7 @@ from helpers.server import REPO, ServerHandle, running_server
 
 from sdk import Client
 from sdk.cache import RecordCache, cache_key
+from sdk.message import read_reply
 from sdk.route import DEFAULT_ZONE, make_query, question_form
 from sdk.steps import resolve_steps
 from sdk.wire import Exchange, RetryTimer, udp_round
@@ -34,9 +35,9 @@ def test_first_round_is_srv_and_explain_in_one_form() -> None:
     for text in ("is a verbal contract binding?", LONG):
         steps = resolve_steps(text, rng=random.Random(1))
         first = next(steps)
-        assert [q.question[0].rdtype for q in first] == [dns.rdatatype.SRV, dns.rdatatype.TXT]
+        assert [q.rdtype for q in first] == [dns.rdatatype.SRV, dns.rdatatype.TXT]
         form = question_form(text)
-        assert [q.question[0].name.to_text() for q in first] == [form.name("q"), form.name("explain")]
+        assert [q.name for q in first] == [form.name("q"), form.name("explain")]
         assert all(bool(q.options[-1:] and form.option) == (form.option is not None) for q in first)
 
 
@@ -44,8 +45,9 @@ def test_record_cache_keeps_engine_records_not_questions() -> None:
     now = [0.0]
     cache = RecordCache(clock=lambda: now[0])
     service = make_query("_llm._tcp.legal.semantic.root.", dns.rdatatype.TXT)
-    reply = dns.message.make_response(service)
-    reply.answer.append(dns.rrset.from_text(service.question[0].name, 60, "IN", "TXT", '"model=m"'))
+    response = dns.message.make_response(service.to_message())
+    response.answer.append(dns.rrset.from_text(service.name, 60, "IN", "TXT", '"model=m"'))
+    reply = read_reply(response.to_wire())
     cache.put(service, reply)
     assert cache.get(make_query("_LLM._tcp.legal.semantic.root.", dns.rdatatype.TXT)) is reply
     now[0] = 61.0
