@@ -10,9 +10,9 @@ suffixes: the same pointers, the same case, the same truncation rule (TC=1 and t
 when the whole reply and its OPT record exceed the negotiated size).
 
 `PieceCache` keeps the pieces of RRsets by identity (holding them, so an id is never reused while
-its entry lives), bounded, and emptied when the zone catalog changes. RRsets made for one reply
-(`Reply.transient`) are cut afresh and never enter it. The OPT record carries the reply's options
-(e.g. Extended DNS Errors) as dnspython writes them.
+its entry lives), bounded, and emptied when the zone catalog changes. Records made for one reply
+come in wire form (`Reply.aliases`, `Reply.texts`) and never enter it. The OPT record carries the
+reply's options (e.g. Extended DNS Errors) as dnspython writes them.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import dns.rrset
 
 from common.names import name_wire
 from nameserver.edns import Negotiation
-from nameserver.request import Alias, Reply
+from nameserver.request import Alias, Reply, Texts
 from nameserver.wire import HEADER, MAX_POINTER, QUESTION_START, RR_FIXED, TC, opt_to_wire, reply_flags
 
 NameParts = tuple[tuple[bytes, bytes], ...]  # (lower-cased wire of the suffix, length octet + label)
@@ -147,12 +147,12 @@ def _put_name(out: bytearray, table: dict[bytes, int], parts: NameParts) -> None
 
 
 def _put_rrsets(
-    out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset.RRset, ...], cache: PieceCache, transient: int = 0,
+    out: bytearray, table: dict[bytes, int], rrsets: tuple[dns.rrset.RRset, ...], cache: PieceCache,
 ) -> int:
-    """Append the records of `rrsets`; the first `transient` are cut afresh, the rest come from `cache`."""
+    """Append the records of `rrsets`, their pieces from `cache`."""
     count = 0
-    for index, rrset in enumerate(rrsets):
-        owner, records = rrset_pieces(rrset) if index < transient else cache.pieces(rrset)
+    for rrset in rrsets:
+        owner, records = cache.pieces(rrset)
         for record in records:
             _put_name(out, table, owner)
             if isinstance(record, bytes):
@@ -184,6 +184,19 @@ def _put_aliases(out: bytearray, table: dict[bytes, int], aliases: tuple[Alias, 
     return len(aliases)
 
 
+def _put_texts(out: bytearray, table: dict[bytes, int], texts: tuple[Texts, ...]) -> int:
+    """Append TXT records given as character-strings (`Texts`), owners compressed as dnspython does."""
+    count = 0
+    for owner, ttl, records in texts:
+        parts = wire_name_parts(owner, 0, len(owner))
+        for strings in records:
+            _put_name(out, table, parts)
+            body = b"".join(bytes((len(s),)) + s for s in strings)
+            out += RR_FIXED.pack(dns.rdatatype.TXT, dns.rdataclass.IN, ttl) + len(body).to_bytes(2, "big") + body
+            count += 1
+    return count
+
+
 def render_reply(
     wire: bytes, qname_end: int, query_flags: int, reply: Reply, negotiation: Negotiation, max_udp: int,
     cache: PieceCache,
@@ -197,7 +210,8 @@ def render_reply(
     out += question
     table = {key: qname_end - len(key) for key, _label in wire_name_parts(wire, QUESTION_START, qname_end)}
     answers = _put_aliases(out, table, reply.aliases) if reply.aliases else 0
-    answers += _put_rrsets(out, table, reply.answer, cache, reply.transient)
+    answers += _put_texts(out, table, reply.texts) if reply.texts else 0
+    answers += _put_rrsets(out, table, reply.answer, cache)
     authorities = _put_rrsets(out, table, reply.authority, cache)
     additionals = _put_rrsets(out, table, reply.additional, cache)
     extra = 1 if opt else 0

@@ -20,6 +20,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.TXT
 import dns.rrset
 
 from common.names import name_wire
@@ -171,17 +172,30 @@ class Alias(NamedTuple):
         return dns.rrset.from_rdata(dns.name.from_wire(self.owner, 0)[0], self.ttl, rdata)
 
 
+class Texts(NamedTuple):
+    """TXT records made for one reply, in wire form: `owner` as in `Alias`, and each record's
+    character-strings (each at most 255 octets), in order (e.g. the steps of an `explain`)."""
+
+    owner: bytes
+    ttl: int
+    records: tuple[tuple[bytes, ...], ...]
+
+    def to_rrset(self) -> dns.rrset.RRset:
+        rdatas = [dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings) for strings in self.records]
+        return dns.rrset.from_rdata_list(dns.name.from_wire(self.owner, 0)[0], self.ttl, rdatas)
+
+
 @dataclass(frozen=True)
 class Reply:
     """A reply as sections of RRsets, for the server core's fast renderer.
 
     The header is the request's (ID, opcode, RD and CD copied, QR set) plus `flags` (e.g. AA, RA);
     `rcode` must fit the header (0..15). The OPT record is the one EDNS negotiation calls for,
-    carrying `options` (e.g. Extended DNS Errors; sent only when the client speaks EDNS). The
-    first `transient` RRsets of `answer` are made for this reply alone (e.g. CNAMEs owned by the
-    question): the renderer cuts them afresh instead of keeping them in its cache, which holds
-    RRsets that live as long as a zone catalog. `aliases` (e.g. a semantic CNAME chain) lead the
-    answer section, before `answer`. `Response.materialize` turns it into the
+    carrying `options` (e.g. Extended DNS Errors; sent only when the client speaks EDNS).
+    Records made for this reply alone travel in wire form: `aliases` (e.g. a semantic CNAME
+    chain) lead the answer section, then `texts` (e.g. an `explain` answer); the RRsets of
+    `answer`, `authority` and `additional` live as long as a zone catalog (the renderer keeps
+    their pieces). `Response.materialize` turns it into the
     equivalent `dns.message.Message`; the rendered bytes are the same either way (the tests
     compare them).
     """
@@ -192,8 +206,8 @@ class Reply:
     authority: tuple[dns.rrset.RRset, ...] = ()
     additional: tuple[dns.rrset.RRset, ...] = ()
     options: tuple[dns.edns.Option, ...] = ()
-    transient: int = 0
     aliases: tuple[Alias, ...] = ()
+    texts: tuple[Texts, ...] = ()
 
     @classmethod
     def refusing(
@@ -213,7 +227,8 @@ class Reply:
             message.use_edns(0, 0, options=list(self.options))
         message.set_rcode(rcode)
         message.flags |= self.flags
-        message.answer = [alias.to_rrset() for alias in self.aliases] + list(self.answer)
+        message.answer = ([alias.to_rrset() for alias in self.aliases] + [text.to_rrset() for text in self.texts]
+                          + list(self.answer))
         message.authority = list(self.authority)
         message.additional = list(self.additional)
         return message

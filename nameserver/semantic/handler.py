@@ -102,7 +102,7 @@ from codec.edns_text import (
 from common.names import name_wire, zone_origin
 from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
 from nameserver.errors import Refusal
-from nameserver.request import Alias, Next, Reply, Request, Response
+from nameserver.request import Alias, Next, Reply, Request, Response, Texts
 from nameserver.semantic.batcher import EmbedBatcher
 from nameserver.semantic.walks import WalkMemo, walk_key
 from nameserver.vectors import usable
@@ -207,13 +207,13 @@ class SemanticHandler:
         end = _chain_end(catalog, node, hops)
         fallback = _fallback(catalog, end)
         aliases: tuple[Alias, ...] = ()
+        texts: tuple[Texts, ...] = ()
+        answer: tuple[dns.rrset.RRset, ...] = ()
         additional: tuple[dns.rrset.RRset, ...] = ()
         if parsed.form == "explain":
-            answer: tuple[dns.rrset.RRset, ...] = (self._explain(request.qname, node, hops, fallback),)
-            transient = 1
+            texts = (self._explain(request.qname_wire, node, hops, fallback),)
         else:
             aliases, answer, additional = self._chain(request, catalog, parsed, text, end, fallback, hops)
-            transient = 0
         options: list[dns.edns.Option] = []
         if index is not None and not hops:
             options.append(dns.edns.EDEOption(dns.edns.EDECode.OTHER, "the question has no words: general engine"))
@@ -223,7 +223,7 @@ class SemanticHandler:
         shed = [hop for hop in hops if hop.shed is not None]
         options.extend(dns.edns.EDEOption(dns.edns.EDECode.OTHER, _shed_text(hop)) for hop in shed)
         reply = Reply(dns.rcode.NOERROR, dns.flags.AA, answer=answer, additional=additional,
-                      options=tuple(options), transient=transient, aliases=aliases)
+                      options=tuple(options), aliases=aliases, texts=texts)
         return Response(reply=reply, cacheable=not shed)  # a shed answer is for this moment only
 
     def _text(self, request: Request, parsed: SemanticName) -> str:
@@ -320,29 +320,47 @@ class SemanticHandler:
         return catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name))
 
     @staticmethod
-    def _explain(qname: dns.name.Name, node: dns.name.Name, hops: tuple[Hop, ...],
-                 fallback: dns.name.Name | None) -> dns.rrset.RRset:
+    def _explain(qname: bytes, node: dns.name.Name, hops: tuple[Hop, ...],
+                 fallback: dns.name.Name | None) -> Texts:
+        """The `explain` answer: one TXT record per routing step, built as character-strings."""
         ttl = min((hop.route_ttl for hop in hops), default=DEFAULT_ROUTE_TTL)
-        rdatas = []
+        records = []
         steps = hops or (None,)
         for number, hop in enumerate(steps, start=1):
             if hop is None:
-                fields = [f"hop={number}", f"node={node}", "stage=none", "confidence=0", "choice=general"]
+                fields = [f"hop={number}", f"node={_text(node)}", "stage=none", "confidence=0", "choice=general"]
             else:
                 d = hop.decision
-                fields = [f"hop={number}", f"node={hop.node}", f"stage={d.stage}", f"confidence={d.confidence:.4f}",
-                          f"choice={d.child if d.child is not None else 'general'}"]
+                choice = _text(d.child) if d.child is not None else "general"
+                fields = [f"hop={number}", f"node={_text(hop.node)}", f"stage={d.stage}",
+                          f"confidence={d.confidence:.4f}", f"choice={choice}"]
                 if d.runner_up is not None:
-                    fields.append(f"runner-up={d.runner_up[0]}:{d.runner_up[1]:.4f}")
+                    fields.append(f"runner-up={_text(d.runner_up[0])}:{d.runner_up[1]:.4f}")
                 if d.stopped is not None:
                     fields.append(f"stopped={d.stopped}")
                 if hop.shed is not None:
                     fields.append(f"shed={hop.shed}")
-                fields.extend(_chunks("candidates=", [f"{c.relativize(hop.node)}:{s:.4f}" for c, s in d.candidates]))
+                fields.extend(_chunks("candidates=", [f"{_text(c, hop.node)}:{s:.4f}" for c, s in d.candidates]))
             if fallback is not None and number == len(steps):
                 fields.append(f"fallback={engine_service(fallback)}")
-            rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [f.encode() for f in fields]))
-        return dns.rrset.from_rdata_list(qname, ttl, rdatas)  # built, not parsed: no zone-file tokenizer
+            records.append(tuple(f.encode() for f in fields))
+        return Texts(qname, ttl, tuple(records))
+
+
+_TEXTS: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], str] = {}
+TEXTS_KEPT = 4096  # route nodes and their children: a handful per zone
+
+
+def _text(name: dns.name.Name, origin: dns.name.Name | None = None) -> str:
+    """`name` as text (relative to `origin` when given), remembered by labels: the same few route
+    names are written into every `explain` answer, and dnspython writes a name in Python."""
+    key = (name.labels, origin.labels if origin is not None else ())
+    text = _TEXTS.get(key)
+    if text is None:
+        if len(_TEXTS) >= TEXTS_KEPT:
+            _TEXTS.clear()
+        text = _TEXTS[key] = (name.relativize(origin) if origin is not None else name).to_text()
+    return text
 
 
 def _shed_text(hop: Hop) -> str:
