@@ -49,10 +49,12 @@ from codec.library import (
     library_owner_chain,
     parse_header,
 )
+from common.rdataclasses import resolve_in_classes
 from common.steps import drive, drive_async
 from sdk.errors import LibraryFault, LibraryTimeout, LibraryTooLarge, SdkError
 from sdk.route import Route
 
+resolve_in_classes()  # before a library's reply is parsed by dnspython (see common.rdataclasses)
 log = logging.getLogger(__name__)
 
 CONTEXT_FIELD = "semdns_context"  # the engines' request field (engines/schema.py)
