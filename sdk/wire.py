@@ -122,6 +122,11 @@ def tcp_exchange(query: Query, wire: bytes, server: Server, timeout: float) -> t
             data = _receive(sock, size, deadline)
     except socket.timeout:
         raise dns.exception.Timeout(timeout=timeout) from None
+    return _tcp_reply(query, data)
+
+
+def _tcp_reply(query: Query, data: bytes) -> tuple[Reply, int]:
+    """(the reply, its octets) read from a TCP message, which must answer `query`."""
     reply = read_reply(data)
     if not query.is_response(reply):
         raise MalformedReply(f"TCP reply to another query (ID {reply.id}, question {reply.question})")
@@ -215,10 +220,7 @@ async def tcp_exchange_async(query: Query, wire: bytes, server: Server, timeout:
         data = await asyncio.wait_for(exchange(), timeout)
     except asyncio.TimeoutError:
         raise dns.exception.Timeout(timeout=timeout) from None
-    reply = read_reply(data)
-    if not query.is_response(reply):
-        raise MalformedReply(f"TCP reply to another query (ID {reply.id}, question {reply.question})")
-    return reply, len(data)
+    return _tcp_reply(query, data)
 
 
 async def _one_async(query: Query, server: Server, timeout: float, retry: float,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
+import string
 import threading
 from typing import Iterator
 
@@ -15,7 +16,7 @@ import dns.rrset
 import pytest
 from helpers.server import REPO, ServerHandle, running_server
 
-from sdk import Client
+from sdk import AsyncClient, Client
 from sdk.cache import RecordCache, cache_key
 from sdk.message import read_reply
 from sdk.route import DEFAULT_ZONE, make_query, question_form
@@ -70,6 +71,23 @@ def test_resolve_breakdown_one_udp_round_trip_per_round(shipped: ServerHandle) -
     seen.clear()
     client.resolve(LONG + " Thanks.")  # same domain: its engine records come from the cache
     assert len(seen) == 2 <= first
+
+
+async def test_a_question_too_large_for_udp_goes_over_tcp_sync_and_async(shipped: ServerHandle) -> None:
+    rng = random.Random(7)  # letters at random: the text option's compression leaves ~3,500 octets
+    text = LONG + " " + " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
+                                 for _ in range(900))
+    for make in (Client, AsyncClient):
+        seen: list[Exchange] = []
+        client = make([f"{shipped.host}:{shipped.port}"], timeout=5.0, rng=random.Random(1), observer=seen.append)
+        if isinstance(client, AsyncClient):
+            async with client:
+                route = await client.resolve(text)
+        else:
+            route = client.resolve(text)
+        assert route.engines and route.stage
+        assert [e.transports for e in seen if e.text_option] == [("tcp",), ("tcp",)]
+        assert all(e.query_octets > 1232 for e in seen if e.text_option)
 
 
 def _fake_server(replies: list[str]) -> tuple[socket.socket, threading.Thread]:
