@@ -102,10 +102,11 @@ class Reply:
     additional: tuple[Record, ...]  # without the OPT record
     options: tuple[tuple[int, bytes], ...] = ()  # the OPT record's (code, data)
 
-    def find(self, records: Sequence[Record], name: str, rdtype: int) -> list[Record]:
-        """The records of `records` owned by `name` (case-insensitive) of type `rdtype`."""
-        name = name.lower()
-        return [r for r in records if r.rdtype == rdtype and r.name.lower() == name]
+
+def find(records: Sequence[Record], name: str, rdtype: int) -> list[Record]:
+    """The records of `records` owned by `name` (case-insensitive) of type `rdtype`."""
+    name = name.lower()
+    return [r for r in records if r.rdtype == rdtype and r.name.lower() == name]
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from codec.edns_text import TEXT_OPTION, QueryForm, query_form
 from codec.errors import CodecError
 from codec.qname import Form
 from sdk.errors import BadQuestion, NoRoute, ServerFailure
-from sdk.message import AAAA, CNAME, SRV, TXT, UDP_PAYLOAD, A, Query, Record, Reply, Srv, Txt, labels_of
+from sdk.message import AAAA, CNAME, SRV, TXT, UDP_PAYLOAD, A, Query, Record, Reply, Srv, Txt, find, labels_of
 
 DEFAULT_ZONE = "semantic.root."
 ENGINES = "_llm._tcp"
@@ -249,7 +249,7 @@ def route_from(
 def srv_targets_missing(reply: Reply) -> list[str]:
     """SRV targets with no A/AAAA in the additional section (they need their own query)."""
     return [rd.target for rd in srv_records(reply)
-            if not reply.find(reply.additional, rd.target, A) and not reply.find(reply.additional, rd.target, AAAA)]
+            if not find(reply.additional, rd.target, A) and not find(reply.additional, rd.target, AAAA)]
 
 
 def additional_addresses(reply: Reply) -> dict[str, tuple[str, ...]]:

@@ -15,7 +15,7 @@ from typing import Any, Generator, Mapping, Protocol, Sequence
 
 from sdk.errors import EngineFailure, NoRoute, ServerFailure
 from sdk.library import ContextStats, context_stats, is_unknown_dictionary
-from sdk.message import PTR, SRV, TXT, A, Query, Reply, Srv
+from sdk.message import PTR, SRV, TXT, A, Query, Reply, Srv, find
 from sdk.route import (
     DEFAULT_ZONE,
     ENGINES,
@@ -119,7 +119,7 @@ def resolve_steps(
             f"no engines for {text[:60]!r} under {zone}: the answer has no SRV records; "
             "check the zone name or ask the apex"
         )
-    txt = reply.find(reply.answer, owner, TXT)
+    txt = find(reply.answer, owner, TXT)
     missing = srv_targets_missing(reply)
     second = ((make_query(owner, PTR),)
               + tuple(make_query(target, A) for target in missing)
@@ -127,10 +127,10 @@ def resolve_steps(
     answers = yield second
     ptr_reply, a_replies = answers[0], answers[1 : 1 + len(missing)]
     if not txt:
-        txt = answers[-1].find(answers[-1].answer, owner, TXT)
+        txt = find(answers[-1].answer, owner, TXT)
     addresses = additional_addresses(reply)
     for target, a_reply in zip(missing, a_replies):
-        found = a_reply.find(a_reply.answer, target, A)
+        found = find(a_reply.answer, target, A)
         if found:
             addresses[target] = tuple(str(rr.data) for rr in found)
     instances = yield from instance_attributes(owner, ptr_reply)
@@ -150,14 +150,14 @@ def instance_attributes(
     the service name, which applies to every target without an instance of its own.
     """
     by_target: dict[str, dict[str, str]] = {}
-    listed = [str(rr.data) for rr in ptr_reply.find(ptr_reply.answer, service, PTR)]
+    listed = [str(rr.data) for rr in find(ptr_reply.answer, service, PTR)]
     if not listed:
         return by_target
     replies = yield tuple(make_query(instance, rdtype) for instance in listed for rdtype in (SRV, TXT))
     for n, instance in enumerate(listed):
         srv, txt = replies[2 * n], replies[2 * n + 1]
-        attributes = txt_attributes(txt.find(txt.answer, instance, TXT))
-        for rr in srv.find(srv.answer, instance, SRV):
+        attributes = txt_attributes(find(txt.answer, instance, TXT))
+        for rr in find(srv.answer, instance, SRV):
             if isinstance(rr.data, Srv):
                 by_target[rr.data.target] = attributes
     return by_target
