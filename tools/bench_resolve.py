@@ -1,7 +1,7 @@
 """`semdns bench resolve`: the recursive resolver over the distributed hierarchy.
 
-Starts `semdns cluster up --semantic-cache` on a free port (or uses a running cluster with
-`--port P --no-start`), then measures:
+Starts `semdns cluster up --semantic-cache` on a free port (`--no-semantic-cache`: as `cluster up`
+starts it by default; or uses a running cluster with `--port P --no-start`), then measures:
 
 - **sdk** (first, while the resolver's cache is cold): questions (`--questions FILE.jsonl`, else the
   generated corpus) through `sdk.Client.resolve`, each broken down by form, transports, queries,
@@ -176,6 +176,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
                              "taking turns question by question")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
+    parser.add_argument("--no-semantic-cache", action="store_true",
+                        help="start the cluster as `semdns cluster up` does by default: its resolver without a "
+                             "semantic route cache embeds nothing, and the servers' fast heads decide")
     parser.set_defaults(func=run)
 
 
@@ -197,9 +200,10 @@ def _ms(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def _cluster_up(port: int, runtime: Path) -> bool:
+def _cluster_up(port: int, runtime: Path, semantic_cache: bool = True) -> bool:
+    cache = ("--semantic-cache",) if semantic_cache else ()
     return _semdns("cluster", "up", "--port", str(port), "--runtime", str(runtime),
-                   "--zones", str(REPO / "zonefiles"), "--semantic-cache") == 0
+                   "--zones", str(REPO / "zonefiles"), *cache) == 0
 
 
 def _sdk_texts(args: argparse.Namespace) -> list[str]:
@@ -285,14 +289,14 @@ def run(args: argparse.Namespace) -> int:
     rows: dict[bool, list[Breakdown]] = {False: [], True: []}
     if args.sdk_reference:  # first pass: the reference on the even questions, on its own cluster
         reference = Path(tempfile.mkdtemp(prefix="semdns-bench-ref-"))
-        if not _cluster_up(port, reference):
+        if not _cluster_up(port, reference, not args.no_semantic_cache):
             return 1
         try:
             for path, found in _sdk(port, args, parity=0).items():
                 rows[path] += found
         finally:
             _semdns("cluster", "down", "--runtime", str(reference))
-    if started and not _cluster_up(port, runtime):
+    if started and not _cluster_up(port, runtime, not args.no_semantic_cache):
         return 1
     runtime_dir = runtime if started else args.runtime
     try:

@@ -2,12 +2,15 @@
 the machine line names the CPU (behaviour only: no timing is asserted)."""
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 from helpers.server import REPO, ServerHandle, running_server
 
 from sdk.wire import Exchange
+from tools import bench_resolve
 from tools.bench_resolve_sdk import Breakdown, breakdown, encoder_floor, run_sdk, summarise, wire_time
 
 LONG = " ".join(["Can my landlord keep the whole security deposit after the lease ends?"] * 6)
@@ -60,3 +63,15 @@ def test_encoder_floor_times_each_question_once() -> None:
     floor = encoder_floor(["is a verbal contract binding?", LONG, "why is the sky blue"], gap=0.0)
     assert floor["count"] == 3 and 0 < floor["p50_ms"] <= floor["p99_ms"]
     assert floor["variant"] == "int8" and floor["threads"] >= 1
+
+
+def test_the_bench_cluster_starts_with_or_without_the_semantic_cache(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    started: list[tuple[str, ...]] = []
+    monkeypatch.setattr(bench_resolve, "_semdns", lambda *argv: started.append(argv) or 0)
+    parser = argparse.ArgumentParser()
+    bench_resolve.register(parser.add_subparsers())
+    for flags, cached in (([], True), (["--no-semantic-cache"], False)):
+        args = parser.parse_args(["resolve", *flags])
+        assert bench_resolve._cluster_up(5300, tmp_path, not args.no_semantic_cache)
+        assert ("--semantic-cache" in started[-1]) is cached
