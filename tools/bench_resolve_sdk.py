@@ -35,9 +35,13 @@ import dns.rdatatype
 
 from sdk import Client, SdkError
 from sdk.message import Reply
-from sdk.route import question_form
+from sdk.route import Route, question_form
 from sdk.steps import DnsRound
 from sdk.wire import Exchange, udp_round
+
+# the stages of `routing.classifier` that decide with a MiniLM vector (the others: keyword, fast,
+# none; shed and degraded when the encoder or a server could not serve)
+ENCODER_STAGES = frozenset({"exemplar", "head", "embed", "deep"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Breakdown:
     gc_runs: int  # garbage collections during the resolve
     tcp: int = 0  # queries that went over TCP (after TC, or too large for UDP)
     failed: str = ""  # the SDK error a resolve raised (a timeout, a server failure), else ""
+    encoder: bool | None = None  # a MiniLM stage decided some level (from the explain; None: unknown)
 
     @property
     def client(self) -> float:
@@ -75,7 +80,15 @@ def wire_time(exchanges: Sequence[Exchange]) -> float:
     return total
 
 
-def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: int, failed: str = "") -> Breakdown:
+def ran_encoder(route: Route) -> bool | None:
+    """Whether a stage that needs a MiniLM vector decided some level of `route` (its explain
+    hops); None when the route carries no explain."""
+    stages = [hop.get("stage") for hop in route.hops]
+    return any(stage in ENCODER_STAGES for stage in stages) if stages else None
+
+
+def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: int, failed: str = "",
+              encoder: bool | None = None) -> Breakdown:
     used = {t for e in exchanges for t in e.transports}
     transports = "+".join(t for t in ("udp", "tcp") if t in used) or "none"
     return Breakdown(
@@ -83,7 +96,7 @@ def breakdown(text: str, exchanges: Sequence[Exchange], total: float, gc_runs: i
         queries=len(exchanges), retries=sum(e.retries for e in exchanges),
         octets=sum(e.query_octets + e.reply_octets for e in exchanges), total=total,
         server=wire_time(exchanges), first_of_domain=len(exchanges) > 2 and any(e.rdtype == "PTR" for e in exchanges),
-        gc_runs=gc_runs, tcp=sum("tcp" in e.transports for e in exchanges), failed=failed,
+        gc_runs=gc_runs, tcp=sum("tcp" in e.transports for e in exchanges), failed=failed, encoder=encoder,
     )
 
 
@@ -152,12 +165,14 @@ def _timed(client: Client, text: str, seen: list[Exchange]) -> Breakdown:
     collections = sum(s["collections"] for s in gc.get_stats())
     start = time.perf_counter()
     failed = ""
+    encoder = None
     try:
-        client.resolve(text)
+        encoder = ran_encoder(client.resolve(text))
     except SdkError as error:  # counted (a timeout, a server failure), not fatal to the bench
         failed = type(error).__name__
     took = time.perf_counter() - start
-    return breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections, failed)
+    return breakdown(text, seen, took, sum(s["collections"] for s in gc.get_stats()) - collections, failed,
+                     encoder)
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -177,6 +192,8 @@ def summarise(rows: Sequence[Breakdown]) -> dict:
         groups["first of its domain" if row.first_of_domain else "domain's records cached"].append(row)
         if row.gc_runs:
             groups["with a GC run"].append(row)
+        if row.encoder is not None:
+            groups["a MiniLM stage decided" if row.encoder else "no MiniLM stage"].append(row)
     out = {}
     for name, group in groups.items():
         totals = [r.total for r in group]

@@ -27,9 +27,10 @@ def test_wire_time_counts_overlapping_queries_once() -> None:
 
 
 def test_breakdown_adds_up() -> None:
-    rows = [breakdown("is a verbal contract binding?", [exchange(0, 0.01), exchange(0, 0.012)], 0.015, 0),
+    rows = [breakdown("is a verbal contract binding?", [exchange(0, 0.01), exchange(0, 0.012)], 0.015, 0,
+                      encoder=False),
             breakdown(LONG, [exchange(0, 0.02, ("udp", "tcp"), 2), exchange(0, 0.01),
-                             exchange(0.03, 0.001, rdtype="PTR")], 0.04, 1)]
+                             exchange(0.03, 0.001, rdtype="PTR")], 0.04, 1, encoder=True)]
     assert [r.form for r in rows] == ["qname", "edns"]
     assert rows[1].transports == "udp+tcp" and rows[1].retries == 1 and rows[1].first_of_domain
     for row in rows:
@@ -40,6 +41,7 @@ def test_breakdown_adds_up() -> None:
     categories = [name for name in summary if name.startswith(("qname ", "edns "))]
     assert sum(summary[name]["count"] for name in categories) == 2
     assert summary["all"]["retries"] == 1 and summary["with a GC run"]["count"] == 1
+    assert summary["a MiniLM stage decided"]["count"] == summary["no MiniLM stage"]["count"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,7 @@ def test_run_sdk_on_a_server(shipped: ServerHandle, sequential: bool) -> None:
     for row in rows:
         assert row.transports == "udp" and row.retries == 0 and row.queries >= 2
         assert 0 < row.server <= row.total
+    assert rows[0].encoder is False  # keywords at the apex, the fast head at legal (the shipped zones)
 
 
 @pytest.mark.model
