@@ -111,13 +111,14 @@ def find(records: Sequence[Record], name: str, rdtype: int) -> list[Record]:
 
 @dataclass(slots=True)
 class Query:
-    """A recursive query for one name, advertising a UDP payload of 1232 octets."""
+    """A recursive query for one name, advertising a UDP payload of 1232 octets; a query larger
+    than that (the text option carries up to 65,000 octets) goes over TCP (`sdk.wire`)."""
 
     name: str  # absolute, text form (`codec` names, or any dnspython can read)
     rdtype: int
     options: tuple[tuple[int, bytes], ...] = ()  # EDNS options (code, data)
     id: int = field(default_factory=lambda: secrets.randbits(16))
-    rd: bool = True  # recursion desired (a stub's query; `semdns trace` asks each hop without)
+    rd: bool = True  # recursion desired (the SDK asks its resolver; `semdns trace` asks each hop without)
 
     def to_wire(self) -> bytes:
         opt = b"".join(OPTION_HEADER.pack(code, len(data)) + data for code, data in self.options)

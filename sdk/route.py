@@ -102,13 +102,6 @@ def explain_query(form: QueryForm) -> Query:
     return form_query(form, "explain", TXT)
 
 
-def make_query(name: str, rdtype: int) -> Query:
-    """A recursive query advertising a UDP payload of 1232 octets (`sdk.message.Query`); the
-    query itself may be as large as a DNS message (the text option carries up to 65,000 octets)
-    and then goes over TCP."""
-    return Query(name, rdtype)
-
-
 def needs_tcp(wire: bytes) -> bool:
     """True for a query longer than the UDP payload we advertise (DNS flag day 2020: no fragments)."""
     return len(wire) > UDP_PAYLOAD

@@ -27,7 +27,6 @@ from sdk.route import (
     explain_hops,
     explain_query,
     form_query,
-    make_query,
     question_form,
     route_from,
     srv_targets_missing,
@@ -106,7 +105,7 @@ def resolve_steps(
     except ServerFailure as failure:
         if not degrade:
             raise
-        general = make_query(f"{ENGINES}.{zone}", SRV)
+        general = Query(f"{ENGINES}.{zone}", SRV)
         (reply,) = yield (general,)
         check_reply(reply, f"general engine of {zone} (after: {failure})", "the server")
         query, explained = general, None
@@ -121,9 +120,9 @@ def resolve_steps(
         )
     txt = find(reply.answer, owner, TXT)
     missing = srv_targets_missing(reply)
-    second = ((make_query(owner, PTR),)
-              + tuple(make_query(target, A) for target in missing)
-              + ((make_query(owner, TXT),) if not txt else ()))
+    second = ((Query(owner, PTR),)
+              + tuple(Query(target, A) for target in missing)
+              + ((Query(owner, TXT),) if not txt else ()))
     answers = yield second
     ptr_reply, a_replies = answers[0], answers[1 : 1 + len(missing)]
     if not txt:
@@ -153,7 +152,7 @@ def instance_attributes(
     listed = [str(rr.data) for rr in find(ptr_reply.answer, service, PTR)]
     if not listed:
         return by_target
-    replies = yield tuple(make_query(instance, rdtype) for instance in listed for rdtype in (SRV, TXT))
+    replies = yield tuple(Query(instance, rdtype) for instance in listed for rdtype in (SRV, TXT))
     for n, instance in enumerate(listed):
         srv, txt = replies[2 * n], replies[2 * n + 1]
         attributes = txt_attributes(find(txt.answer, instance, TXT))

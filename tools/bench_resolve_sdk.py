@@ -9,7 +9,7 @@ work). Percentiles per category (form x transports, with/without resends, first 
 domain or not), and the totals the categories add up to.
 
 `sequential=True` is the reference: the code path of the SDK before issue 17 (every query alone
-through `dns.query.udp`, TCP after TC, no record cache). `run_interleaved` alternates the two paths
+one round trip after another, TCP after TC, no record cache). `run_interleaved` alternates the two paths
 question by question (on a shared 2-core box the load changes from one minute to the next; this
 way both paths meet the same load); `semdns bench resolve --sdk-reference` does it on two fresh
 clusters with the parity swapped, so each path answers every question once, cold.
@@ -28,10 +28,6 @@ from pathlib import Path
 from typing import Sequence
 
 import dns.exception
-import dns.flags
-import dns.message
-import dns.query
-import dns.rdatatype
 
 from sdk import Client, SdkError
 from sdk.message import Reply

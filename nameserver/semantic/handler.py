@@ -76,6 +76,7 @@ Text too long for a QNAME is the EDNS form's job (the codec raises before a name
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import dns.edns
 import dns.flags
@@ -347,20 +348,16 @@ class SemanticHandler:
         return Texts(qname, ttl, tuple(records))
 
 
-_TEXTS: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], str] = {}
-TEXTS_KEPT = 4096  # route nodes and their children: a handful per zone
-
-
 def _text(name: dns.name.Name, origin: dns.name.Name | None = None) -> str:
     """`name` as text (relative to `origin` when given), remembered by labels: the same few route
     names are written into every `explain` answer, and dnspython writes a name in Python."""
-    key = (name.labels, origin.labels if origin is not None else ())
-    text = _TEXTS.get(key)
-    if text is None:
-        if len(_TEXTS) >= TEXTS_KEPT:
-            _TEXTS.clear()
-        text = _TEXTS[key] = (name.relativize(origin) if origin is not None else name).to_text()
-    return text
+    return _labels_text(name.labels, origin.labels if origin is not None else None)
+
+
+@functools.lru_cache(maxsize=4096)  # route nodes and their children: a handful per zone
+def _labels_text(labels: tuple[bytes, ...], origin: tuple[bytes, ...] | None) -> str:
+    name = dns.name.Name(labels)
+    return (name.relativize(dns.name.Name(origin)) if origin is not None else name).to_text()
 
 
 def _shed_text(hop: Hop) -> str:

@@ -18,8 +18,8 @@ from helpers.server import REPO, ServerHandle, running_server
 
 from sdk import AsyncClient, Client
 from sdk.cache import RecordCache, cache_key
-from sdk.message import read_reply
-from sdk.route import DEFAULT_ZONE, make_query, question_form
+from sdk.message import Query, read_reply
+from sdk.route import DEFAULT_ZONE, question_form
 from sdk.steps import resolve_steps
 from sdk.wire import Exchange, RetryTimer, udp_round
 
@@ -45,12 +45,12 @@ def test_first_round_is_srv_and_explain_in_one_form() -> None:
 def test_record_cache_keeps_engine_records_not_questions() -> None:
     now = [0.0]
     cache = RecordCache(clock=lambda: now[0])
-    service = make_query("_llm._tcp.legal.semantic.root.", dns.rdatatype.TXT)
+    service = Query("_llm._tcp.legal.semantic.root.", dns.rdatatype.TXT)
     response = dns.message.make_response(service.to_message())
     response.answer.append(dns.rrset.from_text(service.name, 60, "IN", "TXT", '"model=m"'))
     reply = read_reply(response.to_wire())
     cache.put(service, reply)
-    assert cache.get(make_query("_LLM._tcp.legal.semantic.root.", dns.rdatatype.TXT)) is reply
+    assert cache.get(Query("_LLM._tcp.legal.semantic.root.", dns.rdatatype.TXT)) is reply
     now[0] = 61.0
     assert cache.get(service) is None
     for text in ("is a verbal contract binding?", LONG):
@@ -114,7 +114,7 @@ def test_udp_round_resends_a_lost_query() -> None:
     sock, thread = _fake_server(["drop", "ok"])
     seen: list[Exchange] = []
     try:
-        query = make_query(f"_llm._tcp.{DEFAULT_ZONE}", dns.rdatatype.SRV)
+        query = Query(f"_llm._tcp.{DEFAULT_ZONE}", dns.rdatatype.SRV)
         (reply,) = udp_round([query], sock.getsockname(), timeout=3.0, retry=0.05, observer=seen.append)
         assert query.is_response(reply)
         assert seen[0].datagrams == 2 and seen[0].retries == 1 and seen[0].transports == ("udp",)
@@ -127,7 +127,7 @@ def test_udp_round_truncated_goes_to_tcp() -> None:
     sock, thread = _fake_server(["tc"])
     seen: list[Exchange] = []
     try:
-        query = make_query(f"_llm._tcp.{DEFAULT_ZONE}", dns.rdatatype.SRV)
+        query = Query(f"_llm._tcp.{DEFAULT_ZONE}", dns.rdatatype.SRV)
         with pytest.raises(OSError):  # nothing listens on TCP there: the TC retry is attempted
             udp_round([query], sock.getsockname(), timeout=1.0, observer=seen.append)
     finally:
