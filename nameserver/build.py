@@ -49,7 +49,7 @@ from nameserver.update.dynamic import DynamicZones
 from nameserver.update.handler import UpdateHandler
 from nameserver.update.health import HealthMonitor, HealthSettings
 from nameserver.update.journal import Journal
-from routing.embedder import QUERY_THREADS
+from routing.embedder import LONE_THREADS, QUERY_THREADS
 from zones.catalog import ZoneStore
 from zones.tsig import load_keyring
 from zones.update_policy import UpdatePolicy, load_update_policy
@@ -66,7 +66,8 @@ class SemanticOptions:
     """Semantic routing of the zones' questions (needs the [server] extra's encoder)."""
 
     encoder: Literal["int8", "fp32"] = "int8"
-    threads: int = QUERY_THREADS
+    threads: int = QUERY_THREADS  # onnxruntime threads of a run
+    lone_threads: int = LONE_THREADS  # ... of a long question the encoder runs alone (`routing.embedder`)
     queue: int = DEFAULT_ENCODER_QUEUE  # texts waiting for the encoder at most; more are shed
     deadline: float = DEFAULT_ENCODER_DEADLINE  # seconds a question may wait for the encoder
     fast: bool = True  # the nodes' fast heads decide what they are sure of (token encoder, no model run)
@@ -242,7 +243,7 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
     if encoder is None:
         from routing.embedder import load_embedder
 
-        encoder = load_embedder(options.encoder, threads=options.threads)
+        encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads)
         tokens = _token_encoder() if options.fast else None
     return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline,
                            tokens=tokens)

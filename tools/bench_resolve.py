@@ -336,7 +336,8 @@ def run(args: argparse.Namespace) -> int:
         if "sdk_encoder_floor" in figures:
             floor = figures["sdk_encoder_floor"]
             print(f"\nthe encoder alone, the same questions one by one (this process, {floor['variant']}, "
-                  f"{floor['threads']} thread(s)): p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms "
+                  f"{floor['threads']} thread(s), {floor['lone_threads']} for a long text): "
+                  f"p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms "
                   "(the floor under a cold route)")
         if not args.sdk_only:
             print_table(figures)

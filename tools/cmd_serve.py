@@ -49,7 +49,7 @@ from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
 from nameserver.workers import WorkerPool, WorkerStartError
 from nameserver.workers_sync import PublishingStore
-from routing.embedder import QUERY_THREADS
+from routing.embedder import LONE_MIN_TOKENS, LONE_THREADS, QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 
@@ -124,6 +124,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"onnxruntime threads for one embedding run (default {QUERY_THREADS} here: 2, "
         "or 1 where the event loop would have no core of its own)",
+    )
+    parser.add_argument(
+        "--encoder-lone-threads",
+        type=_thread_count,
+        default=LONE_THREADS,
+        metavar="N",
+        help=f"onnxruntime threads for a question of {LONE_MIN_TOKENS}+ tokens that the encoder runs alone, "
+        f"nothing else waiting (default {LONE_THREADS} here: 2 where there are 2 cores; the tail of a "
+        "cold route; under load the runs are batches and get --encoder-threads)",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
@@ -266,6 +275,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      query_timeout=args.query_timeout, resolve_timeout=args.resolve_timeout,
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
+                                                            lone_threads=args.encoder_lone_threads,
                                                             queue=args.encoder_queue, deadline=args.encoder_deadline,
                                                             fast=not args.no_fast_heads)
     observe = ObserveOptions(metrics=parse_metrics_address(args.metrics) if args.metrics else None,

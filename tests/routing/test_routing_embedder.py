@@ -4,7 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routing.embedder import DIMENSION, _reference_vectors, ensure_onnx, min_cosine, model_dir, onnx_path
+from routing.embedder import (
+    DIMENSION,
+    _reference_vectors,
+    ensure_onnx,
+    min_cosine,
+    model_dir,
+    onnx_path,
+    weights_digest,
+)
 
 SENTENCES = [
     "Can my neighbour's tree roots damaging my driveway be their liability?",
@@ -47,7 +55,8 @@ def test_cache_file_is_keyed_by_weights(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path))
     path = onnx_path()
     assert path.parent == tmp_path
-    assert path.name.startswith("minilm-") and len(path.stem) == len("minilm-") + 16
+    assert path.name.startswith("minilm-") and path.stem == f"minilm-{weights_digest(model_dir())}-fused"
+    assert len(weights_digest(model_dir())) == 16
 
 
 def test_runs_group_texts_of_similar_length() -> None:
@@ -82,3 +91,75 @@ def test_a_long_text_is_read_up_to_max_tokens(encoder) -> None:
     short = "the tenant may end the lease early"
     c, d = encoder.embed([short + " about my dog", short + " because of a broken heater and mould"])
     assert float(c @ d) < 0.99
+
+
+@pytest.mark.model
+def test_the_export_is_fused(encoder) -> None:
+    """Each of MiniLM's six layers runs as one attention node (`fuse_transformer`), in the fp32
+    graph and in its int8 variant: unfused, a layer is ~40 small nodes, each a barrier for a
+    second thread, and a long question took ~1.6x as long on two threads."""
+    import collections
+
+    import onnx
+
+    for variant, attention in (("fp32", "Attention"), ("int8", "QAttention")):
+        graph = onnx.load(str(ensure_onnx(variant)))
+        ops = collections.Counter(node.op_type for node in graph.graph.node)
+        assert ops[attention] == 6, (variant, ops)
+        assert ops["SkipLayerNormalization"] == 12 and ops["Softmax"] == 0, (variant, ops)
+        assert onnx_path(variant=variant).name.endswith(("-fused.onnx", "-fused-int8.onnx"))
+
+
+@pytest.mark.model
+def test_a_session_spins_only_while_it_runs() -> None:
+    """onnxruntime's pool threads spin while a run is under way and stop when it returns: left
+    to spin, the second thread held a core between questions (~100 % of one)."""
+    import time
+
+    from routing.embedder import open_session
+
+    session = open_session(ensure_onnx("int8"), threads=2)
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    ids = np.full((1, 48), 2000, dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    for _ in range(3):
+        session.run(None, feeds)
+    start = time.process_time()
+    time.sleep(0.2)
+    assert time.process_time() - start < 0.05  # spinning: ~0.2 s of a core here
+
+
+@pytest.mark.model
+def test_a_long_text_alone_runs_on_more_threads() -> None:
+    """A single text of `LONE_MIN_TOKENS` or more runs on the lone session; a shorter one, and
+    every batch, on the other; both give the same vectors."""
+    from routing.embedder import LONE_MIN_TOKENS, Embedder
+
+    embedder = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=1, lone_threads=2)
+    used: list[str] = []
+
+    class Spy:
+        def __init__(self, name: str, session) -> None:
+            self.name, self.session = name, session
+
+        def run(self, *args):
+            used.append(self.name)
+            return self.session.run(*args)
+
+    main, lone = embedder._session, embedder._lone
+    assert lone is not main and lone.get_session_options().intra_op_num_threads == 2
+    assert main.get_session_options().intra_op_num_threads == 1
+    embedder._session, embedder._lone = Spy("main", main), Spy("lone", lone)  # type: ignore[assignment]
+    long_text, short_text = SENTENCES[0] * 3, SENTENCES[1]
+    assert len(embedder._tokenizer.encode(long_text).ids) >= LONE_MIN_TOKENS
+    assert len(embedder._tokenizer.encode(short_text).ids) < LONE_MIN_TOKENS
+    alone = embedder.embed([long_text])
+    embedder.embed([short_text])
+    batch = embedder.embed([long_text, long_text + " again"])
+    assert used == ["lone", "main", "main"]
+    assert float(alone[0] @ batch[0]) > 0.99  # int8: a batch's quantisation scales are its own
+    one = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=2, lone_threads=2)
+    assert one._lone is one._session  # no second session where it would not have more threads
