@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -190,8 +191,13 @@ QUERY_THREADS = model_threads(limit=2)
 # running alone is not flooded (under a flood the batcher's runs hold several texts and get
 # `QUERY_THREADS`). Int8, fused, one run on an AVX2 EPYC, one thread -> two: 64 tokens 15.6 ->
 # 9.2 ms, 32 tokens 8.2 -> 5.3, 24 tokens 6.9 -> 5.0, 8 tokens 2.9 -> 2.3 (1.6x the CPU for 0.6 ms).
+# "Alone" is also: the encoder had been idle for `LONE_IDLE` s before the run. Under a flood, runs
+# follow each other ~0.1-0.5 ms apart (`semdns bench attack --kind deep`: with the second thread
+# for every lone text, SOA p99 39.8 ms during the attack against 34.3 without); a client asking
+# question after question leaves ~3 ms between them.
 LONE_THREADS = min(2, usable_cores())
 LONE_MIN_TOKENS = 24
+LONE_IDLE = 0.001
 
 
 def open_session(onnx_file: Path, threads: int):  # -> onnxruntime.InferenceSession
@@ -215,8 +221,9 @@ def open_session(onnx_file: Path, threads: int):  # -> onnxruntime.InferenceSess
 class Embedder:
     """Tokenise with `tokenizers`, run the ONNX graph, return L2-normalised float32 vectors.
 
-    `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens runs on
-    `lone_threads` when that is more (a second session of the same graph)."""
+    `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens, after the encoder
+    had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
+    same graph)."""
 
     def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1) -> None:
         from tokenizers import Tokenizer
@@ -227,6 +234,7 @@ class Embedder:
         self._tokenizer.no_padding()
         self._session = open_session(onnx_file, threads)
         self._lone = open_session(onnx_file, lone_threads) if lone_threads > threads else self._session
+        self._idle_since = float("-inf")  # perf_counter when the last run ended
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of shape (len(texts), 384), unit length, float32.
@@ -237,6 +245,7 @@ class Embedder:
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
             return out
+        idle = time.perf_counter() - self._idle_since >= LONE_IDLE
         encodings = self._tokenizer.encode_batch(list(texts))
         for run in plan_runs([len(e.ids) for e in encodings]):
             width = max(len(encodings[i].ids) for i in run)
@@ -247,9 +256,10 @@ class Embedder:
                 feeds["input_ids"][row, : len(e.ids)] = e.ids
                 feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
                 feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
-            alone = len(texts) == 1 and width >= LONE_MIN_TOKENS
+            alone = idle and len(texts) == 1 and width >= LONE_MIN_TOKENS
             (vectors,) = (self._lone if alone else self._session).run(["sentence_embedding"], feeds)
             out[run] = vectors
+        self._idle_since = time.perf_counter()
         return out
 
 

@@ -133,9 +133,11 @@ def test_a_session_spins_only_while_it_runs() -> None:
 
 
 @pytest.mark.model
-def test_a_long_text_alone_runs_on_more_threads() -> None:
-    """A single text of `LONE_MIN_TOKENS` or more runs on the lone session; a shorter one, and
-    every batch, on the other; both give the same vectors."""
+def test_a_long_text_alone_runs_on_more_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single text of `LONE_MIN_TOKENS` or more, after the encoder had been idle `LONE_IDLE`,
+    runs on the lone session; a shorter one, every batch, and a text right after another run, on
+    the other; both give the same vectors."""
+    import routing.embedder
     from routing.embedder import LONE_MIN_TOKENS, Embedder
 
     embedder = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=1, lone_threads=2)
@@ -159,7 +161,11 @@ def test_a_long_text_alone_runs_on_more_threads() -> None:
     alone = embedder.embed([long_text])
     embedder.embed([short_text])
     batch = embedder.embed([long_text, long_text + " again"])
-    assert used == ["lone", "main", "main"]
+    monkeypatch.setattr(routing.embedder, "LONE_IDLE", 3600.0)
+    embedder.embed([long_text])  # the encoder ran less than LONE_IDLE ago (as a flood's runs do)
+    monkeypatch.setattr(routing.embedder, "LONE_IDLE", 0.0)
+    embedder.embed([long_text])
+    assert used == ["lone", "main", "main", "main", "lone"]
     assert float(alone[0] @ batch[0]) > 0.99  # int8: a batch's quantisation scales are its own
     one = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=2, lone_threads=2)
     assert one._lone is one._session  # no second session where it would not have more threads
