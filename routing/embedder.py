@@ -25,7 +25,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from common.buildlock import build_lock
-from common.cores import model_threads, usable_cores
+from common.cores import model_threads
 from routing.errors import RoutingError
 
 DIMENSION = 384
@@ -186,16 +186,14 @@ def quantize_int8(source_onnx: Path, target: Path) -> None:
 # deep questions, starved the loop (SOA p99 8.4 ms vs 2.8-4.2 ms with one; `semdns bench attack
 # --kind deep`).
 QUERY_THREADS = model_threads(limit=2)
-# A long question the encoder runs alone (nothing else waiting for it) gets two threads even where
-# the loop has no core to spare: it is the tail of a cold route, and a server with a question
-# running alone is not flooded (under a flood the batcher's runs hold several texts and get
-# `QUERY_THREADS`). Int8, fused, one run on an AVX2 EPYC, one thread -> two: 64 tokens 15.6 ->
+# A long question the encoder runs alone (nothing else waiting for it, the encoder idle for
+# `LONE_IDLE` s before it: a flood's runs follow each other closer) may get more threads: it is the
+# tail of a cold route. Int8, fused, one run on an AVX2 EPYC, one thread -> two: 64 tokens 15.6 ->
 # 9.2 ms, 32 tokens 8.2 -> 5.3, 24 tokens 6.9 -> 5.0, 8 tokens 2.9 -> 2.3 (1.6x the CPU for 0.6 ms).
-# "Alone" is also: the encoder had been idle for `LONE_IDLE` s before the run. Under a flood, runs
-# follow each other ~0.1-0.5 ms apart (`semdns bench attack --kind deep`: with the second thread
-# for every lone text, SOA p99 39.8 ms during the attack against 34.3 without); a client asking
-# question after question leaves ~3 ms between them.
-LONE_THREADS = min(2, usable_cores())
+# Not by default (`--encoder-lone-threads 2` opts in): on 2 cores, under a flood of deep questions
+# (`semdns bench attack --kind deep`), it cost the loop SOA p99 39.4-39.8 ms against 31.7-34.3
+# ms without, in the same runs; where the loop has a core of its own, `QUERY_THREADS` is 2 already.
+LONE_THREADS = QUERY_THREADS
 LONE_MIN_TOKENS = 24
 LONE_IDLE = 0.001
 
