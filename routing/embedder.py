@@ -26,7 +26,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from common.buildlock import build_lock
-from common.cores import model_threads
+from common.cores import model_threads, usable_cores
 from routing.errors import RoutingError
 
 DIMENSION = 384
@@ -191,10 +191,10 @@ QUERY_THREADS = model_threads(limit=2)
 # `LONE_IDLE` s before it: a flood's runs follow each other closer) may get more threads: it is the
 # tail of a cold route. Int8, fused, one run on an AVX2 EPYC, one thread -> two: 64 tokens 15.6 ->
 # 9.2 ms, 32 tokens 8.2 -> 5.3, 24 tokens 6.9 -> 5.0, 8 tokens 2.9 -> 2.3 (1.6x the CPU for 0.6 ms).
-# Not by default (`--encoder-lone-threads 2` opts in): on 2 cores, under a flood of deep questions
-# (`semdns bench attack --kind deep`), it cost the loop SOA p99 39.4-39.8 ms against 31.7-34.3
-# ms without, in the same runs; where the loop has a core of its own, `QUERY_THREADS` is 2 already.
-LONE_THREADS = QUERY_THREADS
+# Two threads even where the loop has no core to spare: a server with a question running alone is
+# not flooded. Under a flood of deep questions (`semdns bench attack --kind deep --rate 200`) the
+# encoder ran 56 batches of 24-32 texts in 10 s and not one lone run.
+LONE_THREADS = min(2, usable_cores())
 LONE_MIN_TOKENS = 24
 LONE_IDLE = 0.001
 

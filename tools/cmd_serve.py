@@ -131,8 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=LONE_THREADS,
         metavar="N",
         help=f"onnxruntime threads for a question of {LONE_MIN_TOKENS}+ tokens that the encoder runs alone, "
-        f"nothing else waiting (default {LONE_THREADS} here: as --encoder-threads; 2 on a 2-core machine "
-        "shortens the tail of cold routes, at some cost to the event loop under a flood of deep questions)",
+        f"nothing else waiting (default {LONE_THREADS} here: 2 where there are 2 cores; the tail of cold "
+        "routes; 1: never a second thread)",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
