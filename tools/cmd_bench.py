@@ -20,6 +20,7 @@ from tools.progress import add_flag
 PRINT_THEIR_OWN_MACHINE_LINE = frozenset({"codec", "resolve"})
 BENCHES: tuple[str, ...] = (
     "dns", "route", "resolve", "engine", "codec", "amplification", "attack", "fuzz", "soak", "cluster", "hierarchy",
+    "encoder",
 )
 
 
