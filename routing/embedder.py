@@ -21,13 +21,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import numpy as np
 
 from common.buildlock import build_lock
 from common.cores import model_threads, usable_cores
 from routing.errors import RoutingError
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 DIMENSION = 384
 # Tokens of a text the encoder reads (the rest is cut). An onnxruntime run costs ~0.2 ms a token
@@ -199,7 +202,13 @@ LONE_MIN_TOKENS = 24
 LONE_IDLE = 0.001
 
 
-def open_session(onnx_file: Path, threads: int):  # -> onnxruntime.InferenceSession
+def unpadded_inputs(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The graph's inputs for rows of word-piece ids with no padding (every position attended,
+    one segment)."""
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def open_session(onnx_file: Path, threads: int) -> onnxruntime.InferenceSession:
     """An onnxruntime session on `threads` threads of its own. Its pool threads spin only while a
     run is under way (`session.force_spinning_stop`): left to spin, they held a core between
     questions (~100 % of one after every run)."""

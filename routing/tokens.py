@@ -25,7 +25,15 @@ from typing import Sequence
 import numpy as np
 
 from common.buildlock import build_lock
-from routing.embedder import DIMENSION, EmbedderError, cache_dir, ensure_onnx, model_dir, weights_digest
+from routing.embedder import (
+    DIMENSION,
+    EmbedderError,
+    cache_dir,
+    ensure_onnx,
+    model_dir,
+    unpadded_inputs,
+    weights_digest,
+)
 
 CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special pieces
 MAX_PIECES = 256  # pieces of a text that count (the rest is cut; cost is linear in them)
@@ -52,8 +60,7 @@ def build_table(onnx_file: Path, size: int) -> np.ndarray:
     for start in range(0, size, BUILD_BATCH):
         ids = np.arange(start, min(size, start + BUILD_BATCH), dtype=np.int64)
         feed = np.stack([np.full_like(ids, CLS), ids, np.full_like(ids, SEP)], axis=1)
-        (raw[start:start + len(ids)],) = session.run(["sentence_embedding"], {
-            "input_ids": feed, "attention_mask": np.ones_like(feed), "token_type_ids": np.zeros_like(feed)})
+        (raw[start:start + len(ids)],) = session.run(["sentence_embedding"], unpadded_inputs(feed))
     return (raw - raw.mean(axis=0)) * piece_weights(size)[:, None]
 
 

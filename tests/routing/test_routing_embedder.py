@@ -116,15 +116,14 @@ def test_a_session_spins_only_while_it_runs() -> None:
     to spin, the second thread held a core between questions (~100 % of one)."""
     import time
 
-    from routing.embedder import open_session
+    from routing.embedder import open_session, unpadded_inputs
 
     session = open_session(ensure_onnx("int8"), threads=2)
     options = session.get_session_options()
     assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
     assert options.get_session_config_entry("session.force_spinning_stop") == "1"
-    ids = np.full((1, 48), 2000, dtype=np.int64)
-    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    feeds = unpadded_inputs(np.full((1, 48), 2000, dtype=np.int64))
     for _ in range(3):
         session.run(None, feeds)
     start = time.process_time()
