@@ -49,7 +49,7 @@ from nameserver.update.dynamic import DynamicZones
 from nameserver.update.handler import UpdateHandler
 from nameserver.update.health import HealthMonitor, HealthSettings
 from nameserver.update.journal import Journal
-from routing.embedder import LONE_THREADS, QUERY_THREADS
+from routing.embedder import LONE_THREADS, MAX_POSITIONS, MAX_TOKENS, MIN_TOKENS, QUERY_THREADS
 from zones.catalog import ZoneStore
 from zones.tsig import load_keyring
 from zones.update_policy import UpdatePolicy, load_update_policy
@@ -68,6 +68,7 @@ class SemanticOptions:
     encoder: Literal["int8", "fp32"] = "int8"
     threads: int = QUERY_THREADS  # onnxruntime threads of a run
     lone_threads: int = LONE_THREADS  # ... of a long question the encoder runs alone (`routing.embedder`)
+    max_tokens: int = MAX_TOKENS  # word pieces of a question the encoder reads (the rest is cut)
     queue: int = DEFAULT_ENCODER_QUEUE  # texts waiting for the encoder at most; more are shed
     deadline: float = DEFAULT_ENCODER_DEADLINE  # seconds a question may wait for the encoder
     fast: bool = True  # the nodes' fast heads decide what they are sure of (token encoder, no model run)
@@ -75,6 +76,8 @@ class SemanticOptions:
     def __post_init__(self) -> None:
         if self.queue < 1 or self.deadline <= 0:
             raise ConfigError(f"encoder queue {self.queue} and deadline {self.deadline}: at least 1 and above 0")
+        if not MIN_TOKENS <= self.max_tokens <= MAX_POSITIONS:
+            raise ConfigError(f"encoder max tokens {self.max_tokens}: between {MIN_TOKENS} and {MAX_POSITIONS}")
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,8 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
     if encoder is None:
         from routing.embedder import load_embedder
 
-        encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads)
+        encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads,
+                                max_tokens=options.max_tokens)
         tokens = _token_encoder() if options.fast else None
     return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline,
                            tokens=tokens)

@@ -37,8 +37,12 @@ DIMENSION = 384
 # here (int8, one thread: 24 tokens 4.5 ms, 96 tokens 19 ms at best), so the longest questions made
 # the tail of a route. Cut at 64: on the 240 dev questions (18 of them longer) the routes were the
 # same for 239 and the top-level accuracy unchanged (0.9583); cut at 48, 236 (`semdns bench resolve`,
-# README "The SDK's resolve").
+# README "The SDK's resolve"). The default of `semdns serve --encoder-max-tokens`: at 32, the apex's
+# cross-validated accuracy (sources held out) fell 0.8737 -> 0.8701, on questions of 40+ tokens
+# 0.9061 -> 0.8876, for a cold route's p99 ~25 -> ~18 ms here (README, stop 25).
 MAX_TOKENS = 64
+MIN_TOKENS = 8  # `--encoder-max-tokens` at least: below, most questions would be cut to a few words
+MAX_POSITIONS = 256  # ... at most: the length sentence-transformers gives all-MiniLM-L6-v2
 RUN_OVERHEAD_TOKENS = 16  # an onnxruntime run costs about what 16 more tokens cost (int8, 2 cores)
 MIN_COSINE = 0.999
 MIN_COSINE_INT8 = 0.95
@@ -229,16 +233,21 @@ def open_session(onnx_file: Path, threads: int) -> onnxruntime.InferenceSession:
 class Embedder:
     """Tokenise with `tokenizers`, run the ONNX graph, return L2-normalised float32 vectors.
 
+    A text is cut to its first `max_tokens` word pieces ([CLS] and [SEP] included).
     `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens, after the encoder
     had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
     same graph)."""
 
-    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1) -> None:
+    def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1,
+                 max_tokens: int = MAX_TOKENS) -> None:
         from tokenizers import Tokenizer
 
+        if not MIN_TOKENS <= max_tokens <= MAX_POSITIONS:
+            raise EmbedderError(f"the encoder reads {MIN_TOKENS} to {MAX_POSITIONS} tokens of a text, not {max_tokens}")
         self.path = onnx_file
+        self.max_tokens = max_tokens
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_truncation(max_length=max_tokens)
         self._tokenizer.no_padding()
         self._session = open_session(onnx_file, threads)
         self._lone = open_session(onnx_file, lone_threads) if lone_threads > threads else self._session
@@ -342,10 +351,11 @@ def _require_export_tools(target: Path) -> None:
             "install the export tools once (pip install '.[export]', or ./scripts/setup.sh)")
 
 
-def load_embedder(variant: Variant = "fp32", threads: int = 1, lone_threads: int = 1) -> Embedder:
+def load_embedder(variant: Variant = "fp32", threads: int = 1, lone_threads: int = 1,
+                  max_tokens: int = MAX_TOKENS) -> Embedder:
     """The encoder: exported and verified once, then loaded from the cache. `threads`: intra-op
     threads of one run, `lone_threads` of a long text run alone (the server's query path uses
-    `QUERY_THREADS` and `LONE_THREADS`)."""
+    `QUERY_THREADS` and `LONE_THREADS`), `max_tokens` the word pieces of a text it reads."""
     source = model_dir()
     return Embedder(ensure_onnx(variant, source), source / "tokenizer.json", threads=threads,
-                    lone_threads=lone_threads)
+                    lone_threads=lone_threads, max_tokens=max_tokens)

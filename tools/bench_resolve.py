@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -174,6 +175,10 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sdk-single-no-fast", action="store_true",
                         help="with --sdk-single: also serve this checkout with --no-fast-heads, the two servers "
                              "taking turns question by question")
+    parser.add_argument("--sdk-single-also", action="append", default=[], metavar="ARGS",
+                        help="with --sdk-single: also serve this checkout with these `semdns serve` arguments "
+                             "(one quoted string, e.g. \"--encoder-max-tokens 32\"; repeatable), the servers "
+                             "taking turns question by question")
     parser.add_argument("--sdk-reference", action="store_true",
                         help="also run the pre-issue-17 SDK path (sequential queries), interleaved, on two clusters")
     parser.add_argument("--no-semantic-cache", action="store_true",
@@ -222,7 +227,8 @@ def _sdk(port: int, args: argparse.Namespace, parity: int | None = None) -> dict
 def _single_server(args: argparse.Namespace) -> dict[str, dict]:
     """The SDK section against one `semdns serve --zones zonefiles` on 127.0.0.1 (cold, then
     warm with `--sdk-warm`); with `--sdk-single-reference CHECKOUT`, that checkout's server too, with
-    `--sdk-single-no-fast` this checkout's with `--no-fast-heads`: all up at the same time, taking
+    `--sdk-single-no-fast` this checkout's with `--no-fast-heads`, with each `--sdk-single-also ARGS`
+    this checkout's with those arguments: all up at the same time, taking
     turns question by question. The summaries by name."""
     texts = _sdk_texts(args)
     servers: dict[str, tuple[Path, tuple[str, ...]]] = {"single": (REPO, ())}
@@ -230,6 +236,8 @@ def _single_server(args: argparse.Namespace) -> dict[str, dict]:
         servers["single_reference"] = (args.sdk_single_reference.resolve(), ())
     if args.sdk_single_no_fast:
         servers["single_no_fast"] = (REPO, ("--no-fast-heads",))
+    for n, extra in enumerate(args.sdk_single_also, 1):
+        servers[f"single_also_{n}"] = (REPO, tuple(shlex.split(extra)))
     explain = not args.sdk_no_explain
     with tempfile.TemporaryDirectory(prefix="semdns-bench-single-") as scratch, contextlib.ExitStack() as stack:
         addresses = [stack.enter_context(_serving(path, Path(scratch) / name, extra))
@@ -333,10 +341,17 @@ def run(args: argparse.Namespace) -> int:
         for key, title in SINGLE_TITLES.items():
             if key in figures:
                 print_sdk(title, figures[key])
+        for n, extra in enumerate(args.sdk_single_also, 1):
+            for key, title in ((f"sdk_single_also_{n}", f"SDK resolve against one server with {extra}, taking turns "
+                                "with the ones above"), (f"sdk_single_also_{n}_warm", f"... the server with {extra} "
+                                "again, warm")):
+                if key in figures:
+                    print_sdk(title, figures[key])
         if "sdk_encoder_floor" in figures:
             floor = figures["sdk_encoder_floor"]
             print(f"\nthe encoder alone, the same questions one by one (this process, {floor['variant']}, "
-                  f"{floor['threads']} thread(s), {floor['lone_threads']} for a long text): "
+                  f"{floor['threads']} thread(s), {floor['lone_threads']} for a long text, "
+                  f"{floor['max_tokens']} tokens at most): "
                   f"p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms "
                   "(the floor under a cold route)")
         if not args.sdk_only:

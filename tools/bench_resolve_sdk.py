@@ -212,7 +212,8 @@ def encoder_floor(texts: Sequence[str], gap: float = 0.002) -> dict:
     from routing.embedder import load_embedder
 
     options = SemanticOptions()
-    encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads)
+    encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads,
+                            max_tokens=options.max_tokens)
     took = []
     for text in texts:
         time.sleep(gap)
@@ -220,7 +221,8 @@ def encoder_floor(texts: Sequence[str], gap: float = 0.002) -> dict:
         encoder.embed([text])
         took.append(time.perf_counter() - start)
     return {"count": len(took), "p50_ms": _ms(took, 0.5), "p99_ms": _ms(took, 0.99),
-            "variant": options.encoder, "threads": options.threads, "lone_threads": options.lone_threads}
+            "variant": options.encoder, "threads": options.threads, "lone_threads": options.lone_threads,
+            "max_tokens": options.max_tokens}
 
 
 def print_sdk(title: str, summary: dict) -> None:

@@ -47,7 +47,7 @@ from codec.qname import Form
 from nameserver.config import ServerConfig, parse_address
 from routing.classifier import Classifier
 from routing.descend import descend
-from routing.embedder import QUERY_THREADS, load_embedder
+from routing.embedder import MAX_TOKENS, QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
 from routing.tokens import load_token_encoder
 from tools.progress import bar
@@ -364,8 +364,9 @@ def _warm(catalog: ZoneCatalog, indexes: IndexCache) -> None:
 class _OwnServer:
     """A semantic server on the shipped zones, on 127.0.0.1 with a free port, in its own thread."""
 
-    def __init__(self, zones_dir: Path, variant: Literal["int8", "fp32"], fast: bool = True) -> None:
-        self.zones_dir, self.variant, self.fast = zones_dir, variant, fast
+    def __init__(self, zones_dir: Path, variant: Literal["int8", "fp32"], fast: bool = True,
+                 max_tokens: int = MAX_TOKENS) -> None:
+        self.zones_dir, self.variant, self.fast, self.max_tokens = zones_dir, variant, fast, max_tokens
         self.address: tuple[str, int] | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -395,7 +396,8 @@ class _OwnServer:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             config = ServerConfig(zones_dir=self.zones_dir, listen=(("127.0.0.1", 0),), uvloop=False,
                                   rrl_rate=0)  # the bench's one client asks faster than rate limiting allows
-            semantic = SemanticOptions(encoder=self.variant, threads=QUERY_THREADS, fast=self.fast)
+            semantic = SemanticOptions(encoder=self.variant, threads=QUERY_THREADS, fast=self.fast,
+                                       max_tokens=self.max_tokens)
             runner = build_server(ServerOptions(config=config, semantic=semantic))
             await runner.start()
             self.address = runner.addresses[0]
@@ -414,7 +416,7 @@ def run(args: argparse.Namespace) -> int:
     queries = load_queries(Path(args.queries), args.limit)
     apex = dns.name.from_text(args.apex)
     catalog = _load(Path(args.zones))
-    encoder = load_embedder(args.variant)
+    encoder = load_embedder(args.variant, max_tokens=args.encoder_max_tokens)
     tokens = None if args.no_fast_heads else load_token_encoder()
     indexes, classifier = IndexCache(encoder, tokens), Classifier(tokens)
     _warm(catalog, indexes)
@@ -435,11 +437,12 @@ def run(args: argparse.Namespace) -> int:
         host, port = parse_address(args.server)
         title, outcomes = f"staged hierarchy over UDP ({args.server})", run_wire(queries, host, port, apex, args)
     else:
-        with _OwnServer(Path(args.zones), args.variant, fast=not args.no_fast_heads) as (host, port):
+        with _OwnServer(Path(args.zones), args.variant, fast=not args.no_fast_heads,
+                        max_tokens=args.encoder_max_tokens) as (host, port):
             title = f"staged hierarchy over UDP (own server {host}:{port})"
             outcomes = run_wire(queries, host, port, apex, args)
     stages = "MiniLM heads only (--no-fast-heads)" if args.no_fast_heads else "fast heads on"
-    print(report(f"{title}, encoder {args.variant}, {stages}", outcomes))
+    print(report(f"{title}, encoder {args.variant} reading {encoder.max_tokens} tokens, {stages}", outcomes))
     print()
     print(report(f"baseline: nearest exemplar (in-process), encoder {args.variant}",
                  run_baseline(queries, apex_index, encoder, args)))
@@ -480,6 +483,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--apex", default="semantic.root.", help="the zone the questions are asked at")
     parser.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph")
     parser.add_argument("--limit", type=int, help="only the first N queries")
+    parser.add_argument("--encoder-max-tokens", type=int, default=MAX_TOKENS, metavar="N",
+                        help=f"word pieces of a question the encoder reads, as `semdns serve --encoder-max-tokens` "
+                             f"(default {MAX_TOKENS}; the in-process run and the bench's own server)")
     parser.add_argument("--no-fast-heads", action="store_true",
                         help="route as `semdns serve --no-fast-heads` does (MiniLM for every question the "
                              "keywords leave)")

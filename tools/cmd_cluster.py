@@ -330,7 +330,8 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         # the servers' encoder (int8, their threads), in their batcher: off the event loop, so a
         # new question's embedding (5 ms here) no longer holds up every other client's answer
         semantic = SemanticOptions()
-        encoder = load_embedder(semantic.encoder, threads=semantic.threads, lone_threads=semantic.lone_threads)
+        encoder = load_embedder(semantic.encoder, threads=semantic.threads, lone_threads=semantic.lone_threads,
+                                max_tokens=semantic.max_tokens)
         embed = BatchedEncoder(encoder, semantic)
         routes = RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL)
     recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),

@@ -49,7 +49,7 @@ from nameserver.update.health import HealthSettings
 from nameserver.watch import ZoneWatcher
 from nameserver.workers import WorkerPool, WorkerStartError
 from nameserver.workers_sync import PublishingStore
-from routing.embedder import LONE_MIN_TOKENS, LONE_THREADS, QUERY_THREADS
+from routing.embedder import LONE_MIN_TOKENS, LONE_THREADS, MAX_POSITIONS, MAX_TOKENS, MIN_TOKENS, QUERY_THREADS
 from zones.errors import KeyFileError
 from zones.tsig import load_keyring
 
@@ -60,6 +60,13 @@ def _thread_count(text: str) -> int:
     count = int(text)
     if not 1 <= count <= 64:
         raise argparse.ArgumentTypeError(f"{count}: between 1 and 64")
+    return count
+
+
+def _token_count(text: str) -> int:
+    count = int(text)
+    if not MIN_TOKENS <= count <= MAX_POSITIONS:
+        raise argparse.ArgumentTypeError(f"{count}: between {MIN_TOKENS} and {MAX_POSITIONS}")
     return count
 
 
@@ -133,6 +140,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"onnxruntime threads for a question of {LONE_MIN_TOKENS}+ tokens that the encoder runs alone, "
         f"nothing else waiting (default {LONE_THREADS} here: 2 where there are 2 cores; the tail of cold "
         "routes; 1: never a second thread)",
+    )
+    parser.add_argument(
+        "--encoder-max-tokens",
+        type=_token_count,
+        default=MAX_TOKENS,
+        metavar="N",
+        help=f"word pieces of a question the encoder reads, the rest cut (default {MAX_TOKENS}); fewer "
+        "shorten a long question's route and cost routing accuracy on long questions (README, \"The SDK's resolve\")",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",
@@ -276,6 +291,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
                                      allow_recursion=tuple(parse_network(n) for n in args.allow_recursion) or LOOPBACK)
     semantic = None if args.no_semantic else SemanticOptions(encoder=args.encoder, threads=args.encoder_threads,
                                                             lone_threads=args.encoder_lone_threads,
+                                                            max_tokens=args.encoder_max_tokens,
                                                             queue=args.encoder_queue, deadline=args.encoder_deadline,
                                                             fast=not args.no_fast_heads)
     observe = ObserveOptions(metrics=parse_metrics_address(args.metrics) if args.metrics else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import dns.name
+import pytest
 from test_routing_classifier import QUESTIONS
 
 from tools.bench_route import Outcome, load_queries, path_stage, report, run_baseline, run_in_process, run_wire
@@ -54,3 +55,16 @@ async def test_over_udp(tmp_path, shipped_server) -> None:
                                           dns.name.from_text("semantic.root."))
     assert [o.predicted for o in outcomes] == [q.domain for q in queries]
     assert all(o.stage in {"keyword", "exemplar", "head", "embed", "deep"} for o in outcomes)
+
+
+@pytest.mark.model
+def test_the_bench_reads_as_many_tokens_as_it_is_told(tmp_path, capsys) -> None:
+    """`semdns bench route --encoder-max-tokens N` routes with an encoder that reads N word pieces,
+    and says so in its title."""
+    from tools.cli import main
+
+    write_queries(tmp_path)
+    assert main(["bench", "route", str(tmp_path / "queries.jsonl"), "--in-process", "--encoder-max-tokens", "16",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "encoder int8 reading 16 tokens, fast heads on" in out and "accuracy (top level): " in out

@@ -93,6 +93,25 @@ def test_a_long_text_is_read_up_to_max_tokens(encoder) -> None:
     assert float(c @ d) < 0.99
 
 
+def test_max_tokens_cuts_where_it_is_told(encoder) -> None:
+    """`max_tokens` (`semdns serve --encoder-max-tokens`) moves the cut: at 16 word pieces, two
+    texts that differ only after their first 14 words embed alike; the default encoder reads on
+    and tells them apart. Out of range, the encoder says so."""
+    from routing.embedder import Embedder, EmbedderError
+
+    short = Embedder(encoder.path, model_dir() / "tokenizer.json", max_tokens=16)
+    assert short.max_tokens == 16 and encoder.max_tokens == 64
+    head = "the tenant may end the lease early the tenant may end the lease early"  # 14 word pieces
+    texts = [head + " about my dog", head + " because of a broken heater and mould"]
+    a, b = short.embed(texts)
+    assert float(a @ b) > 0.9999
+    c, d = encoder.embed(texts)
+    assert float(c @ d) < 0.99
+    for bad in (7, 257):
+        with pytest.raises(EmbedderError, match=f"8 to 256 tokens of a text, not {bad}"):
+            Embedder(encoder.path, model_dir() / "tokenizer.json", max_tokens=bad)
+
+
 @pytest.mark.model
 def test_the_export_is_fused(encoder) -> None:
     """Each of MiniLM's six layers runs as one attention node (`fuse_transformer`), in the fp32

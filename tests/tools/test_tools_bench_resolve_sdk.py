@@ -3,8 +3,9 @@ the machine line names the CPU (behaviour only: no timing is asserted)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 from helpers.server import REPO, ServerHandle, running_server
@@ -65,7 +66,7 @@ def test_run_sdk_on_a_server(shipped: ServerHandle, sequential: bool) -> None:
 def test_encoder_floor_times_each_question_once() -> None:
     floor = encoder_floor(["is a verbal contract binding?", LONG, "why is the sky blue"], gap=0.0)
     assert floor["count"] == 3 and 0 < floor["p50_ms"] <= floor["p99_ms"]
-    assert floor["variant"] == "int8" and floor["threads"] >= 1
+    assert floor["variant"] == "int8" and floor["threads"] >= 1 and floor["max_tokens"] == 64
 
 
 def test_the_bench_cluster_starts_with_or_without_the_semantic_cache(monkeypatch: pytest.MonkeyPatch,
@@ -78,3 +79,31 @@ def test_the_bench_cluster_starts_with_or_without_the_semantic_cache(monkeypatch
         args = parser.parse_args(["resolve", *flags])
         assert bench_resolve._cluster_up(5300, tmp_path, not args.no_semantic_cache)
         assert ("--semantic-cache" in started[-1]) is cached
+
+
+def test_each_single_also_is_this_checkout_with_its_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--sdk-single-also ARGS` (repeatable) serves this checkout once more with those `semdns serve`
+    arguments, taking turns with the others; each gets its own summary."""
+    served: list[tuple[Path, tuple[str, ...]]] = []
+
+    @contextlib.contextmanager
+    def serving(checkout: Path, scratch: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+        served.append((checkout, extra))
+        yield "127.0.0.1", 5300 + len(served)
+
+    def alternating(servers: Sequence[tuple[str, int]], texts: Sequence[str], explain: bool) -> list[list[Breakdown]]:
+        row = breakdown(texts[0], [exchange(0, 0.01)], 0.012, 0, encoder=False)
+        return [[row] for _ in servers]
+
+    monkeypatch.setattr(bench_resolve, "_serving", serving)
+    monkeypatch.setattr(bench_resolve, "run_alternating", alternating)
+    parser = argparse.ArgumentParser()
+    bench_resolve.register(parser.add_subparsers())
+    args = parser.parse_args(["resolve", "--sdk-only", "--sdk-single", "--sdk-limit", "1",
+                              "--sdk-single-also", "--encoder-max-tokens 32",
+                              "--sdk-single-also", "--encoder-max-tokens 32 --encoder-lone-threads 1"])
+    summaries = bench_resolve._single_server(args)
+    assert list(summaries) == ["single", "single_also_1", "single_also_2"]
+    assert served == [(bench_resolve.REPO, ()), (bench_resolve.REPO, ("--encoder-max-tokens", "32")),
+                      (bench_resolve.REPO, ("--encoder-max-tokens", "32", "--encoder-lone-threads", "1"))]
+    assert all(summary["all"]["count"] == 1 for summary in summaries.values())

@@ -193,3 +193,36 @@ def test_the_flags_set_the_admission() -> None:
     for bad in ({"queue": 0}, {"deadline": 0.0}):
         with pytest.raises(ConfigError):
             SemanticOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_the_encoder_reads_as_many_tokens_as_the_flag_says(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`--encoder-max-tokens N` reaches the encoder the server loads (default `MAX_TOKENS`);
+    out of range it is refused by the flag and by `SemanticOptions`."""
+    from helpers.bagofwords import BagOfWords
+    from helpers.shipped import ZONEFILES
+
+    import routing.embedder
+    from nameserver.build import ServerOptions, build_server
+    from nameserver.config import ServerConfig
+
+    args = build_parser().parse_args(["serve", "--zones", "z", "--encoder-max-tokens", "32"])
+    semantic = options_from_args(args).semantic
+    assert semantic is not None and semantic.max_tokens == 32
+    defaults = options_from_args(build_parser().parse_args(["serve", "--zones", "z"])).semantic
+    assert defaults is not None and defaults.max_tokens == routing.embedder.MAX_TOKENS == 64
+    for bad in ("7", "257"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["serve", "--zones", "z", "--encoder-max-tokens", bad])
+        assert "between 8 and 256" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="encoder max tokens 300"):
+        SemanticOptions(max_tokens=300)
+    asked: dict[str, Any] = {}
+
+    def load(variant: str, **kwargs: Any) -> BagOfWords:
+        asked.update(kwargs)
+        return BagOfWords()
+
+    monkeypatch.setattr(routing.embedder, "load_embedder", load)
+    config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False)
+    build_server(ServerOptions(config=config, semantic=semantic))
+    assert asked["max_tokens"] == 32

@@ -75,7 +75,7 @@ def test_a_token_table_that_cannot_load_leaves_the_heads_serving(monkeypatch, ca
     def broken(*args: object, **kwargs: object) -> TokenEncoder:
         raise EmbedderError("token table: no data left in file")
 
-    monkeypatch.setattr(routing.embedder, "load_embedder", lambda variant, threads=1, lone_threads=1: BagOfWords())
+    monkeypatch.setattr(routing.embedder, "load_embedder", lambda variant, **threads_and_tokens: BagOfWords())
     monkeypatch.setattr(routing.tokens, "load_token_encoder", broken)
     config = ServerConfig(zones_dir=ZONEFILES, listen=(("127.0.0.1", 0),), uvloop=False)
     with caplog.at_level("WARNING"):
