@@ -50,6 +50,7 @@ from routing.descend import descend
 from routing.embedder import MAX_TOKENS, QUERY_THREADS, load_embedder
 from routing.index import Encoder, IndexCache, RoutingIndex
 from routing.tokens import load_token_encoder
+from tools.cmd_serve import token_count
 from tools.progress import bar
 from tools.routes_data import embed_all
 from zones.catalog import ZoneCatalog
@@ -483,7 +484,7 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--apex", default="semantic.root.", help="the zone the questions are asked at")
     parser.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph")
     parser.add_argument("--limit", type=int, help="only the first N queries")
-    parser.add_argument("--encoder-max-tokens", type=int, default=MAX_TOKENS, metavar="N",
+    parser.add_argument("--encoder-max-tokens", type=token_count, default=MAX_TOKENS, metavar="N",
                         help=f"word pieces of a question the encoder reads, as `semdns serve --encoder-max-tokens` "
                              f"(default {MAX_TOKENS}; the in-process run and the bench's own server)")
     parser.add_argument("--no-fast-heads", action="store_true",

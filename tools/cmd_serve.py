@@ -63,7 +63,8 @@ def _thread_count(text: str) -> int:
     return count
 
 
-def _token_count(text: str) -> int:
+def token_count(text: str) -> int:
+    """An argparse type: a count of word pieces the encoder may be told to read."""
     count = int(text)
     if not MIN_TOKENS <= count <= MAX_POSITIONS:
         raise argparse.ArgumentTypeError(f"{count}: between {MIN_TOKENS} and {MAX_POSITIONS}")
@@ -143,7 +144,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--encoder-max-tokens",
-        type=_token_count,
+        type=token_count,
         default=MAX_TOKENS,
         metavar="N",
         help=f"word pieces of a question the encoder reads, the rest cut (default {MAX_TOKENS}); fewer "

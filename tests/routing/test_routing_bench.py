@@ -60,7 +60,7 @@ async def test_over_udp(tmp_path, shipped_server) -> None:
 @pytest.mark.model
 def test_the_bench_reads_as_many_tokens_as_it_is_told(tmp_path, capsys) -> None:
     """`semdns bench route --encoder-max-tokens N` routes with an encoder that reads N word pieces,
-    and says so in its title."""
+    and says so in its title; a count out of range is refused as `semdns serve` refuses it."""
     from tools.cli import main
 
     write_queries(tmp_path)
@@ -68,3 +68,6 @@ def test_the_bench_reads_as_many_tokens_as_it_is_told(tmp_path, capsys) -> None:
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "encoder int8 reading 16 tokens, fast heads on" in out and "accuracy (top level): " in out
+    with pytest.raises(SystemExit):
+        main(["bench", "route", str(tmp_path / "queries.jsonl"), "--in-process", "--encoder-max-tokens", "4"])
+    assert "--encoder-max-tokens: 4: between 8 and 256" in capsys.readouterr().err
