@@ -9,7 +9,32 @@ therefore leave one core to the event loop (health probes, DNS answers) and to e
 """
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
+
+
+def usable_cpus() -> tuple[int, ...]:
+    """The ids of the CPUs this process may run on, in order (empty where the OS keeps no mask)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return ()
+
+
+@contextlib.contextmanager
+def calling_thread_on(cpu: int | None) -> Iterator[None]:
+    """Keep the calling thread on `cpu` for the block, then give it back the CPUs it had (None:
+    leave it alone). Linux applies `sched_setaffinity(0, ...)` to the calling thread only."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def usable_cores() -> int:

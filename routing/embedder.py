@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence
 import numpy as np
 
 from common.buildlock import build_lock
-from common.cores import model_threads, usable_cores
+from common.cores import calling_thread_on, model_threads, usable_cores, usable_cpus
 from routing.errors import RoutingError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ DIMENSION = 384
 # same for 239 and the top-level accuracy unchanged (0.9583); cut at 48, 236 (`semdns bench resolve`,
 # README "The SDK's resolve"). The default of `semdns serve --encoder-max-tokens`: at 32, the apex's
 # cross-validated accuracy (sources held out) fell 0.8737 -> 0.8701, on questions of 40+ tokens
-# 0.9061 -> 0.8876, for a cold route's p99 ~25 -> ~18 ms here (README, stop 25).
+# 0.9061 -> 0.8876, for a cold route's p99 ~16 -> ~13 ms here (README, stop 25).
 MAX_TOKENS = 64
 MIN_TOKENS = 8  # `--encoder-max-tokens` at least: below, most questions would be cut to a few words
 MAX_POSITIONS = 256  # ... at most: the length sentence-transformers gives all-MiniLM-L6-v2
@@ -212,10 +212,12 @@ def unpadded_inputs(ids: np.ndarray) -> dict[str, np.ndarray]:
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
-def open_session(onnx_file: Path, threads: int) -> onnxruntime.InferenceSession:
+def open_session(onnx_file: Path, threads: int, pool_cpus: Sequence[int] = ()) -> onnxruntime.InferenceSession:
     """An onnxruntime session on `threads` threads of its own. Its pool threads spin only while a
     run is under way (`session.force_spinning_stop`): left to spin, they held a core between
-    questions (~100 % of one after every run)."""
+    questions (~100 % of one after every run). With `pool_cpus` (`threads` - 1 CPU ids), pool
+    thread i stays on `pool_cpus[i]` (`session.intra_op_thread_affinities`; onnxruntime never pins
+    the thread that calls `run`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -224,6 +226,11 @@ def open_session(onnx_file: Path, threads: int) -> onnxruntime.InferenceSession:
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.force_spinning_stop", "1")
+    if pool_cpus:
+        if len(pool_cpus) != threads - 1:
+            raise EmbedderError(f"{threads} threads need {threads - 1} pool CPUs, not {list(pool_cpus)}")
+        affinities = ";".join(str(cpu + 1) for cpu in pool_cpus)  # onnxruntime numbers processors from 1
+        options.add_session_config_entry("session.intra_op_thread_affinities", affinities)
     try:
         return onnxruntime.InferenceSession(str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -236,7 +243,11 @@ class Embedder:
     A text is cut to its first `max_tokens` word pieces ([CLS] and [SEP] included).
     `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens, after the encoder
     had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
-    same graph)."""
+    same graph). Where the process may use that many CPUs, each thread of a lone run has one of
+    its own (`lone_cpus`: the calling thread the first, for the run only; the pool threads the
+    others): left to the scheduler, the two threads of a lone run shared one vCPU in ~40 % of the
+    runs on a 2-vCPU VM, the other idle, taking turns every 4 ms tick (a 32-token run 15-18 ms
+    instead of 6; `perf sched timehist`, README "The SDK's resolve")."""
 
     def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1,
                  max_tokens: int = MAX_TOKENS) -> None:
@@ -250,7 +261,10 @@ class Embedder:
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self._tokenizer.no_padding()
         self._session = open_session(onnx_file, threads)
-        self._lone = open_session(onnx_file, lone_threads) if lone_threads > threads else self._session
+        cpus = usable_cpus()
+        self.lone_cpus = cpus[:lone_threads] if lone_threads > threads and len(cpus) >= lone_threads else ()
+        self._lone = (open_session(onnx_file, lone_threads, self.lone_cpus[1:]) if lone_threads > threads
+                      else self._session)
         self._idle_since = float("-inf")  # perf_counter when the last run ended
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -274,7 +288,8 @@ class Embedder:
                 feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
                 feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
             alone = idle and len(texts) == 1 and width >= LONE_MIN_TOKENS
-            (vectors,) = (self._lone if alone else self._session).run(["sentence_embedding"], feeds)
+            with calling_thread_on(self.lone_cpus[0] if alone and self.lone_cpus else None):
+                (vectors,) = (self._lone if alone else self._session).run(["sentence_embedding"], feeds)
             out[run] = vectors
         self._idle_since = time.perf_counter()
         return out

@@ -1,6 +1,8 @@
 """The ONNX export of all-MiniLM-L6-v2 agrees with sentence-transformers; the batch API."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,48 @@ def test_a_session_spins_only_while_it_runs() -> None:
     start = time.process_time()
     time.sleep(0.2)
     assert time.process_time() - start < 0.05  # spinning: ~0.2 s of a core here
+
+
+def _thread_cpus() -> dict[int, str]:
+    """Each thread of this process with the CPUs it may run on (`Cpus_allowed_list`)."""
+    import glob
+
+    found = {}
+    for status in glob.glob("/proc/self/task/*/status"):
+        fields = dict(line.split(":\t", 1) for line in open(status).read().splitlines() if ":\t" in line)
+        found[int(status.split("/")[4])] = fields["Cpus_allowed_list"].strip()
+    return found
+
+
+@pytest.mark.model
+def test_each_thread_of_a_lone_run_has_a_cpu_of_its_own() -> None:
+    """Where the process may use two CPUs, the lone session's pool thread stays on the second and
+    the thread that calls `embed` runs a lone text on the first, then gets its CPUs back; with one
+    CPU, nothing is pinned."""
+    from common.cores import usable_cpus
+    from routing.embedder import Embedder
+
+    cpus = usable_cpus()
+    before = _thread_cpus()
+    embedder = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=1, lone_threads=2)
+    pinned_during: list[set[int]] = []
+    lone = embedder._lone
+
+    class Spy:
+        def run(self, *args):
+            pinned_during.append(os.sched_getaffinity(0))
+            return lone.run(*args)
+
+    embedder._lone = Spy()  # type: ignore[assignment]
+    caller = os.sched_getaffinity(0)
+    embedder.embed([" ".join(["the tenant may end the lease early"] * 6)])
+    assert len(pinned_during) == 1 and os.sched_getaffinity(0) == caller
+    new_threads = {tid: allowed for tid, allowed in _thread_cpus().items() if tid not in before}
+    if len(cpus) >= 2:
+        assert embedder.lone_cpus == cpus[:2] and pinned_during == [{cpus[0]}]
+        assert str(cpus[1]) in new_threads.values()  # the pool thread
+    else:
+        assert embedder.lone_cpus == () and pinned_during == [caller]
 
 
 @pytest.mark.model
