@@ -243,9 +243,10 @@ class Embedder:
     A text is cut to its first `max_tokens` word pieces ([CLS] and [SEP] included).
     `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens, after the encoder
     had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
-    same graph). Where the process may use that many CPUs, each thread of a lone run has one of
-    its own (`lone_cpus`: the calling thread the first, for the run only; the pool threads the
-    others): left to the scheduler, the two threads of a lone run shared one vCPU in ~40 % of the
+    same graph). Where a lone run has as many threads as the process has CPUs, each thread has one
+    of its own (`lone_cpus`: the calling thread the first, for the run only; the pool threads the
+    others; where there are more CPUs, the scheduler has room and servers sharing a machine are not
+    all sent to the same few): left to the scheduler, the two threads of a lone run shared one vCPU in ~40 % of the
     runs on a 2-vCPU VM, the other idle, taking turns every 4 ms tick (a 32-token run 15-18 ms
     instead of 6; `perf sched timehist`, README "The SDK's resolve")."""
 
@@ -262,7 +263,7 @@ class Embedder:
         self._tokenizer.no_padding()
         self._session = open_session(onnx_file, threads)
         cpus = usable_cpus()
-        self.lone_cpus = cpus[:lone_threads] if lone_threads > threads and len(cpus) >= lone_threads else ()
+        self.lone_cpus = cpus if lone_threads > threads and len(cpus) == lone_threads else ()
         self._lone = (open_session(onnx_file, lone_threads, self.lone_cpus[1:]) if lone_threads > threads
                       else self._session)
         self._idle_since = float("-inf")  # perf_counter when the last run ended
