@@ -245,10 +245,10 @@ class Embedder:
     had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
     same graph). Where a lone run has as many threads as the process has CPUs, each thread has one
     of its own (`lone_cpus`: the calling thread the first, for the run only; the pool threads the
-    others; where there are more CPUs, the scheduler has room and servers sharing a machine are not
-    all sent to the same few): left to the scheduler, the two threads of a lone run shared one vCPU in ~40 % of the
+    others). Left to the scheduler, the two threads of a lone run shared one vCPU in ~40 % of the
     runs on a 2-vCPU VM, the other idle, taking turns every 4 ms tick (a 32-token run 15-18 ms
-    instead of 6; `perf sched timehist`, README "The SDK's resolve")."""
+    instead of 6; `perf sched timehist`, README "The SDK's resolve"). Where there are more CPUs,
+    the scheduler has room, and servers sharing a machine are not all sent to the same few."""
 
     def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1,
                  max_tokens: int = MAX_TOKENS) -> None:

@@ -338,15 +338,13 @@ def run(args: argparse.Namespace) -> int:
         if "sdk_warm" in figures:
             print_sdk("SDK resolve again, warm (the resolver's cache answers)",
                       figures["sdk_warm"])
-        for key, title in SINGLE_TITLES.items():
+        also = {}
+        for n, extra in enumerate(args.sdk_single_also, 1):
+            also[f"sdk_single_also_{n}"] = f"SDK resolve against one server with {extra}, taking turns with the others"
+            also[f"sdk_single_also_{n}_warm"] = f"... the server with {extra} again, warm"
+        for key, title in {**SINGLE_TITLES, **also}.items():
             if key in figures:
                 print_sdk(title, figures[key])
-        for n, extra in enumerate(args.sdk_single_also, 1):
-            for key, title in ((f"sdk_single_also_{n}", f"SDK resolve against one server with {extra}, taking turns "
-                                "with the ones above"), (f"sdk_single_also_{n}_warm", f"... the server with {extra} "
-                                "again, warm")):
-                if key in figures:
-                    print_sdk(title, figures[key])
         if "sdk_encoder_floor" in figures:
             floor = figures["sdk_encoder_floor"]
             print(f"\nthe encoder alone, the same questions one by one (this process, {floor['variant']}, "
