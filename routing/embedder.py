@@ -33,14 +33,19 @@ if TYPE_CHECKING:
     import onnxruntime
 
 DIMENSION = 384
-# Tokens of a text the encoder reads (the rest is cut). An onnxruntime run costs ~0.2 ms a token
-# here (int8, one thread: 24 tokens 4.5 ms, 96 tokens 19 ms at best), so the longest questions made
-# the tail of a route. Cut at 64: on the 240 dev questions (18 of them longer) the routes were the
-# same for 239 and the top-level accuracy unchanged (0.9583); cut at 48, 236 (`semdns bench resolve`,
-# README "The SDK's resolve"). The default of `semdns serve --encoder-max-tokens`: at 32, the apex's
-# cross-validated accuracy (sources held out) fell 0.8737 -> 0.8701, on questions of 40+ tokens
-# 0.9061 -> 0.8876, for a cold route's p99 ~16 -> ~13 ms here (README, stop 25).
-MAX_TOKENS = 64
+# Word pieces of a text the encoder reads, [CLS] and [SEP] included. An onnxruntime run costs
+# ~0.2 ms a piece here (int8, one thread: 24 pieces 4.5 ms, 96 pieces 19 ms at best), so the longest
+# questions made the tail of a route. A longer text is read as its `read_pieces`: its least frequent
+# pieces, in their order, among the first `WINDOW` x as many (BERT numbers its pieces roughly by
+# frequency: punctuation, single characters and function words go first). At the apex, 5 folds
+# with sources held out, heads retrained on each reading (README "The SDK's resolve", stop 26):
+# the first 64 pieces 0.8738 (questions of 40+ pieces 0.9045), the first 40 0.8721 (0.8953), the
+# rarest 40 0.8731 (0.9076), the rarest 32 0.8708 (0.8945). The default of `semdns serve
+# --encoder-max-tokens`.
+MAX_TOKENS = 40
+WINDOW = 4  # a long text's pieces are chosen among its first WINDOW x (max_tokens - 2)
+FIRST_WORD_PIECE = 999  # MiniLM's ids below are [PAD], [UNK], [CLS], [SEP], [MASK] and [unused]
+READING = "rarest"  # the rule's name, in the file names of cached vectors (`tools.routes_data`)
 MIN_TOKENS = 8  # `--encoder-max-tokens` at least: below, most questions would be cut to a few words
 MAX_POSITIONS = 256  # ... at most: the length sentence-transformers gives all-MiniLM-L6-v2
 RUN_OVERHEAD_TOKENS = 16  # an onnxruntime run costs about what 16 more tokens cost (int8, 2 cores)
@@ -206,6 +211,19 @@ LONE_MIN_TOKENS = 24
 LONE_IDLE = 0.001
 
 
+def read_pieces(pieces: Sequence[int], budget: int) -> list[int]:
+    """The word pieces of a text the encoder reads, at most `budget` of them (its [CLS] and [SEP]
+    aside): all of them when they fit, else the `budget` with the highest ids among the first
+    `WINDOW` x `budget`, in their order; ids below `FIRST_WORD_PIECE` ([UNK]) count as the lowest,
+    and of equal ids the later are kept."""
+    if len(pieces) <= budget:
+        return list(pieces)
+    window = np.asarray(pieces[: WINDOW * budget], dtype=np.int64)
+    rank = np.where(window >= FIRST_WORD_PIECE, window, -1)
+    order = np.lexsort((np.arange(len(window)), rank))  # by rank, then position: the first dropped first
+    return window[np.sort(order[len(window) - budget:])].tolist()
+
+
 def unpadded_inputs(ids: np.ndarray) -> dict[str, np.ndarray]:
     """The graph's inputs for rows of word-piece ids with no padding (every position attended,
     one segment)."""
@@ -240,7 +258,8 @@ def open_session(onnx_file: Path, threads: int, pool_cpus: Sequence[int] = ()) -
 class Embedder:
     """Tokenise with `tokenizers`, run the ONNX graph, return L2-normalised float32 vectors.
 
-    A text is cut to its first `max_tokens` word pieces ([CLS] and [SEP] included).
+    A text is read as at most `max_tokens` word pieces ([CLS] and [SEP] included): a longer one
+    as its `read_pieces`.
     `threads` run a batch; a single text of at least `LONE_MIN_TOKENS` tokens, after the encoder
     had been idle `LONE_IDLE` s, runs on `lone_threads` when that is more (a second session of the
     same graph). Where a lone run has as many threads as the process has CPUs, each thread has one
@@ -259,8 +278,12 @@ class Embedder:
         self.path = onnx_file
         self.max_tokens = max_tokens
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._tokenizer.enable_truncation(max_length=WINDOW * (max_tokens - 2))  # the pieces `read_pieces` sees
         self._tokenizer.no_padding()
+        cls, sep = (self._tokenizer.token_to_id(piece) for piece in ("[CLS]", "[SEP]"))
+        if cls is None or sep is None:
+            raise EmbedderError(f"{tokenizer_file}: no [CLS] or [SEP] piece")
+        self._ends = [cls], [sep]
         self._session = open_session(onnx_file, threads)
         cpus = usable_cpus()
         self.lone_cpus = cpus if lone_threads > threads and len(cpus) == lone_threads else ()
@@ -278,22 +301,31 @@ class Embedder:
         if not texts:
             return out
         idle = time.perf_counter() - self._idle_since >= LONE_IDLE
-        encodings = self._tokenizer.encode_batch(list(texts))
-        for run in plan_runs([len(e.ids) for e in encodings]):
-            width = max(len(encodings[i].ids) for i in run)
+        rows = self.pieces(texts)
+        for run in plan_runs([len(row) for row in rows]):
+            width = max(len(rows[i]) for i in run)
             feeds = {name: np.zeros((len(run), width), dtype=np.int64)
                      for name in ("input_ids", "attention_mask", "token_type_ids")}
             for row, i in enumerate(run):
-                e = encodings[i]
-                feeds["input_ids"][row, : len(e.ids)] = e.ids
-                feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
-                feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
+                feeds["input_ids"][row, : len(rows[i])] = rows[i]
+                feeds["attention_mask"][row, : len(rows[i])] = 1
             alone = idle and len(texts) == 1 and width >= LONE_MIN_TOKENS
             with calling_thread_on(self.lone_cpus[0] if alone and self.lone_cpus else None):
                 (vectors,) = (self._lone if alone else self._session).run(["sentence_embedding"], feeds)
             out[run] = vectors
         self._idle_since = time.perf_counter()
         return out
+
+
+    def pieces(self, texts: Sequence[str]) -> list[list[int]]:
+        """The ids the encoder reads of each text: [CLS], its `read_pieces`, [SEP]."""
+        first, last = self._ends
+        budget = self.max_tokens - 2
+        if len(texts) == 1:  # `encode_batch` hands even one text to its thread pool
+            encodings = [self._tokenizer.encode(texts[0], add_special_tokens=False)]
+        else:
+            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [first + read_pieces(e.ids, budget) + last for e in encodings]
 
 
 def plan_runs(lengths: Sequence[int], overhead: int = RUN_OVERHEAD_TOKENS) -> list[list[int]]:

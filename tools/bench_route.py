@@ -485,8 +485,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variant", choices=("fp32", "int8"), default="int8", help="encoder graph")
     parser.add_argument("--limit", type=int, help="only the first N queries")
     parser.add_argument("--encoder-max-tokens", type=token_count, default=MAX_TOKENS, metavar="N",
-                        help=f"word pieces of a question the encoder reads, as `semdns serve --encoder-max-tokens` "
-                             f"(default {MAX_TOKENS}; the in-process run and the bench's own server)")
+                        help=f"word pieces of a question the encoder reads at most, as `semdns serve "
+                             f"--encoder-max-tokens` (default {MAX_TOKENS}; the in-process run and the bench's server)")
     parser.add_argument("--no-fast-heads", action="store_true",
                         help="route as `semdns serve --no-fast-heads` does (MiniLM for every question the "
                              "keywords leave)")

@@ -147,8 +147,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=token_count,
         default=MAX_TOKENS,
         metavar="N",
-        help=f"word pieces of a question the encoder reads, the rest cut (default {MAX_TOKENS}); fewer "
-        "shorten a long question's route and cost routing accuracy on long questions (README, \"The SDK's resolve\")",
+        help=f"word pieces of a question the encoder reads at most (default {MAX_TOKENS}): a longer question's least "
+        "frequent ones; fewer shorten a long question's route, more read more of it (README, \"The SDK's resolve\")",
     )
     parser.add_argument(
         "--encoder-queue", type=int, default=DEFAULT_ENCODER_QUEUE, metavar="N",

@@ -81,30 +81,52 @@ def test_mixed_lengths_embed_as_each_alone(encoder) -> None:
     assert min_cosine(batch, alone) > 0.9999
 
 
-def test_a_long_text_is_read_up_to_max_tokens(encoder) -> None:
-    """Only the first `MAX_TOKENS` tokens count (the cost of a run grows with every token): two
-    texts that differ only past them embed alike; within them, a difference shows."""
-    from routing.embedder import MAX_TOKENS
+def test_read_pieces_keeps_the_rarest_in_their_order() -> None:
+    """A text over the budget keeps its highest ids (the least frequent pieces) in their order;
+    [UNK] and the other ids below the first word piece go first; of equal ids the later stay;
+    nothing past the window counts; a text within the budget is read whole."""
+    from routing.embedder import WINDOW, read_pieces
 
-    assert MAX_TOKENS == 64
-    head = " ".join(["the tenant may end the lease early"] * 12)  # 84 words: over 64 tokens, under 256
-    a, b = encoder.embed([head + " about my dog", head + " because of a broken heater and mould"])
+    assert read_pieces([2000, 1996, 3000], 3) == [2000, 1996, 3000]
+    assert read_pieces([5, 2000, 1996, 100, 3000, 1996, 7], 3) == [2000, 3000, 1996]
+    assert read_pieces([100, 1012, 1012], 2) == [1012, 1012]
+    assert read_pieces([1996] * 6 + [9999], 2) == [1996, 9999]
+    assert read_pieces([1996] * (WINDOW * 2) + [9999], 2) == [1996, 1996]
+
+
+def test_a_long_text_is_read_without_its_frequent_pieces(encoder) -> None:
+    """Over `MAX_TOKENS` word pieces, the encoder reads a text's rarest: a long question embeds
+    as the same question without its function words, and a difference in a rare word past the
+    first `MAX_TOKENS` pieces still shows; past the window nothing counts."""
+    from routing.embedder import MAX_TOKENS, WINDOW
+
+    assert MAX_TOKENS == 40
+    words = ("tenant lease landlord deposit heater mould inspection notice court repairs eviction rent "
+             "arrears contract clause breach damages boiler flat tenant lease landlord deposit inspection "
+             "notice court repairs rent contract clause breach damages boiler").split()
+    content = " ".join(words)
+    wordy = " ".join(f"the {word} of" for word in words)  # the same pieces and 2 x 33 frequent ones
+    assert len(encoder.pieces([content])[0]) == MAX_TOKENS  # every rare piece of `wordy` is read
+    assert encoder.pieces([wordy]) == encoder.pieces([content])
+    a, b = encoder.embed([content, wordy])
     assert float(a @ b) > 0.9999
-    short = "the tenant may end the lease early"
-    c, d = encoder.embed([short + " about my dog", short + " because of a broken heater and mould"])
-    assert float(c @ d) < 0.99
+    c, d = encoder.embed([wordy + " about my dog", wordy + " because of a broken boiler"])
+    assert float(c @ d) < 0.999
+    far = " ".join(["tenant lease"] * (WINDOW * (MAX_TOKENS - 2)))
+    e, f = encoder.embed([far + " about my dog", far + " because of a broken boiler"])
+    assert float(e @ f) > 0.9999
 
 
 def test_max_tokens_cuts_where_it_is_told(encoder) -> None:
-    """`max_tokens` (`semdns serve --encoder-max-tokens`) moves the cut: at 16 word pieces, two
-    texts that differ only after their first 14 words embed alike; the default encoder reads on
-    and tells them apart. Out of range, the encoder says so."""
+    """`max_tokens` (`semdns serve --encoder-max-tokens`) moves the budget: at 16 word pieces, two
+    texts that differ only after the first 4 x 14 pieces (the window) embed alike; the default
+    encoder reads on and tells them apart. Out of range, the encoder says so."""
     from routing.embedder import Embedder, EmbedderError
 
     short = Embedder(encoder.path, model_dir() / "tokenizer.json", max_tokens=16)
-    assert short.max_tokens == 16 and encoder.max_tokens == 64
-    head = "the tenant may end the lease early the tenant may end the lease early"  # 14 word pieces
-    texts = [head + " about my dog", head + " because of a broken heater and mould"]
+    assert short.max_tokens == 16 and encoder.max_tokens == 40
+    head = " ".join(["tenant lease"] * 30)  # 60 word pieces
+    texts = [head + " about my dog", head + " because of a broken boiler"]
     a, b = short.embed(texts)
     assert float(a @ b) > 0.9999
     c, d = encoder.embed(texts)

@@ -209,7 +209,7 @@ def test_the_encoder_reads_as_many_tokens_as_the_flag_says(monkeypatch: pytest.M
     semantic = options_from_args(args).semantic
     assert semantic is not None and semantic.max_tokens == 32
     defaults = options_from_args(build_parser().parse_args(["serve", "--zones", "z"])).semantic
-    assert defaults is not None and defaults.max_tokens == routing.embedder.MAX_TOKENS == 64
+    assert defaults is not None and defaults.max_tokens == routing.embedder.MAX_TOKENS == 40
     for bad in ("7", "257"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["serve", "--zones", "z", "--encoder-max-tokens", bad])
