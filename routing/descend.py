@@ -27,6 +27,7 @@ import numpy as np
 
 from common.steps import drive
 from routing.classifier import Classifier, Decision, Embed, embed_with, keyword_guess
+from routing.embedder import MAX_TEXT_CHARS
 from routing.errors import Shed
 from routing.index import Encoder, IndexCache, RoutingIndex
 from zones.catalog import ZoneCatalog
@@ -79,7 +80,9 @@ def route_index(catalog: ZoneCatalog, indexes: IndexCache, node: dns.name.Name) 
 def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,
                   node: dns.name.Name, embedding: np.ndarray | None = None
                   ) -> Generator[Embed, np.ndarray, tuple[Hop, ...]]:
-    """Every decision from `node` down; empty when `node` has no routing profiles here."""
+    """Every decision from `node` down; empty when `node` has no routing profiles here. The
+    classifier reads the text's first `MAX_TEXT_CHARS` characters."""
+    text = text[:MAX_TEXT_CHARS]
     hops: list[Hop] = []
     vector = embedding
     while len(hops) < MAX_DEPTH:

@@ -44,6 +44,11 @@ DIMENSION = 384
 # --encoder-max-tokens`.
 MAX_TOKENS = 40
 WINDOW = 4  # a long text's pieces are chosen among its first WINDOW x (max_tokens - 2)
+# Characters of a text that routing reads: the encoders and the keyword matcher. Beyond them a
+# question (up to 65,000 octets in the EDNS form, a ~100-byte datagram when it repeats itself) cost
+# the event loop ~25 ms of tokenising and ~15 ms of keyword matching a level, for word pieces the
+# encoders never read. The routing corpus's longest question has 3,200.
+MAX_TEXT_CHARS = 4096
 FIRST_WORD_PIECE = 999  # MiniLM's ids below are [PAD], [UNK], [CLS], [SEP], [MASK] and [unused]
 READING = "rarest"  # the rule's name, in the file names of cached vectors (`tools.routes_data`)
 MIN_TOKENS = 8  # `--encoder-max-tokens` at least: below, most questions would be cut to a few words
@@ -318,13 +323,15 @@ class Embedder:
 
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
-        """The ids the encoder reads of each text: [CLS], its `read_pieces`, [SEP]."""
+        """The ids the encoder reads of each text (its first `MAX_TEXT_CHARS` characters): [CLS],
+        its `read_pieces`, [SEP]."""
         first, last = self._ends
         budget = self.max_tokens - 2
         if len(texts) == 1:  # `encode_batch` hands even one text to its thread pool
-            encodings = [self._tokenizer.encode(texts[0], add_special_tokens=False)]
+            encodings = [self._tokenizer.encode(texts[0][:MAX_TEXT_CHARS], add_special_tokens=False)]
         else:
-            encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+            encodings = self._tokenizer.encode_batch([text[:MAX_TEXT_CHARS] for text in texts],
+                                                     add_special_tokens=False)
         return [first + read_pieces(e.ids, budget) + last for e in encodings]
 
 

@@ -87,13 +87,13 @@ class KeywordMatcher:
             if _bounded(norm, start, end, word):
                 found.append((start, end, word, children, weight))
         found.sort(key=lambda m: (-(m[1] - m[0]), m[0]))
-        taken: list[tuple[int, int]] = []
+        taken = bytearray(len(norm))  # 1 where a match already taken lies: each check costs its length
         scores: dict[Hashable, float] = {}
         seen: set[str] = set()
         for start, end, word, children, weight in found:
-            if any(start <= t_end and t_start <= end for t_start, t_end in taken):
+            if 1 in taken[start : end + 1]:
                 continue
-            taken.append((start, end))
+            taken[start : end + 1] = b"\x01" * (end + 1 - start)
             if word in seen:
                 continue
             seen.add(word)

@@ -27,6 +27,7 @@ import numpy as np
 from common.buildlock import build_lock
 from routing.embedder import (
     DIMENSION,
+    MAX_TEXT_CHARS,
     EmbedderError,
     cache_dir,
     ensure_onnx,
@@ -109,11 +110,12 @@ class TokenEncoder:
                                 f"{self._tokenizer.get_vocab_size()}")
 
     def vector(self, text: str) -> np.ndarray:
-        return self._pool(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self._pool(self._tokenizer.encode(text[:MAX_TEXT_CHARS], add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        for row, encoding in enumerate(self._tokenizer.encode_batch(list(texts), add_special_tokens=False)):
+        encodings = self._tokenizer.encode_batch([text[:MAX_TEXT_CHARS] for text in texts], add_special_tokens=False)
+        for row, encoding in enumerate(encodings):
             out[row] = self._pool(encoding.ids)
         return out
 

@@ -183,3 +183,36 @@ async def test_embedding_option_replaces_the_encoder(shipped_server, encoder) ->
     other = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag("another-model")))
     reply = await ask(shipped_server, name, dns.rdatatype.TXT, [other])  # ignored: embedded here instead
     assert reply.rcode() == dns.rcode.NOERROR and reply.answer
+
+
+async def test_a_huge_repetitive_question_is_routed_by_its_first_characters(shipped_server) -> None:
+    """A 64,000-character question of legal keywords over and over fits one datagram (the EDNS
+    text option is compressed). Its ~9,000 keyword matches once held the event loop
+    for seconds (resolved pairwise, quadratic), so a SOA asked just after it went unanswered.
+    Routing reads its first `MAX_TEXT_CHARS` characters: it is explained exactly as they are,
+    and the server keeps answering."""
+    from routing.embedder import MAX_TEXT_CHARS
+
+    text = "sued in court " * 4572  # 64,008 characters
+    option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
+    assert len(option.data) < 1000
+
+    async def soa_soon() -> dns.message.Message:
+        await asyncio.sleep(0.05)
+        query = dns.message.make_query(APEX, dns.rdatatype.SOA)
+        return await dns.asyncquery.udp(query, shipped_server[0], port=shipped_server[1], timeout=1)
+
+    reply, soa = await asyncio.gather(ask(shipped_server, hashed_qname(text, APEX), dns.rdatatype.SRV, [option]),
+                                      soa_soon())
+    assert soa.rcode() == dns.rcode.NOERROR and soa.answer
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert cnames(reply)[0][1].endswith(".q.legal.semantic.root.")
+
+    async def explained(question: str) -> list[bytes]:
+        payload = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(question))
+        answer = await ask(shipped_server, hashed_qname(question, APEX, "explain"), dns.rdatatype.TXT, [payload])
+        return [b" ".join(record.strings) for rrset in answer.answer for record in rrset]
+
+    steps = await explained(text)
+    assert steps == await explained(text[:MAX_TEXT_CHARS])
+    assert not any(b"stage=shed" in step for step in steps)  # the walk was not held past its deadline
