@@ -13,6 +13,9 @@ answered. Kinds:
   deep stage (issue 11 item 2; the encoder queue sheds what it cannot take in time). A third
   socket times unique keyword-decided questions alongside the SOA probe, and after the attack
   one new deep question shows whether the backlog is gone (its latency and stage).
+- `repetitive`: unique 64,000-character questions that repeat two legal keywords (~120 octets
+  each, EDNS form): routing reads a question's first 4,096 characters, and the keyword matcher's
+  overlap check is linear (pairwise, one such packet held the event loop for 5.2 s).
 
 The server runs without response rate limiting (`rrl_rate=0`): one client sends everything here,
 and the bench measures what the packets cost the server, not RRL (`semdns bench amplification`).
@@ -54,7 +57,8 @@ APEX = "semantic.root."
 
 def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser = bench_subparsers.add_parser("attack", help="SOA latency during a flood of costly packets")
-    parser.add_argument("--kind", choices=("expanding", "deep"), default="expanding", help="the attack packets")
+    parser.add_argument("--kind", choices=("expanding", "deep", "repetitive"), default="expanding",
+                        help="the attack packets")
     parser.add_argument("--zones", type=Path, default=Path("zonefiles"), help="zonefiles (default zonefiles)")
     parser.add_argument("--rate", type=float, default=300.0, help="attack packets a second (default 300)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run (default 10)")
@@ -97,6 +101,13 @@ def deep_packets(count: int) -> list[bytes]:
     from sdk.route import question_query
 
     return [question_query(deep_question(i)).to_wire() for i in range(count)]
+
+
+def repetitive_packets(count: int) -> list[bytes]:
+    """`count` unique 64,000-character questions of two repeated keywords as SRV queries."""
+    from sdk.route import question_query
+
+    return [question_query("sued in court " * 4572 + f"case {i}").to_wire() for i in range(count)]
 
 
 def keyword_query(i: int) -> dns.message.Message:
@@ -245,7 +256,10 @@ def run_resolver(args: argparse.Namespace, packets: list[bytes]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     count = max(1, int(args.rate * (args.seconds + 1)))
-    packets = expanding_packets(max(1, int(args.rate))) if args.kind == "expanding" else deep_packets(count)
+    if args.kind == "expanding":
+        packets = expanding_packets(max(1, int(args.rate)))
+    else:
+        packets = (deep_packets if args.kind == "deep" else repetitive_packets)(count)
     if args.resolver:
         return run_resolver(args, packets)
     context = multiprocessing.get_context("spawn")
