@@ -44,10 +44,11 @@ DIMENSION = 384
 # --encoder-max-tokens`.
 MAX_TOKENS = 40
 WINDOW = 4  # a long text's pieces are chosen among its first WINDOW x (max_tokens - 2)
-# Characters of a text that routing reads: the encoders and the keyword matcher. Beyond them a
-# question (up to 65,000 octets in the EDNS form, a ~100-byte datagram when it repeats itself) cost
-# the event loop ~25 ms of tokenising and ~15 ms of keyword matching a level, for word pieces the
-# encoders never read. The routing corpus's longest question has 3,200.
+# Characters of a text that routing reads: the encoders and the keyword matcher. A question may
+# hold 65,000 octets in the EDNS form (a ~120-octet datagram when it repeats itself): read whole, it
+# cost the event loop seconds while overlapping keyword matches were checked pairwise, and still
+# ~25 ms of tokenising and ~15 ms of keyword matching a level, for word pieces no encoder reads.
+# The routing corpus's longest question has 3,200.
 MAX_TEXT_CHARS = 4096
 FIRST_WORD_PIECE = 999  # MiniLM's ids below are [PAD], [UNK], [CLS], [SEP], [MASK] and [unused]
 READING = "rarest"  # the rule's name, in the file names of cached vectors (`tools.routes_data`)
@@ -320,7 +321,6 @@ class Embedder:
             out[run] = vectors
         self._idle_since = time.perf_counter()
         return out
-
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
         """The ids the encoder reads of each text (its first `MAX_TEXT_CHARS` characters): [CLS],
