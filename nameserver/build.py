@@ -56,6 +56,7 @@ from zones.update_policy import UpdatePolicy, load_update_policy
 
 if TYPE_CHECKING:
     from routing.classifier import TokenVectors
+    from routing.embedder import Embedder
     from routing.index import Encoder
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,14 @@ class SemanticOptions:
             raise ConfigError(f"encoder queue {self.queue} and deadline {self.deadline}: at least 1 and above 0")
         if not MIN_TOKENS <= self.max_tokens <= MAX_POSITIONS:
             raise ConfigError(f"encoder max tokens {self.max_tokens}: between {MIN_TOKENS} and {MAX_POSITIONS}")
+
+    def load_encoder(self) -> Embedder:
+        """MiniLM as these options set it up (variant, threads, lone threads, word pieces read): the
+        servers', the cluster resolver's and the benches' (raises `EmbedderError`)."""
+        from routing.embedder import load_embedder  # the [server] extra's packages, when used
+
+        return load_embedder(self.encoder, threads=self.threads, lone_threads=self.lone_threads,
+                             max_tokens=self.max_tokens)
 
 
 @dataclass(frozen=True)
@@ -244,10 +253,7 @@ def _semantic(options: SemanticOptions, store: ZoneStore, encoder: Encoder | Non
     the token encoder of the fast heads are loaded (a given encoder comes with its `tokens` or none)."""
     from nameserver.semantic.handler import SemanticHandler  # the [server] extra's packages, when used
     if encoder is None:
-        from routing.embedder import load_embedder
-
-        encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads,
-                                max_tokens=options.max_tokens)
+        encoder = options.load_encoder()
         tokens = _token_encoder() if options.fast else None
     return SemanticHandler(store, encoder, encoder_queue=options.queue, encoder_deadline=options.deadline,
                            tokens=tokens)

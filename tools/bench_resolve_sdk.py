@@ -209,11 +209,9 @@ def encoder_floor(texts: Sequence[str], gap: float = 0.002) -> dict:
     embedding each text once, `gap` seconds apart as questions arriving one by one: the floor
     under a cold route's time, measured in the same run."""
     from nameserver.build import SemanticOptions
-    from routing.embedder import load_embedder
 
     options = SemanticOptions()
-    encoder = load_embedder(options.encoder, threads=options.threads, lone_threads=options.lone_threads,
-                            max_tokens=options.max_tokens)
+    encoder = options.load_encoder()
     took = []
     for text in texts:
         time.sleep(gap)

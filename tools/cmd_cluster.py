@@ -325,14 +325,11 @@ def cmd_resolver(args: argparse.Namespace) -> int:
         from nameserver.resolver.routecache import RouteCache
         from nameserver.resolver.semcache import SemanticCache
         from nameserver.semantic.handler import EMBEDDING_MODEL
-        from routing.embedder import load_embedder
 
         # the servers' encoder (int8, their threads), in their batcher: off the event loop, so a
         # new question's embedding (5 ms here) no longer holds up every other client's answer
         semantic = SemanticOptions()
-        encoder = load_embedder(semantic.encoder, threads=semantic.threads, lone_threads=semantic.lone_threads,
-                                max_tokens=semantic.max_tokens)
-        embed = BatchedEncoder(encoder, semantic)
+        embed = BatchedEncoder(semantic.load_encoder(), semantic)
         routes = RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL)
     recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),
                         cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes)
