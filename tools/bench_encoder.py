@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from routing.embedder import LONE_THREADS, QUERY_THREADS, ensure_onnx, open_session, unpadded_inputs
+from routing.embedder import LONE_THREADS, QUERY_THREADS, ROUTING_LAYERS, ensure_onnx, open_session, unpadded_inputs
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -32,6 +32,8 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lone-threads", type=int, default=max(2, LONE_THREADS),
                         help=f"lone session (default {max(2, LONE_THREADS)})")
     parser.add_argument("--variant", choices=("int8", "fp32"), default="int8")
+    parser.add_argument("--layers", type=int, default=ROUTING_LAYERS,
+                        help=f"the graph of the model's first N layers (default {ROUTING_LAYERS}, routing's; 6: all)")
     parser.set_defaults(func=run)
 
 
@@ -43,7 +45,7 @@ def timed_run(session: onnxruntime.InferenceSession, inputs: dict[str, np.ndarra
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = ensure_onnx(args.variant)
+    graph = ensure_onnx(args.variant, layers=args.layers)
     sessions = {"batch": open_session(graph, args.threads), "lone": open_session(graph, args.lone_threads)}
     rng = np.random.default_rng(7)
     print(f"{graph.name}: batch session {args.threads} thread(s), lone session {args.lone_threads}; "

@@ -46,6 +46,7 @@ from codec.edns_text import (
     model_tag,
 )
 from codec.qname import Form, text_to_qname
+from routing.embedder import MODEL_NAME
 
 APEX = "semantic.root."
 KEY_NAMES: tuple[str, ...] = ("engine.semantic.root.", "engine.legal.semantic.root.")  # keys a fuzzed server has
@@ -79,7 +80,7 @@ WORDS: tuple[str, ...] = (
 )
 QTYPES: tuple[int, ...] = (1, 2, 5, 6, 12, 15, 16, 28, 33, 41, 250, 251, 252, 255, 65, 64, 99, 0, 65535)
 QCLASSES: tuple[int, ...] = (1, 1, 1, 1, 3, 4, 254, 255, 0, 2, 65535)
-MODEL_TAG = model_tag("all-MiniLM-L6-v2")
+MODEL_TAG = model_tag(MODEL_NAME)
 DIMENSION = 384
 MAX_UDP_WIRE = 65507  # the largest UDP payload on IPv4
 ZSTD_BOMB = zstandard.ZstdCompressor().compress(b"a" * (8 << 20))  # 8 MiB of text in a few hundred octets

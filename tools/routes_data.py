@@ -103,15 +103,19 @@ def keyword_shares(index: RoutingIndex, texts: Sequence[str]) -> np.ndarray:
 
 def embed_all(encoder: Encoder, texts: Sequence[str], batch: int = 64, cache_key: str | None = None) -> np.ndarray:
     """The vectors of `texts`; with `cache_key` (the encoder's variant), kept in the encoder cache
-    directory under the sha256 of the texts, the graph's form and how the encoder reads a text
-    (`READING` and its `max_tokens`), so that a corpus is embedded once per encoder."""
+    directory under the sha256 of the texts, the encoder's graph file (its weights, form, layers
+    and variant) and how it reads a text (`READING` and its `max_tokens`), so that a corpus is
+    embedded once per encoder."""
     path = None
     if cache_key is not None:
-        from routing.embedder import GRAPH, READING, Embedder, cache_dir
+        from routing.embedder import READING, Embedder, cache_dir
 
         digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:24]
-        reading = f"{READING}{encoder.max_tokens}" if isinstance(encoder, Embedder) else type(encoder).__name__
-        path = cache_dir() / f"vectors-{GRAPH}-{cache_key}-{reading}-{digest}.npy"
+        if isinstance(encoder, Embedder):  # its graph file (weights, form, layers, variant) and reading
+            reading = f"{encoder.path.stem}-{READING}{encoder.max_tokens}"
+        else:
+            reading = type(encoder).__name__
+        path = cache_dir() / f"vectors-{cache_key}-{reading}-{digest}.npy"
         if path.is_file():
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):

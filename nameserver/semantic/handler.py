@@ -110,6 +110,7 @@ from nameserver.vectors import usable
 from nameserver.wire import labels_to_wire
 from routing.classifier import Classifier, TokenVectors
 from routing.descend import Hop, descend_steps, engine_service, general_engine, hosting_zone, route_index
+from routing.embedder import MODEL_NAME
 from routing.errors import Shed
 from routing.index import Encoder, IndexCache
 from zones.catalog import ZoneCatalog, ZoneStore
@@ -120,7 +121,7 @@ EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})
 FORM_LABELS = (b"q", b"explain")
 FORM_WIRE = {"q": b"\x01q", "explain": b"\x07explain"}
 MAX_NAME_OCTETS = 255
-EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_MODEL = MODEL_NAME
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
 
 

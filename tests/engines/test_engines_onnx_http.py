@@ -79,8 +79,9 @@ async def test_onnx_health_and_metrics(classifier_engine) -> None:
 
 @pytest.mark.model
 async def test_default_onnx_engine_is_minilm() -> None:
-    """No --model: the MiniLM encoder; its vectors match the in-process embedder's."""
-    from routing.embedder import load_embedder
+    """No --model: the MiniLM encoder, the whole model (routing runs its first layers); its
+    vectors match an in-process embedder's on the same graph."""
+    from routing.embedder import Embedder, ensure_onnx, model_dir
 
     engine = start_engine("--backend", "onnx", "--domain", "semantic.root.")
     try:
@@ -90,6 +91,6 @@ async def test_default_onnx_engine_is_minilm() -> None:
         stop_engine(engine.process)
     assert status == 200, body
     got = np.array([d["embedding"] for d in body["data"]])
-    expected = load_embedder().embed(texts)
+    expected = Embedder(ensure_onnx(), model_dir() / "tokenizer.json").embed(texts)
     assert got.shape == (2, 384)
     assert np.min(np.sum(got * expected, axis=1)) > 0.9999

@@ -46,7 +46,7 @@ def test_the_token_table_is_built_by_one_of_many(tmp_path: Path, monkeypatch: py
 def test_the_encoder_is_exported_by_one_of_many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[int] = []
 
-    def slow_export(variant: str, source: Path, fp32: Path, target: Path, tell: object) -> None:
+    def slow_export(variant: str, source: Path, fp32: Path, target: Path, layers: int, tell: object) -> None:
         built.append(threading.get_ident())
         time.sleep(0.3)
         target.write_bytes(b"graph")

@@ -1,4 +1,5 @@
-"""The ONNX export of all-MiniLM-L6-v2 agrees with sentence-transformers; the batch API."""
+"""The ONNX export of all-MiniLM-L6-v2 (its first `LAYERS` layers) agrees with sentence-transformers;
+the batch API."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,8 @@ import pytest
 
 from routing.embedder import (
     DIMENSION,
+    ROUTING_LAYERS,
+    Embedder,
     _reference_vectors,
     ensure_onnx,
     min_cosine,
@@ -29,18 +32,21 @@ SENTENCES = [
 
 @pytest.mark.model
 def test_onnx_matches_sentence_transformers(encoder) -> None:
-    reference = _reference_vectors(model_dir(), SENTENCES)
+    """The routing encoder is sentence-transformers' model cut to its first `ROUTING_LAYERS`
+    layers; the whole graph (the ONNX engine's, the token table's) is the model as published."""
+    reference = _reference_vectors(model_dir(), SENTENCES, ROUTING_LAYERS)
     got = encoder.embed(SENTENCES)
     assert got.shape == (len(SENTENCES), DIMENSION)
     assert min_cosine(got, reference) > 0.999
+    whole = Embedder(ensure_onnx("fp32"), model_dir() / "tokenizer.json").embed(SENTENCES)
+    assert min_cosine(whole, _reference_vectors(model_dir(), SENTENCES)) > 0.999
+    assert min_cosine(got, whole) < 0.99  # the cut is real
 
 
 @pytest.mark.model
 def test_int8_variant_stays_close(encoder) -> None:
-    from routing.embedder import Embedder
-
-    int8 = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json")
-    assert onnx_path(variant="int8").is_file()
+    int8 = Embedder(ensure_onnx("int8", layers=ROUTING_LAYERS), model_dir() / "tokenizer.json")
+    assert onnx_path(variant="int8", layers=ROUTING_LAYERS).is_file()
     assert min_cosine(int8.embed(SENTENCES), encoder.embed(SENTENCES)) > 0.95
 
 
@@ -57,7 +63,9 @@ def test_cache_file_is_keyed_by_weights(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path))
     path = onnx_path()
     assert path.parent == tmp_path
-    assert path.name.startswith("minilm-") and path.stem == f"minilm-{weights_digest(model_dir())}-fused"
+    digest = weights_digest(model_dir())
+    assert path.name.startswith("minilm-") and path.stem == f"minilm-{digest}-fused"
+    assert onnx_path(variant="int8", layers=5).stem == f"minilm-{digest}-fused-L5-int8"
     assert len(weights_digest(model_dir())) == 16
 
 
@@ -121,7 +129,7 @@ def test_max_tokens_cuts_where_it_is_told(encoder) -> None:
     """`max_tokens` (`semdns serve --encoder-max-tokens`) moves the budget: at 16 word pieces, two
     texts that differ only after the first 4 x 14 pieces (the window) embed alike; the default
     encoder reads on and tells them apart. Out of range, the encoder says so."""
-    from routing.embedder import Embedder, EmbedderError
+    from routing.embedder import EmbedderError
 
     short = Embedder(encoder.path, model_dir() / "tokenizer.json", max_tokens=16)
     assert short.max_tokens == 16 and encoder.max_tokens == 40
@@ -138,7 +146,7 @@ def test_max_tokens_cuts_where_it_is_told(encoder) -> None:
 
 @pytest.mark.model
 def test_the_export_is_fused(encoder) -> None:
-    """Each of MiniLM's six layers runs as one attention node (`fuse_transformer`), in the fp32
+    """Each of the encoder's five layers runs as one attention node (`fuse_transformer`), in the fp32
     graph and in its int8 variant: unfused, a layer is ~40 small nodes, each a barrier for a
     second thread, and a long question took ~1.6x as long on two threads."""
     import collections
@@ -146,11 +154,12 @@ def test_the_export_is_fused(encoder) -> None:
     import onnx
 
     for variant, attention in (("fp32", "Attention"), ("int8", "QAttention")):
-        graph = onnx.load(str(ensure_onnx(variant)))
+        graph = onnx.load(str(ensure_onnx(variant, layers=ROUTING_LAYERS)))
         ops = collections.Counter(node.op_type for node in graph.graph.node)
-        assert ops[attention] == 6, (variant, ops)
-        assert ops["SkipLayerNormalization"] == 12 and ops["Softmax"] == 0, (variant, ops)
-        assert onnx_path(variant=variant).name.endswith(("-fused.onnx", "-fused-int8.onnx"))
+        assert ops[attention] == 5, (variant, ops)
+        assert ops["SkipLayerNormalization"] == 10 and ops["Softmax"] == 0, (variant, ops)
+        name = onnx_path(variant=variant, layers=ROUTING_LAYERS).name
+        assert name.endswith(("-fused-L5.onnx", "-fused-L5-int8.onnx"))
 
 
 @pytest.mark.model
@@ -161,7 +170,7 @@ def test_a_session_spins_only_while_it_runs() -> None:
 
     from routing.embedder import open_session, unpadded_inputs
 
-    session = open_session(ensure_onnx("int8"), threads=2)
+    session = open_session(ensure_onnx("int8", layers=ROUTING_LAYERS), threads=2)
     options = session.get_session_options()
     assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
@@ -191,11 +200,11 @@ def test_each_thread_of_a_lone_run_has_a_cpu_of_its_own() -> None:
     pool thread stays on the second and the thread that calls `embed` runs a lone text on the
     first, then gets its CPUs back; with another count of CPUs, nothing is pinned."""
     from common.cores import usable_cpus
-    from routing.embedder import Embedder
 
     cpus = usable_cpus()
     before = _thread_cpus()
-    embedder = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=1, lone_threads=2)
+    embedder = Embedder(ensure_onnx("int8", layers=ROUTING_LAYERS), model_dir() / "tokenizer.json", threads=1,
+                        lone_threads=2)
     pinned_during: list[set[int]] = []
     lone = embedder._lone
 
@@ -222,9 +231,10 @@ def test_a_long_text_alone_runs_on_more_threads(monkeypatch: pytest.MonkeyPatch)
     runs on the lone session; a shorter one, every batch, and a text right after another run, on
     the other; both give the same vectors."""
     import routing.embedder
-    from routing.embedder import LONE_MIN_TOKENS, Embedder
+    from routing.embedder import LONE_MIN_TOKENS
 
-    embedder = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=1, lone_threads=2)
+    embedder = Embedder(ensure_onnx("int8", layers=ROUTING_LAYERS), model_dir() / "tokenizer.json", threads=1,
+                        lone_threads=2)
     used: list[str] = []
 
     class Spy:
@@ -251,5 +261,6 @@ def test_a_long_text_alone_runs_on_more_threads(monkeypatch: pytest.MonkeyPatch)
     embedder.embed([long_text])
     assert used == ["lone", "main", "main", "main", "lone"]
     assert float(alone[0] @ batch[0]) > 0.99  # int8: a batch's quantisation scales are its own
-    one = Embedder(ensure_onnx("int8"), model_dir() / "tokenizer.json", threads=2, lone_threads=2)
+    one = Embedder(ensure_onnx("int8", layers=ROUTING_LAYERS), model_dir() / "tokenizer.json", threads=2,
+                   lone_threads=2)
     assert one._lone is one._session  # no second session where it would not have more threads

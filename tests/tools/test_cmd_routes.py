@@ -80,17 +80,21 @@ def test_train_needs_a_corpus(setup: tuple[Path, Path]) -> None:
 
 @pytest.mark.model
 def test_cached_vectors_are_kept_per_reading(encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`embed_all`'s cache is keyed by how the encoder reads a text too: an encoder told to read
-    fewer word pieces does not get another's vectors back for the same corpus."""
-    from routing.embedder import Embedder, model_dir
+    """`embed_all`'s cache is keyed by the encoder's graph and how it reads a text: an encoder
+    told to read fewer word pieces, or running all six layers, does not get another's vectors
+    back for the same corpus."""
+    from routing.embedder import Embedder, ensure_onnx, model_dir
     from tools.routes_data import embed_all
 
+    whole = Embedder(ensure_onnx("fp32"), model_dir() / "tokenizer.json")  # before SEMDNS_CACHE moves
     monkeypatch.setenv("SEMDNS_CACHE", str(tmp_path))
     texts = [" ".join(["tenant lease"] * 30) + " about my dog", "is a verbal contract binding?"]
     narrow = Embedder(encoder.path, model_dir() / "tokenizer.json", max_tokens=16)
     wide_vectors = embed_all(encoder, texts, cache_key="fp32")
     narrow_vectors = embed_all(narrow, texts, cache_key="fp32")
-    assert len(list(tmp_path.glob("vectors-*.npy"))) == 2
+    whole_vectors = embed_all(whole, texts, cache_key="fp32")
+    assert len(list(tmp_path.glob("vectors-*.npy"))) == 3
+    assert float(whole_vectors[1] @ wide_vectors[1]) < 0.99
     assert float(wide_vectors[0] @ narrow_vectors[0]) < 0.99
     assert np.allclose(narrow_vectors, narrow.embed(texts), atol=1e-5)
     assert np.array_equal(embed_all(narrow, texts, cache_key="fp32"), narrow_vectors)  # read back

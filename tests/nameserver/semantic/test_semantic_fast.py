@@ -38,7 +38,8 @@ async def serving(encoder: Embedder, tokens: TokenEncoder | None
 
 
 async def explain(address: tuple[str, int], text: str) -> list[dict[str, str]]:
-    query = dns.message.make_query(text_to_qname(text, APEX, "explain"), dns.rdatatype.TXT)
+    # EDNS, as dig and the SDK ask: a two-hop explain may not fit 512 octets (TC)
+    query = dns.message.make_query(text_to_qname(text, APEX, "explain"), dns.rdatatype.TXT, use_edns=0, payload=1232)
     reply = await dns.asyncquery.udp(query, address[0], port=address[1], timeout=10)
     [rrset] = [r for r in reply.answer if r.rdtype == dns.rdatatype.TXT]
     hops = [dict(s.decode().split("=", 1) for s in rdata.strings) for rdata in rrset]
