@@ -391,8 +391,8 @@ def ensure_onnx(variant: Variant = "fp32", source: Path | None = None, cache: Pa
                 progress: Callable[[str], object] | None = None, layers: int = ALL_LAYERS) -> Path:
     """The verified ONNX graph of the first `layers` layers for `variant`, exporting (and
     verifying) it on first use; `progress(step)` is told of each step as it starts (`EXPORT_STEPS`;
-    none when cached). Routing's encoder is `layers=ROUTING_LAYERS`; the whole model, the ONNX
-    engine's and the token table's."""
+    none when cached). `layers=ROUTING_LAYERS` is routing's encoder; the default, the whole model,
+    is the ONNX engine's and the token table's."""
     source = source or model_dir()
     target = onnx_path(source, variant, cache, layers)
     if target.is_file():
