@@ -3,8 +3,9 @@
 Each of MiniLM's 30,522 word pieces gets one 384-value vector, read once from the encoder itself:
 the exported fp32 graph of the whole model (`routing.embedder`; routing's MiniLM runs fewer layers)
 run on `[CLS] <piece> [SEP]`. The table is centred (the mean over the vocabulary removed, so that
-unrelated texts do not all look alike) and each row weighted by a smooth inverse frequency, `a / (a + 1 / (id + 10))`: BERT numbers its word pieces
-roughly by frequency, so the weight quiets "the", "of" and punctuation and leaves rare pieces whole.
+unrelated texts do not all look alike) and each row weighted by a smooth inverse frequency,
+`a / (a + 1 / (id + 10))`: BERT numbers its word pieces roughly by frequency, so the weight quiets
+"the", "of" and punctuation and leaves rare pieces whole.
 A text's vector is the sum of its pieces' rows, L2-normalised: tens of microseconds, no thread.
 The table is stored as float16 (23 MB) and held as float32 (47 MB a process): numpy sums float16
 rows about 8x slower.
