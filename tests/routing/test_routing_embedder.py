@@ -1,5 +1,5 @@
-"""The ONNX export of all-MiniLM-L6-v2 (its first `LAYERS` layers) agrees with sentence-transformers;
-the batch API."""
+"""The ONNX export of all-MiniLM-L6-v2 (whole, and its first `ROUTING_LAYERS` layers) agrees with
+sentence-transformers; the batch API."""
 from __future__ import annotations
 
 import os

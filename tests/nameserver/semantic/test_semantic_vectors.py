@@ -40,7 +40,8 @@ def request_with(payload: bytes) -> Request:
     encode_embedding_option(unit(), TAG)[:8] + b"\x7f" * 384,  # every value at its peak: norm >> 1
     encode_embedding_option(3 * unit(), TAG)[:4] + struct.pack("!f", 1.0) + encode_embedding_option(unit(), TAG)[8:],
     encode_embedding_option(unit(), model_tag("another-encoder")),
-], ids=["7-dimensions", "all-peaks", "scaled-up", "other-model"])
+    encode_embedding_option(unit(), model_tag("all-MiniLM-L6-v2")),  # all six layers (a resolver of stop 26)
+], ids=["7-dimensions", "all-peaks", "scaled-up", "other-model", "other-depth"])
 def test_a_malformed_client_vector_is_ignored(payload: bytes) -> None:
     handler = SemanticHandler(ZoneStore(), _NoEncoder())
     assert handler._embedding(request_with(payload)) is None
