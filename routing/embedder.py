@@ -7,10 +7,9 @@ exports them to ONNX (`torch.onnx.export`; mean pooling and L2 normalisation in 
 The export is fused by onnxruntime's transformer optimizer (`fuse_transformer`: one Attention
 node a layer instead of ~40 small ones, LayerNorm and Gelu with their adds): a long question
 ~15 % faster on one thread, ~20 % on two, where the small nodes were each a barrier (README,
-"The SDK's resolve"); batches as before. Every export is verified
-against sentence-transformers, its transformer cut to the same layers (cosine > 0.999), before
-it is kept; an optional int8 variant
-(`quantize_dynamic`) is verified the same way with a looser bound.
+"The SDK's resolve"); batches as before. Every export is verified against sentence-transformers,
+its transformer cut to the same layers (cosine > 0.999), before it is kept; an optional int8
+variant (`quantize_dynamic`) is verified the same way with a looser bound.
 The query path needs only onnxruntime, `tokenizers` and numpy; `Embedder.embed` is synchronous
 (batching under load is the nameserver's job).
 """

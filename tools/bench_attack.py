@@ -258,8 +258,10 @@ def run(args: argparse.Namespace) -> int:
     count = max(1, int(args.rate * (args.seconds + 1)))
     if args.kind == "expanding":
         packets = expanding_packets(max(1, int(args.rate)))
+    elif args.kind == "deep":
+        packets = deep_packets(count)
     else:
-        packets = (deep_packets if args.kind == "deep" else repetitive_packets)(count)
+        packets = repetitive_packets(count)
     if args.resolver:
         return run_resolver(args, packets)
     context = multiprocessing.get_context("spawn")

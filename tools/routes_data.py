@@ -112,10 +112,10 @@ def embed_all(encoder: Encoder, texts: Sequence[str], batch: int = 64, cache_key
 
         digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:24]
         if isinstance(encoder, Embedder):  # its graph file (weights, form, layers, variant) and reading
-            reading = f"{encoder.path.stem}-{READING}{encoder.max_tokens}"
+            encoder_key = f"{encoder.path.stem}-{READING}{encoder.max_tokens}"
         else:
-            reading = type(encoder).__name__
-        path = cache_dir() / f"vectors-{cache_key}-{reading}-{digest}.npy"
+            encoder_key = type(encoder).__name__
+        path = cache_dir() / f"vectors-{cache_key}-{encoder_key}-{digest}.npy"
         if path.is_file():
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
