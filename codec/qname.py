@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import dns.exception
@@ -80,12 +81,15 @@ from codec.text import normalize
 Form = Literal["q", "explain"]
 FORMS: tuple[Form, ...] = ("q", "explain")
 MAX_LABEL = 63
+MAX_NAME = 255  # octets of a name in wire form (RFC 1035)
 _ESC = "q"
 _JOIN = "qj"
 _PIECE = MAX_LABEL - len(_JOIN)
 _LITERAL = frozenset("abcdefghijklmnoprstuvwxyz0123456789")  # every [a-z0-9] but the escape
 _LDH_LABEL = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _HEX = frozenset("0123456789abcdef")
+_PLAIN_WORD = re.compile(r"[a-prstuvwxyz0-9]*")  # no escape letter: such a word is its own encoding
+_PLAIN_LABELS = re.compile(r"[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*")  # labels whose text dnspython writes as is
 _HASHED_LABEL = re.compile(r"h-[a-z2-7]{32}")
 
 _CODES: dict[str, str] = {
@@ -176,7 +180,7 @@ def parse_semantic_name(name: str | dns.name.Name) -> SemanticName:
     if form_index is None:
         raise NotSemantic(f"{name}: no 'q' or 'explain' label")
     form: Form = "q" if labels[form_index] == "q" else "explain"
-    zone = dns.name.Name(name.labels[form_index + 1 :]).to_text().lower()
+    zone = _zone_text(name.labels[form_index + 1 :])
     text_labels = tuple(labels[:form_index])
     if not text_labels:
         raise EmptyText(f"{name}: no text labels left of '{form}'")
@@ -208,6 +212,8 @@ def _encode_char(char: str) -> str:
 
 
 def _encode_word(word: str) -> str:
+    if _PLAIN_WORD.fullmatch(word):
+        return word
     out: list[str] = []
     i = 0
     while i < len(word):
@@ -263,20 +269,36 @@ def _pack(words: list[str]) -> list[str]:
 def _build(labels: list[str], form: str, zone: str) -> str:
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, not {form!r}")
-    try:
-        origin = dns.name.from_text(zone)
-        name = dns.name.Name(tuple(label.encode("ascii") for label in labels) + (form.encode(),))
-        return name.concatenate(origin).to_text().lower()
-    except dns.name.NameTooLong:
+    origin, origin_octets = _origin(zone)
+    relative = ".".join((*labels, form))
+    if sum(len(label) + 1 for label in labels) + len(form) + 1 + origin_octets > MAX_NAME:
         raise TextTooLong(
             f"the question needs more than 255 octets under {zone!r}: "
             "send it in the EDNS text option (hashed name), e.g. with the SDK"
-        ) from None
+        )
+    if not _PLAIN_LABELS.fullmatch(relative):
+        raise BadEncoding(f"labels {labels!r}: not the codec's [a-z0-9-] labels")
+    return f"{relative}.{origin}" if origin != "." else f"{relative}."  # such labels are their own text
+
+
+@lru_cache(maxsize=64)
+def _origin(zone: str) -> tuple[str, int]:
+    """`zone` as lowercase absolute text and its length in wire octets (the few zones a client or
+    server names, remembered)."""
+    try:
+        origin = dns.name.from_text(zone)
     except dns.exception.DNSException as exc:
         raise BadEncoding(f"zone {zone!r} is not a domain name: {exc}") from None
+    return origin.to_text().lower(), sum(len(label) + 1 for label in origin.labels)
 
 
 # --- decoding -----------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _zone_text(labels: tuple[bytes, ...]) -> str:
+    """The zone of a semantic name as lowercase text (the few zones a server hosts, remembered)."""
+    return dns.name.Name(labels).to_text().lower()
+
+
 def _label_text(raw: bytes) -> str:
     try:
         return raw.decode("ascii").lower()
@@ -350,6 +372,7 @@ def _split_words(labels: tuple[str, ...]) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=256)  # a question's `q` and `explain` queries carry the same text labels
 def _decode_labels(labels: tuple[str, ...]) -> str:
     encoded = _split_words(labels)
     words = [_decode_word(word) if _ESC in word else word for word in encoded]  # no escape: literal
