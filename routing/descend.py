@@ -27,9 +27,9 @@ import numpy as np
 
 from common.steps import drive
 from routing.classifier import Classifier, Decision, Embed, embed_with, keyword_guess
-from routing.embedder import MAX_TEXT_CHARS
 from routing.errors import Shed
 from routing.index import Encoder, IndexCache, RoutingIndex
+from routing.pieces import MAX_TEXT_CHARS
 from zones.catalog import ZoneCatalog
 
 MAX_DEPTH = 16

@@ -29,6 +29,7 @@ import numpy as np
 from common.buildlock import build_lock
 from common.cores import calling_thread_on, model_threads, usable_cores, usable_cpus
 from routing.errors import RoutingError
+from routing.pieces import word_pieces
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -46,12 +47,6 @@ DIMENSION = 384
 # --encoder-max-tokens`.
 MAX_TOKENS = 40
 WINDOW = 4  # a long text's pieces are chosen among its first WINDOW x (max_tokens - 2)
-# Characters of a text that routing reads: the encoders and the keyword matcher. A question may
-# hold 65,000 octets in the EDNS form (a ~120-octet datagram when it repeats itself): read whole, it
-# cost the event loop seconds while overlapping keyword matches were checked pairwise, and still
-# ~25 ms of tokenising and ~15 ms of keyword matching a level, for word pieces no encoder reads.
-# The routing corpus's longest question has 3,200.
-MAX_TEXT_CHARS = 4096
 FIRST_WORD_PIECE = 999  # MiniLM's ids below are [PAD], [UNK], [CLS], [SEP], [MASK] and [unused]
 READING = "rarest"  # the rule's name, in the file names of cached vectors (`tools.routes_data`)
 MIN_TOKENS = 8  # `--encoder-max-tokens` at least: below, most questions would be cut to a few words
@@ -300,16 +295,12 @@ class Embedder:
 
     def __init__(self, onnx_file: Path, tokenizer_file: Path, threads: int = 1, lone_threads: int = 1,
                  max_tokens: int = MAX_TOKENS) -> None:
-        from tokenizers import Tokenizer
-
         if not MIN_TOKENS <= max_tokens <= MAX_POSITIONS:
             raise EmbedderError(f"the encoder reads {MIN_TOKENS} to {MAX_POSITIONS} tokens of a text, not {max_tokens}")
         self.path = onnx_file
         self.max_tokens = max_tokens
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_truncation(max_length=WINDOW * (max_tokens - 2))  # the pieces `read_pieces` sees
-        self._tokenizer.no_padding()
-        cls, sep = (self._tokenizer.token_to_id(piece) for piece in ("[CLS]", "[SEP]"))
+        self._pieces = word_pieces(tokenizer_file)  # shared with the token encoder: a question is tokenised once
+        cls, sep = (self._pieces.token_to_id(piece) for piece in ("[CLS]", "[SEP]"))
         if cls is None or sep is None:
             raise EmbedderError(f"{tokenizer_file}: no [CLS] or [SEP] piece")
         self._ends = [cls], [sep]
@@ -346,16 +337,11 @@ class Embedder:
         return out
 
     def pieces(self, texts: Sequence[str]) -> list[list[int]]:
-        """The ids the encoder reads of each text (its first `MAX_TEXT_CHARS` characters): [CLS],
-        its `read_pieces`, [SEP]."""
+        """The ids the encoder reads of each text (of its first `routing.pieces.MAX_TEXT_CHARS`
+        characters): [CLS], its `read_pieces`, [SEP]."""
         first, last = self._ends
         budget = self.max_tokens - 2
-        if len(texts) == 1:  # `encode_batch` hands even one text to its thread pool
-            encodings = [self._tokenizer.encode(texts[0][:MAX_TEXT_CHARS], add_special_tokens=False)]
-        else:
-            encodings = self._tokenizer.encode_batch([text[:MAX_TEXT_CHARS] for text in texts],
-                                                     add_special_tokens=False)
-        return [first + read_pieces(e.ids, budget) + last for e in encodings]
+        return [first + read_pieces(ids, budget) + last for ids in self._pieces.batch(texts)]
 
 
 def plan_runs(lengths: Sequence[int], overhead: int = RUN_OVERHEAD_TOKENS) -> list[list[int]]:

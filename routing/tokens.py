@@ -28,7 +28,6 @@ import numpy as np
 from common.buildlock import build_lock
 from routing.embedder import (
     DIMENSION,
-    MAX_TEXT_CHARS,
     EmbedderError,
     cache_dir,
     ensure_onnx,
@@ -36,6 +35,7 @@ from routing.embedder import (
     unpadded_inputs,
     weights_digest,
 )
+from routing.pieces import word_pieces
 
 CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special pieces
 MAX_PIECES = 256  # pieces of a text that count (the rest is cut; cost is linear in them)
@@ -80,9 +80,7 @@ def ensure_table(source: Path | None = None, cache: Path | None = None) -> Path:
 
 
 def _write_table(source: Path, cache: Path | None, target: Path) -> None:
-    from tokenizers import Tokenizer
-
-    size = Tokenizer.from_file(str(source / "tokenizer.json")).get_vocab_size()
+    size = word_pieces(source / "tokenizer.json").vocab_size()
     table = build_table(ensure_onnx("fp32", source, cache), size)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.tmp")
     try:
@@ -98,29 +96,25 @@ class TokenEncoder:
     """`embed(texts)` -> (n, 384) unit float32 vectors from the token table (`vector` for one)."""
 
     def __init__(self, table: np.ndarray, tokenizer_file: Path) -> None:
-        from tokenizers import Tokenizer
-
         if table.ndim != 2 or table.shape[1] != DIMENSION:
             raise EmbedderError(f"token table of shape {table.shape}, expected (pieces, {DIMENSION})")
         self._table = np.ascontiguousarray(table, dtype=np.float32)  # float16 arithmetic is ~8x slower
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_truncation(max_length=MAX_PIECES)
-        self._tokenizer.no_padding()
-        if self._tokenizer.get_vocab_size() != len(self._table):
+        self._pieces = word_pieces(tokenizer_file)  # shared with MiniLM's encoder: a question is tokenised once
+        if self._pieces.vocab_size() != len(self._table):
             raise EmbedderError(f"token table of {len(self._table)} rows for a vocabulary of "
-                                f"{self._tokenizer.get_vocab_size()}")
+                                f"{self._pieces.vocab_size()}")
 
     def vector(self, text: str) -> np.ndarray:
-        return self._pool(self._tokenizer.encode(text[:MAX_TEXT_CHARS], add_special_tokens=False).ids)
+        return self._pool(self._pieces.ids(text))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([text[:MAX_TEXT_CHARS] for text in texts], add_special_tokens=False)
-        for row, encoding in enumerate(encodings):
-            out[row] = self._pool(encoding.ids)
+        for row, ids in enumerate(self._pieces.batch(texts)):
+            out[row] = self._pool(ids)
         return out
 
     def _pool(self, ids: list[int]) -> np.ndarray:
+        ids = ids[:MAX_PIECES]
         if not ids:
             return np.zeros(DIMENSION, dtype=np.float32)
         summed = self._table[ids].sum(axis=0)

@@ -250,8 +250,8 @@ def test_a_long_text_alone_runs_on_more_threads(monkeypatch: pytest.MonkeyPatch)
     assert main.get_session_options().intra_op_num_threads == 1
     embedder._session, embedder._lone = Spy("main", main), Spy("lone", lone)  # type: ignore[assignment]
     long_text, short_text = SENTENCES[0] * 3, SENTENCES[1]
-    assert len(embedder._tokenizer.encode(long_text).ids) >= LONE_MIN_TOKENS
-    assert len(embedder._tokenizer.encode(short_text).ids) < LONE_MIN_TOKENS
+    assert len(embedder.pieces([long_text])[0]) >= LONE_MIN_TOKENS
+    assert len(embedder.pieces([short_text])[0]) < LONE_MIN_TOKENS
     alone = embedder.embed([long_text])
     embedder.embed([short_text])
     batch = embedder.embed([long_text, long_text + " again"])

@@ -191,7 +191,7 @@ async def test_a_huge_repetitive_question_is_routed_by_its_first_characters(ship
     for seconds (resolved pairwise, quadratic), so a SOA asked just after it went unanswered.
     Routing reads its first `MAX_TEXT_CHARS` characters: it is explained exactly as they are,
     and the server keeps answering."""
-    from routing.embedder import MAX_TEXT_CHARS
+    from routing.pieces import MAX_TEXT_CHARS
 
     text = "sued in court " * 4572  # 64,008 characters
     option = dns.edns.GenericOption(TEXT_OPTION, encode_text_option(text))
