@@ -33,12 +33,10 @@ import dns.name
 import numpy as np
 
 from common.steps import drive
-from routing.index import Encoder, RoutingIndex
+from routing.index import KNN, Encoder, RoutingIndex
 from routing.keywords import KeywordResult
 from zones.head import RouteHead
 
-KNN = 3
-WEIGHTS = (0.4, 0.4, 0.2)  # knn, centroid, description
 KEYWORD_BONUS = 0.15
 DEEP_KEYWORD_BONUS = 0.3
 TEMPERATURE = 0.05
@@ -81,17 +79,13 @@ def _keyword_shares(index: RoutingIndex, result: KeywordResult) -> np.ndarray:
 
 
 def _similarity_scores(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
-    """(m, k) child scores for m unit vectors."""
-    sims = vectors @ index.exemplars.T  # (m, n)
-    knn = np.zeros((len(vectors), len(index.children)))
-    if sims.shape[1]:
-        rows = index.knn_rows  # (k, L): each child's exemplar rows, -1 after them
-        padded = np.where(rows >= 0, sims[:, rows], -np.inf)  # (m, k, L)
-        top = np.sort(padded, axis=2)[:, :, -KNN:]  # each child's nearest KNN (fewer: -inf)
-        found = np.isfinite(top)
-        knn = np.where(found, top, 0.0).sum(axis=2) / np.maximum(found.sum(axis=2), 1)
-    w_knn, w_cent, w_desc = WEIGHTS
-    return w_knn * knn + w_cent * (vectors @ index.centroids.T) + w_desc * (vectors @ index.descriptions.T)
+    """(m, k) child scores for m unit vectors, in one product with the index's `basis`."""
+    n, k = len(index.exemplars), len(index.children)
+    sims = vectors @ index.basis  # (m, n + 2k + 1): exemplars, weighted centroids and descriptions, pad
+    sims[:, -1] = -np.inf  # the pad: never among a child's nearest
+    nearest = np.sort(sims[:, index.knn_columns], axis=2)[:, :, -KNN:]  # (m, k, KNN), pads first
+    knn = (np.maximum(nearest, -1.0) * index.knn_weights).sum(axis=2)  # a pad weighs 0 (its -inf made -1)
+    return knn + sims[:, n : n + k] + sims[:, n + k : n + 2 * k]
 
 
 def similarity_logits(index: RoutingIndex, vectors: np.ndarray) -> np.ndarray:
@@ -127,12 +121,10 @@ def calibrated(head: RouteHead, columns: np.ndarray, vectors: np.ndarray, shares
                sims: np.ndarray | None) -> np.ndarray:
     """softmax((logits + prior x shares + sim x sims) / T) over the children (`columns`: each
     child's class in `head`, -1 for one it does not know: probability 0)."""
-    logits = head.logits(vectors)
-    known = columns >= 0
-    full = np.full((len(vectors), len(columns)), -np.inf)
-    full[:, known] = logits[:, columns[known]] + head.prior * np.broadcast_to(shares, full.shape)[:, known]
+    full = head.logits(vectors)[:, columns] + head.prior * shares
     if sims is not None:
-        full[:, known] += head.sim * sims[:, known]
+        full += head.sim * sims
+    full[:, columns < 0] = -np.inf  # (their column -1 read the last class: not theirs)
     z = full / head.temperature
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

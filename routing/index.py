@@ -24,6 +24,9 @@ from routing.keywords import KeywordMatcher
 from zones.head import HeadError, RouteHead, parse_head
 from zones.profile import RouteSettings, RouteTable, RoutingProfile, parse_profiles
 
+KNN = 3  # the staged scorer's nearest exemplars of a child (`routing.classifier`)
+WEIGHTS = (0.4, 0.4, 0.2)  # ... and its weights: the KNN's mean, the centroid, the description
+
 
 class Encoder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -43,7 +46,13 @@ class RoutingIndex:
     centroids: np.ndarray  # (k, d) unit vectors
     descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
     spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
-    knn_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))  # `_knn_rows(spans)`
+    # The staged similarity scores in one product (`routing.classifier`, `_scoring`): `basis` (d, n + 2k + 1)
+    # holds the exemplars, the centroids and the descriptions times their `WEIGHTS`, and a pad column;
+    # `knn_columns` (k, >= KNN) each child's exemplar columns, padded with the pad's; `knn_weights`
+    # (k, KNN) the weight of each of a child's KNN nearest, sorted ascending (pads, first, weigh 0).
+    basis: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.float32))
+    knn_columns: np.ndarray = field(default_factory=lambda: np.zeros((0, KNN), dtype=np.int64))
+    knn_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, KNN), dtype=np.float32))
     head: RouteHead | None = None  # the node's learned head (zones.head), None: the staged scores
     head_columns: np.ndarray | None = None  # (k,) per child, its class in `head` (-1: none)
     fast: RouteHead | None = None  # the node's fast head (token encoder, decides above `fast.decide`)
@@ -107,18 +116,22 @@ def compile_index(table: RouteTable, encoder: Encoder, head: RouteHead | None = 
         mine = exemplars[owner_array == i]
         if len(mine):
             centroids[i] = mine.mean(axis=0)
+    exemplars, centroids, desc = _unit(exemplars.astype(np.float32)), _unit(centroids), _unit(desc.astype(np.float32))
+    spans = _spans(owners, len(profiles))
     return RoutingIndex(
         node=table.node,
         settings=table.settings,
         children=children,
         profiles=profiles,
         matcher=matcher,
-        exemplars=_unit(exemplars.astype(np.float32)),
+        exemplars=exemplars,
         owners=owner_array,
-        centroids=_unit(centroids),
-        descriptions=_unit(desc.astype(np.float32)),
-        spans=(spans := _spans(owners, len(profiles))),
-        knn_rows=_knn_rows(spans),
+        centroids=centroids,
+        descriptions=desc,
+        spans=spans,
+        basis=_basis(exemplars, centroids, desc),
+        knn_columns=_knn_columns(spans, len(exemplars) + 2 * len(profiles)),
+        knn_weights=_knn_weights(spans),
         head=_knowing(children, head),
         head_columns=head_columns(children, head) if head is not None else None,
         fast=_knowing(children, fast),
@@ -150,14 +163,33 @@ def _spans(owners: list[int], children: int) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-def _knn_rows(spans: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """(k, L) each child's exemplar rows, padded with -1 (L: the most exemplars of a child, at
-    least 1): the classifier takes each child's nearest exemplars in one sort."""
-    width = max([end - start for start, end in spans] + [1])
-    rows = np.full((len(spans), width), -1, dtype=np.int64)
+def _basis(exemplars: np.ndarray, centroids: np.ndarray, descriptions: np.ndarray) -> np.ndarray:
+    """(d, n + 2k + 1): the exemplars, the weighted centroids and descriptions, a pad (zeros) as columns."""
+    _, w_centroid, w_description = WEIGHTS
+    pad = np.zeros((1, exemplars.shape[1]), dtype=np.float32)
+    rows = np.vstack([exemplars, w_centroid * centroids, w_description * descriptions, pad])
+    return np.ascontiguousarray(rows.T, dtype=np.float32)
+
+
+def _knn_columns(spans: tuple[tuple[int, int], ...], pad: int) -> np.ndarray:
+    """(k, L) each child's exemplar columns, padded with `pad` (L: the most exemplars of a child,
+    at least KNN): the classifier takes each child's nearest exemplars in one sort."""
+    width = max([end - start for start, end in spans] + [KNN])
+    columns = np.full((len(spans), width), pad, dtype=np.int64)
     for child, (start, end) in enumerate(spans):
-        rows[child, : end - start] = np.arange(start, end)
-    return rows
+        columns[child, : end - start] = np.arange(start, end)
+    return columns
+
+
+def _knn_weights(spans: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(k, KNN) the weight of each of a child's KNN nearest exemplars, ascending: the KNN weight
+    over how many it has (at most KNN), 0 for the pads that sort before them."""
+    weights = np.zeros((len(spans), KNN), dtype=np.float32)
+    for child, (start, end) in enumerate(spans):
+        found = min(end - start, KNN)
+        if found:
+            weights[child, KNN - found:] = WEIGHTS[0] / found
+    return weights
 
 
 def zone_serial(zone: dns.zone.Zone) -> int | None:

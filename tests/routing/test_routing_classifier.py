@@ -184,3 +184,32 @@ def test_embedding_of_another_dimension_is_ignored(size: int) -> None:
     index = IndexCache(encoder).get(make_zone(1), dns.name.from_text("t.test."))
     steps = Classifier().steps(index, "something neither fruit nor vessel", np.ones(size, dtype=np.float32))
     assert next(steps) == Embed(("something neither fruit nor vessel",))
+
+
+def test_similarity_scores_follow_the_staged_formula() -> None:
+    """The one-product scores (`RoutingIndex.basis`) equal 0.4 x the mean of each child's 3 nearest
+    exemplars (all of them when fewer, 0 when none) + 0.4 x centroid + 0.2 x description cosine,
+    computed plainly: children with 0, 1, 2 and 5 exemplars, one without a description."""
+    from routing.classifier import _similarity_scores
+    from routing.index import compile_index
+    from zones.profile import RouteSettings, RouteTable, RoutingProfile
+
+    def child(label: str, description: str, count: int) -> RoutingProfile:
+        examples = tuple(f"{label} example {i}" for i in range(count))
+        return RoutingProfile(dns.name.from_text(f"{label}.t.test."), description, (), examples)
+
+    profiles = (child("a", "apples", 0), child("b", "boats", 1), child("c", "", 2), child("d", "dogs", 5))
+    encoder = Counting()
+    index = compile_index(RouteTable(dns.name.from_text("t.test."), RouteSettings(), profiles), encoder)
+    vectors = encoder.embed(["one question", "another question", "a third"])
+    got = _similarity_scores(index, vectors)
+    for row, vector in enumerate(vectors):
+        for k, profile in enumerate(profiles):
+            exemplars = encoder.embed(list(profile.exemplars)) if profile.exemplars else np.zeros((0, 8))
+            nearest = sorted(exemplars @ vector)[-3:]
+            knn = float(np.mean(nearest)) if nearest else 0.0
+            centroid = exemplars.mean(axis=0) if len(exemplars) else np.zeros(8)
+            centroid = centroid / np.linalg.norm(centroid) if centroid.any() else centroid
+            description = encoder.embed([profile.description])[0] if profile.description else np.zeros(8)
+            want = 0.4 * knn + 0.4 * float(centroid @ vector) + 0.2 * float(description @ vector)
+            assert got[row, k] == pytest.approx(want, abs=1e-5), (row, profile.child)
