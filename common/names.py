@@ -19,3 +19,10 @@ def zone_origin(zone: dns.zone.Zone) -> dns.name.Name:
     origin = zone.origin
     assert origin is not None, "a zone without an origin"
     return origin
+
+
+def name_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """A case-insensitive dict key for `name`: its labels lowercased. Keyed by itself, a name costs
+    ~4 us a lookup (dnspython hashes it byte by byte in Python and compares it with `fullcompare`);
+    this costs ~0.8 us, and the hot lookups of a routed question make about twenty."""
+    return tuple(label.lower() for label in name.labels)

@@ -25,6 +25,7 @@ import dns.rdatatype
 import dns.zone
 import numpy as np
 
+from common.names import name_key
 from common.steps import drive
 from routing.classifier import Classifier, Decision, Embed, embed_with, keyword_guess
 from routing.errors import Shed
@@ -51,7 +52,7 @@ class Hop:
 def hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
     """The zone that holds `name`'s own data here, or None when `name` lies beyond a zone cut
     (delegated to a server this catalog does not host) or outside every zone."""
-    return catalog.memo("hosting_zone", name, lambda: _hosting_zone(catalog, name))
+    return catalog.memo("hosting_zone", name_key(name), lambda: _hosting_zone(catalog, name))
 
 
 def _hosting_zone(catalog: ZoneCatalog, name: dns.name.Name) -> dns.zone.Zone | None:
@@ -74,7 +75,7 @@ def route_index(catalog: ZoneCatalog, indexes: IndexCache, node: dns.name.Name) 
         zone = hosting_zone(catalog, node)
         return indexes.get(zone, node) if zone is not None else None
 
-    return catalog.memo("route_index", (indexes, node), lookup)
+    return catalog.memo("route_index", (indexes, name_key(node)), lookup)
 
 
 def descend_steps(catalog: ZoneCatalog, indexes: IndexCache, classifier: Classifier, text: str,

@@ -100,7 +100,7 @@ from codec.edns_text import (
     model_tag,
     text_hash_label,
 )
-from common.names import name_wire, zone_origin
+from common.names import name_key, name_wire, zone_origin
 from nameserver.config import DEFAULT_ENCODER_DEADLINE, DEFAULT_ENCODER_QUEUE
 from nameserver.errors import Refusal
 from nameserver.request import Alias, Next, Reply, Request, Response, Texts
@@ -319,7 +319,7 @@ class SemanticHandler:
     def _addresses(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tuple[dns.rrset.RRset, ...]:
         if qtype != dns.rdatatype.SRV:
             return ()
-        return catalog.memo("semantic-addresses", name, lambda: _target_addresses(catalog, name))
+        return catalog.memo("semantic-addresses", name_key(name), lambda: _target_addresses(catalog, name))
 
     @staticmethod
     def _explain(qname: bytes, node: dns.name.Name, hops: tuple[Hop, ...],
@@ -388,7 +388,7 @@ def _negative(catalog: ZoneCatalog, zone: dns.zone.Zone, rcode: dns.rcode.Rcode
         negative.ttl = _negative_ttl(zone)
         return (negative,)
 
-    return dns.flags.AA, catalog.memo("semantic-negative-soa", zone.origin, negative_soa)
+    return dns.flags.AA, catalog.memo("semantic-negative-soa", name_key(zone_origin(zone)), negative_soa)
 
 
 def _no_data(catalog: ZoneCatalog, zone: dns.zone.Zone) -> Response:
@@ -405,7 +405,7 @@ def _served_rrsets(catalog: ZoneCatalog, name: dns.name.Name, qtype: int) -> tup
         rrset = zone.get_rrset(name, dns.rdatatype.RdataType.make(qtype)) if zone is not None else None
         return (rrset,) if rrset is not None else ()
 
-    return catalog.memo("semantic-rrsets", (name, qtype), lookup)
+    return catalog.memo("semantic-rrsets", (name_key(name), qtype), lookup)
 
 
 def _target_addresses(catalog: ZoneCatalog, name: dns.name.Name) -> tuple[dns.rrset.RRset, ...]:
@@ -439,7 +439,7 @@ def _fallback(catalog: ZoneCatalog, end: dns.name.Name | None) -> dns.name.Name 
         serving = general_engine(catalog, end)
         return serving if serving is not None and serving != end else None
 
-    return catalog.memo("semantic-fallback", end, lookup)
+    return catalog.memo("semantic-fallback", name_key(end), lookup)
 
 
 def _negative_ttl(zone: dns.zone.Zone | None) -> int:
@@ -450,7 +450,7 @@ def _negative_ttl(zone: dns.zone.Zone | None) -> int:
 
 def _lower_wire(catalog: ZoneCatalog, name: dns.name.Name) -> bytes:
     """`name` in lower-case wire form, computed once per catalog snapshot."""
-    return catalog.memo("lower-wire", name, lambda: name_wire(name).lower())
+    return catalog.memo("lower-wire", name_key(name), lambda: name_wire(name).lower())
 
 
 def _rebase(text_wire: bytes, parsed: SemanticName, text: str, child: dns.name.Name) -> bytes:
