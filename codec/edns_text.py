@@ -32,13 +32,11 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping
 
-import dns.exception
-import dns.name
 import numpy as np
 import zstandard
 
 from codec.errors import BadEncoding, EmptyText, TextTooLarge, TextTooLong, Truncated, UnknownFlag
-from codec.qname import FORMS, Form, is_hashed_label, text_qnames
+from codec.qname import FORMS, MAX_NAME, Form, canonical_zone, is_hashed_label, text_qnames
 from codec.text import MAX_TEXT_OCTETS, normalize
 
 __all__ = [
@@ -109,10 +107,11 @@ def hashed_qname(text: str, zone: str, form: Form = "q") -> str:
     """The QNAME of the EDNS form: `h-<hash>.<form>.<zone>.` (absolute, lowercase)."""
     if not normalize(text):
         raise EmptyText("the question is empty after normalisation")
-    try:
-        return dns.name.from_text(f"{text_hash_label(text)}.{form}", dns.name.from_text(zone)).to_text().lower()
-    except dns.exception.DNSException as exc:
-        raise BadEncoding(f"zone {zone!r} is not a domain name: {exc}") from None
+    origin, octets = canonical_zone(zone)
+    label = text_hash_label(text)
+    if len(label) + 1 + len(form) + 1 + octets > MAX_NAME:
+        raise BadEncoding(f"zone {zone!r} leaves no room for {form!r} and a hashed label")
+    return f"{label}.{form}.{origin}" if origin != "." else f"{label}.{form}."
 
 
 def encode_text_option(text: str) -> bytes:

@@ -147,7 +147,12 @@ def text_qnames(text: str, zone: str) -> dict[str, str]:
     longer than the `q` one), so a text travels as a QNAME only when both its queries can; plus
     the other errors of `text_to_qname`.
     """
-    labels = _text_labels(text)
+    norm = _normal_text(text)
+    # each character takes at least an octet of the labels: a text longer than the room the longest
+    # form leaves is refused before it is encoded (the EDNS form's texts: the SDK tries this first)
+    if len(norm) > MAX_NAME - canonical_zone(zone)[1] - len("explain") - 2:
+        raise _too_long(zone)
+    labels = _pack(_encode_words(norm.split(" ")))
     return {form: _build(labels, form, zone) for form in FORMS}
 
 
@@ -192,6 +197,11 @@ def parse_semantic_name(name: str | dns.name.Name) -> SemanticName:
 # --- encoding -----------------------------------------------------------------------------------
 def _text_labels(text: str) -> list[str]:
     """The text labels of a question (see `text_to_qname` for the errors)."""
+    return _pack(_encode_words(_normal_text(text).split(" ")))
+
+
+def _normal_text(text: str) -> str:
+    """`normalize(text)`; `EmptyText` when nothing is left, `BadEncoding` for lone surrogates."""
     norm = normalize(text)
     if not norm:
         raise EmptyText("the question is empty after normalisation")
@@ -199,7 +209,7 @@ def _text_labels(text: str) -> list[str]:
         norm.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise BadEncoding(f"the question is not valid Unicode: {exc.reason} at {exc.start}") from None
-    return _pack(_encode_words(norm.split(" ")))
+    return norm
 
 
 def _encode_char(char: str) -> str:
@@ -269,22 +279,24 @@ def _pack(words: list[str]) -> list[str]:
 def _build(labels: list[str], form: str, zone: str) -> str:
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, not {form!r}")
-    origin, origin_octets = _origin(zone)
+    origin, octets = canonical_zone(zone)
     relative = ".".join((*labels, form))
-    if sum(len(label) + 1 for label in labels) + len(form) + 1 + origin_octets > MAX_NAME:
-        raise TextTooLong(
-            f"the question needs more than 255 octets under {zone!r}: "
-            "send it in the EDNS text option (hashed name), e.g. with the SDK"
-        )
+    if sum(len(label) + 1 for label in labels) + len(form) + 1 + octets > MAX_NAME:
+        raise _too_long(zone)
     if not _PLAIN_LABELS.fullmatch(relative):
         raise BadEncoding(f"labels {labels!r}: not the codec's [a-z0-9-] labels")
     return f"{relative}.{origin}" if origin != "." else f"{relative}."  # such labels are their own text
 
 
+def _too_long(zone: str) -> TextTooLong:
+    return TextTooLong(f"the question needs more than 255 octets under {zone!r}: "
+                       "send it in the EDNS text option (hashed name), e.g. with the SDK")
+
+
 @lru_cache(maxsize=64)
-def _origin(zone: str) -> tuple[str, int]:
+def canonical_zone(zone: str) -> tuple[str, int]:
     """`zone` as lowercase absolute text and its length in wire octets (the few zones a client or
-    server names, remembered)."""
+    server names, remembered); `BadEncoding` when it is not a domain name."""
     try:
         origin = dns.name.from_text(zone)
     except dns.exception.DNSException as exc:

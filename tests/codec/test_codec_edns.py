@@ -20,6 +20,7 @@ from codec.edns_text import (
     is_hashed_label,
     model_tag,
     query_form,
+    text_hash_label,
 )
 from codec.errors import BadEncoding, EmptyText, TextTooLong, Truncated, UnknownFlag
 from codec.qname import parse_semantic_name, text_qnames, text_to_qname
@@ -79,6 +80,22 @@ def test_hashed_qname_keys_on_the_normalised_text() -> None:
     assert not is_hashed_label("h-short")
     parsed = parse_semantic_name(name)
     assert parsed.hashed and parsed.zone == "legal.semantic.root."
+
+
+@pytest.mark.parametrize("zone", ["semantic.root.", "Legal.Semantic.Root", "."])
+def test_hashed_qname_is_written_as_dnspython_writes_it(zone: str) -> None:
+    for form in ("q", "explain"):
+        name = hashed_qname("what is a lien?", zone, form)
+        assert name == dns.name.from_text(name).to_text().lower()
+        zone_text = dns.name.from_text(zone).to_text().lower()
+        assert name == f"{text_hash_label('what is a lien?')}.{form}." + (zone_text if zone_text != "." else "")
+
+
+def test_a_zone_that_leaves_no_room_for_a_hashed_name_is_refused() -> None:
+    deep = ".".join(["z" * 63] * 3) + ".abcdefghijklmnopqrst."  # 214 octets: room for 'q', not 'explain'
+    assert hashed_qname("a question", deep, "q")
+    with pytest.raises(BadEncoding, match="no room"):
+        hashed_qname("a question", deep, "explain")
 
 
 def test_embedding_option_round_trips_within_quantisation_error() -> None:
