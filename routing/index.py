@@ -46,10 +46,11 @@ class RoutingIndex:
     centroids: np.ndarray  # (k, d) unit vectors
     descriptions: np.ndarray  # (k, d) unit vectors (zeros for a child without desc=)
     spans: tuple[tuple[int, int], ...] = ()  # per child, its exemplars' rows [start, end) (contiguous)
-    # The staged similarity scores in one product (`routing.classifier`, `_scoring`): `basis` (d, n + 2k + 1)
-    # holds the exemplars, the centroids and the descriptions times their `WEIGHTS`, and a pad column;
-    # `knn_columns` (k, >= KNN) each child's exemplar columns, padded with the pad's; `knn_weights`
-    # (k, KNN) the weight of each of a child's KNN nearest, sorted ascending (pads, first, weigh 0).
+    # The staged similarity scores in one product (`routing.classifier._similarity_scores`): `basis`
+    # (d, n + 2k + 1) holds as columns the exemplars, the centroids and the descriptions times their
+    # `WEIGHTS`, and a pad; `knn_columns` (k, >= KNN) each child's exemplar columns, padded with the
+    # pad's; `knn_weights` (k, KNN) the weights of a child's KNN nearest in ascending order (a pad
+    # sorts first and weighs 0).
     basis: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.float32))
     knn_columns: np.ndarray = field(default_factory=lambda: np.zeros((0, KNN), dtype=np.int64))
     knn_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, KNN), dtype=np.float32))
