@@ -35,9 +35,8 @@ from routing.embedder import (
     unpadded_inputs,
     weights_digest,
 )
-from routing.pieces import word_pieces
+from routing.pieces import WordPieces, word_pieces
 
-CLS, SEP = 101, 102  # MiniLM's (BERT uncased) special pieces
 MAX_PIECES = 256  # pieces of a text that count (the rest is cut; cost is linear in them)
 SMOOTHING = 1e-3  # `a` of the inverse-frequency weight
 BUILD_BATCH = 2048
@@ -53,15 +52,19 @@ def piece_weights(size: int) -> np.ndarray:
     return (SMOOTHING / (SMOOTHING + 1.0 / (ids + 10.0))).astype(np.float32)
 
 
-def build_table(onnx_file: Path, size: int) -> np.ndarray:
-    """(size, 384) float32: each piece's pooled vector from the graph, centred and weighted."""
+def build_table(onnx_file: Path, pieces: WordPieces) -> np.ndarray:
+    """(vocabulary, 384) float32: each piece's pooled vector from the graph, centred and weighted."""
     import onnxruntime
 
+    size = pieces.vocab_size()
+    cls, sep = (pieces.token_to_id(piece) for piece in ("[CLS]", "[SEP]"))
+    if cls is None or sep is None:
+        raise EmbedderError("the tokenizer has no [CLS] or [SEP] piece")
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     raw = np.zeros((size, DIMENSION), dtype=np.float32)
     for start in range(0, size, BUILD_BATCH):
         ids = np.arange(start, min(size, start + BUILD_BATCH), dtype=np.int64)
-        feed = np.stack([np.full_like(ids, CLS), ids, np.full_like(ids, SEP)], axis=1)
+        feed = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
         (raw[start:start + len(ids)],) = session.run(["sentence_embedding"], unpadded_inputs(feed))
     return (raw - raw.mean(axis=0)) * piece_weights(size)[:, None]
 
@@ -80,8 +83,7 @@ def ensure_table(source: Path | None = None, cache: Path | None = None) -> Path:
 
 
 def _write_table(source: Path, cache: Path | None, target: Path) -> None:
-    size = word_pieces(source / "tokenizer.json").vocab_size()
-    table = build_table(ensure_onnx("fp32", source, cache), size)
+    table = build_table(ensure_onnx("fp32", source, cache), word_pieces(source / "tokenizer.json"))
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".npy.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:  # a file object: np.save would add ".npy" to a path
