@@ -324,13 +324,13 @@ def cmd_resolver(args: argparse.Namespace) -> int:
     if args.semantic_cache:
         from nameserver.resolver.routecache import RouteCache
         from nameserver.resolver.semcache import SemanticCache
-        from nameserver.semantic.handler import EMBEDDING_MODEL
+        from routing.embedder import MODEL_NAME
 
         # the servers' encoder (int8, their threads), in their batcher: off the event loop, so a
         # new question's embedding (5 ms here) no longer holds up every other client's answer
         semantic = SemanticOptions()
         embed = BatchedEncoder(semantic.load_encoder(), semantic)
-        routes = RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL)
+        routes = RouteCache(SemanticCache(), embed=embed, embed_model=MODEL_NAME)
     recursor = Recursor(hints, config=ResolverConfig(port=args.upstream_port),
                         cache=RRsetCache(args.cache_size, clock=whole_seconds), routes=routes)
     listen = tuple(parse_address(a) for a in args.listen) or ((RESOLVER_ADDRESS, 53),)

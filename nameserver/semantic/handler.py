@@ -46,7 +46,7 @@ compiled routing index (`routing.classifier`, stages keyword -> embed -> deep), 
   never a CNAME that would route on half a question).
 
 The EDNS form: `h-<hash>.q.<node>` with the text in EDNS option 65001 (`codec.edns_text`); an
-embedding in option 65002 from the same encoder (model tag of `EMBEDDING_MODEL`) skips the
+embedding in option 65002 from the same encoder (model tag of `routing.embedder.MODEL_NAME`) skips the
 encoder. Classification always runs inline on the event loop, the fast heads' token encoder too
 (`routing.tokens`: a table lookup, no model); the model runs only in `EmbedBatcher` (one
 onnxruntime run for concurrent questions): the question's vector when neither keywords nor a
@@ -121,7 +121,6 @@ EXPLAIN_QTYPES = frozenset({dns.rdatatype.TXT})
 FORM_LABELS = (b"q", b"explain")
 FORM_WIRE = {"q": b"\x01q", "explain": b"\x07explain"}
 MAX_NAME_OCTETS = 255
-EMBEDDING_MODEL = MODEL_NAME
 DEFAULT_ROUTE_TTL = RouteSettings().route_ttl
 
 
@@ -147,7 +146,7 @@ class SemanticHandler:
         self.indexes = IndexCache(encoder, tokens)
         self._classifier = Classifier(tokens)  # with `tokens`, the nodes' fast heads decide inline
         self._batcher: EmbedBatcher | None = None
-        self._model_tag = model_tag(EMBEDDING_MODEL)
+        self._model_tag = model_tag(MODEL_NAME)
         self.walks = WalkMemo()  # the SRV and the explain of one question share one walk
 
     def warm(self) -> None:

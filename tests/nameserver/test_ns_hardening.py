@@ -21,7 +21,7 @@ from codec import text_to_qname
 from codec.edns_text import EMBEDDING_OPTION, TEXT_OPTION, encode_embedding_option, hashed_qname, model_tag
 from nameserver.build import ServerOptions, build_server
 from nameserver.config import ServerConfig
-from nameserver.semantic.handler import EMBEDDING_MODEL
+from routing.embedder import MODEL_NAME
 from zones.catalog import ZoneStore
 from zones.loader import load_directory
 
@@ -112,7 +112,7 @@ def server_log() -> Iterator[list[str]]:
 def bad_packets(count: int) -> list[tuple[str, str, list[dns.edns.Option]]]:
     """Wrong-dimension embeddings, unknown text-option flags, expanding text, a truncated embedding."""
     question = text_to_qname(SECRET, APEX)
-    tag = model_tag(EMBEDDING_MODEL)
+    tag = model_tag(MODEL_NAME)
     kinds = [
         (question, "SRV", [dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(np.ones(7), tag))]),
         (hashed_qname(SECRET, APEX), "SRV", [text_option(b"\x80" + SECRET.encode())]),

@@ -20,8 +20,7 @@ from nameserver.config import ServerConfig
 from nameserver.resolver import Hints, Recursor, ResolverConfig
 from nameserver.resolver.routecache import RouteCache
 from nameserver.resolver.semcache import SemanticCache
-from nameserver.semantic.handler import EMBEDDING_MODEL
-from routing.embedder import load_embedder
+from routing.embedder import MODEL_NAME, load_embedder
 from sdk import AsyncClient
 from tools.cmd_cluster import _zone_dir, zone_addresses
 from zones.catalog import ZoneStore
@@ -85,7 +84,7 @@ async def test_semantic_question_resolves_across_three_servers(tmp_path: Path, e
 @pytest.mark.model
 async def test_semantic_cache_routes_a_paraphrase_without_asking_the_hierarchy(tmp_path: Path, embedder) -> None:
     routes = RouteCache(SemanticCache(default_threshold=0.85), embed=awaiting(lambda t: embedder.embed([t])[0]),
-                        embed_model=EMBEDDING_MODEL)
+                        embed_model=MODEL_NAME)
     paraphrase = "If we never signed anything, is a verbal agreement to sell my car binding?"
     negated = "Is a verbal agreement to sell my car not binding if we never signed anything?"
     async with distributed(tmp_path, embedder) as port:
@@ -129,7 +128,7 @@ async def test_a_question_and_its_explain_are_embedded_once_across_the_three_lev
             dns.name.from_text(text_to_qname(question + " Thanks.", "semantic.root.")), dns.rdatatype.SRV)
         without_vector = len(servers.texts)
         servers.texts.clear()
-        r = recursor(port, RouteCache(SemanticCache(), embed=embed, embed_model=EMBEDDING_MODEL))
+        r = recursor(port, RouteCache(SemanticCache(), embed=embed, embed_model=MODEL_NAME))
         srv, explain = await asyncio.gather(
             r.resolve(dns.name.from_text(text_to_qname(question, "semantic.root.")), dns.rdatatype.SRV),
             r.resolve(dns.name.from_text(text_to_qname(question, "semantic.root.", "explain")), dns.rdatatype.TXT))

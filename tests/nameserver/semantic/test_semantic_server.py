@@ -172,11 +172,11 @@ async def test_batcher_merges_concurrent_requests(encoder) -> None:
 
 async def test_embedding_option_replaces_the_encoder(shipped_server, encoder) -> None:
     from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
-    from nameserver.semantic.handler import EMBEDDING_MODEL
+    from routing.embedder import MODEL_NAME
 
     name = text_to_qname("tell me about this one", APEX, "explain")  # no keyword, vague
     vector = encoder.embed(["Why do stars twinkle but planets do not?"])[0]
-    good = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag(EMBEDDING_MODEL)))
+    good = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag(MODEL_NAME)))
     reply = await ask(shipped_server, name, dns.rdatatype.TXT, [good])
     first = next(dict(s.decode().split("=", 1) for s in r.strings) for r in reply.answer[0] if b"hop=1" in r.strings)
     assert first["choice"] == "science.semantic.root."

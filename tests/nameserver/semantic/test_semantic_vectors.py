@@ -13,10 +13,11 @@ import pytest
 from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
 from nameserver import edns
 from nameserver.request import Request
-from nameserver.semantic.handler import EMBEDDING_MODEL, SemanticHandler
+from nameserver.semantic.handler import SemanticHandler
+from routing.embedder import MODEL_NAME
 from zones.catalog import ZoneStore
 
-TAG = model_tag(EMBEDDING_MODEL)
+TAG = model_tag(MODEL_NAME)
 
 
 class _NoEncoder:

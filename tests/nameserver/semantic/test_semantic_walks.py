@@ -22,10 +22,10 @@ from helpers.lawmed import APEX, handler_of, lawmed_runner
 from codec import text_to_qname
 from codec.edns_text import EMBEDDING_OPTION, encode_embedding_option, model_tag
 from nameserver.runner import ServerRunner
-from nameserver.semantic.handler import EMBEDDING_MODEL
 from nameserver.semantic.walks import WalkMemo
 from routing.classifier import Decision
 from routing.descend import Hop
+from routing.embedder import MODEL_NAME
 
 QUESTION = "what did the court say about my lease"  # one keyword, below th.keyword: needs the encoder
 
@@ -84,7 +84,7 @@ async def test_other_texts_and_other_client_embeddings_walk_on_their_own(tmp_pat
     runner = make_runner(tmp_path, encoder)
     handler = handler_of(runner)
     vector = np.full(384, 1 / np.sqrt(384), dtype=np.float32)
-    option = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag(EMBEDDING_MODEL)))
+    option = dns.edns.GenericOption(EMBEDDING_OPTION, encode_embedding_option(vector, model_tag(MODEL_NAME)))
     await asyncio.gather(ask(runner, QUESTION), ask(runner, QUESTION + " today"),
                          ask(runner, QUESTION, "explain", options=[option]))
     # a walk routed by a client's vector is that client's alone (as the wire cache keys on its bytes)
